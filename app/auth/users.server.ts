@@ -1,0 +1,58 @@
+import { count, eq } from "drizzle-orm";
+import { z } from "zod";
+import type { AppContext } from "~/context.server";
+import { users } from "~/db/schema";
+import { hashPassword, newId } from "~/utils/crypto.server";
+
+export const emailSchema = z
+  .string({ required_error: "Email is required" })
+  .trim()
+  .min(1, "Email is required")
+  .max(254, "Email must be at most 254 characters")
+  .email("Enter a valid email address")
+  .transform((e) => e.toLowerCase());
+
+export const passwordSchema = z
+  .string({ required_error: "Password is required" })
+  .min(10, "Password must be at least 10 characters")
+  .max(256, "Password must be at most 256 characters");
+
+export class UserExistsError extends Error {
+  override name = "UserExistsError";
+}
+
+export function countUsers(ctx: AppContext): number {
+  return ctx.db.select({ n: count() }).from(users).get()?.n ?? 0;
+}
+
+export function findUserByEmail(ctx: AppContext, email: string) {
+  return ctx.db.select().from(users).where(eq(users.email, email.trim().toLowerCase())).get() ?? null;
+}
+
+/** Creates an account. The email is normalised to lower case; it must be unused. */
+export async function createUser(
+  ctx: AppContext,
+  input: { email: string; password?: string | null; name?: string | null; role?: "owner" | "member" },
+) {
+  const email = emailSchema.parse(input.email);
+  const passwordHash = input.password ? await hashPassword(passwordSchema.parse(input.password)) : null;
+  const now = ctx.now();
+  const row = {
+    id: newId(),
+    email,
+    name: input.name?.trim() || null,
+    passwordHash,
+    role: input.role ?? "member",
+    createdAt: now,
+    updatedAt: now,
+  } as const;
+  try {
+    ctx.db.insert(users).values(row).run();
+  } catch (error) {
+    if (error instanceof Error && /UNIQUE constraint failed: users\.email/.test(error.message)) {
+      throw new UserExistsError(`A user with the email ${email} already exists`);
+    }
+    throw error;
+  }
+  return row;
+}

@@ -1,0 +1,100 @@
+import type { ParseArgsConfig } from "node:util";
+import type { ServerBuild } from "@remix-run/node";
+import type { AppContext } from "~/context.server";
+import { createUser } from "~/auth/users.server";
+import { startHttpServer } from "~/http/server.server";
+
+export type CliIo = {
+  out(text: string): void;
+  err(text: string): void;
+  readStdin(): Promise<string>;
+};
+
+export type CommandArgs = {
+  ctx: AppContext;
+  values: Record<string, string | boolean | string[] | undefined>;
+  json: boolean;
+  io: CliIo;
+  build: ServerBuild;
+  publicDir: string;
+};
+
+export type Command = {
+  summary: string;
+  usage?: string;
+  options: NonNullable<ParseArgsConfig["options"]>;
+  run(args: CommandArgs): Promise<number>;
+};
+
+/** Prints a value as JSON (with --json) or as the given human text. */
+export function print(args: CommandArgs, value: unknown, text: string): void {
+  args.io.out(args.json ? JSON.stringify(value) + "\n" : text.endsWith("\n") ? text : text + "\n");
+}
+
+export function requireString(values: CommandArgs["values"], name: string): string {
+  const v = values[name];
+  if (typeof v !== "string" || v.trim() === "") throw new Error(`--${name} is required`);
+  return v;
+}
+
+export const commands: Record<string, Command> = {
+  serve: {
+    summary: "Start the web app and the OAuth/MCP endpoints",
+    usage: "",
+    options: {},
+    async run({ ctx, build, publicDir, io }) {
+      const running = await startHttpServer({
+        ctx,
+        build,
+        publicDir,
+        mode: process.env.NODE_ENV === "development" ? "development" : "production",
+      });
+      ctx.logger.info("listening", { url: running.url, publicUrl: ctx.config.publicUrl, dataDir: ctx.config.dataDir });
+      if (process.env.NODE_ENV === "development") {
+        const { broadcastDevReady } = await import("@remix-run/node");
+        await broadcastDevReady(build);
+      }
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = (signal: string) => {
+          if (stopping) return;
+          stopping = true;
+          ctx.logger.info("shutting down", { signal });
+          running.close().then(() => {
+            ctx.db.$client.close();
+            ctx.logger.info("stopped");
+            resolve();
+          });
+        };
+        process.once("SIGTERM", () => stop("SIGTERM"));
+        process.once("SIGINT", () => stop("SIGINT"));
+      });
+      void io;
+      return 0;
+    },
+  },
+
+  "user add": {
+    summary: "Create a user (password read from standard input)",
+    usage: "--email E [--name N] [--owner] --password-stdin",
+    options: {
+      email: { type: "string" },
+      name: { type: "string" },
+      owner: { type: "boolean" },
+      "password-stdin": { type: "boolean" },
+    },
+    async run(args) {
+      const email = requireString(args.values, "email");
+      let password: string | null = null;
+      if (args.values["password-stdin"]) password = (await args.io.readStdin()).replace(/\r?\n$/, "");
+      const user = await createUser(args.ctx, {
+        email,
+        password,
+        name: args.values.name as string | undefined,
+        role: args.values.owner ? "owner" : "member",
+      });
+      print(args, { id: user.id, email: user.email, role: user.role }, `Created user ${user.email} (${user.id})`);
+      return 0;
+    },
+  },
+};

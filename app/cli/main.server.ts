@@ -1,0 +1,95 @@
+import path from "node:path";
+import { parseArgs } from "node:util";
+import type { ServerBuild } from "@remix-run/node";
+import { ConfigError, parseConfig } from "~/config.server";
+import { createAppContext, setAppContext, type AppContext } from "~/context.server";
+import { commands, type CliIo } from "./commands.server";
+
+export type CliOptions = {
+  build: ServerBuild;
+  /** The package root (holds public/); the single executable passes its extraction folder. */
+  root: string;
+  io?: CliIo;
+  env?: Record<string, string | undefined>;
+};
+
+const defaultIo: CliIo = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  readStdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString("utf8");
+  },
+};
+
+export function usage(): string {
+  const lines = ["Usage: toolgate <command> [options]", "", "Commands:"];
+  for (const [name, cmd] of Object.entries(commands)) lines.push(`  ${name.padEnd(28)} ${cmd.summary}`);
+  lines.push("", "Global options:", "  --json                       machine-readable output", "  -h, --help                   show help");
+  lines.push("", "Configuration comes from the environment (PORT, HOST, PUBLIC_URL, TOOLGATE_DATA_DIR, ...); see the README.");
+  return lines.join("\n") + "\n";
+}
+
+/** Runs one CLI invocation and returns the process exit code. */
+export async function runCli(argv: string[], options: CliOptions): Promise<number> {
+  const io = options.io ?? defaultIo;
+  const env = options.env ?? process.env;
+  // Commands may be one or two words ("serve", "user add").
+  const two = argv.slice(0, 2).join(" ");
+  const name = commands[two] ? two : commands[argv[0] ?? ""] ? argv[0]! : undefined;
+  if (!name || argv.includes("--help") && !name) {
+    if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
+      io.out(usage());
+      return 0;
+    }
+    io.err(`Unknown command: ${argv.slice(0, 2).join(" ")}\n\n${usage()}`);
+    return 2;
+  }
+  const command = commands[name]!;
+  const rest = argv.slice(name.split(" ").length);
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      options: { ...command.options, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      allowPositionals: false,
+      strict: true,
+    });
+  } catch (error) {
+    io.err(`${(error as Error).message}\n\nUsage: toolgate ${name} ${command.usage ?? ""}\n`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    io.out(`Usage: toolgate ${name} ${command.usage ?? ""}\n\n${command.summary}\n`);
+    return 0;
+  }
+  let ctx: AppContext;
+  try {
+    ctx = createAppContext(parseConfig(env));
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.err(`${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  setAppContext(ctx);
+  try {
+    return await command.run({
+      ctx,
+      values: parsed.values as Record<string, string | boolean | string[] | undefined>,
+      json: Boolean(parsed.values.json),
+      io,
+      build: options.build,
+      publicDir: path.join(options.root, "public"),
+    });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (parsed.values.json) io.err(JSON.stringify({ error: message }) + "\n");
+    else io.err(`Error: ${message}\n`);
+    return 1;
+  } finally {
+    if (name !== "serve") ctx.db.$client.close();
+  }
+}

@@ -1,0 +1,71 @@
+import fs from "node:fs";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { parseConfig, type Config } from "./config.server";
+import { openDatabase, type Db } from "./db/client.server";
+import { createLogger, type Logger } from "./utils/log.server";
+
+export type Secrets = {
+  /** Signs session cookies and derives CSRF tokens. */
+  sessionSecret: string;
+  /** 32-byte AES key for values the server must read back (tool signing secrets, tool headers). */
+  dataKey: Buffer;
+};
+
+/** Everything a domain module may depend on; passed explicitly so tests can build their own. */
+export type AppContext = {
+  db: Db;
+  config: Config;
+  secrets: Secrets;
+  logger: Logger;
+  /** Milliseconds since the epoch; replaced in tests that move time. */
+  now: () => number;
+};
+
+export const DATABASE_FILE = "toolgate.db";
+
+/**
+ * Reads the generated secrets from the data folder, creating them (mode 0600) on first start.
+ * TOOLGATE_SESSION_SECRET, when set, takes precedence for the session secret.
+ */
+export function loadSecrets(config: Config): Secrets {
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const file = path.join(config.dataDir, "secrets.json");
+  let stored: { sessionSecret?: string; dataKey?: string } = {};
+  if (fs.existsSync(file)) stored = JSON.parse(fs.readFileSync(file, "utf8"));
+  if (!stored.sessionSecret || !stored.dataKey) {
+    stored = {
+      sessionSecret: stored.sessionSecret ?? randomBytes(32).toString("base64url"),
+      dataKey: stored.dataKey ?? randomBytes(32).toString("base64url"),
+    };
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(stored, null, 2) + "\n", { mode: 0o600 });
+    fs.renameSync(tmp, file);
+  }
+  return {
+    sessionSecret: config.sessionSecret ?? stored.sessionSecret!,
+    dataKey: Buffer.from(stored.dataKey!, "base64url"),
+  };
+}
+
+export function createAppContext(config: Config, overrides: Partial<AppContext> = {}): AppContext {
+  return {
+    config,
+    secrets: overrides.secrets ?? loadSecrets(config),
+    db: overrides.db ?? openDatabase(path.join(config.dataDir, DATABASE_FILE)),
+    logger: overrides.logger ?? createLogger(config.logLevel),
+    now: overrides.now ?? Date.now,
+  };
+}
+
+let current: AppContext | undefined;
+
+/** The process-wide context, built from process.env on first use. */
+export function getAppContext(): AppContext {
+  current ??= createAppContext(parseConfig(process.env));
+  return current;
+}
+
+export function setAppContext(ctx: AppContext | undefined): void {
+  current = ctx;
+}

@@ -1,0 +1,53 @@
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
+import { migrate } from "drizzle-orm/better-sqlite3/migrator";
+import * as schema from "./schema";
+
+export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
+
+export type OpenOptions = {
+  /** Folder holding drizzle-kit's migrations; found next to the package when omitted. */
+  migrationsFolder?: string;
+  /** Extra options for better-sqlite3 (the single executable passes `nativeBinding`). */
+  nativeBinding?: string;
+  readonly?: boolean;
+};
+
+/**
+ * Opens (creating if needed) the SQLite file, sets the pragmas every connection needs and applies
+ * pending migrations. Migrations only go forward; drizzle runs them inside one transaction.
+ */
+export function openDatabase(file: string, options: OpenOptions = {}): Db {
+  if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true });
+  const sqlite = new Database(file, {
+    nativeBinding: options.nativeBinding ?? process.env.TOOLGATE_SQLITE_BINDING,
+    readonly: options.readonly ?? false,
+  });
+  sqlite.pragma("journal_mode = WAL");
+  sqlite.pragma("synchronous = NORMAL");
+  sqlite.pragma("foreign_keys = ON");
+  sqlite.pragma("busy_timeout = 5000");
+  const db = drizzle(sqlite, { schema }) as Db;
+  if (!options.readonly) migrate(db, { migrationsFolder: options.migrationsFolder ?? findMigrationsFolder() });
+  return db;
+}
+
+/** Walks up from this module (or the bundle) to the folder that holds drizzle/meta/_journal.json. */
+export function findMigrationsFolder(): string {
+  if (process.env.TOOLGATE_MIGRATIONS_DIR) return path.resolve(process.env.TOOLGATE_MIGRATIONS_DIR);
+  const starts = [path.dirname(fileURLToPath(import.meta.url)), process.cwd()];
+  for (const start of starts) {
+    let dir = start;
+    for (;;) {
+      const candidate = path.join(dir, "drizzle");
+      if (fs.existsSync(path.join(candidate, "meta", "_journal.json"))) return candidate;
+      const parent = path.dirname(dir);
+      if (parent === dir) break;
+      dir = parent;
+    }
+  }
+  throw new Error("Could not find the drizzle/ migrations folder; set TOOLGATE_MIGRATIONS_DIR");
+}

@@ -1,0 +1,43 @@
+/**
+ * Security headers for every HTML page. Pages that must never be framed or cached (the consent page)
+ * add their own stricter headers on top.
+ */
+export function pageSecurityHeaders(headers: Headers, nonce: string, https: boolean): void {
+  headers.set(
+    "Content-Security-Policy",
+    [
+      "default-src 'self'",
+      `script-src 'self' 'nonce-${nonce}'`,
+      "style-src 'self'",
+      "img-src 'self' data:",
+      "connect-src 'self'",
+      "font-src 'self'",
+      "object-src 'none'",
+      "base-uri 'none'",
+      // form-action is left unset on purpose: the consent form's POST answers with a 303 to the
+      // client's redirect URI, and browsers apply form-action to that redirect too.
+      "frame-ancestors 'none'",
+    ].join("; "),
+  );
+  headers.set("X-Frame-Options", "DENY");
+  headers.set("X-Content-Type-Options", "nosniff");
+  if (!headers.has("Referrer-Policy")) headers.set("Referrer-Policy", "same-origin");
+  headers.set("Cross-Origin-Opener-Policy", "same-origin-allow-popups");
+  headers.set("Permissions-Policy", "camera=(), microphone=(), geolocation=()");
+  if (https) headers.set("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
+}
+
+/** Headers for JSON protocol answers that carry or concern credentials (RFC 6749 §5.1). */
+export function noStore(headers: Headers): Headers {
+  headers.set("Cache-Control", "no-store");
+  headers.set("Pragma", "no-cache");
+  return headers;
+}
+
+export function json(body: unknown, init: ResponseInit & { noStore?: boolean } = {}): Response {
+  const headers = new Headers(init.headers);
+  headers.set("Content-Type", "application/json");
+  headers.set("X-Content-Type-Options", "nosniff");
+  if (init.noStore) noStore(headers);
+  return new Response(JSON.stringify(body), { status: init.status ?? 200, headers });
+}

@@ -1,0 +1,2 @@
+// Every protocol module registers its routes when imported here (see protocol.server.ts).
+import "./protocol.server";

@@ -1,0 +1,129 @@
+import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json, redirect } from "@remix-run/node";
+import { Form, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
+import { z } from "zod";
+import { checkCsrf } from "~/auth/csrf.server";
+import { createUserSession, csrfToken, getBrowserSession } from "~/auth/session.server";
+import { countUsers, createUser, emailSchema, passwordSchema, UserExistsError } from "~/auth/users.server";
+
+export const meta: MetaFunction = () => [{ title: "Create the owner account · Toolgate" }];
+
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  const { ctx } = context;
+  if (countUsers(ctx) > 0) throw redirect("/sign-in");
+  const { sid, setCookie } = await getBrowserSession(context, request);
+  return json({ csrf: csrfToken(ctx, sid, "setup") }, { headers: setCookie ? { "Set-Cookie": setCookie } : undefined });
+}
+
+const setupSchema = z
+  .object({
+    email: emailSchema,
+    name: z.string().trim().max(100, "Name must be at most 100 characters").optional(),
+    password: passwordSchema,
+    confirm: z.string(),
+  })
+  .refine((v) => v.password === v.confirm, { path: ["confirm"], message: "The passwords do not match" });
+
+type Fields = "email" | "name" | "password" | "confirm";
+type ActionData = { formError?: string; fieldErrors?: Partial<Record<Fields, string>>; values?: { email?: string; name?: string } };
+
+export async function action({ request, context }: ActionFunctionArgs) {
+  const { ctx } = context;
+  const form = await request.formData();
+  if (!(await checkCsrf(ctx, request, form, "setup"))) {
+    return json<ActionData>({ formError: "This form has expired. Please try again." }, { status: 403 });
+  }
+  if (countUsers(ctx) > 0) throw redirect("/sign-in");
+  const raw = Object.fromEntries(["email", "name", "password", "confirm"].map((k) => [k, String(form.get(k) ?? "")]));
+  const values = { email: raw.email?.slice(0, 254), name: raw.name?.slice(0, 100) };
+  const parsed = setupSchema.safeParse(raw);
+  if (!parsed.success) {
+    const fieldErrors: ActionData["fieldErrors"] = {};
+    for (const issue of parsed.error.issues) {
+      const key = issue.path[0] as Fields;
+      fieldErrors[key] ??= issue.message;
+    }
+    return json<ActionData>({ fieldErrors, values }, { status: 400 });
+  }
+  let user;
+  try {
+    // The count check and the insert race only with another first-run form; the unique email and
+    // the re-check below keep a second owner from appearing.
+    user = await createUser(ctx, { email: parsed.data.email, password: parsed.data.password, name: parsed.data.name, role: "owner" });
+  } catch (error) {
+    if (error instanceof UserExistsError) throw redirect("/sign-in");
+    throw error;
+  }
+  if (countUsers(ctx) > 1) ctx.logger.warn("first-run form raced another account creation");
+  const cookie = await createUserSession(ctx, request, user.id);
+  return redirect("/", { headers: { "Set-Cookie": cookie } });
+}
+
+function Field(props: {
+  name: Fields;
+  label: string;
+  type: string;
+  autoComplete: string;
+  error?: string;
+  defaultValue?: string;
+  hint?: string;
+  required?: boolean;
+}) {
+  const describedBy = [props.hint ? `${props.name}-hint` : null, props.error ? `${props.name}-error` : null]
+    .filter(Boolean)
+    .join(" ");
+  return (
+    <div className="field">
+      <label htmlFor={props.name}>{props.label}</label>
+      {props.hint ? (
+        <span className="hint" id={`${props.name}-hint`}>
+          {props.hint}
+        </span>
+      ) : null}
+      <input
+        id={props.name}
+        name={props.name}
+        type={props.type}
+        autoComplete={props.autoComplete}
+        defaultValue={props.defaultValue}
+        required={props.required}
+        aria-invalid={props.error ? true : undefined}
+        aria-describedby={describedBy || undefined}
+      />
+      {props.error ? (
+        <p className="field-error" id={`${props.name}-error`}>
+          {props.error}
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
+export default function Setup() {
+  const { csrf } = useLoaderData<typeof loader>();
+  const data = useActionData<typeof action>();
+  const navigation = useNavigation();
+  const busy = navigation.state !== "idle";
+  const e = data?.fieldErrors ?? {};
+  return (
+    <section className="card narrow" aria-labelledby="setup-title">
+      <h1 id="setup-title">Welcome to Toolgate</h1>
+      <p className="muted">Create the owner account for this workspace. More accounts can be added later.</p>
+      {data?.formError ? (
+        <div className="alert alert--error" role="alert">
+          {data.formError}
+        </div>
+      ) : null}
+      <Form method="post" noValidate>
+        <input type="hidden" name="csrf" value={csrf} />
+        <Field name="email" label="Email" type="email" autoComplete="username" error={e.email} defaultValue={data?.values?.email} required />
+        <Field name="name" label="Name (optional)" type="text" autoComplete="name" error={e.name} defaultValue={data?.values?.name} />
+        <Field name="password" label="Password" type="password" autoComplete="new-password" error={e.password} hint="At least 10 characters." required />
+        <Field name="confirm" label="Confirm password" type="password" autoComplete="new-password" error={e.confirm} required />
+        <button type="submit" className="button" disabled={busy}>
+          {busy ? "Creating..." : "Create owner account"}
+        </button>
+      </Form>
+    </section>
+  );
+}

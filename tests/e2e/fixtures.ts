@@ -1,0 +1,136 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { test as base, expect, type Page } from "@playwright/test";
+
+export { expect };
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export type AppUnderTest = {
+  /** PUBLIC_URL of the running app, e.g. http://localhost:41234 */
+  url: string;
+  dataDir: string;
+  env: NodeJS.ProcessEnv;
+  /** Runs `toolgate <args>` against the same data folder. */
+  cli(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Server output so far (JSON log lines). */
+  output(): string;
+};
+
+/** Starts `toolgate serve` (the built app) on a free port with a fresh data folder. */
+export async function startApp(extraEnv: Record<string, string> = {}): Promise<AppUnderTest & { stop(): Promise<void> }> {
+  const port = await freePort();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-e2e-"));
+  const url = `http://localhost:${port}`;
+  const env = {
+    ...process.env,
+    NODE_ENV: "production",
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    PUBLIC_URL: url,
+    TOOLGATE_DATA_DIR: dataDir,
+    TOOLGATE_LOG_LEVEL: "info",
+    ...extraEnv,
+  } as NodeJS.ProcessEnv;
+  let output = "";
+  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "bin/toolgate.js"), "serve"], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.on("data", (d) => (output += d));
+  child.stderr!.on("data", (d) => (output += d));
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`toolgate exited early:\n${output}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`toolgate did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    dataDir,
+    env,
+    output: () => output,
+    cli: (args, stdin) => runCli(args, env, stdin),
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill("SIGTERM");
+        await new Promise((r) => child.once("exit", r));
+      }
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv, stdin?: string) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [path.join(ROOT, "bin/toolgate.js"), ...args], { env, stdio: "pipe" });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d));
+    child.stderr.on("data", (d: Buffer) => (stderr += d));
+    child.on("exit", (code: number | null) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.stdin.end(stdin ?? "");
+  });
+}
+
+let counter = 0;
+/** A unique email for this test run. */
+export function uniqueEmail(prefix = "user"): string {
+  return `${prefix}-${process.pid}-${Date.now()}-${counter++}@example.test`;
+}
+
+export const PASSWORD = "correct horse battery staple";
+
+/** Creates a user through the CLI and returns its email. */
+export async function createUser(app: AppUnderTest, options: { email?: string; owner?: boolean } = {}) {
+  const email = options.email ?? uniqueEmail();
+  const args = ["user", "add", "--email", email, "--password-stdin", "--json"];
+  if (options.owner) args.push("--owner");
+  const res = await app.cli(args, PASSWORD + "\n");
+  if (res.code !== 0) throw new Error(`user add failed: ${res.stderr}`);
+  return { email, id: JSON.parse(res.stdout).id as string };
+}
+
+export async function signIn(page: Page, app: AppUnderTest, email: string, password = PASSWORD) {
+  await page.goto(`${app.url}/sign-in`);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL((u) => !u.pathname.startsWith("/sign-in"));
+}
+
+type WorkerFixtures = { app: AppUnderTest };
+
+/** `app`: one running Toolgate per worker, shared by that worker's tests (they use unique users). */
+export const test = base.extend<object, WorkerFixtures>({
+  app: [
+    async ({}, use) => {
+      const app = await startApp();
+      // The first account is the owner; tests create their own users after it.
+      await createUser(app, { email: `owner-${process.pid}@example.test`, owner: true });
+      await use(app);
+      await app.stop();
+    },
+    { scope: "worker" },
+  ],
+});
