@@ -3,6 +3,9 @@ import type { ServerBuild } from "@remix-run/node";
 import type { AppContext } from "~/context.server";
 import { createUser } from "~/auth/users.server";
 import { startHttpServer } from "~/http/server.server";
+import { accountCommands } from "./account-commands.server";
+import { serverCommands } from "./server-commands.server";
+import { opsCommands } from "./ops-commands.server";
 
 export type CliIo = {
   out(text: string): void;
@@ -97,4 +100,7 @@ export const commands: Record<string, Command> = {
       return 0;
     },
   },
+  ...accountCommands,
+  ...serverCommands,
+  ...opsCommands,
 };

@@ -1,0 +1,4 @@
+import type { Command } from "./commands.server";
+
+/** CLI commands: backup and other operations. */
+export const opsCommands: Record<string, Command> = {};

@@ -1,0 +1,151 @@
+/**
+ * Access tokens, refresh tokens and authorization codes: opaque random strings with a recognisable
+ * prefix, stored only as SHA-256 hashes (docs/decisions/003-token-format-and-storage.md).
+ *
+ * Revocation is written onto the token rows themselves (access_tokens.revoked_at), so checking a
+ * bearer token is one primary-key read with no joins.
+ */
+import { and, eq, inArray, isNull } from "drizzle-orm";
+import type { AppContext } from "~/context.server";
+import type { Db } from "~/db/client.server";
+import { accessTokens, grants, refreshTokens, tokenFamilies } from "~/db/schema";
+import { newId, randomToken, sha256Hex } from "~/utils/crypto.server";
+
+export const ACCESS_TOKEN_PREFIX = "tga_";
+export const REFRESH_TOKEN_PREFIX = "tgr_";
+export const CODE_PREFIX = "tgc_";
+export const CLIENT_SECRET_PREFIX = "tgs_";
+
+/** Drizzle's transaction object and the database share this interface. */
+export type Tx = Pick<Db, "select" | "insert" | "update" | "delete">;
+
+export const newAccessToken = () => ACCESS_TOKEN_PREFIX + randomToken(32);
+export const newRefreshToken = () => REFRESH_TOKEN_PREFIX + randomToken(32);
+export const newAuthorizationCode = () => CODE_PREFIX + randomToken(32);
+export const newClientSecret = () => CLIENT_SECRET_PREFIX + randomToken(32);
+
+/** The hash under which a bearer secret (token, code, client secret) is stored and looked up. */
+export const secretHash = sha256Hex;
+
+export type TokenSubject = {
+  grantId: string;
+  familyId: string;
+  clientId: string;
+  userId: string;
+  serverId: string;
+  scope: string;
+};
+
+export type IssuedTokens = {
+  accessToken: string;
+  refreshToken: string;
+  /** Seconds. */
+  expiresIn: number;
+  scope: string;
+};
+
+/** Starts a token family (one per authorization code exchange) under a grant. */
+export function createFamily(ctx: AppContext, tx: Tx, grantId: string): string {
+  const id = newId();
+  tx.insert(tokenFamilies).values({ id, grantId, createdAt: ctx.now() }).run();
+  return id;
+}
+
+/** Mints an access token and a refresh token for a family. Call inside a transaction. */
+export function mintTokens(ctx: AppContext, tx: Tx, subject: TokenSubject): IssuedTokens {
+  const now = ctx.now();
+  const accessToken = newAccessToken();
+  const refreshToken = newRefreshToken();
+  tx.insert(accessTokens)
+    .values({
+      tokenHash: secretHash(accessToken),
+      familyId: subject.familyId,
+      grantId: subject.grantId,
+      clientId: subject.clientId,
+      userId: subject.userId,
+      serverId: subject.serverId,
+      scope: subject.scope,
+      createdAt: now,
+      expiresAt: now + ctx.config.accessTokenTtlSeconds * 1000,
+    })
+    .run();
+  tx.insert(refreshTokens)
+    .values({
+      tokenHash: secretHash(refreshToken),
+      familyId: subject.familyId,
+      grantId: subject.grantId,
+      clientId: subject.clientId,
+      createdAt: now,
+      expiresAt: now + ctx.config.refreshTokenTtlSeconds * 1000,
+    })
+    .run();
+  return { accessToken, refreshToken, expiresIn: ctx.config.accessTokenTtlSeconds, scope: subject.scope };
+}
+
+export type VerifiedAccessToken = {
+  grantId: string;
+  familyId: string;
+  clientId: string;
+  userId: string;
+  serverId: string;
+  scope: string;
+  expiresAt: number;
+};
+
+/**
+ * Checks a bearer access token: known, not expired, not revoked. Returns what it grants, or null.
+ * The caller checks that `serverId` is the server being called (tokens never cross servers).
+ */
+export function verifyAccessToken(ctx: AppContext, token: string): VerifiedAccessToken | null {
+  if (!token.startsWith(ACCESS_TOKEN_PREFIX) || token.length > 200) return null;
+  const row = ctx.db
+    .select({
+      grantId: accessTokens.grantId,
+      familyId: accessTokens.familyId,
+      clientId: accessTokens.clientId,
+      userId: accessTokens.userId,
+      serverId: accessTokens.serverId,
+      scope: accessTokens.scope,
+      expiresAt: accessTokens.expiresAt,
+      revokedAt: accessTokens.revokedAt,
+    })
+    .from(accessTokens)
+    .where(eq(accessTokens.tokenHash, secretHash(token)))
+    .get();
+  if (!row || row.revokedAt !== null || row.expiresAt <= ctx.now()) return null;
+  const { revokedAt: _revoked, ...rest } = row;
+  return rest;
+}
+
+/** Revokes every access and refresh token of the given families. */
+export function revokeFamilies(ctx: AppContext, tx: Tx, familyIds: string[], reason: string): void {
+  if (familyIds.length === 0) return;
+  const now = ctx.now();
+  tx.update(tokenFamilies)
+    .set({ revokedAt: now, revokedReason: reason })
+    .where(and(inArray(tokenFamilies.id, familyIds), isNull(tokenFamilies.revokedAt)))
+    .run();
+  tx.update(accessTokens)
+    .set({ revokedAt: now })
+    .where(and(inArray(accessTokens.familyId, familyIds), isNull(accessTokens.revokedAt)))
+    .run();
+  tx.update(refreshTokens)
+    .set({ revokedAt: now })
+    .where(and(inArray(refreshTokens.familyId, familyIds), isNull(refreshTokens.revokedAt)))
+    .run();
+}
+
+/** Ends a grant and every token issued under it, at once. */
+export function revokeGrant(ctx: AppContext, tx: Tx, grantId: string, revokedBy: string, reason = "grant_revoked"): void {
+  tx.update(grants)
+    .set({ revokedAt: ctx.now(), revokedBy })
+    .where(and(eq(grants.id, grantId), isNull(grants.revokedAt)))
+    .run();
+  const families = tx
+    .select({ id: tokenFamilies.id })
+    .from(tokenFamilies)
+    .where(eq(tokenFamilies.grantId, grantId))
+    .all()
+    .map((f) => f.id);
+  revokeFamilies(ctx, tx, families, reason);
+}
