@@ -52,7 +52,7 @@ export default function handleRequest(
   });
 }
 
-export function handleError(error: unknown, { request }: { request: Request }) {
+export function handleError(error: unknown, { request, context }: { request: Request; context: AppLoadContext }) {
   if (request.signal.aborted) return;
-  console.error(error);
+  context.ctx.logger.error("unhandled error", { error, path: new URL(request.url).pathname });
 }
