@@ -6,6 +6,7 @@ import { startHttpServer } from "~/http/server.server";
 import { accountCommands } from "./account-commands.server";
 import { serverCommands } from "./server-commands.server";
 import { opsCommands } from "./ops-commands.server";
+import { auditCommands } from "./audit-commands.server";
 
 export type CliIo = {
   out(text: string): void;
@@ -103,4 +104,5 @@ export const commands: Record<string, Command> = {
   ...accountCommands,
   ...serverCommands,
   ...opsCommands,
+  ...auditCommands,
 };
