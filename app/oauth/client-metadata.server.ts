@@ -1,0 +1,146 @@
+/**
+ * Client metadata validation shared by dynamic registration (RFC 7591 §2) and Client ID Metadata
+ * Documents. Turns untrusted JSON into typed metadata or throws an OAuthError.
+ */
+import { z } from "zod";
+import { OAuthError } from "./errors.server";
+import { checkRedirectUriForRegistration } from "./redirect-uri.server";
+import { DEFAULT_SCOPE, SUPPORTED_SCOPES } from "./metadata.server";
+
+export type TokenEndpointAuthMethod = "none" | "client_secret_basic" | "client_secret_post";
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x1f\x7f]/;
+
+const displayText = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine((v) => !CONTROL.test(v), "must not contain control characters");
+
+/** An http(s) URL a user may be shown or the page may load: https, or http on a loopback host. */
+function isWebUrl(value: string, allowLoopbackHttp: boolean): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  if (url.username || url.password) return false;
+  if (url.protocol === "https:") return true;
+  return allowLoopbackHttp && url.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+}
+
+export const clientMetadataSchema = z.object({
+  redirect_uris: z.array(z.string()).min(1).max(20),
+  client_name: displayText(100).optional(),
+  client_uri: z.string().max(2000).optional(),
+  logo_uri: z.string().max(2000).optional(),
+  grant_types: z.array(z.string()).max(10).optional(),
+  response_types: z.array(z.string()).max(10).optional(),
+  token_endpoint_auth_method: z.string().max(100).optional(),
+  scope: z.string().max(1000).optional(),
+  software_id: displayText(200).optional(),
+  software_version: displayText(100).optional(),
+  contacts: z.array(z.string().max(320)).max(10).optional(),
+  tos_uri: z.string().max(2000).optional(),
+  policy_uri: z.string().max(2000).optional(),
+});
+
+export type ValidatedClientMetadata = {
+  clientName: string | null;
+  clientUri: string | null;
+  logoUri: string | null;
+  redirectUris: string[];
+  grantTypes: string[];
+  responseTypes: string[];
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  scope: string;
+  softwareId: string | null;
+  softwareVersion: string | null;
+};
+
+const GRANT_TYPES = new Set(["authorization_code", "refresh_token"]);
+const AUTH_METHODS = new Set<string>(["none", "client_secret_basic", "client_secret_post"]);
+
+const invalidMetadata = (description: string) => new OAuthError("invalid_client_metadata", description);
+
+/** Field name and problem of the first zod issue, phrased for error_description. */
+function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0]!;
+  const field = issue.path.filter((p) => typeof p === "string").join(".") || "body";
+  if (issue.code === "invalid_type" && issue.received === "undefined") return `${field} is required`;
+  return `${field}: ${issue.message}`;
+}
+
+/**
+ * Validates client metadata (RFC 7591 §2). `defaultAuthMethod` is what an absent
+ * token_endpoint_auth_method means: client_secret_basic for registration (RFC 7591 §2), none for
+ * metadata documents (which cannot hold a shared secret).
+ */
+export function parseClientMetadata(input: unknown, defaultAuthMethod: TokenEndpointAuthMethod): ValidatedClientMetadata {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    throw invalidMetadata("The client metadata must be a JSON object");
+  }
+  const parsed = clientMetadataSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    if (issue.path[0] === "redirect_uris") {
+      throw new OAuthError("invalid_redirect_uri", issue.code === "invalid_type" && issue.received === "undefined"
+        ? "redirect_uris is required"
+        : `redirect_uris: ${issue.message}`);
+    }
+    throw invalidMetadata(describeIssue(parsed.error));
+  }
+  const m = parsed.data;
+
+  for (const uri of m.redirect_uris) {
+    const problem = checkRedirectUriForRegistration(uri);
+    if (problem) throw new OAuthError("invalid_redirect_uri", problem);
+  }
+
+  if (m.client_uri !== undefined && !isWebUrl(m.client_uri, true)) {
+    throw invalidMetadata("client_uri must be an https URL");
+  }
+  // The consent page may show the logo, so it must come from an https origin.
+  if (m.logo_uri !== undefined && !isWebUrl(m.logo_uri, false)) {
+    throw invalidMetadata("logo_uri must be an https URL");
+  }
+  for (const field of ["tos_uri", "policy_uri"] as const) {
+    if (m[field] !== undefined && !isWebUrl(m[field]!, true)) throw invalidMetadata(`${field} must be an https URL`);
+  }
+
+  const grantTypes = m.grant_types ?? ["authorization_code", "refresh_token"];
+  const unsupportedGrant = grantTypes.find((g) => !GRANT_TYPES.has(g));
+  if (unsupportedGrant) throw invalidMetadata(`grant_types: ${unsupportedGrant} is not supported`);
+  if (!grantTypes.includes("authorization_code")) {
+    throw invalidMetadata("grant_types must include authorization_code");
+  }
+  const responseTypes = m.response_types ?? ["code"];
+  const unsupportedResponse = responseTypes.find((r) => r !== "code");
+  if (unsupportedResponse) throw invalidMetadata(`response_types: ${unsupportedResponse} is not supported`);
+
+  const method = m.token_endpoint_auth_method ?? defaultAuthMethod;
+  if (!AUTH_METHODS.has(method)) {
+    throw invalidMetadata(`token_endpoint_auth_method: ${method} is not supported`);
+  }
+
+  // RFC 7591 §2: the server may replace requested scopes; we only know one.
+  const requested = (m.scope ?? DEFAULT_SCOPE).split(" ").filter(Boolean);
+  const scope = requested.filter((s) => (SUPPORTED_SCOPES as readonly string[]).includes(s)).join(" ") || DEFAULT_SCOPE;
+
+  return {
+    clientName: m.client_name ?? null,
+    clientUri: m.client_uri ?? null,
+    logoUri: m.logo_uri ?? null,
+    redirectUris: m.redirect_uris,
+    grantTypes,
+    responseTypes,
+    tokenEndpointAuthMethod: method as TokenEndpointAuthMethod,
+    scope,
+    softwareId: m.software_id ?? null,
+    softwareVersion: m.software_version ?? null,
+  };
+}

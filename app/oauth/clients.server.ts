@@ -1,0 +1,265 @@
+/**
+ * OAuth clients: dynamically registered ones (RFC 7591) and Client ID Metadata Document clients
+ * (a client_id that is an https URL; the validated document is cached in oauth_clients).
+ */
+import { and, eq, isNull, lt, notExists, or, sql } from "drizzle-orm";
+import type { AppContext } from "~/context.server";
+import { grants, oauthClients } from "~/db/schema";
+import { newId, safeEqual } from "~/utils/crypto.server";
+import { recordAudit } from "./audit.server";
+import { parseClientMetadata, type TokenEndpointAuthMethod } from "./client-metadata.server";
+import { OAuthError } from "./errors.server";
+import {
+  createMetadataDocumentFetcher,
+  MetadataDocumentError,
+  type MetadataDocumentFetcher,
+} from "./metadata-document-fetch.server";
+import { newClientSecret, secretHash } from "./tokens.server";
+
+export type OAuthClient = {
+  id: string;
+  kind: "registered" | "metadata_document";
+  clientName: string;
+  clientUri: string | null;
+  logoUri: string | null;
+  redirectUris: string[];
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+};
+
+type ClientRow = typeof oauthClients.$inferSelect;
+
+const UNNAMED = "Unnamed application";
+
+function toClient(row: ClientRow): OAuthClient {
+  return {
+    id: row.id,
+    kind: row.kind,
+    clientName: row.clientName,
+    clientUri: row.clientUri,
+    logoUri: row.logoUri,
+    redirectUris: JSON.parse(row.redirectUris) as string[],
+    tokenEndpointAuthMethod: row.tokenEndpointAuthMethod as TokenEndpointAuthMethod,
+  };
+}
+
+let defaultFetcher: MetadataDocumentFetcher | undefined;
+function productionFetcher(): MetadataDocumentFetcher {
+  defaultFetcher ??= createMetadataDocumentFetcher();
+  return defaultFetcher;
+}
+
+export function isMetadataDocumentClientId(clientId: string): boolean {
+  return clientId.startsWith("https://");
+}
+
+/**
+ * The client named by `clientId`, or null when it is unknown or its metadata document cannot be
+ * fetched or is invalid. Metadata documents are fetched again once their cached copy expired.
+ */
+export async function resolveClient(
+  ctx: AppContext,
+  clientId: string,
+  fetcher: MetadataDocumentFetcher = productionFetcher(),
+): Promise<OAuthClient | null> {
+  if (typeof clientId !== "string" || clientId.length === 0 || clientId.length > 2000) return null;
+  const row = ctx.db.select().from(oauthClients).where(eq(oauthClients.id, clientId)).get();
+  if (!isMetadataDocumentClientId(clientId)) return row && row.kind === "registered" ? toClient(row) : null;
+  if (row && row.kind === "metadata_document" && row.expiresAt !== null && row.expiresAt > ctx.now()) {
+    return toClient(row);
+  }
+  return refreshMetadataDocumentClient(ctx, clientId, fetcher);
+}
+
+/** Fetches, validates and caches a Client ID Metadata Document. Null when it is not acceptable. */
+async function refreshMetadataDocumentClient(
+  ctx: AppContext,
+  clientId: string,
+  fetcher: MetadataDocumentFetcher,
+): Promise<OAuthClient | null> {
+  let fetched;
+  try {
+    fetched = await fetcher(clientId);
+  } catch (error) {
+    ctx.logger.warn("client metadata document unavailable", {
+      clientId,
+      reason: error instanceof MetadataDocumentError ? error.message : String(error),
+    });
+    return null;
+  }
+  const doc = fetched.document as Record<string, unknown> | null;
+  const reject = (reason: string) => {
+    ctx.logger.warn("client metadata document rejected", { clientId, reason });
+    return null;
+  };
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return reject("not a JSON object");
+  // The document must name itself: simple string comparison with the URL it was fetched from.
+  if (doc.client_id !== clientId) return reject("client_id does not equal the document URL");
+  if (typeof doc.client_name !== "string") return reject("client_name is required");
+  // A document is public; it cannot carry a shared secret.
+  if ("client_secret" in doc || "client_secret_expires_at" in doc) return reject("documents must not contain a client secret");
+  if (doc.token_endpoint_auth_method !== undefined && doc.token_endpoint_auth_method !== "none") {
+    return reject(`token_endpoint_auth_method ${String(doc.token_endpoint_auth_method)} is not supported for metadata documents`);
+  }
+  let metadata;
+  try {
+    metadata = parseClientMetadata(doc, "none");
+  } catch (error) {
+    return reject(error instanceof OAuthError ? error.description : "invalid metadata");
+  }
+  const now = ctx.now();
+  const values = {
+    kind: "metadata_document" as const,
+    secretHash: null,
+    tokenEndpointAuthMethod: "none",
+    clientName: metadata.clientName ?? UNNAMED,
+    clientUri: metadata.clientUri,
+    logoUri: metadata.logoUri,
+    redirectUris: JSON.stringify(metadata.redirectUris),
+    metadata: JSON.stringify(doc),
+    expiresAt: now + fetched.cacheSeconds * 1000,
+  };
+  ctx.db
+    .insert(oauthClients)
+    .values({ id: clientId, createdAt: now, ...values })
+    .onConflictDoUpdate({ target: oauthClients.id, set: values })
+    .run();
+  const row = ctx.db.select().from(oauthClients).where(eq(oauthClients.id, clientId)).get();
+  return row ? toClient(row) : null;
+}
+
+export type RegistrationResult = { response: Record<string, unknown>; client: OAuthClient };
+
+/**
+ * Registers a client (RFC 7591 §3.1). A confidential client gets a secret, returned here once and
+ * stored only as its hash. `input` is the parsed JSON body.
+ */
+export function registerClient(ctx: AppContext, input: unknown): RegistrationResult {
+  const metadata = parseClientMetadata(input, "client_secret_basic");
+  const id = newId();
+  const now = ctx.now();
+  const secret = metadata.tokenEndpointAuthMethod === "none" ? null : newClientSecret();
+  const registered: Record<string, unknown> = {
+    redirect_uris: metadata.redirectUris,
+    token_endpoint_auth_method: metadata.tokenEndpointAuthMethod,
+    grant_types: metadata.grantTypes,
+    response_types: metadata.responseTypes,
+    scope: metadata.scope,
+    ...(metadata.clientName !== null ? { client_name: metadata.clientName } : {}),
+    ...(metadata.clientUri !== null ? { client_uri: metadata.clientUri } : {}),
+    ...(metadata.logoUri !== null ? { logo_uri: metadata.logoUri } : {}),
+    ...(metadata.softwareId !== null ? { software_id: metadata.softwareId } : {}),
+    ...(metadata.softwareVersion !== null ? { software_version: metadata.softwareVersion } : {}),
+  };
+  ctx.db.transaction((tx) => {
+    tx.insert(oauthClients)
+      .values({
+        id,
+        kind: "registered",
+        secretHash: secret ? secretHash(secret) : null,
+        tokenEndpointAuthMethod: metadata.tokenEndpointAuthMethod,
+        clientName: metadata.clientName ?? UNNAMED,
+        clientUri: metadata.clientUri,
+        logoUri: metadata.logoUri,
+        redirectUris: JSON.stringify(metadata.redirectUris),
+        metadata: JSON.stringify(registered),
+        createdAt: now,
+        lastUsedAt: null,
+      })
+      .run();
+    recordAudit(ctx, tx, {
+      kind: "client.registered",
+      clientId: id,
+      actor: "system",
+      detail: {
+        clientName: metadata.clientName ?? UNNAMED,
+        tokenEndpointAuthMethod: metadata.tokenEndpointAuthMethod,
+        redirectUris: metadata.redirectUris,
+      },
+    });
+  });
+  const response = {
+    client_id: id,
+    client_id_issued_at: Math.floor(now / 1000),
+    ...(secret ? { client_secret: secret, client_secret_expires_at: 0 } : {}),
+    ...registered,
+  };
+  const row = ctx.db.select().from(oauthClients).where(eq(oauthClients.id, id)).get()!;
+  return { response, client: toClient(row) };
+}
+
+/** Marks a client as used (at most once a minute, to keep the token endpoint write-light). */
+export function touchClient(ctx: AppContext, clientId: string): void {
+  const now = ctx.now();
+  ctx.db
+    .update(oauthClients)
+    .set({ lastUsedAt: now })
+    .where(and(eq(oauthClients.id, clientId), or(isNull(oauthClients.lastUsedAt), lt(oauthClients.lastUsedAt, now - 60_000))))
+    .run();
+}
+
+export type ClientCredentials = {
+  clientId: string;
+  /** How the client presented itself. */
+  method: TokenEndpointAuthMethod;
+  secret: string | null;
+};
+
+const secretCheckHash = secretHash("tgs_not-a-real-secret");
+
+/**
+ * Authenticates a client at /token and /revoke by its registered method (RFC 6749 §2.3, OAuth 2.1
+ * §2.4): a confidential client must present its secret the registered way; a public client none.
+ * Failure is 401 invalid_client, with WWW-Authenticate when Basic was tried (RFC 6749 §5.2).
+ */
+export async function authenticateClient(
+  ctx: AppContext,
+  credentials: ClientCredentials,
+  fetcher?: MetadataDocumentFetcher,
+): Promise<OAuthClient> {
+  const fail = (detail: string) => {
+    const error = new OAuthError("invalid_client", "Client authentication failed", 401, detail);
+    if (credentials.method === "client_secret_basic") error.withHeader("WWW-Authenticate", 'Basic realm="toolgate"');
+    return error;
+  };
+  const client = await resolveClient(ctx, credentials.clientId, fetcher);
+  if (!client) {
+    safeEqual(secretCheckHash, secretHash(credentials.secret ?? ""));
+    throw fail("unknown client");
+  }
+  if (client.tokenEndpointAuthMethod === "none") {
+    if (credentials.method !== "none") throw fail("a public client presented a secret");
+    return client;
+  }
+  if (credentials.method !== client.tokenEndpointAuthMethod) {
+    throw fail(`client authenticated with ${credentials.method}, registered ${client.tokenEndpointAuthMethod}`);
+  }
+  const row = ctx.db.select({ secretHash: oauthClients.secretHash }).from(oauthClients).where(eq(oauthClients.id, client.id)).get();
+  if (!row?.secretHash || !safeEqual(row.secretHash, secretHash(credentials.secret ?? ""))) throw fail("wrong client secret");
+  return client;
+}
+
+/**
+ * Removes registered clients that hold no grant and were not used for `clientIdleDays` (counted
+ * from registration when never used). Metadata-document clients without grants are forgotten
+ * once their cached document expired; they are fetched again on next use.
+ */
+export function deleteIdleClients(ctx: AppContext): number {
+  const now = ctx.now();
+  const cutoff = now - ctx.config.clientIdleDays * 24 * 3600 * 1000;
+  const noGrant = notExists(ctx.db.select({ one: sql`1` }).from(grants).where(eq(grants.clientId, oauthClients.id)));
+  const idleRegistered = ctx.db
+    .delete(oauthClients)
+    .where(
+      and(
+        eq(oauthClients.kind, "registered"),
+        sql`coalesce(${oauthClients.lastUsedAt}, ${oauthClients.createdAt}) < ${cutoff}`,
+        noGrant,
+      ),
+    )
+    .run().changes;
+  const staleDocuments = ctx.db
+    .delete(oauthClients)
+    .where(and(eq(oauthClients.kind, "metadata_document"), lt(oauthClients.expiresAt, now), noGrant))
+    .run().changes;
+  return idleRegistered + staleDocuments;
+}

@@ -1,0 +1,47 @@
+/**
+ * The one error type of the authorization server (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 7009 §2.2.1).
+ * `description` is safe to send to the client; `detail` is for our logs only and never sent.
+ * Anything that is not an OAuthError becomes a 500 `server_error` with a generic description.
+ */
+import type { AppContext } from "~/context.server";
+import { json } from "~/http/headers.server";
+
+export class OAuthError extends Error {
+  override name = "OAuthError";
+  /** Extra response headers (WWW-Authenticate on a 401 invalid_client, RFC 6749 §5.2). */
+  headers: Record<string, string> = {};
+
+  constructor(
+    readonly code: string,
+    readonly description: string,
+    readonly status = 400,
+    readonly detail?: string,
+  ) {
+    super(`${code}: ${description}`);
+  }
+
+  withHeader(name: string, value: string): this {
+    this.headers[name] = value;
+    return this;
+  }
+}
+
+/** The JSON error body `{error, error_description}`, never cached. */
+export function oauthErrorResponse(error: unknown, ctx: Pick<AppContext, "logger">): Response {
+  if (error instanceof OAuthError) {
+    ctx.logger.info("oauth error", {
+      error: error.code,
+      description: error.description,
+      ...(error.detail ? { detail: error.detail } : {}),
+    });
+    return json(
+      { error: error.code, error_description: error.description },
+      { status: error.status, noStore: true, headers: error.headers },
+    );
+  }
+  ctx.logger.error("unexpected error in the authorization server", { error });
+  return json(
+    { error: "server_error", error_description: "The server could not complete the request" },
+    { status: 500, noStore: true },
+  );
+}

@@ -1,0 +1,95 @@
+/**
+ * Discovery documents: RFC 8414 authorization server metadata and RFC 9728 protected resource
+ * metadata, plus the URLs other modules need (the MCP URL of a server is its RFC 8707 resource).
+ */
+import { eq } from "drizzle-orm";
+import type { AppContext } from "~/context.server";
+import { mcpServers } from "~/db/schema";
+
+export const SUPPORTED_SCOPES = ["mcp:tools"] as const;
+export const DEFAULT_SCOPE = "mcp:tools";
+
+/** The MCP URL (and RFC 8707 resource indicator) of one MCP server. */
+export function mcpResourceUrl(ctx: Pick<AppContext, "config">, serverId: string): string {
+  return `${ctx.config.publicUrl}/mcp/${serverId}`;
+}
+
+/** Where RFC 9728 §3.1 places the metadata of the resource `${publicUrl}/mcp/<serverId>`. */
+export function protectedResourceMetadataUrl(ctx: Pick<AppContext, "config">, serverId: string): string {
+  return `${ctx.config.publicUrl}/.well-known/oauth-protected-resource/mcp/${serverId}`;
+}
+
+/**
+ * The server id named by an RFC 8707 resource indicator, or null when it is not the exact MCP URL of
+ * a server that exists. Simple string comparison: no normalisation, no trailing slash tolerance.
+ */
+export function serverIdFromResource(ctx: Pick<AppContext, "config" | "db">, resource: string): string | null {
+  const prefix = `${ctx.config.publicUrl}/mcp/`;
+  if (!resource.startsWith(prefix)) return null;
+  const id = resource.slice(prefix.length);
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return null;
+  const row = ctx.db.select({ id: mcpServers.id }).from(mcpServers).where(eq(mcpServers.id, id)).get();
+  return row ? row.id : null;
+}
+
+/**
+ * Whether a resource indicator names the whole Toolgate origin (the `resource` of the path-less
+ * protected resource metadata). A client that found only that document sends it; the consent page
+ * then treats the request like one without `resource` (the user picks a server).
+ */
+export function isOriginResource(ctx: Pick<AppContext, "config">, resource: string): boolean {
+  return resource === ctx.config.publicUrl || resource === `${ctx.config.publicUrl}/`;
+}
+
+/** RFC 8414 §2. The issuer is PUBLIC_URL exactly (RFC 8414 §3.3: clients compare it by string). */
+export function authorizationServerMetadata(ctx: Pick<AppContext, "config">) {
+  const issuer = ctx.config.publicUrl;
+  return {
+    issuer,
+    authorization_endpoint: `${issuer}/authorize`,
+    token_endpoint: `${issuer}/token`,
+    registration_endpoint: `${issuer}/register`,
+    revocation_endpoint: `${issuer}/revoke`,
+    scopes_supported: [...SUPPORTED_SCOPES],
+    response_types_supported: ["code"],
+    response_modes_supported: ["query"],
+    grant_types_supported: ["authorization_code", "refresh_token"],
+    code_challenge_methods_supported: ["S256"],
+    token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],
+    revocation_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],
+    client_id_metadata_document_supported: true,
+    authorization_response_iss_parameter_supported: true,
+  };
+}
+
+export type ServerForMetadata = { id: string; name: string };
+
+/** RFC 9728 §2 metadata for one MCP server; `resource` is its exact MCP URL. */
+export function protectedResourceMetadata(ctx: Pick<AppContext, "config">, server: ServerForMetadata) {
+  return {
+    resource: mcpResourceUrl(ctx, server.id),
+    authorization_servers: [ctx.config.publicUrl],
+    scopes_supported: [...SUPPORTED_SCOPES],
+    bearer_methods_supported: ["header"],
+    resource_name: server.name,
+  };
+}
+
+/** RFC 9728 metadata at the path-less well-known URL: the resource is the origin itself. */
+export function originProtectedResourceMetadata(ctx: Pick<AppContext, "config">) {
+  return {
+    resource: ctx.config.publicUrl,
+    authorization_servers: [ctx.config.publicUrl],
+    scopes_supported: [...SUPPORTED_SCOPES],
+    bearer_methods_supported: ["header"],
+    resource_name: "Toolgate",
+  };
+}
+
+export function findServerForMetadata(ctx: Pick<AppContext, "db">, serverId: string): ServerForMetadata | null {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(serverId)) return null;
+  return (
+    ctx.db.select({ id: mcpServers.id, name: mcpServers.name }).from(mcpServers).where(eq(mcpServers.id, serverId)).get() ??
+    null
+  );
+}
