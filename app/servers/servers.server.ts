@@ -1,0 +1,269 @@
+import { and, asc, count, eq } from "drizzle-orm";
+import type { z } from "zod";
+import type { AppContext } from "~/context.server";
+import { mcpServers, tools, users } from "~/db/schema";
+import { decryptText, encryptText, newId, randomToken } from "~/utils/crypto.server";
+import {
+  serverInputSchema,
+  toolDefinitionListSchema,
+  toolDefinitionSchema,
+  type ToolDefinition,
+  type ToolDefinitionInput,
+} from "./tool-definition.server";
+import { listToolsForServer, type ToolRow } from "./tool-execution.server";
+
+export type ServerRow = typeof mcpServers.$inferSelect;
+/** A server as pages and the CLI see it: never the sealed signing secret. */
+export type ServerSummary = Omit<ServerRow, "signingSecretEnc"> & { toolCount: number };
+
+/**
+ * Invalid input, with messages keyed by field path ("name", "tools.0.endpoint.url"), so a form can
+ * show each one next to its field and the CLI can print them.
+ */
+export class ValidationError extends Error {
+  override name = "ValidationError";
+  constructor(public readonly fieldErrors: Record<string, string>) {
+    super(Object.entries(fieldErrors).map(([k, v]) => `${k}: ${v}`).join("\n"));
+  }
+}
+
+/** Turns a zod error into field messages (first message per field). */
+export function fieldErrorsOf(error: z.ZodError, prefix = ""): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const issue of error.issues) {
+    const key = [prefix, ...issue.path.map(String)].filter(Boolean).join(".") || "form";
+    out[key] ??= issue.message;
+  }
+  return out;
+}
+
+function parseOrThrow<S extends z.ZodTypeAny>(schema: S, input: unknown, prefix = ""): z.output<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw new ValidationError(fieldErrorsOf(result.error, prefix));
+  return result.data;
+}
+
+/** A new signing secret: 256 random bits with a prefix that makes it recognisable in a leak scan. */
+export function newSigningSecret(): string {
+  return `tgs_${randomToken(32)}`;
+}
+
+function summary(row: ServerRow, toolCount: number): ServerSummary {
+  const { signingSecretEnc: _sealed, ...rest } = row;
+  void _sealed;
+  return { ...rest, toolCount };
+}
+
+function toolRowValues(ctx: AppContext, serverId: string, tool: ToolDefinition, now: number) {
+  const headers = tool.endpoint.headers;
+  return {
+    name: tool.name,
+    description: tool.description,
+    inputSchema: JSON.stringify(tool.inputSchema),
+    endpointUrl: tool.endpoint.url,
+    endpointMethod: tool.endpoint.method,
+    endpointHeadersEnc: Object.keys(headers).length ? encryptText(ctx.secrets.dataKey, JSON.stringify(headers)) : null,
+    serverId,
+    updatedAt: now,
+  };
+}
+
+const isUniqueToolName = (error: unknown) =>
+  error instanceof Error && /UNIQUE constraint failed: tools\.server_id, tools\.name/.test(error.message);
+
+/**
+ * Creates a server and its tools in one transaction: a bad tool leaves nothing behind. Returns the
+ * signing secret in clear text; it is shown once and only stored encrypted.
+ */
+export function createServer(
+  ctx: AppContext,
+  input: { ownerId: string; name: unknown; description?: unknown; tools?: unknown },
+): { server: ServerSummary; signingSecret: string } {
+  const fields = parseOrThrow(serverInputSchema, { name: input.name, description: input.description ?? "" });
+  const toolList = parseOrThrow(toolDefinitionListSchema, input.tools ?? [], "tools");
+  const now = ctx.now();
+  const signingSecret = newSigningSecret();
+  const row: ServerRow = {
+    id: newId(),
+    ownerId: input.ownerId,
+    name: fields.name,
+    description: fields.description,
+    signingSecretEnc: encryptText(ctx.secrets.dataKey, signingSecret),
+    createdAt: now,
+    updatedAt: now,
+  };
+  ctx.db.transaction((tx) => {
+    tx.insert(mcpServers).values(row).run();
+    for (const tool of toolList) tx.insert(tools).values({ id: newId(), createdAt: now, ...toolRowValues(ctx, row.id, tool, now) }).run();
+  });
+  ctx.logger.info("server created", { serverId: row.id, ownerId: row.ownerId, tools: toolList.length });
+  return { server: summary(row, toolList.length), signingSecret };
+}
+
+/** The owner's servers, by name. */
+export function listServers(ctx: AppContext, ownerId: string): ServerSummary[] {
+  return listServerRows(ctx, eq(mcpServers.ownerId, ownerId));
+}
+
+/** Every server (CLI), by owner then name, with the owner's email. */
+export function listAllServers(ctx: AppContext, ownerId?: string): (ServerSummary & { ownerEmail: string })[] {
+  const rows = ctx.db
+    .select({ server: mcpServers, ownerEmail: users.email, toolCount: count(tools.id) })
+    .from(mcpServers)
+    .innerJoin(users, eq(users.id, mcpServers.ownerId))
+    .leftJoin(tools, eq(tools.serverId, mcpServers.id))
+    .where(ownerId ? eq(mcpServers.ownerId, ownerId) : undefined)
+    .groupBy(mcpServers.id)
+    .orderBy(asc(users.email), asc(mcpServers.name))
+    .all();
+  return rows.map((r) => ({ ...summary(r.server, r.toolCount), ownerEmail: r.ownerEmail }));
+}
+
+function listServerRows(ctx: AppContext, where: ReturnType<typeof eq>): ServerSummary[] {
+  return ctx.db
+    .select({ server: mcpServers, toolCount: count(tools.id) })
+    .from(mcpServers)
+    .leftJoin(tools, eq(tools.serverId, mcpServers.id))
+    .where(where)
+    .groupBy(mcpServers.id)
+    .orderBy(asc(mcpServers.name), asc(mcpServers.createdAt))
+    .all()
+    .map((r) => summary(r.server, r.toolCount));
+}
+
+/**
+ * One of the owner's servers, or null. Someone else's server id gives null exactly like a missing
+ * one, so a page answers 404 and reveals nothing about other people's servers.
+ */
+export function getServer(ctx: AppContext, ownerId: string, serverId: string): ServerSummary | null {
+  const row = ctx.db
+    .select()
+    .from(mcpServers)
+    .where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId)))
+    .get();
+  if (!row) return null;
+  return summary(row, listToolsForServer(ctx, row.id).length);
+}
+
+/** A server by id alone, for the MCP endpoint and the authorization flow (no ownership check). */
+export function findServerById(ctx: AppContext, serverId: string): ServerSummary | null {
+  const row = ctx.db.select().from(mcpServers).where(eq(mcpServers.id, serverId)).get();
+  return row ? summary(row, listToolsForServer(ctx, row.id).length) : null;
+}
+
+/** Updates name and description; false when the server is not the owner's. */
+export function updateServer(ctx: AppContext, ownerId: string, serverId: string, input: { name: unknown; description?: unknown }): boolean {
+  const fields = parseOrThrow(serverInputSchema, { name: input.name, description: input.description ?? "" });
+  const result = ctx.db
+    .update(mcpServers)
+    .set({ name: fields.name, description: fields.description, updatedAt: ctx.now() })
+    .where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId)))
+    .run();
+  return result.changes > 0;
+}
+
+/** Deletes the server; its tools, grants and tokens go with it (foreign keys cascade). */
+export function deleteServer(ctx: AppContext, ownerId: string, serverId: string): boolean {
+  const result = ctx.db.delete(mcpServers).where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId))).run();
+  if (result.changes > 0) ctx.logger.info("server deleted", { serverId, ownerId });
+  return result.changes > 0;
+}
+
+/** Replaces the signing secret and returns the new one (shown once). Null when not the owner's. */
+export function rotateSigningSecret(ctx: AppContext, ownerId: string, serverId: string): string | null {
+  const secret = newSigningSecret();
+  const result = ctx.db
+    .update(mcpServers)
+    .set({ signingSecretEnc: encryptText(ctx.secrets.dataKey, secret), updatedAt: ctx.now() })
+    .where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId)))
+    .run();
+  if (result.changes === 0) return null;
+  ctx.logger.info("signing secret rotated", { serverId });
+  return secret;
+}
+
+/** The signing secret in clear text (tool execution and tests). */
+export function readSigningSecret(ctx: AppContext, serverId: string): string | null {
+  const row = ctx.db.select({ enc: mcpServers.signingSecretEnc }).from(mcpServers).where(eq(mcpServers.id, serverId)).get();
+  return row ? decryptText(ctx.secrets.dataKey, row.enc) : null;
+}
+
+// ---- tools ------------------------------------------------------------------------------------
+
+/** The owner's server's tools; null when the server is not the owner's. */
+export function listTools(ctx: AppContext, ownerId: string, serverId: string): ToolRow[] | null {
+  if (!getServer(ctx, ownerId, serverId)) return null;
+  return listToolsForServer(ctx, serverId);
+}
+
+/** One tool of one of the owner's servers, or null. */
+export function getTool(ctx: AppContext, ownerId: string, serverId: string, toolId: string): ToolRow | null {
+  const row = ctx.db
+    .select({ tool: tools })
+    .from(tools)
+    .innerJoin(mcpServers, eq(mcpServers.id, tools.serverId))
+    .where(and(eq(tools.id, toolId), eq(tools.serverId, serverId), eq(mcpServers.ownerId, ownerId)))
+    .get();
+  return row?.tool ?? null;
+}
+
+/** A tool's definition as the forms and the CLI show it (headers decrypted). */
+export function toolDefinitionOf(ctx: AppContext, tool: ToolRow): ToolDefinition {
+  return {
+    name: tool.name,
+    description: tool.description,
+    inputSchema: JSON.parse(tool.inputSchema) as Record<string, unknown>,
+    endpoint: {
+      url: tool.endpointUrl,
+      method: tool.endpointMethod as ToolDefinition["endpoint"]["method"],
+      headers: tool.endpointHeadersEnc
+        ? (JSON.parse(decryptText(ctx.secrets.dataKey, tool.endpointHeadersEnc)) as Record<string, string>)
+        : {},
+    },
+  };
+}
+
+const duplicateName = (name: string) => new ValidationError({ name: `A tool named ${name} already exists on this server.` });
+
+/** Adds a tool to an owner's server. Null when the server is not theirs; ValidationError on bad input. */
+export function addTool(ctx: AppContext, ownerId: string | null, serverId: string, input: ToolDefinitionInput | unknown): ToolRow | null {
+  const server = ownerId === null ? findServerById(ctx, serverId) : getServer(ctx, ownerId, serverId);
+  if (!server) return null;
+  const tool = parseOrThrow(toolDefinitionSchema, input);
+  const now = ctx.now();
+  const row = { id: newId(), createdAt: now, ...toolRowValues(ctx, serverId, tool, now) };
+  try {
+    ctx.db.insert(tools).values(row).run();
+  } catch (error) {
+    if (isUniqueToolName(error)) throw duplicateName(tool.name);
+    throw error;
+  }
+  return row;
+}
+
+/** Replaces a tool's definition. Null when the tool is not on one of the owner's servers. */
+export function updateTool(ctx: AppContext, ownerId: string, serverId: string, toolId: string, input: unknown): ToolRow | null {
+  const existing = getTool(ctx, ownerId, serverId, toolId);
+  if (!existing) return null;
+  const tool = parseOrThrow(toolDefinitionSchema, input);
+  // updatedAt must change on every edit: the validator cache is keyed by it.
+  const now = Math.max(ctx.now(), existing.updatedAt + 1);
+  const values = toolRowValues(ctx, serverId, tool, now);
+  try {
+    ctx.db.update(tools).set(values).where(eq(tools.id, toolId)).run();
+  } catch (error) {
+    if (isUniqueToolName(error)) throw duplicateName(tool.name);
+    throw error;
+  }
+  return { ...existing, ...values };
+}
+
+export function deleteTool(ctx: AppContext, ownerId: string, serverId: string, toolId: string): boolean {
+  if (!getTool(ctx, ownerId, serverId, toolId)) return false;
+  return ctx.db.delete(tools).where(eq(tools.id, toolId)).run().changes > 0;
+}
+
+/** The MCP URL clients connect to (DESIGN.md: `${PUBLIC_URL}/mcp/<serverId>`). */
+export function mcpUrl(ctx: AppContext, serverId: string): string {
+  return `${ctx.config.publicUrl}/mcp/${serverId}`;
+}

@@ -1,0 +1,216 @@
+import { asc, eq } from "drizzle-orm";
+import { CallToolResultSchema, type CallToolResult, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import type { AppContext } from "~/context.server";
+import { mcpServers, tools } from "~/db/schema";
+import { decryptText, hmacSha256Hex } from "~/utils/crypto.server";
+import { validatorFor } from "./json-schema.server";
+
+export type ToolRow = typeof tools.$inferSelect;
+
+/** Header names of the request signature (docs/decisions/011-tool-execution-and-signing.md). */
+export const TIMESTAMP_HEADER = "X-Toolgate-Timestamp";
+export const SIGNATURE_HEADER = "X-Toolgate-Signature";
+
+/**
+ * The signature a tool endpoint checks: `sha256=` + hex HMAC-SHA256 keyed with the server's signing
+ * secret (its UTF-8 bytes) over `<timestamp>.<body>`, where timestamp is the X-Toolgate-Timestamp
+ * value (Unix seconds) and body the exact request body bytes.
+ */
+export function signToolRequest(secret: string, timestamp: string, body: string): string {
+  return `sha256=${hmacSha256Hex(secret, `${timestamp}.${body}`)}`;
+}
+
+/** A server's tools, by name: what tools/list shows and tools/call may call. */
+export function listToolsForServer(ctx: AppContext, serverId: string): ToolRow[] {
+  return ctx.db.select().from(tools).where(eq(tools.serverId, serverId)).orderBy(asc(tools.name)).all();
+}
+
+/** A tool row as the MCP `Tool` object of tools/list. */
+export function toMcpTool(tool: ToolRow): Tool {
+  return {
+    name: tool.name,
+    description: tool.description,
+    inputSchema: JSON.parse(tool.inputSchema) as Tool["inputSchema"],
+  };
+}
+
+function toolError(text: string): CallToolResult {
+  return { isError: true, content: [{ type: "text", text }] };
+}
+
+const ERROR_BODY_PREVIEW = 500;
+
+/**
+ * Calls one tool: validates `args` against its input schema, sends them signed to its endpoint and
+ * turns the answer into MCP tool content. Every failure becomes a tool error result (MCP Tools,
+ * "Error Handling": tool execution errors are reported in the result with isError, not as protocol
+ * errors), so this never throws.
+ */
+export async function executeTool(
+  ctx: AppContext,
+  tool: ToolRow,
+  args: unknown,
+  options: { signal?: AbortSignal } = {},
+): Promise<CallToolResult> {
+  const started = ctx.now();
+  const log = (outcome: string, fields: Record<string, unknown> = {}) =>
+    ctx.logger.info("tool call", { toolId: tool.id, serverId: tool.serverId, tool: tool.name, outcome, ...fields });
+  try {
+    const input = args ?? {};
+    let validate;
+    try {
+      validate = validatorFor(tool);
+    } catch (error) {
+      ctx.logger.error("tool input schema does not compile", { toolId: tool.id, error });
+      return toolError(`The tool ${tool.name} has an invalid input schema; its owner must fix it.`);
+    }
+    if (!validate(input)) {
+      log("invalid_arguments");
+      const detail = (validate.errors ?? [])
+        .slice(0, 5)
+        .map((e) => `${e.instancePath || "(arguments)"} ${e.message ?? "is invalid"}`)
+        .join("; ");
+      return toolError(`Invalid arguments for tool ${tool.name}: ${detail}`);
+    }
+
+    const server = ctx.db
+      .select({ signingSecretEnc: mcpServers.signingSecretEnc })
+      .from(mcpServers)
+      .where(eq(mcpServers.id, tool.serverId))
+      .get();
+    if (!server) return toolError(`The tool ${tool.name} no longer exists.`);
+    const secret = decryptText(ctx.secrets.dataKey, server.signingSecretEnc);
+    const extraHeaders = tool.endpointHeadersEnc
+      ? (JSON.parse(decryptText(ctx.secrets.dataKey, tool.endpointHeadersEnc)) as Record<string, string>)
+      : {};
+
+    const body = JSON.stringify(input);
+    const timestamp = String(Math.floor(ctx.now() / 1000));
+    const headers = new Headers(extraHeaders);
+    headers.set("Content-Type", "application/json");
+    headers.set("Accept", "application/json, text/plain;q=0.9, */*;q=0.1");
+    headers.set("User-Agent", "Toolgate");
+    headers.set("X-Toolgate-Tool", tool.name);
+    headers.set(TIMESTAMP_HEADER, timestamp);
+    headers.set(SIGNATURE_HEADER, signToolRequest(secret, timestamp, body));
+
+    const timeout = AbortSignal.timeout(ctx.config.toolTimeoutMs);
+    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+    const seconds = ctx.config.toolTimeoutMs / 1000;
+    const aborted = () =>
+      timeout.aborted
+        ? (log("timeout"), toolError(`The tool endpoint did not answer within ${seconds} s.`))
+        : (log("cancelled"), toolError("The tool call was cancelled."));
+
+    let response: Response;
+    try {
+      response = await fetch(tool.endpointUrl, {
+        method: tool.endpointMethod,
+        headers,
+        body,
+        signal,
+        // A redirect would resend the signed body to another address; report it instead.
+        redirect: "manual",
+      });
+    } catch (error) {
+      if (signal.aborted) return aborted();
+      const code = causeCode(error);
+      log("unreachable", { code });
+      return toolError(`Could not reach the tool endpoint${code ? ` (${describeNetworkError(code)})` : ""}.`);
+    }
+
+    const max = ctx.config.toolMaxResponseBytes;
+    const declared = Number(response.headers.get("content-length"));
+    if (Number.isFinite(declared) && declared > max) {
+      await response.body?.cancel().catch(() => {});
+      log("too_large", { status: response.status });
+      return toolError(`The tool endpoint's answer is larger than the ${max}-byte limit.`);
+    }
+    let text: string;
+    try {
+      const read = await readCapped(response, max);
+      if (read === null) {
+        log("too_large", { status: response.status });
+        return toolError(`The tool endpoint's answer is larger than the ${max}-byte limit.`);
+      }
+      text = read;
+    } catch {
+      if (signal.aborted) return aborted();
+      log("read_failed", { status: response.status });
+      return toolError("The tool endpoint's answer could not be read (the connection closed early).");
+    }
+
+    if (response.status < 200 || response.status > 299) {
+      log("http_error", { status: response.status, ms: ctx.now() - started });
+      const preview = text.trim().slice(0, ERROR_BODY_PREVIEW);
+      return toolError(
+        `The tool endpoint answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}.` +
+          (preview ? `\n\n${preview}` : ""),
+      );
+    }
+    log("ok", { status: response.status });
+    return toContent(text);
+  } catch (error) {
+    ctx.logger.error("tool call failed", { toolId: tool.id, error });
+    return toolError(`The tool ${tool.name} failed unexpectedly.`);
+  }
+}
+
+/** JSON that already is an MCP tool result passes through; anything else becomes one text block. */
+function toContent(text: string): CallToolResult {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { content: [{ type: "text", text }] };
+  }
+  if (parsed && typeof parsed === "object" && !Array.isArray(parsed) && Array.isArray((parsed as { content?: unknown }).content)) {
+    const result = CallToolResultSchema.safeParse(parsed);
+    if (!result.success) return toolError("The tool endpoint answered with MCP content that is not valid.");
+    return result.data as CallToolResult;
+  }
+  return { content: [{ type: "text", text }] };
+}
+
+/** Reads the body as UTF-8 text, giving up (and closing the connection) once it passes `max` bytes. */
+async function readCapped(response: Response, max: number): Promise<string | null> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function causeCode(error: unknown): string | undefined {
+  const cause = (error as { cause?: { code?: unknown; errors?: { code?: unknown }[] } } | undefined)?.cause;
+  if (typeof cause?.code === "string") return cause.code;
+  const inner = cause?.errors?.find((e) => typeof e.code === "string");
+  return inner?.code as string | undefined;
+}
+
+function describeNetworkError(code: string): string {
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "host not found";
+    case "ECONNRESET":
+      return "connection reset";
+    case "ETIMEDOUT":
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return "connection timed out";
+    default:
+      return code;
+  }
+}
