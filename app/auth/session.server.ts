@@ -10,7 +10,8 @@ export type SessionData = {
   /** Present when signed in; the sessions row (keyed by the hash of `sid`) must also exist. */
   userId?: string;
 };
-export type FlashData = { toast: string };
+/** One-time messages; `signingSecret` is "<serverId>:<secret>", shown once after creation or rotation. */
+export type FlashData = { toast: string; signingSecret: string };
 
 export type SessionUser = { id: string; email: string; name: string | null; role: "owner" | "member" };
 
