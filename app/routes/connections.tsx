@@ -1,0 +1,43 @@
+import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json } from "@remix-run/node";
+import { useLoaderData } from "@remix-run/react";
+import { ConnectionList } from "~/access/connection-list";
+import { listConnections } from "~/access/connections.server";
+import { handleRevoke, readToast, REVOKE_CSRF_PURPOSE } from "~/access/revoke-action.server";
+import { csrfToken, getBrowserSession, requireUser } from "~/auth/session.server";
+
+export const meta: MetaFunction = () => [{ title: "Connected applications · Toolgate" }];
+
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  const { ctx } = context;
+  const user = await requireUser(ctx, request);
+  const { sid } = await getBrowserSession(context, request);
+  const { toast, setCookie } = await readToast(ctx, request);
+  return json(
+    { connections: listConnections(ctx, user.id), csrf: csrfToken(ctx, sid, REVOKE_CSRF_PURPOSE), toast },
+    { headers: setCookie ? { "Set-Cookie": setCookie } : undefined },
+  );
+}
+
+export async function action({ request, context }: ActionFunctionArgs) {
+  return handleRevoke(context.ctx, request, "/connections");
+}
+
+export default function Connections() {
+  const { connections, csrf, toast } = useLoaderData<typeof loader>();
+  return (
+    <section aria-labelledby="connections-title">
+      <h1 id="connections-title">Connected applications</h1>
+      <p className="muted">
+        Every application that can reach the tools of your MCP servers. Revoking access ends its tokens at once;
+        the application has to ask you again.
+      </p>
+      {toast ? (
+        <p className="alert alert--ok" role="status">
+          {toast}
+        </p>
+      ) : null}
+      <ConnectionList connections={connections} csrf={csrf} showServer />
+    </section>
+  );
+}

@@ -1,0 +1,58 @@
+import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json } from "@remix-run/node";
+import { Link, useLoaderData } from "@remix-run/react";
+import { ConnectionList } from "~/access/connection-list";
+import { findOwnedServer, listConnections } from "~/access/connections.server";
+import { handleRevoke, readToast, REVOKE_CSRF_PURPOSE } from "~/access/revoke-action.server";
+import { csrfToken, getBrowserSession, requireUser } from "~/auth/session.server";
+
+export const meta: MetaFunction<typeof loader> = ({ data }) => [
+  { title: data ? `Connected applications · ${data.server.name} · Toolgate` : "Toolgate" },
+];
+
+export async function loader({ request, context, params }: LoaderFunctionArgs) {
+  const { ctx } = context;
+  const user = await requireUser(ctx, request);
+  const server = findOwnedServer(ctx, user.id, params.serverId ?? "");
+  if (!server) throw new Response("Not found", { status: 404 });
+  const { sid } = await getBrowserSession(context, request);
+  const { toast, setCookie } = await readToast(ctx, request);
+  return json(
+    {
+      server,
+      connections: listConnections(ctx, user.id, { serverId: server.id }),
+      csrf: csrfToken(ctx, sid, REVOKE_CSRF_PURPOSE),
+      toast,
+    },
+    { headers: setCookie ? { "Set-Cookie": setCookie } : undefined },
+  );
+}
+
+export async function action({ request, context, params }: ActionFunctionArgs) {
+  const serverId = params.serverId ?? "";
+  return handleRevoke(context.ctx, request, `/servers/${encodeURIComponent(serverId)}/connections`, serverId);
+}
+
+export default function ServerConnections() {
+  const { server, connections, csrf, toast } = useLoaderData<typeof loader>();
+  return (
+    <section aria-labelledby="connections-title">
+      <p className="small">
+        <Link to={`/servers/${server.id}`}>← {server.name}</Link>
+      </p>
+      <div className="spread">
+        <h1 id="connections-title">Connected applications</h1>
+        <Link to={`/servers/${server.id}/activity`}>Activity</Link>
+      </div>
+      <p className="muted">
+        Applications that can call the tools of <strong>{server.name}</strong>.
+      </p>
+      {toast ? (
+        <p className="alert alert--ok" role="status">
+          {toast}
+        </p>
+      ) : null}
+      <ConnectionList connections={connections} csrf={csrf} showServer={false} />
+    </section>
+  );
+}
