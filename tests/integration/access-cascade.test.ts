@@ -1,10 +1,11 @@
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { listConnections } from "~/access/connections.server";
-import { accessTokens, grants, grantTools, mcpServers, refreshTokens, tools } from "~/db/schema";
+import { accessTokens, grants, grantTools, refreshTokens } from "~/db/schema";
 import { secretHash, verifyAccessToken } from "~/oauth/tokens.server";
+import { addTool as addToolAsOwner, deleteServer, deleteTool } from "~/servers/servers.server";
 import { createTestContext, type TestContext } from "../helpers/context";
-import { addTool, makeClient, makeGrant, makeServer, makeUser } from "./access-fixtures";
+import { makeClient, makeGrant, makeServer, makeUser } from "./access-fixtures";
 
 describe("grants follow tools and servers (foreign-key cascades)", () => {
   let ctx: TestContext;
@@ -33,7 +34,8 @@ describe("grants follow tools and servers (foreign-key cascades)", () => {
     const { forecast, alerts, radar } = server.toolIds as Record<string, string>;
     const a = makeGrant(ctx, { userId, clientId, serverId: server.id, toolIds: [forecast!, alerts!] });
     const b = makeGrant(ctx, { userId, clientId, serverId: server.id, toolIds: [alerts!, radar!] });
-    ctx.db.delete(tools).where(eq(tools.id, alerts!)).run();
+    // Through the servers module, as the owner's "Delete tool" does.
+    expect(deleteTool(ctx, userId, server.id, alerts!)).toBe(true);
     expect(granted(a.grantId)).toEqual([forecast!].sort());
     expect(granted(b.grantId)).toEqual([radar!].sort());
     expect(ctx.db.select().from(grantTools).where(eq(grantTools.toolId, alerts!)).all()).toEqual([]);
@@ -48,7 +50,12 @@ describe("grants follow tools and servers (foreign-key cascades)", () => {
     const all = makeGrant(ctx, { userId, clientId, serverId: server.id, toolIds: Object.values(server.toolIds) });
     const beforeA = granted(a.grantId);
     const beforeAll = granted(all.grantId);
-    const newTool = addTool(ctx, server.id, "tides");
+    const newTool = addToolAsOwner(ctx, userId, server.id, {
+      name: "tides",
+      description: "Tide tables",
+      inputSchema: { type: "object" },
+      endpoint: { url: "https://tools.example/tides" },
+    })!.id;
     expect(granted(a.grantId)).toEqual(beforeA);
     expect(granted(all.grantId)).toEqual(beforeAll);
     expect(granted(all.grantId)).not.toContain(newTool);
@@ -62,7 +69,7 @@ describe("grants follow tools and servers (foreign-key cascades)", () => {
     const keep = makeGrant(ctx, { userId, clientId, serverId: other.id, toolIds: Object.values(other.toolIds) });
     expect(verifyAccessToken(ctx, a.tokens.accessToken)).not.toBeNull();
 
-    ctx.db.delete(mcpServers).where(eq(mcpServers.id, server.id)).run();
+    expect(deleteServer(ctx, userId, server.id)).toBe(true);
 
     for (const g of [a, b]) {
       expect(verifyAccessToken(ctx, g.tokens.accessToken)).toBeNull();
