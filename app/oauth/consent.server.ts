@@ -1,0 +1,286 @@
+/**
+ * The Authorize Application page: what it shows (loadConsent) and what Approve and Deny do
+ * (approveAuthorization, denyAuthorization). The route calls these after the session and the
+ * anti-CSRF token were checked (docs/decisions/005-consent-csrf.md).
+ */
+import { and, asc, eq, gt, isNull } from "drizzle-orm";
+import type { AppContext } from "~/context.server";
+import { authorizationCodes, authorizationRequests, mcpServers, tools } from "~/db/schema";
+import { recordAudit } from "./audit.server";
+import {
+  AuthorizePageError,
+  MESSAGES,
+  responseRedirectUrl,
+  reverifyClient,
+  type PendingAuthorizationRequest,
+} from "./authorize.server";
+import type { OAuthClient } from "./clients.server";
+import { createOrUpdateGrant, toolsOfServer } from "./grants.server";
+import { mcpResourceUrl } from "./metadata.server";
+import { isLoopbackRedirectUri, isPrivateUseSchemeRedirectUri } from "./redirect-uri.server";
+import { newAuthorizationCode, secretHash, type Tx } from "./tokens.server";
+
+/** A problem with the submitted form that the user can fix on the same page (status 400). */
+export class ConsentFormError extends Error {
+  override name = "ConsentFormError";
+}
+
+export const FORM_MESSAGES = {
+  noTools: "Choose at least one tool the application may use, or deny access.",
+  foreignTools: "The list of tools was changed: it names tools that are not tools of this MCP server. Nothing was approved.",
+  noServer: "Choose which MCP server the application may use.",
+} as const;
+
+/** How the browser gets back to the application: a web page, this computer, or an app link. */
+export type RedirectKind = "web" | "loopback" | "app";
+
+export type ClientPresentation = {
+  name: string;
+  /** "registered": the client registered itself (RFC 7591), so its name is unverified. */
+  kind: OAuthClient["kind"];
+  /** Host (or scheme, for an app link) the redirect URI points to. */
+  redirectHost: string;
+  redirectKind: RedirectKind;
+  /** For metadata-document clients: the host that published the document (the verified fact). */
+  clientIdHost: string | null;
+};
+
+export type ConsentServer = { id: string; name: string; description: string };
+export type ConsentTool = { id: string; name: string; description: string };
+
+export type ConsentView = {
+  requestId: string;
+  client: ClientPresentation;
+  scope: string;
+  /** Set when the request named no resource: the servers the user may choose from. */
+  choices: { id: string; name: string }[] | null;
+  server: ConsentServer | null;
+  tools: ConsentTool[];
+};
+
+/** What the page says about where the redirect goes, so a self-asserted name cannot mislead. */
+export function presentClient(client: OAuthClient, redirectUri: string): ClientPresentation {
+  let redirectHost = redirectUri;
+  let redirectKind: RedirectKind = "web";
+  if (isLoopbackRedirectUri(redirectUri)) {
+    redirectKind = "loopback";
+    redirectHost = new URL(redirectUri).host;
+  } else if (isPrivateUseSchemeRedirectUri(redirectUri)) {
+    redirectKind = "app";
+    redirectHost = redirectUri.slice(0, redirectUri.indexOf(":") + 1);
+  } else {
+    try {
+      redirectHost = new URL(redirectUri).host;
+    } catch {
+      // keep the raw value; it is rendered escaped
+    }
+  }
+  let clientIdHost: string | null = null;
+  if (client.kind === "metadata_document") {
+    try {
+      clientIdHost = new URL(client.id).host;
+    } catch {
+      clientIdHost = null;
+    }
+  }
+  return {
+    name: client.clientName || "Unnamed application",
+    kind: client.kind,
+    redirectHost,
+    redirectKind,
+    clientIdHost,
+  };
+}
+
+function ownedServer(ctx: AppContext, userId: string, serverId: string): ConsentServer | null {
+  return (
+    ctx.db
+      .select({ id: mcpServers.id, name: mcpServers.name, description: mcpServers.description })
+      .from(mcpServers)
+      .where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, userId)))
+      .get() ?? null
+  );
+}
+
+function serverTools(ctx: AppContext, serverId: string): ConsentTool[] {
+  return ctx.db
+    .select({ id: tools.id, name: tools.name, description: tools.description })
+    .from(tools)
+    .where(eq(tools.serverId, serverId))
+    .orderBy(asc(tools.name))
+    .all();
+}
+
+/**
+ * The server this request is for: the one its resource named (which the user must own: "You do not
+ * have access to this MCP server."), or, when it named none, the one the user picked.
+ */
+export function selectServer(
+  ctx: AppContext,
+  request: PendingAuthorizationRequest,
+  userId: string,
+  chosenServerId: string | null,
+): ConsentServer | null {
+  const serverId = request.serverId ?? chosenServerId;
+  if (!serverId) return null;
+  const server = ownedServer(ctx, userId, serverId);
+  if (!server) throw new AuthorizePageError(MESSAGES.noAccess, 403);
+  return server;
+}
+
+/** Everything the consent page shows for a pending request and the signed-in user. */
+export async function loadConsent(
+  ctx: AppContext,
+  request: PendingAuthorizationRequest,
+  userId: string,
+  chosenServerId: string | null,
+): Promise<ConsentView> {
+  const client = await reverifyClient(ctx, request);
+  let choices: ConsentView["choices"] = null;
+  let server: ConsentServer | null;
+  if (request.serverId) {
+    server = selectServer(ctx, request, userId, null);
+  } else {
+    choices = ctx.db
+      .select({ id: mcpServers.id, name: mcpServers.name })
+      .from(mcpServers)
+      .where(eq(mcpServers.ownerId, userId))
+      .orderBy(asc(mcpServers.name))
+      .all();
+    // Preselect the first server so the page always shows a tool list (with JavaScript off too).
+    server = selectServer(ctx, request, userId, chosenServerId ?? choices[0]?.id ?? null);
+  }
+  return {
+    requestId: request.id,
+    client: presentClient(client, request.redirectUri),
+    scope: request.scope,
+    choices,
+    server,
+    tools: server ? serverTools(ctx, server.id) : [],
+  };
+}
+
+export type ConsentDecision = {
+  user: { id: string };
+  request: PendingAuthorizationRequest;
+  /** The server picked on the page, when the request named none. */
+  chosenServerId: string | null;
+  /** Tool ids ticked on the page. */
+  toolIds: string[];
+};
+
+export type ConsentOutcome = {
+  /** The client's redirect URI with the response parameters. */
+  location: string;
+  redirectKind: RedirectKind;
+  clientName: string;
+  serverName: string | null;
+};
+
+/** Marks the request answered; false when it was answered (or expired) meanwhile: a request is answered once. */
+function completeRequest(ctx: AppContext, tx: Tx, requestId: string, serverId: string | null): boolean {
+  const now = ctx.now();
+  const result = tx
+    .update(authorizationRequests)
+    .set({ completedAt: now, ...(serverId ? { serverId } : {}) })
+    .where(
+      and(
+        eq(authorizationRequests.id, requestId),
+        isNull(authorizationRequests.completedAt),
+        gt(authorizationRequests.expiresAt, now),
+      ),
+    )
+    .run();
+  return result.changes === 1;
+}
+
+/**
+ * Approve: in one transaction, create or update the grant with the chosen tools, issue a single-use
+ * authorization code bound to client, redirect URI, PKCE challenge, resource, scope and user
+ * (OAuth 2.1 §4.1.2), mark the request answered and record the audit event. Returns where the
+ * browser goes: the redirect URI with code, state and iss (RFC 9207 §2).
+ */
+export async function approveAuthorization(ctx: AppContext, decision: ConsentDecision): Promise<ConsentOutcome> {
+  const { request, user } = decision;
+  const client = await reverifyClient(ctx, request);
+  const server = selectServer(ctx, request, user.id, decision.chosenServerId);
+  if (!server) throw new ConsentFormError(FORM_MESSAGES.noServer);
+  const code = newAuthorizationCode();
+  const now = ctx.now();
+  ctx.db.transaction((tx) => {
+    const chosen = toolsOfServer(tx, server.id, decision.toolIds);
+    if (!chosen.ok) throw new ConsentFormError(chosen.reason === "none" ? FORM_MESSAGES.noTools : FORM_MESSAGES.foreignTools);
+    if (!completeRequest(ctx, tx, request.id, request.serverId ? null : server.id)) {
+      throw new AuthorizePageError(MESSAGES.expired);
+    }
+    const { grantId, created } = createOrUpdateGrant(ctx, tx, {
+      userId: user.id,
+      clientId: client.id,
+      serverId: server.id,
+      scope: request.scope,
+      toolIds: chosen.tools.map((t) => t.id),
+    });
+    tx.insert(authorizationCodes)
+      .values({
+        codeHash: secretHash(code),
+        grantId,
+        clientId: client.id,
+        userId: user.id,
+        serverId: server.id,
+        redirectUri: request.redirectUri,
+        redirectUriProvided: request.redirectUriProvided,
+        codeChallenge: request.codeChallenge,
+        scope: request.scope,
+        resource: mcpResourceUrl(ctx, server.id),
+        createdAt: now,
+        expiresAt: now + ctx.config.codeTtlSeconds * 1000,
+      })
+      .run();
+    recordAudit(ctx, tx, {
+      kind: "authorization.approved",
+      serverId: server.id,
+      userId: user.id,
+      clientId: client.id,
+      grantId,
+      actor: user.id,
+      detail: { tools: chosen.tools.map((t) => t.name), scope: request.scope, grant: created ? "created" : "updated" },
+    });
+  });
+  const presentation = presentClient(client, request.redirectUri);
+  return {
+    location: responseRedirectUrl(ctx, request.redirectUri, { code, state: request.state }),
+    redirectKind: presentation.redirectKind,
+    clientName: presentation.name,
+    serverName: server.name,
+  };
+}
+
+/** Deny: the request is answered with access_denied (RFC 6749 §4.1.2.1), state and iss. Nothing is granted. */
+export async function denyAuthorization(ctx: AppContext, decision: ConsentDecision): Promise<ConsentOutcome> {
+  const { request, user } = decision;
+  const client = await reverifyClient(ctx, request);
+  // A request for a server of someone else is refused rather than answered on the owner's behalf.
+  const server = request.serverId ? selectServer(ctx, request, user.id, null) : null;
+  ctx.db.transaction((tx) => {
+    if (!completeRequest(ctx, tx, request.id, null)) throw new AuthorizePageError(MESSAGES.expired);
+    recordAudit(ctx, tx, {
+      kind: "authorization.denied",
+      serverId: server?.id ?? null,
+      userId: user.id,
+      clientId: client.id,
+      actor: user.id,
+      detail: { scope: request.scope },
+    });
+  });
+  const presentation = presentClient(client, request.redirectUri);
+  return {
+    location: responseRedirectUrl(ctx, request.redirectUri, {
+      error: "access_denied",
+      error_description: "The user denied access",
+      state: request.state,
+    }),
+    redirectKind: presentation.redirectKind,
+    clientName: presentation.name,
+    serverName: server?.name ?? null,
+  };
+}

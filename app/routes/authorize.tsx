@@ -1,0 +1,303 @@
+import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json, redirect } from "@remix-run/node";
+import {
+  Form,
+  isRouteErrorResponse,
+  Link,
+  useActionData,
+  useLoaderData,
+  useNavigation,
+  useRouteError,
+  useSubmit,
+} from "@remix-run/react";
+import { checkCsrf } from "~/auth/csrf.server";
+import { csrfToken, getBrowserSession, getUser, requireUser } from "~/auth/session.server";
+import { COMPLETE_PATH, storeCompletion } from "~/oauth/authorize-complete.server";
+import {
+  AuthorizePageError,
+  consentPath,
+  loadPendingRequest,
+  MESSAGES,
+  startAuthorization,
+} from "~/oauth/authorize.server";
+import {
+  approveAuthorization,
+  ConsentFormError,
+  denyAuthorization,
+  loadConsent,
+  type ClientPresentation,
+} from "~/oauth/consent.server";
+
+// The page carries a pending request; it is never cached and sends no referrer (docs/decisions/005).
+// frame-ancestors 'none' and X-Frame-Options: DENY come with every page (app/http/headers.server.ts).
+const CONSENT_HEADERS = { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" };
+
+export const meta: MetaFunction = () => [{ title: "Authorize Application" }];
+export const headers: HeadersFunction = () => CONSENT_HEADERS;
+
+type PageErrorData = { message: string; signInHref?: string; reloadHref?: string };
+
+/** An error shown on our page (never a redirect to the client). */
+function pageError(status: number, data: PageErrorData): Response {
+  return json(data, { status, headers: CONSENT_HEADERS });
+}
+
+function rethrowAsPage(error: unknown): never {
+  if (error instanceof AuthorizePageError) throw pageError(error.status, { message: error.message });
+  throw error;
+}
+
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  const { ctx } = context;
+  const params = new URL(request.url).searchParams;
+  try {
+    if (!params.has("client_id") && params.has("request")) {
+      const pending = loadPendingRequest(ctx, params.get("request"));
+      const user = await requireUser(ctx, request);
+      const view = await loadConsent(ctx, pending, user.id, params.get("server"));
+      const { sid, setCookie } = await getBrowserSession(context, request);
+      return json(
+        { ...view, csrf: csrfToken(ctx, sid, `authorize:${pending.id}`) },
+        { headers: { ...CONSENT_HEADERS, ...(setCookie ? { "Set-Cookie": setCookie } : {}) } },
+      );
+    }
+    const start = await startAuthorization(ctx, params);
+    throw redirect(start.location, { headers: CONSENT_HEADERS });
+  } catch (error) {
+    rethrowAsPage(error);
+  }
+}
+
+const MAX_TOOLS = 500;
+
+export async function action({ request, context }: ActionFunctionArgs) {
+  const { ctx } = context;
+  let form: FormData;
+  try {
+    form = await request.formData();
+  } catch {
+    throw pageError(400, { message: "This form could not be read. Reload the page and try again." });
+  }
+  const requestId = String(form.get("request") ?? "");
+  const reloadHref = /^[\w-]{1,64}$/.test(requestId) ? consentPath(requestId) : undefined;
+  const user = await getUser(ctx, request);
+  if (!user) {
+    throw pageError(401, {
+      message: MESSAGES.signedOut,
+      signInHref: reloadHref ? `/sign-in?returnTo=${encodeURIComponent(reloadHref)}` : "/sign-in",
+    });
+  }
+  // The token is bound to this browser session and to this request (docs/decisions/005-consent-csrf.md).
+  if (!(await checkCsrf(ctx, request, form, `authorize:${requestId}`))) {
+    throw pageError(403, { message: "This form has expired or did not come from this page. Reload the page and try again.", reloadHref });
+  }
+  const intent = form.get("intent");
+  if (intent !== "approve" && intent !== "deny") {
+    return json({ formError: "Choose Approve or Deny." }, { status: 400, headers: CONSENT_HEADERS });
+  }
+  const chosen = form.get("server");
+  const toolIds = form.getAll("tool").filter((v): v is string => typeof v === "string");
+  if (toolIds.length > MAX_TOOLS) throw pageError(400, { message: "This form lists too many tools. Reload the page and try again." });
+  try {
+    const pending = loadPendingRequest(ctx, requestId);
+    const decision = { user, request: pending, chosenServerId: typeof chosen === "string" && chosen ? chosen : null, toolIds };
+    const outcome = intent === "approve" ? await approveAuthorization(ctx, decision) : await denyAuthorization(ctx, decision);
+    if (outcome.redirectKind === "app") {
+      // A private-use scheme cannot be shown as a page: hand over through Authorization Complete.
+      const cookie = await storeCompletion(ctx, outcome, intent === "deny");
+      return redirect(COMPLETE_PATH, { status: 303, headers: { ...CONSENT_HEADERS, "Set-Cookie": cookie } });
+    }
+    return redirect(outcome.location, { status: 303, headers: CONSENT_HEADERS });
+  } catch (error) {
+    if (error instanceof ConsentFormError) {
+      return json({ formError: error.message }, { status: 400, headers: CONSENT_HEADERS });
+    }
+    rethrowAsPage(error);
+  }
+}
+
+function ClientSummary({ client }: { client: ClientPresentation }) {
+  return (
+    <div className="stack">
+      <p className="consent-lead">
+        <strong className="consent-client">{client.name}</strong>{" "}
+        {client.kind === "registered" ? (
+          <span className="badge badge--warn" title="The application registered itself; its name is not verified">
+            Unverified
+          </span>
+        ) : null}{" "}
+        wants to use tools on your MCP server.
+      </p>
+      <dl className="consent-facts">
+        <dt>Returns to</dt>
+        <dd>
+          <code data-testid="redirect-host">{client.redirectHost}</code>
+        </dd>
+        {client.clientIdHost ? (
+          <>
+            <dt>Published by</dt>
+            <dd>
+              <code>{client.clientIdHost}</code>
+            </dd>
+          </>
+        ) : null}
+      </dl>
+      {client.kind === "registered" ? (
+        <p className="muted small">
+          This application registered itself, so the name &ldquo;{client.name}&rdquo; is not verified by Toolgate.
+        </p>
+      ) : null}
+      {client.redirectKind === "loopback" ? (
+        <div className="alert alert--warn" role="note" data-testid="redirect-warning">
+          <strong>Check that you started this.</strong> The authorization goes to a program on this computer (
+          <code>{client.redirectHost}</code>). Any local program can call itself &ldquo;{client.name}&rdquo;: approve
+          only if you just connected it yourself.
+        </div>
+      ) : null}
+      {client.redirectKind === "app" ? (
+        <div className="alert alert--warn" role="note" data-testid="redirect-warning">
+          <strong>Check that you started this.</strong> The authorization goes to an app link (
+          <code>{client.redirectHost}</code>). Any installed app can claim that link: approve only if you just
+          connected &ldquo;{client.name}&rdquo; yourself.
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+export default function Authorize() {
+  const data = useLoaderData<typeof loader>();
+  const actionData = useActionData<typeof action>();
+  const navigation = useNavigation();
+  const submit = useSubmit();
+  const submitting = navigation.state !== "idle" && navigation.formMethod?.toUpperCase() === "POST";
+  const approving = submitting && navigation.formData?.get("intent") === "approve";
+  const formAction = consentPathClient(data.requestId, data.choices ? data.server?.id : null);
+  return (
+    <section className="card narrow stack" aria-labelledby="authorize-title">
+      <h1 id="authorize-title">Authorize Application</h1>
+      {actionData && "formError" in actionData ? (
+        <div className="alert alert--error" role="alert">
+          {actionData.formError}
+        </div>
+      ) : null}
+      <ClientSummary client={data.client} />
+
+      {data.choices ? (
+        <Form method="get" action="/authorize" replace className="stack" aria-label="Choose an MCP server">
+          <input type="hidden" name="request" value={data.requestId} />
+          <fieldset>
+            <legend>MCP server</legend>
+            {data.choices.length === 0 ? (
+              <p className="muted">You have no MCP servers yet. Create one, then connect the application again.</p>
+            ) : null}
+            {data.choices.map((choice) => (
+              <label key={choice.id} className="checkbox">
+                <input
+                  type="radio"
+                  name="server"
+                  value={choice.id}
+                  defaultChecked={choice.id === data.server?.id}
+                  onChange={(event) => {
+                    if (event.currentTarget.form) submit(event.currentTarget.form, { replace: true });
+                  }}
+                />
+                <span>{choice.name}</span>
+              </label>
+            ))}
+          </fieldset>
+          {data.choices.length > 1 ? (
+            <button type="submit" className="button button--secondary">
+              Show tools
+            </button>
+          ) : null}
+        </Form>
+      ) : (
+        <p>
+          MCP server: <strong data-testid="server-name">{data.server?.name}</strong>
+        </p>
+      )}
+
+      <Form method="post" action={formAction} className="stack">
+        <input type="hidden" name="csrf" value={data.csrf} />
+        <input type="hidden" name="request" value={data.requestId} />
+        {data.choices && data.server ? <input type="hidden" name="server" value={data.server.id} /> : null}
+        {data.server ? (
+          <fieldset>
+            <legend>
+              Tools {data.client.name} may call on <span data-testid="tools-server-name">{data.server.name}</span>
+            </legend>
+            {data.tools.length === 0 ? <p className="muted">This server has no tools yet.</p> : null}
+            <ul className="list">
+              {data.tools.map((tool) => (
+                <li key={tool.id}>
+                  <label className="checkbox">
+                    <input type="checkbox" name="tool" value={tool.id} defaultChecked />
+                    <span>
+                      <span className="tool-name">{tool.name}</span>
+                      {tool.description ? <span className="muted small consent-tool-description">{tool.description}</span> : null}
+                    </span>
+                  </label>
+                </li>
+              ))}
+            </ul>
+          </fieldset>
+        ) : null}
+        <p>
+          Scope: <span className="badge" data-testid="scope">{data.scope}</span>
+        </p>
+        <div className="row">
+          <button type="submit" name="intent" value="approve" className="button" disabled={submitting || !data.server}>
+            Approve
+          </button>
+          <button type="submit" name="intent" value="deny" className="button button--secondary" disabled={submitting}>
+            Deny
+          </button>
+        </div>
+        {approving ? (
+          <p role="status" className="muted">
+            Authorizing...
+          </p>
+        ) : null}
+      </Form>
+    </section>
+  );
+}
+
+/** consentPath without the server module (this runs in the browser too). */
+function consentPathClient(requestId: string, serverId: string | null | undefined): string {
+  const query = new URLSearchParams({ request: requestId });
+  if (serverId) query.set("server", serverId);
+  return `/authorize?${query.toString()}`;
+}
+
+export function ErrorBoundary() {
+  const error = useRouteError();
+  const data: PageErrorData | null =
+    isRouteErrorResponse(error) && error.data && typeof error.data.message === "string" ? (error.data as PageErrorData) : null;
+  return (
+    <section className="card narrow stack" aria-labelledby="authorize-title">
+      <h1 id="authorize-title">Authorize Application</h1>
+      <div className="alert alert--error" role="alert">
+        {data ? data.message : "The request could not be completed. Please try again."}
+      </div>
+      {data?.signInHref ? (
+        <p>
+          <Link to={data.signInHref} className="button">
+            Sign in
+          </Link>
+        </p>
+      ) : null}
+      {data?.reloadHref ? (
+        <p>
+          <Link to={data.reloadHref} reloadDocument>
+            Reload the authorization page
+          </Link>
+        </p>
+      ) : null}
+      {data && !data.signInHref && !data.reloadHref ? (
+        <p className="muted">Return to the application and connect again.</p>
+      ) : null}
+    </section>
+  );
+}

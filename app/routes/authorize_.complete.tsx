@@ -1,0 +1,68 @@
+import type { HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json } from "@remix-run/node";
+import { useLoaderData } from "@remix-run/react";
+import { useEffect, useState } from "react";
+import { readCompletion } from "~/oauth/authorize-complete.server";
+
+// The page holds an authorization code: never cached, no referrer.
+const HEADERS = { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" };
+
+export const headers: HeadersFunction = () => HEADERS;
+
+export const meta: MetaFunction<typeof loader> = ({ data }) => [
+  { title: data?.completion?.denied ? "Access Denied" : "Authorization Complete" },
+  // Hands the response to the application without JavaScript too (a private-use scheme opens the app).
+  ...(data?.completion ? [{ httpEquiv: "refresh", content: `1;url=${data.completion.location}` }] : []),
+];
+
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  const completion = await readCompletion(context.ctx, request);
+  return json({ completion }, { headers: HEADERS });
+}
+
+export default function AuthorizationComplete() {
+  const { completion } = useLoaderData<typeof loader>();
+  const [popup, setPopup] = useState(false);
+  useEffect(() => {
+    setPopup(Boolean(window.opener));
+  }, []);
+  if (!completion) {
+    return (
+      <section className="card narrow stack" aria-labelledby="complete-title">
+        <h1 id="complete-title">Authorization Complete</h1>
+        <p>This page is no longer available. Return to the application; if it is not connected, connect it again.</p>
+      </section>
+    );
+  }
+  const title = completion.denied ? "Access Denied" : "Authorization Complete";
+  return (
+    <section className="card narrow stack" aria-labelledby="complete-title">
+      <h1 id="complete-title">{title}</h1>
+      {completion.denied ? (
+        <p>
+          You denied <strong>{completion.clientName}</strong> access. It cannot call your tools.
+        </p>
+      ) : (
+        <div className="alert alert--ok" role="status">
+          You allowed <strong>{completion.clientName}</strong> to use{" "}
+          {completion.serverName ? <strong>{completion.serverName}</strong> : "your MCP server"}.
+        </div>
+      )}
+      <p>Returning you to the application. If nothing happens, open it with this link:</p>
+      <p>
+        <a className="button" href={completion.location} data-testid="return-link">
+          Return to {completion.clientName}
+        </a>
+      </p>
+      {popup ? (
+        <p>
+          <button type="button" className="button button--secondary" onClick={() => window.close()}>
+            Close Tab
+          </button>
+        </p>
+      ) : (
+        <p className="muted small">You can close this tab.</p>
+      )}
+    </section>
+  );
+}
