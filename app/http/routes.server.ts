@@ -1,2 +1,3 @@
 // Every protocol module registers its routes when imported here (see protocol.server.ts).
 import "./protocol.server";
+import "~/oauth/routes.server";

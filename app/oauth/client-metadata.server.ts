@@ -9,7 +9,6 @@ import { DEFAULT_SCOPE, SUPPORTED_SCOPES } from "./metadata.server";
 
 export type TokenEndpointAuthMethod = "none" | "client_secret_basic" | "client_secret_post";
 
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\x00-\x1f\x7f]/;
 
 const displayText = (max: number) =>

@@ -14,7 +14,7 @@ import {
   MetadataDocumentError,
   type MetadataDocumentFetcher,
 } from "./metadata-document-fetch.server";
-import { newClientSecret, secretHash } from "./tokens.server";
+import { newClientSecret, secretHash, type Tx } from "./tokens.server";
 
 export type OAuthClient = {
   id: string;
@@ -243,11 +243,11 @@ export async function authenticateClient(
  * from registration when never used). Metadata-document clients without grants are forgotten
  * once their cached document expired; they are fetched again on next use.
  */
-export function deleteIdleClients(ctx: AppContext): number {
+export function deleteIdleClients(ctx: AppContext, tx: Tx = ctx.db): number {
   const now = ctx.now();
   const cutoff = now - ctx.config.clientIdleDays * 24 * 3600 * 1000;
-  const noGrant = notExists(ctx.db.select({ one: sql`1` }).from(grants).where(eq(grants.clientId, oauthClients.id)));
-  const idleRegistered = ctx.db
+  const noGrant = notExists(tx.select({ one: sql`1` }).from(grants).where(eq(grants.clientId, oauthClients.id)));
+  const idleRegistered = tx
     .delete(oauthClients)
     .where(
       and(
@@ -257,7 +257,7 @@ export function deleteIdleClients(ctx: AppContext): number {
       ),
     )
     .run().changes;
-  const staleDocuments = ctx.db
+  const staleDocuments = tx
     .delete(oauthClients)
     .where(and(eq(oauthClients.kind, "metadata_document"), lt(oauthClients.expiresAt, now), noGrant))
     .run().changes;

@@ -47,7 +47,6 @@ export function isPrivateUseSchemeRedirectUri(uri: string): boolean {
 export function checkRedirectUriForRegistration(uri: string): string | null {
   if (typeof uri !== "string" || uri.length === 0) return "A redirect URI must be a non-empty string";
   if (uri.length > 2000) return "A redirect URI must be at most 2000 characters";
-  // eslint-disable-next-line no-control-regex
   if (/[\s\x00-\x1f\x7f]/.test(uri)) return "A redirect URI must not contain whitespace or control characters";
   if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(uri)) return "A redirect URI must be an absolute URI";
   let url: URL;

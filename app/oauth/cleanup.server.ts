@@ -1,0 +1,56 @@
+/**
+ * Periodic removal of what no longer serves a purpose: idle registered clients without grants,
+ * expired pending authorization requests, old authorization codes and long-expired tokens.
+ * docs/storage.md lists what each lifetime means.
+ */
+import { lt } from "drizzle-orm";
+import type { AppContext } from "~/context.server";
+import { accessTokens, authorizationCodes, authorizationRequests, refreshTokens } from "~/db/schema";
+import { deleteIdleClients } from "./clients.server";
+
+const DAY = 24 * 3600 * 1000;
+
+export type CleanupReport = {
+  clients: number;
+  authorizationRequests: number;
+  authorizationCodes: number;
+  accessTokens: number;
+  refreshTokens: number;
+};
+
+export function runOAuthCleanup(ctx: AppContext): CleanupReport {
+  const now = ctx.now();
+  return ctx.db.transaction((tx) => {
+    const report: CleanupReport = {
+      authorizationRequests: tx.delete(authorizationRequests).where(lt(authorizationRequests.expiresAt, now)).run().changes,
+      // Used codes are kept a day past expiry so a late replay is still recognised as a replay.
+      authorizationCodes: tx.delete(authorizationCodes).where(lt(authorizationCodes.expiresAt, now - DAY)).run().changes,
+      // Expired tokens are useless; a day of slack keeps the audit trail readable when debugging.
+      accessTokens: tx.delete(accessTokens).where(lt(accessTokens.expiresAt, now - DAY)).run().changes,
+      refreshTokens: tx.delete(refreshTokens).where(lt(refreshTokens.expiresAt, now - DAY)).run().changes,
+      clients: 0,
+    };
+    report.clients = deleteIdleClients(ctx, tx);
+    return report;
+  });
+}
+
+/** Runs the cleanup now and then every `intervalMs`; the timer never keeps the process alive. */
+export function startOAuthCleanup(ctx: AppContext, intervalMs = 3600 * 1000): () => void {
+  const run = () => {
+    try {
+      const report = runOAuthCleanup(ctx);
+      if (Object.values(report).some((n) => n > 0)) ctx.logger.info("oauth cleanup", report);
+    } catch (error) {
+      ctx.logger.error("oauth cleanup failed", { error });
+    }
+  };
+  const first = setTimeout(run, 10_000);
+  first.unref();
+  const timer = setInterval(run, intervalMs);
+  timer.unref();
+  return () => {
+    clearTimeout(first);
+    clearInterval(timer);
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * Turns the raw HTTP request of /token, /revoke and /register into checked values: bounded body,
+ * form parameters that appear at most once, client credentials from exactly one place.
+ */
+import { OAuthError } from "./errors.server";
+import type { TokenEndpointAuthMethod } from "./client-metadata.server";
+import type { ClientCredentials } from "./clients.server";
+
+/** Reads the body, refusing more than `maxBytes` (413 would be less useful to OAuth clients than a 400). */
+export async function readBodyText(request: Request, maxBytes: number, errorCode: string): Promise<string> {
+  const declared = Number(request.headers.get("content-length"));
+  const tooLarge = () => new OAuthError(errorCode, `The request body must be at most ${maxBytes} bytes`, 413);
+  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge();
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function mediaType(request: Request): string {
+  return (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+}
+
+export type FormParams = Map<string, string>;
+
+/**
+ * Parses an application/x-www-form-urlencoded body (RFC 6749 §3.2). A parameter sent more than once
+ * is invalid_request (RFC 6749 §3.1: "MUST NOT be included more than once"); empty values count as
+ * absent (RFC 6749 §3.1).
+ */
+export async function parseFormBody(request: Request, maxBytes = 16 * 1024): Promise<FormParams> {
+  if (mediaType(request) !== "application/x-www-form-urlencoded") {
+    throw new OAuthError("invalid_request", "The request body must be application/x-www-form-urlencoded");
+  }
+  const text = await readBodyText(request, maxBytes, "invalid_request");
+  const params = new Map<string, string>();
+  for (const [key, value] of new URLSearchParams(text)) {
+    if (params.has(key)) throw new OAuthError("invalid_request", `The ${key} parameter must not be repeated`);
+    params.set(key, value);
+  }
+  for (const [key, value] of params) if (value === "") params.delete(key);
+  return params;
+}
+
+/** Parses the JSON body of a registration request (RFC 7591 §3.1). */
+export async function parseJsonBody(request: Request, maxBytes = 64 * 1024): Promise<unknown> {
+  if (mediaType(request) !== "application/json") {
+    throw new OAuthError("invalid_client_metadata", "The request body must be application/json");
+  }
+  const text = await readBodyText(request, maxBytes, "invalid_client_metadata");
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new OAuthError("invalid_client_metadata", "The request body is not valid JSON");
+  }
+}
+
+export function requireParam(params: FormParams, name: string): string {
+  const value = params.get(name);
+  if (value === undefined) throw new OAuthError("invalid_request", `The ${name} parameter is required`);
+  return value;
+}
+
+/**
+ * Where the client put its credentials (RFC 6749 §2.3.1): HTTP Basic, or client_id/client_secret
+ * in the body, never both (RFC 6749 §2.3: "MUST NOT use more than one authentication method").
+ */
+export function parseClientCredentials(request: Request, params: FormParams): ClientCredentials {
+  const header = request.headers.get("authorization");
+  const bodyId = params.get("client_id");
+  const bodySecret = params.get("client_secret");
+  if (header !== null) {
+    const match = /^Basic\s+([A-Za-z0-9+/=._~-]+)\s*$/i.exec(header);
+    const invalidBasic = () =>
+      new OAuthError("invalid_client", "The Authorization header is not valid HTTP Basic client authentication", 401).withHeader(
+        "WWW-Authenticate",
+        'Basic realm="toolgate"',
+      );
+    if (!match) throw invalidBasic();
+    const decoded = Buffer.from(match[1]!, "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    if (colon < 0) throw invalidBasic();
+    let clientId: string;
+    let secret: string;
+    try {
+      // RFC 6749 §2.3.1: both parts are form-urlencoded before being joined.
+      clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, " "));
+      secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, " "));
+    } catch {
+      throw invalidBasic();
+    }
+    if (bodySecret !== undefined) {
+      throw new OAuthError("invalid_request", "Client credentials must be sent in one place only, not in both the header and the body");
+    }
+    if (bodyId !== undefined && bodyId !== clientId) {
+      throw new OAuthError("invalid_request", "The client_id parameter does not match the Authorization header");
+    }
+    if (!clientId) throw invalidBasic();
+    return { clientId, method: "client_secret_basic", secret };
+  }
+  if (bodyId === undefined) throw new OAuthError("invalid_request", "The client_id parameter is required");
+  const method: TokenEndpointAuthMethod = bodySecret !== undefined ? "client_secret_post" : "none";
+  return { clientId: bodyId, method, secret: bodySecret ?? null };
+}

@@ -1,0 +1,140 @@
+/**
+ * The authorization server's protocol endpoints (everything but /authorize, which is a Remix page).
+ * Routes stay thin: parse the request, call a domain module, build the response.
+ */
+import type { AppContext } from "~/context.server";
+import { json } from "~/http/headers.server";
+import { protocolRoute, type ProtocolHandler } from "~/http/protocol.server";
+import { authenticateClient, registerClient, touchClient } from "./clients.server";
+import { OAuthError, oauthErrorResponse } from "./errors.server";
+import {
+  authorizationServerMetadata,
+  findServerForMetadata,
+  originProtectedResourceMetadata,
+  protectedResourceMetadata,
+} from "./metadata.server";
+import { parseClientCredentials, parseFormBody, parseJsonBody, requireParam } from "./request-parsing.server";
+import { revokeToken } from "./revocation.server";
+import { exchangeAuthorizationCode, refreshTokenGrant, tokenResponseBody } from "./token-grants.server";
+
+// Browser-based MCP clients call discovery, /register, /token and /revoke from their own origin.
+// These endpoints use no cookies, so an open CORS policy exposes nothing (credentials are never
+// allowed cross-origin).
+const CORS = {
+  "Access-Control-Allow-Origin": "*",
+  "Access-Control-Allow-Headers": "Authorization, Content-Type, MCP-Protocol-Version",
+  "Access-Control-Expose-Headers": "WWW-Authenticate",
+  "Access-Control-Max-Age": "600",
+};
+
+function withCors(response: Response): Response {
+  for (const [k, v] of Object.entries(CORS)) response.headers.set(k, v);
+  return response;
+}
+
+function preflight(methods: string): Response {
+  return new Response(null, { status: 204, headers: { ...CORS, "Access-Control-Allow-Methods": `${methods}, OPTIONS` } });
+}
+
+/** Dispatches by method; OPTIONS is the CORS preflight; other methods get 405 with Allow. */
+function endpoint(methods: Record<string, ProtocolHandler>): ProtocolHandler {
+  const allowed = Object.keys(methods).join(", ");
+  return async (request, ctx, info) => {
+    if (request.method === "OPTIONS") return preflight(allowed);
+    const handler = methods[request.method] ?? (request.method === "HEAD" ? methods.GET : undefined);
+    if (!handler) {
+      return withCors(
+        json(
+          { error: "invalid_request", error_description: `Use ${allowed} for this endpoint` },
+          { status: 405, headers: { Allow: `${allowed}, OPTIONS` } },
+        ),
+      );
+    }
+    try {
+      return withCors(await handler(request, ctx, info));
+    } catch (error) {
+      return withCors(oauthErrorResponse(error, ctx));
+    }
+  };
+}
+
+/** Discovery documents change rarely; a short public cache keeps clients fast and edits visible. */
+function discoveryJson(body: unknown, status = 200): Response {
+  return json(body, { status, headers: { "Cache-Control": status === 200 ? "public, max-age=300" : "no-store" } });
+}
+
+protocolRoute(
+  /^\/\.well-known\/oauth-authorization-server$/,
+  endpoint({ GET: (_request, ctx) => discoveryJson(authorizationServerMetadata(ctx)) }),
+);
+
+protocolRoute(
+  /^\/\.well-known\/oauth-protected-resource$/,
+  endpoint({ GET: (_request, ctx) => discoveryJson(originProtectedResourceMetadata(ctx)) }),
+);
+
+protocolRoute(
+  /^\/\.well-known\/oauth-protected-resource\/mcp\/[^/]+$/,
+  endpoint({
+    GET: (request, ctx) => {
+      const serverId = decodeURIComponent(new URL(request.url).pathname.split("/").pop()!);
+      const server = findServerForMetadata(ctx, serverId);
+      if (!server) return discoveryJson({ error: "not_found", error_description: "No MCP server has this id" }, 404);
+      return discoveryJson(protectedResourceMetadata(ctx, server));
+    },
+  }),
+);
+
+/** RFC 7591 §3: dynamic client registration. */
+protocolRoute(
+  /^\/register$/,
+  endpoint({
+    POST: async (request, ctx) => {
+      const body = await parseJsonBody(request);
+      const { response } = registerClient(ctx, body);
+      return json(response, { status: 201, noStore: true });
+    },
+  }),
+);
+
+async function authenticatedClient(request: Request, ctx: AppContext, params: Map<string, string>) {
+  const client = await authenticateClient(ctx, parseClientCredentials(request, params));
+  touchClient(ctx, client.id);
+  return client;
+}
+
+/** RFC 6749 §3.2: the token endpoint. */
+protocolRoute(
+  /^\/token$/,
+  endpoint({
+    POST: async (request, ctx) => {
+      const params = await parseFormBody(request);
+      const grantType = requireParam(params, "grant_type");
+      if (grantType !== "authorization_code" && grantType !== "refresh_token") {
+        throw new OAuthError("unsupported_grant_type", `The grant type ${grantType.slice(0, 100)} is not supported`);
+      }
+      const client = await authenticatedClient(request, ctx, params);
+      const tokens =
+        grantType === "authorization_code"
+          ? exchangeAuthorizationCode(ctx, client, params)
+          : refreshTokenGrant(ctx, client, params);
+      return json(tokenResponseBody(tokens), { noStore: true });
+    },
+  }),
+);
+
+/** RFC 7009 §2: the revocation endpoint. */
+protocolRoute(
+  /^\/revoke$/,
+  endpoint({
+    POST: async (request, ctx) => {
+      const params = await parseFormBody(request);
+      const token = requireParam(params, "token");
+      const client = await authenticatedClient(request, ctx, params);
+      const result = revokeToken(ctx, client, token, params.get("token_type_hint"));
+      if (result === "not_owned") ctx.logger.warn("revocation of another client's token ignored", { clientId: client.id });
+      // RFC 7009 §2.2: 200 whether or not the token was known.
+      return new Response(null, { status: 200, headers: { "Cache-Control": "no-store", Pragma: "no-cache" } });
+    },
+  }),
+);

@@ -1,0 +1,250 @@
+/**
+ * The grants of the token endpoint: authorization_code (with PKCE) and refresh_token (with rotation).
+ * Each is a pipeline of small checks; every check names the rule it enforces.
+ *
+ * All reads and writes of one exchange run in one better-sqlite3 transaction. better-sqlite3 is
+ * synchronous, so a transaction runs to completion before any other request touches the database:
+ * 50 concurrent redemptions of one code see exactly one unused code. The conditional UPDATEs
+ * (`... WHERE used_at IS NULL`) keep that true even if this ever ran on several connections.
+ */
+import { createHash } from "node:crypto";
+import { and, eq, isNull } from "drizzle-orm";
+import type { AppContext } from "~/context.server";
+import { authorizationCodes, grants, refreshTokens, tokenFamilies } from "~/db/schema";
+import { safeEqual } from "~/utils/crypto.server";
+import { recordAudit } from "./audit.server";
+import type { OAuthClient } from "./clients.server";
+import { OAuthError } from "./errors.server";
+import { mcpResourceUrl } from "./metadata.server";
+import type { FormParams } from "./request-parsing.server";
+import { requireParam } from "./request-parsing.server";
+import {
+  createFamily,
+  mintTokens,
+  REFRESH_TOKEN_PREFIX,
+  revokeFamilies,
+  revokeGrant,
+  secretHash,
+  type IssuedTokens,
+  type Tx,
+} from "./tokens.server";
+
+/** The token response body (RFC 6749 §5.1). */
+export function tokenResponseBody(tokens: IssuedTokens) {
+  return {
+    access_token: tokens.accessToken,
+    token_type: "Bearer",
+    expires_in: tokens.expiresIn,
+    refresh_token: tokens.refreshToken,
+    scope: tokens.scope,
+  };
+}
+
+type Outcome = { ok: true; tokens: IssuedTokens } | { ok: false; error: OAuthError };
+
+/** Runs `work` in a transaction; a failure that must still commit (a revocation) is returned, not thrown. */
+function inTransaction(ctx: AppContext, work: (tx: Tx) => Outcome): IssuedTokens {
+  const outcome = ctx.db.transaction((tx) => work(tx), { behavior: "immediate" });
+  if (!outcome.ok) throw outcome.error;
+  return outcome.tokens;
+}
+
+const invalidGrant = (description: string, detail?: string) => new OAuthError("invalid_grant", description, 400, detail);
+
+/** RFC 7636 §4.1: 43 to 128 characters of [A-Z a-z 0-9 - . _ ~]. */
+const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
+
+/** RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) == code_challenge, compared in constant time. */
+function checkPkce(verifier: string, challenge: string): void {
+  if (!VERIFIER.test(verifier)) {
+    throw new OAuthError("invalid_request", "The code_verifier must be 43 to 128 characters from [A-Za-z0-9-._~]");
+  }
+  const computed = createHash("sha256").update(verifier, "ascii").digest("base64url");
+  if (!safeEqual(computed, challenge)) throw invalidGrant("The code_verifier does not match the code_challenge");
+}
+
+/** RFC 8707 §2: a resource sent at the token endpoint must be the one the grant is for. */
+function checkResource(params: FormParams, expected: string): void {
+  const resource = params.get("resource");
+  if (resource !== undefined && resource !== expected) {
+    throw new OAuthError("invalid_target", "The resource does not match the resource this grant is for");
+  }
+}
+
+/** The active grant, or invalid_grant when the user revoked it. */
+function activeGrant(tx: Tx, grantId: string) {
+  const grant = tx.select().from(grants).where(eq(grants.id, grantId)).get();
+  if (!grant || grant.revokedAt !== null) return null;
+  return grant;
+}
+
+/**
+ * authorization_code grant (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3, RFC 7636 §4.5).
+ * The client is already authenticated.
+ */
+export function exchangeAuthorizationCode(ctx: AppContext, client: OAuthClient, params: FormParams): IssuedTokens {
+  const code = requireParam(params, "code");
+  const verifier = requireParam(params, "code_verifier");
+  const redirectUri = params.get("redirect_uri");
+  const now = ctx.now();
+
+  return inTransaction(ctx, (tx) => {
+    const row = tx.select().from(authorizationCodes).where(eq(authorizationCodes.codeHash, secretHash(code))).get();
+    if (!row) return { ok: false, error: invalidGrant("The authorization code is invalid", "unknown code") };
+    // RFC 6749 §4.1.3: the code must have been issued to the authenticated client.
+    if (row.clientId !== client.id) {
+      return { ok: false, error: invalidGrant("The authorization code is invalid", "code of another client") };
+    }
+    // RFC 6749 §10.5 / OAuth 2.1 §4.1.3: a second use fails and revokes what the first use issued.
+    if (row.usedAt !== null) {
+      if (row.familyId) revokeFamilies(ctx, tx, [row.familyId], "code_reuse");
+      recordAudit(ctx, tx, {
+        kind: "code.reuse_detected",
+        serverId: row.serverId,
+        userId: row.userId,
+        clientId: row.clientId,
+        grantId: row.grantId,
+        actor: `client:${client.id}`,
+        detail: { familyId: row.familyId },
+      });
+      return { ok: false, error: invalidGrant("The authorization code was already used", "code replay") };
+    }
+    if (row.expiresAt <= now) return { ok: false, error: invalidGrant("The authorization code expired") };
+    // RFC 6749 §4.1.3: redirect_uri must be identical when the authorization request included it.
+    if (row.redirectUriProvided && redirectUri === undefined) {
+      throw new OAuthError("invalid_request", "The redirect_uri parameter is required");
+    }
+    if (redirectUri !== undefined && redirectUri !== row.redirectUri) {
+      return { ok: false, error: invalidGrant("The redirect_uri does not match the authorization request") };
+    }
+    checkPkce(verifier, row.codeChallenge);
+    checkResource(params, row.resource);
+    const grant = activeGrant(tx, row.grantId);
+    if (!grant) return { ok: false, error: invalidGrant("The authorization was revoked") };
+
+    // Single use, atomically: only the request that flips used_at gets tokens.
+    const claimed = tx
+      .update(authorizationCodes)
+      .set({ usedAt: now })
+      .where(and(eq(authorizationCodes.codeHash, row.codeHash), isNull(authorizationCodes.usedAt)))
+      .run();
+    if (claimed.changes !== 1) return { ok: false, error: invalidGrant("The authorization code was already used") };
+
+    const familyId = createFamily(ctx, tx, row.grantId);
+    tx.update(authorizationCodes).set({ familyId }).where(eq(authorizationCodes.codeHash, row.codeHash)).run();
+    const tokens = mintTokens(ctx, tx, {
+      grantId: row.grantId,
+      familyId,
+      clientId: row.clientId,
+      userId: row.userId,
+      serverId: row.serverId,
+      scope: row.scope,
+    });
+    tx.update(grants).set({ lastUsedAt: now }).where(eq(grants.id, row.grantId)).run();
+    recordAudit(ctx, tx, {
+      kind: "token.issued",
+      serverId: row.serverId,
+      userId: row.userId,
+      clientId: row.clientId,
+      grantId: row.grantId,
+      actor: `client:${client.id}`,
+      detail: { grantType: "authorization_code", familyId, scope: row.scope },
+    });
+    return { ok: true, tokens };
+  });
+}
+
+/** RFC 6749 §6: a requested scope must be covered by the original grant; absent means the same. */
+function narrowScope(params: FormParams, granted: string): string {
+  const requested = params.get("scope");
+  if (requested === undefined) return granted;
+  const allowed = new Set(granted.split(" ").filter(Boolean));
+  const asked = [...new Set(requested.split(" ").filter(Boolean))];
+  if (asked.length === 0 || asked.some((s) => !allowed.has(s))) {
+    throw new OAuthError("invalid_scope", "The requested scope exceeds the scope originally granted");
+  }
+  return asked.join(" ");
+}
+
+/**
+ * refresh_token grant (RFC 6749 §6, OAuth 2.1 §4.3.1, RFC 9700 §4.14.2): rotation on every use,
+ * a grace window for a retry with the just-replaced token, reuse detection that ends the grant
+ * (docs/decisions/004-refresh-rotation-and-grace.md).
+ */
+export function refreshTokenGrant(ctx: AppContext, client: OAuthClient, params: FormParams): IssuedTokens {
+  const presented = requireParam(params, "refresh_token");
+  const now = ctx.now();
+  const graceMs = ctx.config.refreshGraceSeconds * 1000;
+
+  return inTransaction(ctx, (tx) => {
+    const row = presented.startsWith(REFRESH_TOKEN_PREFIX)
+      ? tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, secretHash(presented))).get()
+      : undefined;
+    if (!row) return { ok: false, error: invalidGrant("The refresh token is invalid", "unknown refresh token") };
+    // RFC 6749 §6: the refresh token must have been issued to the authenticated client.
+    if (row.clientId !== client.id) {
+      return { ok: false, error: invalidGrant("The refresh token is invalid", "refresh token of another client") };
+    }
+    if (row.revokedAt !== null) return { ok: false, error: invalidGrant("The refresh token was revoked") };
+    const family = tx.select().from(tokenFamilies).where(eq(tokenFamilies.id, row.familyId)).get();
+    const grant = activeGrant(tx, row.grantId);
+    if (!family || family.revokedAt !== null || !grant) {
+      return { ok: false, error: invalidGrant("The refresh token was revoked") };
+    }
+    if (row.expiresAt <= now) return { ok: false, error: invalidGrant("The refresh token expired") };
+    checkResource(params, mcpResourceUrl(ctx, grant.serverId));
+    const scope = narrowScope(params, grant.scope);
+
+    let grace = false;
+    if (row.rotatedAt !== null) {
+      // Already exchanged once. Within the grace window, and while its successor was not itself
+      // used, this is a retry (a lost response, two requests racing): answer it. Otherwise it is
+      // reuse of a stolen or leaked token (RFC 9700 §4.14.2): end the whole grant.
+      const successor = row.replacedBy
+        ? tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, row.replacedBy)).get()
+        : undefined;
+      const withinGrace = now - row.rotatedAt <= graceMs;
+      const successorUnused = successor !== undefined && successor.rotatedAt === null && successor.revokedAt === null;
+      if (!withinGrace || !successorUnused) {
+        revokeGrant(ctx, tx, row.grantId, "system", "refresh_token_reuse");
+        recordAudit(ctx, tx, {
+          kind: "refresh.reuse_detected",
+          serverId: grant.serverId,
+          userId: grant.userId,
+          clientId: row.clientId,
+          grantId: row.grantId,
+          actor: `client:${client.id}`,
+          detail: { familyId: row.familyId, secondsSinceRotation: Math.round((now - row.rotatedAt) / 1000) },
+        });
+        return { ok: false, error: invalidGrant("The refresh token was already used; the authorization was revoked") };
+      }
+      grace = true;
+    }
+
+    const tokens = mintTokens(ctx, tx, {
+      grantId: row.grantId,
+      familyId: row.familyId,
+      clientId: row.clientId,
+      userId: grant.userId,
+      serverId: grant.serverId,
+      scope,
+    });
+    const rotated = tx
+      .update(refreshTokens)
+      .set({ rotatedAt: grace ? row.rotatedAt : now, replacedBy: secretHash(tokens.refreshToken) })
+      .where(and(eq(refreshTokens.tokenHash, row.tokenHash), isNull(refreshTokens.revokedAt)))
+      .run();
+    if (rotated.changes !== 1) throw new Error("refresh token row changed during its own transaction");
+    tx.update(grants).set({ lastUsedAt: now }).where(eq(grants.id, row.grantId)).run();
+    recordAudit(ctx, tx, {
+      kind: "token.refreshed",
+      serverId: grant.serverId,
+      userId: grant.userId,
+      clientId: row.clientId,
+      grantId: row.grantId,
+      actor: `client:${client.id}`,
+      detail: { familyId: row.familyId, scope, ...(grace ? { graceRetry: true } : {}) },
+    });
+    return { ok: true, tokens };
+  });
+}
