@@ -2,7 +2,7 @@ import type { ParseArgsConfig } from "node:util";
 import type { ServerBuild } from "@remix-run/node";
 import type { AppContext } from "~/context.server";
 import { createUser } from "~/auth/users.server";
-import { startHttpServer } from "~/http/server.server";
+import { serveUntilSignal, startHttpServer } from "~/http/server.server";
 import { accountCommands } from "./account-commands.server";
 import { serverCommands } from "./server-commands.server";
 import { opsCommands } from "./ops-commands.server";
@@ -58,21 +58,8 @@ export const commands: Record<string, Command> = {
         const { broadcastDevReady } = await import("@remix-run/node");
         await broadcastDevReady(build);
       }
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = (signal: string) => {
-          if (stopping) return;
-          stopping = true;
-          ctx.logger.info("shutting down", { signal });
-          running.close().then(() => {
-            ctx.db.$client.close();
-            ctx.logger.info("stopped");
-            resolve();
-          });
-        };
-        process.once("SIGTERM", () => stop("SIGTERM"));
-        process.once("SIGINT", () => stop("SIGINT"));
-      });
+      // In-flight tool calls may take up to the tool timeout; let them finish.
+      await serveUntilSignal(ctx, running, { graceMs: Math.max(10_000, ctx.config.toolTimeoutMs + 5_000) });
       void io;
       return 0;
     },

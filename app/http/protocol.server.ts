@@ -25,16 +25,7 @@ export function isProtocolPath(pathname: string): boolean {
   return matchProtocolRoute(pathname) !== null;
 }
 
-protocolRoute(/^\/healthz$/, () => json({ status: "ok" }, { noStore: true }));
-
-protocolRoute(/^\/readyz$/, (_request, ctx) => {
-  try {
-    ctx.db.$client.prepare("select count(*) from __drizzle_migrations").get();
-    return json({ status: "ready" }, { noStore: true });
-  } catch {
-    return json({ status: "unavailable" }, { status: 503, noStore: true });
-  }
-});
+// /healthz and /readyz: app/http/health.server.ts.
 
 // Toolgate is not an OpenID provider. A 404 here makes clients fall back to RFC 8414 metadata.
 protocolRoute(/^\/\.well-known\/openid-configuration$/, () =>

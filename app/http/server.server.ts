@@ -2,15 +2,15 @@ import http from "node:http";
 import path from "node:path";
 import { randomBytes, randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
-import { createRequestHandler } from "@remix-run/express";
 import { createRequest, sendResponse } from "@remix-run/node-fetch-server";
-import type { ServerBuild } from "@remix-run/node";
+import { createRequestHandler, type ServerBuild } from "@remix-run/node";
 import express from "express";
 import type { AppContext } from "~/context.server";
 import { logScope } from "~/utils/log.server";
-import { clientAddressOf } from "./client-address.server";
+import { clientAddressOf, isTrusted } from "./client-address.server";
 import { json } from "./headers.server";
-import { matchProtocolRoute } from "./protocol.server";
+import { markDraining, runShutdownHooks } from "./lifecycle.server";
+import { matchProtocolRoute, type ProtocolHandler, type RequestInfo } from "./protocol.server";
 import "./routes.server";
 
 export type StartOptions = {
@@ -27,88 +27,107 @@ export type StartOptions = {
 export type RunningServer = {
   server: http.Server;
   url: string;
-  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then resolves. */
-  close(graceMs?: number): Promise<void>;
+  /** Requests received and not yet answered. */
+  inFlight(): number;
+  /**
+   * Stops accepting connections, lets in-flight requests finish (up to `graceMs`, then open
+   * connections are cut) and resolves once every connection is closed.
+   */
+  close(graceMs?: number): Promise<{ forced: boolean }>;
 };
 
-const requestInfo = new WeakMap<http.IncomingMessage, { clientAddress: string; requestId: string }>();
+// Health probes run every few seconds; logging each one at info would drown the useful lines.
+const QUIET_PATHS = new Set(["/healthz", "/readyz", "/favicon.ico"]);
 
 export async function startHttpServer(options: StartOptions): Promise<RunningServer> {
   const { ctx, build } = options;
   const mode = options.mode ?? "production";
-  const app = express();
-  app.disable("x-powered-by");
+  // PUBLIC_URL is authoritative: every Request (protocol or page) is built against it, never
+  // against the Host or X-Forwarded-Host headers, which a client can set to anything.
+  const publicUrl = new URL(ctx.config.publicUrl);
+  const toRequest = (req: http.IncomingMessage, res: http.ServerResponse) =>
+    createRequest(req, res, { host: publicUrl.host, protocol: publicUrl.protocol });
+
+  const remix = build ? createRequestHandler(build, mode) : undefined;
+  const pages: ProtocolHandler = async (request, _ctx, info) =>
+    remix
+      ? remix(request, { ctx, cspNonce: randomBytes(16).toString("base64"), ...info })
+      : json({ error: "not_found" }, { status: 404 });
+
+  const files = express();
+  files.disable("x-powered-by");
   if (options.publicDir) {
-    app.use(
+    files.use(
       "/build",
       express.static(path.join(options.publicDir, "build"), { immutable: true, maxAge: "1y", index: false }),
     );
-    app.use(express.static(options.publicDir, { maxAge: "1h", index: false }));
-  }
-  if (build) {
-    app.all(
-      "*",
-      createRequestHandler({
-        build,
-        mode,
-        getLoadContext: (req) => ({
-          ctx,
-          cspNonce: randomBytes(16).toString("base64"),
-          ...requestInfo.get(req)!,
-        }),
-      }),
-    );
+    files.use(express.static(options.publicDir, { maxAge: "1h", index: false }));
   }
 
-  const publicUrl = new URL(ctx.config.publicUrl);
+  let draining = false;
+  const active = new Set<http.ServerResponse>();
+
   const server = http.createServer((req, res) => {
-    const requestId = (req.headers["x-request-id"] as string | undefined)?.slice(0, 64).replace(/[^\w.-]/g, "") || randomUUID();
-    const clientAddress = clientAddressOf(
-      req.socket.remoteAddress,
-      req.headers["x-forwarded-for"] as string | undefined,
-      ctx.config.trustedProxies,
-    );
+    const peer = req.socket.remoteAddress;
+    const forwardedId = isTrusted(normalisedPeer(peer), ctx.config.trustedProxies)
+      ? (req.headers["x-request-id"] as string | undefined)?.slice(0, 64).replace(/[^\w.-]/g, "")
+      : undefined;
+    const requestId = forwardedId || randomUUID();
+    const info: RequestInfo = {
+      clientAddress: clientAddressOf(peer, req.headers["x-forwarded-for"] as string | undefined, ctx.config.trustedProxies),
+      requestId,
+    };
     res.setHeader("X-Request-Id", requestId);
+    // A request that arrives on a kept-alive connection while draining is still answered, and the
+    // connection is closed right after it.
+    if (draining) res.setHeader("Connection", "close");
+    active.add(res);
     const started = performance.now();
-    res.on("finish", () => {
-      if (ctx.config.logLevel === "debug" || res.statusCode >= 500) {
-        logScope.run({ requestId }, () =>
-          ctx.logger[res.statusCode >= 500 ? "error" : "debug"]("request", {
-            method: req.method,
-            path: (req.url ?? "").split("?")[0],
-            status: res.statusCode,
-            ms: Math.round(performance.now() - started),
-            client: clientAddress,
-          }),
-        );
-      }
+    const pathname = (req.url ?? "/").split("?")[0]!;
+    res.on("close", () => {
+      active.delete(res);
+      // The query string is never logged: it carries authorization codes and state.
+      logScope.run({ requestId }, () => {
+        const fields = {
+          method: req.method,
+          path: pathname.slice(0, 200),
+          status: res.statusCode,
+          ms: Math.round(performance.now() - started),
+          client: info.clientAddress,
+          ...(res.writableFinished ? {} : { aborted: true }),
+        };
+        if (res.statusCode >= 500) ctx.logger.error("request", fields);
+        else if (QUIET_PATHS.has(pathname)) ctx.logger.debug("request", fields);
+        else ctx.logger.info("request", fields);
+      });
     });
     logScope.run({ requestId }, () => {
-      const pathname = (req.url ?? "/").split("?")[0]!;
-      const handler = matchProtocolRoute(pathname);
-      if (!handler) {
-        requestInfo.set(req, { clientAddress, requestId });
-        app(req as express.Request, res as express.Response);
-        return;
-      }
-      // The issuer is PUBLIC_URL, so requests are parsed against it (never the Host header).
-      const request = createRequest(req, res, { host: publicUrl.host, protocol: publicUrl.protocol });
-      Promise.resolve()
-        .then(() => handler(request, ctx, { clientAddress, requestId }))
-        .catch((error: unknown) => {
-          ctx.logger.error("unhandled error in protocol handler", { error, path: pathname });
-          return json(
-            { error: "server_error", error_description: "The server could not complete the request" },
-            { status: 500, noStore: true },
-          );
-        })
-        .then((response) => sendResponse(res, response))
-        .catch(() => res.destroy());
+      const protocol = matchProtocolRoute(pathname);
+      if (protocol) return respond(protocol, req, res, info);
+      files(req as express.Request, res as express.Response, () => respond(pages, req, res, info));
     });
   });
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 120_000;
+
+  function respond(handler: ProtocolHandler, req: http.IncomingMessage, res: http.ServerResponse, info: RequestInfo) {
+    const request = toRequest(req, res);
+    Promise.resolve()
+      .then(() => handler(request, ctx, info))
+      .catch((error: unknown) => {
+        ctx.logger.error("unhandled error", { error, path: new URL(request.url).pathname });
+        return json(
+          { error: "server_error", error_description: "The server could not complete the request" },
+          { status: 500, noStore: true },
+        );
+      })
+      .then((response) => {
+        if (draining) response.headers.set("Connection", "close");
+        return sendResponse(res, response);
+      })
+      .catch(() => res.destroy());
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -117,21 +136,86 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
 
-  let closing: Promise<void> | undefined;
+  let closing: Promise<{ forced: boolean }> | undefined;
   return {
     server,
     url: `http://${host}:${address.port}`,
+    inFlight: () => active.size,
     close(graceMs = 10_000) {
-      closing ??= new Promise<void>((resolve) => {
-        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      closing ??= new Promise((resolve) => {
+        draining = true;
+        let forced = false;
+        for (const res of active) if (!res.headersSent) res.setHeader("Connection", "close");
+        const timer = setTimeout(() => {
+          forced = true;
+          server.closeAllConnections();
+        }, graceMs);
         timer.unref();
+        // server.close stops accepting and resolves once every connection has ended; idle
+        // keep-alive connections are closed now, busy ones right after their response.
         server.close(() => {
           clearTimeout(timer);
-          resolve();
+          resolve({ forced });
         });
         server.closeIdleConnections();
+        const sweep = setInterval(() => server.closeIdleConnections(), 100);
+        sweep.unref();
+        server.once("close", () => clearInterval(sweep));
       });
       return closing;
     },
   };
+}
+
+function normalisedPeer(address: string | undefined): string {
+  const a = address ?? "";
+  return a.startsWith("::ffff:") ? a.slice(7) : a;
+}
+
+export type ServeOptions = {
+  /** How long in-flight requests may take after the first signal (TOOLGATE_SHUTDOWN_GRACE_MS). */
+  graceMs?: number;
+  /** Called instead of process.exit when a second signal forces the stop (tests). */
+  forceExit?: () => void;
+};
+
+/**
+ * Runs until SIGTERM or SIGINT, then shuts down in order: /readyz turns 503, the listener closes,
+ * in-flight requests finish, shutdown hooks flush buffered work, the database closes (WAL
+ * checkpointed). A second signal exits at once with status 130.
+ */
+export async function serveUntilSignal(ctx: AppContext, running: RunningServer, options: ServeOptions = {}): Promise<void> {
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        ctx.logger.warn("second signal: exiting without waiting", { signal, inFlight: running.inFlight() });
+        (options.forceExit ?? (() => process.exit(130)))();
+        return;
+      }
+      stopping = true;
+      ctx.logger.info("shutting down", { signal, inFlight: running.inFlight() });
+      markDraining();
+      void shutdown(ctx, running, options.graceMs ?? 10_000).then(() => {
+        process.off("SIGTERM", onSignal);
+        process.off("SIGINT", onSignal);
+        resolve();
+      });
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+}
+
+async function shutdown(ctx: AppContext, running: RunningServer, graceMs: number): Promise<void> {
+  const { forced } = await running.close(graceMs);
+  if (forced) ctx.logger.warn("grace period over: open connections were closed", { graceMs });
+  await runShutdownHooks(ctx);
+  try {
+    ctx.db.$client.pragma("optimize");
+    ctx.db.$client.close();
+  } catch (error) {
+    ctx.logger.error("closing the database failed", { error });
+  }
+  ctx.logger.info("stopped");
 }

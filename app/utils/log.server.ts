@@ -6,16 +6,69 @@ const ORDER: Record<Level | "silent", number> = { debug: 10, info: 20, warn: 30,
 /** Request-scoped fields (the request id) added to every log line written while handling it. */
 export const logScope = new AsyncLocalStorage<{ requestId: string }>();
 
-// Field names whose values are never written, whatever the caller passes.
-const REDACT = /^(authorization|cookie|set-cookie|password|secret|token|access_token|refresh_token|code|code_verifier|client_secret|csrf)$/i;
+export const REDACTED = "[redacted]";
 
-function scrub(fields: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(fields)) {
-    if (REDACT.test(k)) out[k] = "[redacted]";
-    else if (v instanceof Error) out[k] = { name: v.name, message: v.message, stack: v.stack };
-    else out[k] = v;
+// A field is redacted when its name, lower-cased without separators, is one of these or contains
+// one of the fragments. Over-redacting an id now and then is the price of never leaking a secret.
+const SECRET_NAMES = new Set(["code", "sid", "key", "pin", "otp", "state", "nonce", "body"]);
+const SECRET_FRAGMENTS = [
+  "password",
+  "passwd",
+  "secret",
+  "token",
+  "authorization",
+  "cookie",
+  "csrf",
+  "apikey",
+  "signature",
+  "credential",
+  "privatekey",
+  "datakey",
+  "verifier",
+  "sessionid",
+  "headers",
+];
+
+export function isSecretField(name: string): boolean {
+  const k = name.toLowerCase().replace(/[^a-z0-9]/g, "");
+  return SECRET_NAMES.has(k) || SECRET_FRAGMENTS.some((f) => k.includes(f));
+}
+
+// Secrets that can hide inside free text (error messages, URLs): our bearer secrets by prefix
+// (app/oauth/tokens.server.ts), Authorization header values, and secret-bearing query parameters.
+const SECRET_PATTERNS: [RegExp, string][] = [
+  [/\btg[arcs]_[A-Za-z0-9_-]{8,}/g, REDACTED],
+  [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`],
+  [
+    /([?&](?:code|state|code_verifier|access_token|refresh_token|token|client_secret|password|id_token)=)[^&#\s"']*/gi,
+    `$1${REDACTED}`,
+  ],
+];
+
+export function scrubText(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement);
+  return out;
+}
+
+/** A copy of `value` that is safe to write: secret fields and secret-looking text redacted. */
+export function scrub(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") return scrubText(value);
+  if (value === null || typeof value !== "object") return value;
+  if (depth > 6) return "[nested]";
+  if (value instanceof Error) {
+    const out: Record<string, unknown> = { name: value.name, message: scrubText(value.message) };
+    if (value.stack) out.stack = scrubText(value.stack);
+    if (value.cause !== undefined) out.cause = scrub(value.cause, depth + 1);
+    return out;
   }
+  if (value instanceof URL) return scrubText(value.href);
+  if (value instanceof Date) return value.toISOString();
+  if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return `[${value.byteLength} bytes]`;
+  if (Array.isArray(value)) return value.slice(0, 100).map((v) => scrub(v, depth + 1));
+  const entries = value instanceof Headers || value instanceof Map ? [...value.entries()] : Object.entries(value);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of entries) out[String(k)] = isSecretField(String(k)) ? REDACTED : scrub(v, depth + 1);
   return out;
 }
 
@@ -26,19 +79,28 @@ export type Logger = {
   error(msg: string, fields?: Record<string, unknown>): void;
 };
 
-/** Structured JSON lines on stdout (errors on stderr). */
+/**
+ * Structured JSON lines on stdout (warnings and errors on stderr). Every line written while a
+ * request is handled carries its `requestId`; fields pass through `scrub` first.
+ */
 export function createLogger(level: Level | "silent" = "info", write?: (line: string, level: Level) => void): Logger {
   const min = ORDER[level];
   const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;
     const scope = logScope.getStore();
-    const line = JSON.stringify({
-      time: new Date().toISOString(),
-      level: lvl,
-      msg,
-      ...(scope ? { requestId: scope.requestId } : {}),
-      ...(fields ? scrub(fields) : {}),
-    });
+    let line: string;
+    try {
+      line = JSON.stringify({
+        time: new Date().toISOString(),
+        level: lvl,
+        msg: scrubText(msg),
+        ...(scope ? { requestId: scope.requestId } : {}),
+        ...(fields ? (scrub(fields) as Record<string, unknown>) : {}),
+      });
+    } catch {
+      // A value that cannot be serialised (a cycle, a BigInt) must not take the request down.
+      line = JSON.stringify({ time: new Date().toISOString(), level: lvl, msg: scrubText(msg), ...(scope ? { requestId: scope.requestId } : {}), unserialisable: true });
+    }
     if (write) write(line, lvl);
     else if (lvl === "error" || lvl === "warn") process.stderr.write(line + "\n");
     else process.stdout.write(line + "\n");
