@@ -1,10 +1,11 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
 import { Link, useLoaderData } from "@remix-run/react";
-import { eq } from "drizzle-orm";
 import { getUser } from "~/auth/session.server";
 import { countUsers } from "~/auth/users.server";
-import { mcpServers } from "~/db/schema";
+import { Toast } from "~/servers/components";
+import { readFlash } from "~/servers/pages.server";
+import { listServers } from "~/servers/servers.server";
 
 export const meta: MetaFunction = () => [{ title: "Your MCP servers · Toolgate" }];
 
@@ -12,29 +13,63 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const { ctx } = context;
   const user = await getUser(ctx, request);
   if (!user) throw redirect(countUsers(ctx) === 0 ? "/setup" : "/sign-in");
-  const servers = ctx.db
-    .select({ id: mcpServers.id, name: mcpServers.name, description: mcpServers.description })
-    .from(mcpServers)
-    .where(eq(mcpServers.ownerId, user.id))
-    .all();
-  return json({ servers });
+  const { toast, setCookie } = await readFlash(ctx, request);
+  const servers = listServers(ctx, user.id).map((s) => ({
+    id: s.id,
+    name: s.name,
+    description: s.description,
+    toolCount: s.toolCount,
+  }));
+  return json(
+    { servers, toast, isOwner: user.role === "owner" },
+    { headers: setCookie ? { "Set-Cookie": setCookie } : undefined },
+  );
 }
 
 export default function Index() {
-  const { servers } = useLoaderData<typeof loader>();
+  const { servers, toast, isOwner } = useLoaderData<typeof loader>();
   return (
     <section aria-labelledby="servers-title">
+      <Toast message={toast} />
       <div className="spread">
         <h1 id="servers-title">Your MCP servers</h1>
+        <div className="row">
+          {isOwner ? (
+            <Link to="/users" className="button button--secondary">
+              Users
+            </Link>
+          ) : null}
+          <Link to="/servers/new" className="button">
+            New server
+          </Link>
+        </div>
       </div>
-      <ul className="list card">
-        {servers.length === 0 ? <li className="muted">No servers yet.</li> : null}
-        {servers.map((s) => (
-          <li key={s.id}>
-            <Link to={`/servers/${s.id}`}>{s.name}</Link>
-          </li>
-        ))}
-      </ul>
+      {servers.length === 0 ? (
+        <div className="card">
+          <p>You have no MCP servers yet.</p>
+          <p className="muted">
+            An MCP server is a named set of tools. AI clients such as Claude Desktop, Claude Code and Cursor connect to
+            it with its MCP URL, after you approve them.
+          </p>
+          <Link to="/servers/new" className="button">
+            Create your first server
+          </Link>
+        </div>
+      ) : (
+        <ul className="list card" aria-label="Servers">
+          {servers.map((s) => (
+            <li key={s.id}>
+              <div className="spread">
+                <Link to={`/servers/${s.id}`} className="server-link">
+                  {s.name}
+                </Link>
+                <span className="muted small">{s.toolCount === 1 ? "1 tool" : `${s.toolCount} tools`}</span>
+              </div>
+              {s.description ? <p className="muted small">{s.description}</p> : null}
+            </li>
+          ))}
+        </ul>
+      )}
     </section>
   );
 }

@@ -1,28 +1,17 @@
 import { z } from "zod";
 import { schemaProblem } from "./json-schema.server";
+import { ENDPOINT_METHODS, LIMITS } from "./limits";
 
 /**
  * The tool definition of DESIGN.md, shared by the CLI (`--tools FILE`, `tool add --file`) and the web
  * forms: `{ name, description, inputSchema, endpoint: { url, method?, headers? } }`.
  */
 
-export const LIMITS = {
-  serverName: 100,
-  serverDescription: 1000,
-  toolName: 128,
-  toolDescription: 4000,
-  inputSchemaBytes: 64 * 1024,
-  url: 2048,
-  headers: 20,
-  headerName: 100,
-  headerValue: 4096,
-  toolsPerServer: 200,
-} as const;
+export { LIMITS, ENDPOINT_METHODS };
 
 /** MCP tool names: 1-128 characters of A-Z a-z 0-9 _ - . (MCP 2025-11-25, Tools, "Tool names"). */
 export const TOOL_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 
-export const ENDPOINT_METHODS = ["POST", "PUT", "PATCH", "DELETE"] as const;
 export type EndpointMethod = (typeof ENDPOINT_METHODS)[number];
 
 // RFC 9110 §5.1 field-name = token.

@@ -1,0 +1,170 @@
+import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json } from "@remix-run/node";
+import { Form, Link, useLoaderData, useNavigation } from "@remix-run/react";
+import { requireCsrf } from "~/auth/csrf.server";
+import { useRootData } from "~/root";
+import { CopyField, Snippet, Toast } from "~/servers/components";
+import { notFound, readFlash, redirectWithFlash, requireOwnServer } from "~/servers/pages.server";
+import { listTools, mcpUrl, rotateSigningSecret } from "~/servers/servers.server";
+
+export const meta: MetaFunction<typeof loader> = ({ data }) => [
+  { title: data ? `${data.server.name} · Toolgate` : "MCP server · Toolgate" },
+];
+
+export async function loader({ request, context, params }: LoaderFunctionArgs) {
+  const { ctx } = context;
+  const { user, server } = await requireOwnServer(ctx, request, params.serverId);
+  const { toast, signingSecret, setCookie } = await readFlash(ctx, request, server.id);
+  const tools = (listTools(ctx, user.id, server.id) ?? []).map((t) => ({
+    id: t.id,
+    name: t.name,
+    description: t.description,
+    endpointUrl: t.endpointUrl,
+    endpointMethod: t.endpointMethod,
+  }));
+  return json(
+    {
+      server: { id: server.id, name: server.name, description: server.description, createdAt: server.createdAt },
+      tools,
+      mcpUrl: mcpUrl(ctx, server.id),
+      toast,
+      signingSecret,
+    },
+    // The page may carry the one-time signing secret: never cache it.
+    { headers: { "Cache-Control": "no-store", ...(setCookie ? { "Set-Cookie": setCookie } : {}) } },
+  );
+}
+
+export async function action({ request, context, params }: ActionFunctionArgs) {
+  const { ctx } = context;
+  const { user, server } = await requireOwnServer(ctx, request, params.serverId);
+  const form = await request.formData();
+  await requireCsrf(ctx, request, form);
+  if (form.get("intent") !== "rotate-secret") return json({ error: "Unknown action." }, { status: 400 });
+  const secret = rotateSigningSecret(ctx, user.id, server.id);
+  if (!secret) throw notFound();
+  return redirectWithFlash(ctx, request, `/servers/${server.id}#signing-secret`, {
+    toast: "The signing secret was replaced. Update your tool endpoints with the new one.",
+    signingSecret: { serverId: server.id, secret },
+  });
+}
+
+/** A name a command line accepts: lower case letters, digits and hyphens. */
+function slug(name: string): string {
+  return (
+    name
+      .toLowerCase()
+      .normalize("NFKD")
+      .replace(/[^a-z0-9]+/g, "-")
+      .replace(/^-+|-+$/g, "")
+      .slice(0, 40) || "toolgate"
+  );
+}
+
+export default function ServerPage() {
+  const { server, tools, mcpUrl, toast, signingSecret } = useLoaderData<typeof loader>();
+  const root = useRootData();
+  const navigation = useNavigation();
+  const rotating = navigation.state === "submitting" && navigation.formData?.get("intent") === "rotate-secret";
+  const key = slug(server.name);
+  const cursorConfig = JSON.stringify({ mcpServers: { [key]: { url: mcpUrl } } }, null, 2);
+  const claudeDesktopConfig = JSON.stringify(
+    { mcpServers: { [key]: { command: "npx", args: ["-y", "mcp-remote", mcpUrl] } } },
+    null,
+    2,
+  );
+  return (
+    <article aria-labelledby="server-title">
+      <p className="small">
+        <Link to="/">← All servers</Link>
+      </p>
+      <Toast message={toast} />
+      {signingSecret ? (
+        <section className="alert alert--warn" aria-labelledby="new-secret-title">
+          <h2 id="new-secret-title">Signing secret</h2>
+          <p>Copy it now: it is shown only once. Your tool endpoints use it to check that a call comes from Toolgate.</p>
+          <CopyField id="signing-secret-value" label="Signing secret" value={signingSecret} />
+        </section>
+      ) : null}
+      <div className="spread">
+        <h1 id="server-title">{server.name}</h1>
+        <div className="row">
+          <Link to={`/servers/${server.id}/edit`} className="button button--secondary">
+            Edit server
+          </Link>
+          <Link to={`/servers/${server.id}/delete`} className="button button--danger">
+            Delete server
+          </Link>
+        </div>
+      </div>
+      {server.description ? <p className="muted">{server.description}</p> : null}
+
+      <section className="card" aria-labelledby="connect-title">
+        <h2 id="connect-title">Connect an AI client</h2>
+        <CopyField
+          id="mcp-url"
+          label="MCP URL"
+          value={mcpUrl}
+          hint="Paste this into your client. It will ask you to approve the connection in your browser."
+        />
+        <Snippet id="snippet-claude-code" title="Claude Code" text={`claude mcp add --transport http ${key} ${mcpUrl}`} />
+        <Snippet id="snippet-cursor" title="Cursor (.cursor/mcp.json)" text={cursorConfig} />
+        <Snippet id="snippet-claude-desktop" title="Claude Desktop (claude_desktop_config.json)" text={claudeDesktopConfig} />
+        <p className="muted small">
+          Claude Desktop can also add the MCP URL directly under Settings → Connectors → Add custom connector.
+        </p>
+      </section>
+
+      <section className="card" aria-labelledby="tools-title">
+        <div className="spread">
+          <h2 id="tools-title">Tools</h2>
+          <Link to={`/servers/${server.id}/tools/new`} className="button">
+            Add tool
+          </Link>
+        </div>
+        {tools.length === 0 ? (
+          <p className="muted">No tools yet. A tool is an HTTP endpoint that AI clients can call with arguments.</p>
+        ) : (
+          <ul className="list" aria-label="Tools">
+            {tools.map((t) => (
+              <li key={t.id}>
+                <div className="spread">
+                  <span className="tool-name">{t.name}</span>
+                  <span className="row">
+                    <Link to={`/servers/${server.id}/tools/${t.id}`}>
+                      Edit<span className="visually-hidden"> {t.name}</span>
+                    </Link>
+                    <Link to={`/servers/${server.id}/tools/${t.id}/delete`}>
+                      Delete<span className="visually-hidden"> {t.name}</span>
+                    </Link>
+                  </span>
+                </div>
+                {t.description ? <p className="small">{t.description}</p> : null}
+                <p className="muted small">
+                  <span className="badge">{t.endpointMethod}</span> <code className="break">{t.endpointUrl}</code>
+                </p>
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
+
+      {/* connected applications section */}
+
+      <section className="card" aria-labelledby="signing-secret">
+        <h2 id="signing-secret">Signing secret</h2>
+        <p>
+          Every tool call carries <code>X-Toolgate-Timestamp</code> and <code>X-Toolgate-Signature: sha256=&lt;hex&gt;</code>,
+          the HMAC-SHA256 of <code>timestamp + &quot;.&quot; + body</code> with this server&apos;s signing secret. The secret
+          was shown once when the server was created; rotate it to get a new one (the old one stops working at once).
+        </p>
+        <Form method="post">
+          <input type="hidden" name="csrf" value={root?.csrf ?? ""} />
+          <button type="submit" name="intent" value="rotate-secret" className="button button--secondary" disabled={rotating}>
+            {rotating ? "Rotating..." : "Rotate signing secret"}
+          </button>
+        </Form>
+      </section>
+    </article>
+  );
+}

@@ -1,0 +1,52 @@
+import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json } from "@remix-run/node";
+import { useActionData } from "@remix-run/react";
+import { requireCsrf } from "~/auth/csrf.server";
+import { requireUser } from "~/auth/session.server";
+import { useRootData } from "~/root";
+import { redirectWithFlash } from "~/servers/pages.server";
+import { ServerForm } from "~/servers/server-form";
+import { createServer, ValidationError } from "~/servers/servers.server";
+
+export const meta: MetaFunction = () => [{ title: "New MCP server · Toolgate" }];
+
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  await requireUser(context.ctx, request);
+  return null;
+}
+
+export async function action({ request, context }: ActionFunctionArgs) {
+  const { ctx } = context;
+  const user = await requireUser(ctx, request);
+  const form = await request.formData();
+  await requireCsrf(ctx, request, form);
+  const values = { name: String(form.get("name") ?? "").slice(0, 500), description: String(form.get("description") ?? "").slice(0, 5000) };
+  try {
+    const { server, signingSecret } = createServer(ctx, { ownerId: user.id, ...values });
+    return redirectWithFlash(ctx, request, `/servers/${server.id}`, {
+      toast: `Created ${server.name}. Add its first tool below.`,
+      signingSecret: { serverId: server.id, secret: signingSecret },
+    });
+  } catch (error) {
+    if (error instanceof ValidationError) return json({ errors: error.fieldErrors, values }, { status: 400 });
+    throw error;
+  }
+}
+
+export default function NewServer() {
+  const root = useRootData();
+  const data = useActionData<typeof action>();
+  return (
+    <section aria-labelledby="new-server-title" className="narrow">
+      <h1 id="new-server-title">New MCP server</h1>
+      <ServerForm
+        csrf={root?.csrf ?? ""}
+        values={data?.values}
+        errors={data?.errors}
+        submitLabel="Create server"
+        pendingLabel="Creating..."
+        cancelTo="/"
+      />
+    </section>
+  );
+}

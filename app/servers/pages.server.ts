@@ -1,0 +1,135 @@
+/** Shared pieces of the server and tool pages: ownership lookups, form parsing, flash messages. */
+import { redirect } from "@remix-run/node";
+import { commitSession, getSession, requireUser, type SessionUser } from "~/auth/session.server";
+import type { AppContext } from "~/context.server";
+import { fieldErrorsOf, getServer, getTool, type ServerSummary } from "./servers.server";
+import { parseHeadersText, toolDefinitionSchema, type ToolDefinition } from "./tool-definition.server";
+import type { ToolRow } from "./tool-execution.server";
+
+/** Not found, whether the thing is missing or belongs to someone else (they look the same). */
+export function notFound(): Response {
+  return new Response("Not found", { status: 404 });
+}
+
+/** The signed-in user and one of their servers; throws a 404 for any other server id. */
+export async function requireOwnServer(ctx: AppContext, request: Request, serverId: string | undefined) {
+  const user = await requireUser(ctx, request);
+  const server = serverId ? getServer(ctx, user.id, serverId) : null;
+  if (!server) throw notFound();
+  return { user, server };
+}
+
+export async function requireOwnTool(ctx: AppContext, request: Request, serverId: string | undefined, toolId: string | undefined) {
+  const { user, server } = await requireOwnServer(ctx, request, serverId);
+  const tool = toolId ? getTool(ctx, user.id, server.id, toolId) : null;
+  if (!tool) throw notFound();
+  return { user, server, tool };
+}
+
+/** Field names of the tool form. */
+export type ToolFormField = "name" | "description" | "inputSchema" | "endpointUrl" | "endpointMethod" | "endpointHeaders";
+export type ToolFormValues = Record<ToolFormField, string>;
+export type ToolFormErrors = Partial<Record<ToolFormField | "form", string>>;
+
+const FIELD_OF: Record<string, ToolFormField> = {
+  name: "name",
+  description: "description",
+  inputSchema: "inputSchema",
+  "endpoint.url": "endpointUrl",
+  "endpoint.method": "endpointMethod",
+  "endpoint.headers": "endpointHeaders",
+};
+
+// Values are echoed back into the form; cap them so an absurd post is not sent back whole.
+const ECHO_LIMIT = 70_000;
+
+/** Reads the tool form into a tool definition, or field errors with the values to show again. */
+export function parseToolForm(
+  form: FormData,
+): { ok: true; tool: ToolDefinition; values: ToolFormValues } | { ok: false; errors: ToolFormErrors; values: ToolFormValues } {
+  const text = (k: string) => {
+    const v = form.get(k);
+    return typeof v === "string" ? v.slice(0, ECHO_LIMIT) : "";
+  };
+  const values: ToolFormValues = {
+    name: text("name"),
+    description: text("description"),
+    inputSchema: text("inputSchema"),
+    endpointUrl: text("endpointUrl"),
+    endpointMethod: text("endpointMethod") || "POST",
+    endpointHeaders: text("endpointHeaders"),
+  };
+  const errors: ToolFormErrors = {};
+  let inputSchema: unknown = undefined;
+  if (values.inputSchema.trim() === "") errors.inputSchema = "Enter an input schema (a JSON object).";
+  else {
+    try {
+      inputSchema = JSON.parse(values.inputSchema);
+    } catch (error) {
+      errors.inputSchema = `The input schema is not valid JSON: ${(error as Error).message}`;
+    }
+  }
+  const headers = parseHeadersText(values.endpointHeaders);
+  if (!headers.ok) errors.endpointHeaders = headers.message;
+  const parsed = toolDefinitionSchema.safeParse({
+    name: values.name,
+    description: values.description,
+    inputSchema: errors.inputSchema ? {} : inputSchema,
+    endpoint: { url: values.endpointUrl, method: values.endpointMethod, headers: headers.ok ? headers.headers : {} },
+  });
+  if (!parsed.success) {
+    for (const [path, message] of Object.entries(fieldErrorsOf(parsed.error))) {
+      const field = FIELD_OF[path] ?? FIELD_OF[path.split(".").slice(0, 2).join(".")] ?? FIELD_OF[path.split(".")[0]!];
+      if (field) errors[field] ??= message;
+      else errors.form ??= message;
+    }
+  }
+  if (Object.keys(errors).length > 0 || !parsed.success) return { ok: false, errors, values };
+  return { ok: true, tool: parsed.data, values };
+}
+
+/** Maps a domain ValidationError's keys ("name", "endpoint.url") onto the tool form's fields. */
+export function toolFormErrorsOf(fieldErrors: Record<string, string>): ToolFormErrors {
+  const out: ToolFormErrors = {};
+  for (const [path, message] of Object.entries(fieldErrors)) out[FIELD_OF[path] ?? "form"] ??= message;
+  return out;
+}
+
+/** A redirect that carries a one-time message (and optionally a signing secret to show once). */
+export async function redirectWithFlash(
+  ctx: AppContext,
+  request: Request,
+  to: string,
+  flash: { toast?: string; signingSecret?: { serverId: string; secret: string } },
+) {
+  const session = await getSession(ctx, request);
+  if (flash.toast) session.flash("toast", flash.toast);
+  if (flash.signingSecret) session.flash("signingSecret", `${flash.signingSecret.serverId}:${flash.signingSecret.secret}`);
+  return redirect(to, { headers: { "Set-Cookie": await commitSession(ctx, session) } });
+}
+
+/** Reads and clears the flash: the toast, and the signing secret if it is for `serverId`. */
+export async function readFlash(ctx: AppContext, request: Request, serverId?: string) {
+  const session = await getSession(ctx, request);
+  const toast = session.get("toast") ?? null;
+  const sealed = session.get("signingSecret") ?? null;
+  let signingSecret: string | null = null;
+  if (sealed && serverId && sealed.startsWith(`${serverId}:`)) signingSecret = sealed.slice(serverId.length + 1);
+  const setCookie = toast || sealed ? await commitSession(ctx, session) : null;
+  return { toast, signingSecret, setCookie };
+}
+
+export function toolFormValuesOf(def: ToolDefinition): ToolFormValues {
+  return {
+    name: def.name,
+    description: def.description,
+    inputSchema: JSON.stringify(def.inputSchema, null, 2),
+    endpointUrl: def.endpoint.url,
+    endpointMethod: def.endpoint.method,
+    endpointHeaders: Object.entries(def.endpoint.headers)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join("\n"),
+  };
+}
+
+export type { ServerSummary, SessionUser, ToolRow };
