@@ -41,6 +41,8 @@ export const clientMetadataSchema = z.object({
   response_types: z.array(z.string()).max(10).optional(),
   token_endpoint_auth_method: z.string().max(100).optional(),
   scope: z.string().max(1000).optional(),
+  // OpenID Connect Registration §2; the 2026-07-28 MCP revision asks registering clients to send it.
+  application_type: z.enum(["web", "native"]).optional(),
   software_id: displayText(200).optional(),
   software_version: displayText(100).optional(),
   contacts: z.array(z.string().max(320)).max(10).optional(),
@@ -59,6 +61,7 @@ export type ValidatedClientMetadata = {
   scope: string;
   softwareId: string | null;
   softwareVersion: string | null;
+  applicationType: "web" | "native" | null;
 };
 
 const GRANT_TYPES = new Set(["authorization_code", "refresh_token"]);
@@ -141,5 +144,6 @@ export function parseClientMetadata(input: unknown, defaultAuthMethod: TokenEndp
     scope,
     softwareId: m.software_id ?? null,
     softwareVersion: m.software_version ?? null,
+    applicationType: m.application_type ?? null,
   };
 }

@@ -149,6 +149,7 @@ export function registerClient(ctx: AppContext, input: unknown): RegistrationRes
     ...(metadata.logoUri !== null ? { logo_uri: metadata.logoUri } : {}),
     ...(metadata.softwareId !== null ? { software_id: metadata.softwareId } : {}),
     ...(metadata.softwareVersion !== null ? { software_version: metadata.softwareVersion } : {}),
+    ...(metadata.applicationType !== null ? { application_type: metadata.applicationType } : {}),
   };
   ctx.db.transaction((tx) => {
     tx.insert(oauthClients)
