@@ -32,7 +32,46 @@ const envSchema = z.object({
   TOOLGATE_TRUSTED_PROXIES: z.string().default(""),
   TOOLGATE_PASSWORD_SIGNIN: bool(true),
   TOOLGATE_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  TOOLGATE_GITHUB_CLIENT_ID: z.string().trim().min(1).optional(),
+  TOOLGATE_GITHUB_CLIENT_SECRET: z.string().min(1).optional(),
+  TOOLGATE_GOOGLE_CLIENT_ID: z.string().trim().min(1).optional(),
+  TOOLGATE_GOOGLE_CLIENT_SECRET: z.string().min(1).optional(),
+  TOOLGATE_OIDC_ISSUER: z
+    .string()
+    .url("must be a URL")
+    .refine(isAcceptableIssuer, "must be an https:// URL (http:// only for localhost or 127.0.0.1) without query or fragment")
+    .optional(),
+  TOOLGATE_OIDC_CLIENT_ID: z.string().trim().min(1).optional(),
+  TOOLGATE_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  TOOLGATE_OIDC_NAME: z.string().trim().min(1).max(60).default("Single sign-on"),
+  TOOLGATE_ALLOWED_EMAIL_DOMAINS: z
+    .string()
+    .default("")
+    .transform(list)
+    .refine((l) => l.every((d) => /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(d)), "must be a comma-separated list of domain names (example.com,example.org)"),
+  TOOLGATE_GITHUB_ALLOWED_ORGS: z
+    .string()
+    .default("")
+    .transform(list)
+    .refine((l) => l.every((o) => /^[a-z0-9](?:[a-z0-9-]{0,38})$/.test(o)), "must be a comma-separated list of GitHub organisation logins"),
+  TOOLGATE_LINK_BY_EMAIL: bool(false),
 });
+
+function list(value: string): string[] {
+  return value.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+}
+
+/** OpenID Connect Discovery 1.0 §3: the issuer is an https URL with no query or fragment. */
+function isAcceptableIssuer(value: string): boolean {
+  try {
+    const url = new URL(value);
+    if (url.search || url.hash || url.username || url.password) return false;
+    if (url.protocol === "https:") return true;
+    return url.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+  } catch {
+    return false;
+  }
+}
 
 export type Config = {
   port: number;
@@ -55,6 +94,16 @@ export type Config = {
   trustedProxies: string[];
   passwordSignIn: boolean;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  /** Sign-in through identity providers; a provider is present only when fully configured. */
+  identityProviders: {
+    github?: { clientId: string; clientSecret: string; allowedOrgs: string[] };
+    google?: { clientId: string; clientSecret: string };
+    oidc?: { issuer: string; clientId: string; clientSecret: string; name: string };
+    /** Verified emails in these domains may create a member account on first sign-in. */
+    allowedEmailDomains: string[];
+    /** A first provider sign-in may attach to an existing account with the same verified email. */
+    linkByEmail: boolean;
+  };
 };
 
 /** Parses the environment once at boot. Throws ConfigError naming the first bad variable. */
@@ -89,7 +138,43 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     trustedProxies: e.TOOLGATE_TRUSTED_PROXIES.split(",").map((s) => s.trim()).filter(Boolean),
     passwordSignIn: e.TOOLGATE_PASSWORD_SIGNIN,
     logLevel: e.TOOLGATE_LOG_LEVEL,
+    identityProviders: {
+      github: pair("GITHUB", e.TOOLGATE_GITHUB_CLIENT_ID, e.TOOLGATE_GITHUB_CLIENT_SECRET, (clientId, clientSecret) => ({
+        clientId,
+        clientSecret,
+        allowedOrgs: e.TOOLGATE_GITHUB_ALLOWED_ORGS,
+      })),
+      google: pair("GOOGLE", e.TOOLGATE_GOOGLE_CLIENT_ID, e.TOOLGATE_GOOGLE_CLIENT_SECRET, (clientId, clientSecret) => ({
+        clientId,
+        clientSecret,
+      })),
+      oidc: oidcConfig(e),
+      allowedEmailDomains: e.TOOLGATE_ALLOWED_EMAIL_DOMAINS,
+      linkByEmail: e.TOOLGATE_LINK_BY_EMAIL,
+    },
   };
+}
+
+/** A provider is on when both its client id and secret are set; one without the other is a mistake. */
+function pair<T>(
+  prefix: string,
+  id: string | undefined,
+  secret: string | undefined,
+  build: (id: string, secret: string) => T,
+): T | undefined {
+  if (!id && !secret) return undefined;
+  if (!id) throw new ConfigError(`Invalid environment variable TOOLGATE_${prefix}_CLIENT_ID: required when TOOLGATE_${prefix}_CLIENT_SECRET is set`);
+  if (!secret) throw new ConfigError(`Invalid environment variable TOOLGATE_${prefix}_CLIENT_SECRET: required when TOOLGATE_${prefix}_CLIENT_ID is set`);
+  return build(id, secret);
+}
+
+function oidcConfig(e: z.infer<typeof envSchema>): Config["identityProviders"]["oidc"] {
+  const issuer = e.TOOLGATE_OIDC_ISSUER;
+  const clientId = e.TOOLGATE_OIDC_CLIENT_ID;
+  const secret = e.TOOLGATE_OIDC_CLIENT_SECRET;
+  if (!issuer && !clientId && !secret) return undefined;
+  if (!issuer) throw new ConfigError("Invalid environment variable TOOLGATE_OIDC_ISSUER: required when TOOLGATE_OIDC_CLIENT_ID is set");
+  return pair("OIDC", clientId, secret, (id, s) => ({ issuer, clientId: id, clientSecret: s, name: e.TOOLGATE_OIDC_NAME }));
 }
 
 function parsePublicUrl(value: string): string {

@@ -5,6 +5,8 @@ import { createAuthenticator, SignInError } from "~/auth/auth.server";
 import { checkCsrf } from "~/auth/csrf.server";
 import { createUserSession, csrfToken, getBrowserSession, getUser, safeReturnTo } from "~/auth/session.server";
 import { countUsers } from "~/auth/users.server";
+import { providerErrorMessage } from "~/auth/providers/errors.server";
+import { configuredProviders } from "~/auth/providers/registry.server";
 
 export const meta: MetaFunction = () => [{ title: "Sign in · Toolgate" }];
 
@@ -22,6 +24,9 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       passwordSignIn: ctx.config.passwordSignIn,
       // Set by the authorization flow when a signed-out form post was refused.
       notice: url.searchParams.get("notice") === "signed-out" ? "You must be signed in to continue." : null,
+      // A provider sign-in that was refused or failed (fixed messages, chosen by code).
+      providerError: providerErrorMessage(url.searchParams.get("error")),
+      providers: configuredProviders(ctx.config),
     },
     { headers: setCookie ? { "Set-Cookie": setCookie } : undefined },
   );
@@ -86,6 +91,26 @@ export default function SignIn() {
       {actionData?.formError ? (
         <div className="alert alert--error" role="alert" id="sign-in-error">
           {actionData.formError}
+        </div>
+      ) : null}
+      {data.providerError ? (
+        <div className="alert alert--error" role="alert" id="provider-error">
+          {data.providerError}
+        </div>
+      ) : null}
+      {data.providers.length > 0 ? (
+        <div className="provider-buttons">
+          {data.providers.map((p) => (
+            // A plain form (full page navigation even with JavaScript): the answer is a redirect
+            // to the identity provider's origin.
+            <form key={p.id} method="post" action={`/auth/${p.id}`}>
+              <input type="hidden" name="csrf" value={data.csrf} />
+              <input type="hidden" name="returnTo" value={data.returnTo} />
+              <button type="submit" className="button button--secondary">
+                Sign in with {p.name}
+              </button>
+            </form>
+          ))}
         </div>
       ) : null}
       {data.passwordSignIn ? (
