@@ -1,0 +1,73 @@
+import { createUser, expect, signIn, test } from "./fixtures";
+import { mcpStatus, revocationState, seedConnection } from "./access-data";
+
+// Runs with JavaScript on and off (playwright.config.ts projects): the revoke form is a plain POST.
+test("Revoke access on the all-servers page cuts the application off on its very next request", async ({ page, app }) => {
+  const user = await createUser(app);
+  const grant = seedConnection(app.dataDir, {
+    ownerId: user.id,
+    serverName: "Weather",
+    clientName: "Claude Desktop",
+    tools: ["forecast", "alerts", "radar"],
+    granted: ["forecast", "radar"],
+  });
+  const keep = seedConnection(app.dataDir, {
+    ownerId: user.id,
+    serverName: "Notes",
+    clientName: "Editor",
+    tools: ["search"],
+    granted: ["search"],
+  });
+  expect(await mcpStatus(app.url, grant.serverId, grant.accessToken)).toBe(200);
+
+  await signIn(page, app, user.email);
+  await page.goto(`${app.url}/connections`);
+  await expect(page.getByRole("heading", { name: "Connected applications", level: 1 })).toBeVisible();
+  const item = page.getByRole("listitem").filter({ has: page.getByRole("heading", { name: "Claude Desktop" }) });
+  await expect(item.getByRole("list", { name: "Tools granted to Claude Desktop" }).getByRole("listitem")).toHaveText(["forecast", "radar"]);
+  await expect(item).toContainText("127.0.0.1:33418");
+  await expect(item).toContainText("Self-registered");
+  await expect(item).toContainText("Weather");
+
+  await item.getByRole("button", { name: "Revoke access for Claude Desktop to Weather" }).click();
+  await expect(page.getByRole("status")).toHaveText("Access revoked for Claude Desktop. Its tokens no longer work.");
+  await expect(page.getByRole("heading", { name: "Claude Desktop" })).toHaveCount(0);
+  await expect(page.getByRole("heading", { name: "Editor" })).toBeVisible();
+
+  const state = revocationState(app.dataDir, grant);
+  expect(state.grant.revoked_at).not.toBeNull();
+  expect(state.grant.revoked_by).toBe(user.id);
+  expect(state.access).not.toBeNull();
+  expect(state.refresh).not.toBeNull();
+  expect(state.events).toEqual([{ kind: "grant.revoked", actor: user.id }]);
+  expect(await mcpStatus(app.url, grant.serverId, grant.accessToken)).toBe(401);
+  expect(await mcpStatus(app.url, keep.serverId, keep.accessToken)).toBe(200);
+
+  // The event shows on the server's Activity page.
+  await page.goto(`${app.url}/servers/${grant.serverId}/activity`);
+  await expect(page.getByRole("cell", { name: `${user.email} revoked the access of Claude Desktop; its tokens stopped working` })).toBeVisible();
+});
+
+test("the per-server page lists only that server's applications and revokes there", async ({ page, app }) => {
+  const user = await createUser(app);
+  const grant = seedConnection(app.dataDir, { ownerId: user.id, serverName: "Weather", clientName: "Cursor", tools: ["forecast"], granted: ["forecast"] });
+  const other = seedConnection(app.dataDir, { ownerId: user.id, serverName: "Notes", clientName: "Inspector", tools: ["search"], granted: ["search"] });
+  await signIn(page, app, user.email);
+  await page.goto(`${app.url}/servers/${grant.serverId}/connections`);
+  await expect(page.getByRole("heading", { name: "Inspector" })).toHaveCount(0);
+  await page.getByRole("button", { name: "Revoke access for Cursor" }).click();
+  await expect(page.getByRole("status")).toHaveText("Access revoked for Cursor. Its tokens no longer work.");
+  await expect(page).toHaveURL(`${app.url}/servers/${grant.serverId}/connections`);
+  await expect(page.getByText("No application can reach this server right now.")).toBeVisible();
+  expect(revocationState(app.dataDir, grant).access).not.toBeNull();
+  expect(revocationState(app.dataDir, other).access).toBeNull();
+
+  // Another user's server is a 404 page, not a list.
+  const stranger = await createUser(app);
+  const theirs = seedConnection(app.dataDir, { ownerId: stranger.id, serverName: "Private", clientName: "Secret app", tools: ["x"], granted: ["x"] });
+  const response = await page.goto(`${app.url}/servers/${theirs.serverId}/connections`);
+  expect(response!.status()).toBe(404);
+  await expect(page.getByText("Secret app")).toHaveCount(0);
+  const activity = await page.goto(`${app.url}/servers/${theirs.serverId}/activity`);
+  expect(activity!.status()).toBe(404);
+});
