@@ -3,7 +3,7 @@ import path from "node:path";
 import type { ServerBuild } from "@remix-run/node";
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { describeEvent, listActivity } from "~/access/activity.server";
+import { describeEvent } from "~/access/activity.server";
 import { exportAuditEvents } from "~/access/export.server";
 import { pruneAuditEvents, startAccessJobs } from "~/access/retention.server";
 import { runCli } from "~/cli/main.server";
