@@ -17,6 +17,7 @@ export const AUDIT_KINDS: Record<string, string> = {
   "token.refreshed": "Tokens refreshed",
   "token.revoked": "Token revoked",
   "refresh.reuse_detected": "Refresh token reuse detected",
+  "code.reuse_detected": "Authorization code reuse detected",
   "tool.called": "Tool called",
   "client.registered": "Application registered",
 };
@@ -72,6 +73,8 @@ export function describeEvent(kind: string, detail: Record<string, unknown>, app
       return tools
         ? `${who} approved ${app} for ${tools.length === 0 ? "no tools" : tools.join(", ")}`
         : `${who} approved ${app}`;
+    case "code.reuse_detected":
+      return `An authorization code of ${app} was used twice; the tokens issued for it were revoked`;
     case "authorization.denied":
       return `${who} denied ${app} access`;
     case "grant.revoked":
@@ -81,7 +84,11 @@ export function describeEvent(kind: string, detail: Record<string, unknown>, app
     case "token.refreshed":
       return `${app} refreshed its tokens`;
     case "token.revoked":
-      return `${app} revoked a token`;
+      return detail.tokenType === "refresh_token"
+        ? `${app} revoked its refresh token (and the tokens issued with it)`
+        : detail.tokenType === "access_token"
+          ? `${app} revoked an access token`
+          : `${app} revoked a token`;
     case "refresh.reuse_detected":
       return `An old refresh token of ${app} was used again; its tokens were revoked as a precaution`;
     case "client.registered":
@@ -93,9 +100,11 @@ export function describeEvent(kind: string, detail: Record<string, unknown>, app
       const result =
         outcome === null || outcome === "ok" || outcome === "success"
           ? "successfully"
-          : outcome === "refused" || outcome === "forbidden" || outcome === "denied"
-            ? "but was refused"
-            : `with outcome "${outcome}"`;
+          : outcome === "error"
+            ? "and the tool reported an error"
+            : outcome === "refused" || outcome === "forbidden" || outcome === "denied"
+              ? "but was refused"
+              : `with outcome "${outcome}"`;
       return `${app} called ${tool} ${result}${ms}`;
     }
     default:

@@ -113,8 +113,12 @@ describe("Activity page", () => {
       ["authorization.denied", {}, "ada@example.test denied App access"],
       ["token.refreshed", {}, "App refreshed its tokens"],
       ["token.revoked", {}, "App revoked a token"],
+      ["token.revoked", { tokenType: "refresh_token" }, "App revoked its refresh token (and the tokens issued with it)"],
+      ["token.revoked", { tokenType: "access_token" }, "App revoked an access token"],
+      ["code.reuse_detected", {}, "An authorization code of App was used twice; the tokens issued for it were revoked"],
       ["refresh.reuse_detected", {}, "An old refresh token of App was used again; its tokens were revoked as a precaution"],
-      ["tool.called", { tool: "x", outcome: "error", durationMs: 3.4 }, 'App called x with outcome "error" in 3 ms'],
+      ["tool.called", { tool: "x", outcome: "error", durationMs: 3.4 }, "App called x and the tool reported an error in 3 ms"],
+      ["tool.called", { tool: "x", outcome: "timeout" }, 'App called x with outcome "timeout"'],
       ["authorization.approved", { tools: [] }, "ada@example.test approved App for no tools"],
       ["something.new", { secret: "s3cr3t" }, "something.new (App)"],
     ];
