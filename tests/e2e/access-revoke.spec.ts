@@ -42,6 +42,13 @@ test("Revoke access on the all-servers page cuts the application off on its very
   expect(state.events).toEqual([{ kind: "grant.revoked", actor: user.id }]);
   expect(await mcpStatus(app.url, grant.serverId, grant.accessToken)).toBe(401);
   expect(await mcpStatus(app.url, keep.serverId, keep.accessToken)).toBe(200);
+  const refresh = await fetch(`${app.url}/token`, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: grant.refreshToken, client_id: grant.clientId }),
+  });
+  expect(refresh.status).toBe(400);
+  expect(((await refresh.json()) as { error: string }).error).toBe("invalid_grant");
 
   // The event shows on the server's Activity page.
   await page.goto(`${app.url}/servers/${grant.serverId}/activity`);
