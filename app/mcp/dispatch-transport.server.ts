@@ -1,0 +1,83 @@
+/**
+ * An in-process SDK transport that lets one long-lived SDK `Server` answer requests from many
+ * HTTP requests and many clients at once (docs/decisions/008-mcp-transport.md).
+ *
+ * Each request is handed to the server under a fresh internal id (clients pick their own ids, so
+ * two clients may both send id 1); the answer is matched by that id and given back under the
+ * client's original id. Server-initiated messages (notifications, requests) have no stream to go
+ * to in a stateless JSON-response endpoint and are dropped.
+ */
+import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import {
+  ErrorCode,
+  isJSONRPCErrorResponse,
+  isJSONRPCResultResponse,
+  type JSONRPCErrorResponse,
+  type JSONRPCMessage,
+  type JSONRPCRequest,
+  type JSONRPCResultResponse,
+} from "@modelcontextprotocol/sdk/types.js";
+
+export type JsonRpcAnswer = JSONRPCResultResponse | JSONRPCErrorResponse;
+
+type InFlight = { originalId: JSONRPCRequest["id"]; resolve: (answer: JsonRpcAnswer) => void };
+
+export class DispatchTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: Transport["onmessage"];
+
+  private nextId = 1;
+  private readonly inFlight = new Map<number, InFlight>();
+
+  async start(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.onclose?.();
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    if (!isJSONRPCResultResponse(message) && !isJSONRPCErrorResponse(message)) return;
+    const internalId = message.id as number;
+    const entry = this.inFlight.get(internalId);
+    if (!entry) return;
+    this.inFlight.delete(internalId);
+    entry.resolve({ ...message, id: entry.originalId } as JsonRpcAnswer);
+  }
+
+  /**
+   * Hands one request to the server and resolves with its answer under the client's id. When
+   * `signal` aborts (the HTTP client went away, or the client cancelled), the server is told with
+   * notifications/cancelled (so the tool call's own signal aborts) and the promise resolves with an
+   * error answer nobody will read.
+   */
+  dispatch(request: JSONRPCRequest, authInfo: AuthInfo, signal?: AbortSignal): Promise<JsonRpcAnswer> {
+    const internalId = this.nextId++;
+    if (this.nextId > Number.MAX_SAFE_INTEGER - 1) this.nextId = 1;
+    return new Promise<JsonRpcAnswer>((resolve) => {
+      this.inFlight.set(internalId, { originalId: request.id, resolve });
+      if (signal) {
+        const onAbort = () => this.cancel(internalId, "The request was cancelled");
+        if (signal.aborted) {
+          queueMicrotask(onAbort);
+        } else {
+          signal.addEventListener("abort", onAbort, { once: true });
+        }
+      }
+      this.onmessage?.({ ...request, id: internalId }, { authInfo });
+    });
+  }
+
+  private cancel(internalId: number, reason: string): void {
+    const entry = this.inFlight.get(internalId);
+    if (!entry) return;
+    this.inFlight.delete(internalId);
+    this.onmessage?.({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: internalId, reason } });
+    entry.resolve({
+      jsonrpc: "2.0",
+      id: entry.originalId,
+      error: { code: ErrorCode.ConnectionClosed, message: reason },
+    });
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * The Streamable HTTP endpoint of one MCP server, stateless with JSON answers
+ * (MCP 2025-11-25 "Transports / Streamable HTTP"; docs/decisions/008-mcp-transport.md).
+ *
+ * Pipeline: Origin → server exists → bearer token → HTTP method → Accept / Content-Type /
+ * MCP-Protocol-Version → body size → JSON → JSON-RPC shape → the SDK server. Every refusal is an
+ * HTTP status with a JSON-RPC (or RFC 6750) error body; nothing here answers 500 on bad input.
+ */
+import {
+  CallToolRequestSchema,
+  InitializeRequestSchema,
+  ListToolsRequestSchema,
+  PingRequestSchema,
+  isJSONRPCNotification,
+  isJSONRPCRequest,
+  JSONRPCMessageSchema,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  ErrorCode,
+  type JSONRPCMessage,
+  type JSONRPCNotification,
+  type JSONRPCRequest,
+} from "@modelcontextprotocol/sdk/types.js";
+import type { AppContext } from "~/context.server";
+import { bearerChallenge, checkBearer } from "./bearer.server";
+import type { JsonRpcAnswer } from "./dispatch-transport.server";
+import { authInfoFor, dispatcherFor, type Caller } from "./mcp-server.server";
+import { findMcpServer } from "./granted-tools.server";
+import { noteGrantUsed } from "./last-used.server";
+import { addCorsHeaders, isAllowedOrigin, preflightResponse } from "./origin.server";
+
+/** Request bodies above this are refused with 413 before they are parsed. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+/** JSON-RPC batches (allowed by MCP 2025-03-26 only) are capped like the SDK's own transport. */
+export const MAX_BATCH = 100;
+
+type JsonRpcId = string | number | null;
+
+function rpcError(status: number, code: number, message: string, id: JsonRpcId = null, headers?: Headers): Response {
+  const h = headers ?? new Headers();
+  h.set("Content-Type", "application/json");
+  h.set("Cache-Control", "no-store");
+  return new Response(JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id }), { status, headers: h });
+}
+
+function corsHeaders(origin: string | null): Headers {
+  const headers = new Headers();
+  addCorsHeaders(headers, origin);
+  return headers;
+}
+
+// In-flight requests by token family (one client installation) and the client's own request id, so
+// a client's notifications/cancelled reaches its own request and nobody else's.
+const inFlight = new Map<string, AbortController>();
+const inFlightKey = (familyId: string, id: JSONRPCRequest["id"]) => `${familyId}\u0000${typeof id}:${id}`;
+
+export async function handleMcpRequest(request: Request, ctx: AppContext, serverId: string): Promise<Response> {
+  const origin = request.headers.get("origin");
+  // MCP 2025-11-25 Streamable HTTP "Security Warning": an invalid Origin gets 403 (DNS rebinding).
+  if (!isAllowedOrigin(ctx, origin)) {
+    return rpcError(403, ErrorCode.ConnectionClosed, `Forbidden: requests from origin ${origin} are not accepted`);
+  }
+  if (request.method === "OPTIONS") return preflightResponse(origin);
+
+  const server = findMcpServer(ctx, serverId);
+  if (!server) {
+    return rpcError(404, ErrorCode.InvalidRequest, "Not found: this MCP server does not exist", null, corsHeaders(origin));
+  }
+
+  const bearer = checkBearer(ctx, request.headers.get("authorization"), serverId);
+  if (!bearer.ok) {
+    const headers = corsHeaders(origin);
+    headers.set("WWW-Authenticate", bearerChallenge(ctx, serverId, bearer.failure));
+    headers.set("Content-Type", "application/json");
+    headers.set("Cache-Control", "no-store");
+    const body = { error: bearer.failure.error ?? "invalid_token", error_description: bearer.failure.description };
+    return new Response(JSON.stringify(body), { status: bearer.failure.status, headers });
+  }
+  const token = bearer.token;
+  noteGrantUsed(ctx, token.grantId);
+
+  const headers = corsHeaders(origin);
+  if (request.method === "GET" || request.method === "DELETE") {
+    // Stateless: no standalone SSE stream and no session to delete. Streamable HTTP allows 405
+    // for both ("Listening for Messages from the Server", "Session Management").
+    headers.set("Allow", "POST, OPTIONS");
+    return rpcError(405, ErrorCode.ConnectionClosed, "Method not allowed: this endpoint is stateless; use POST", null, headers);
+  }
+  if (request.method !== "POST") {
+    headers.set("Allow", "POST, OPTIONS");
+    return rpcError(405, ErrorCode.ConnectionClosed, "Method not allowed: use POST", null, headers);
+  }
+
+  const problem = checkPostHeaders(request);
+  if (problem) return rpcError(problem.status, ErrorCode.ConnectionClosed, problem.message, null, headers);
+
+  const body = await readBody(request);
+  if (body.kind === "too_large") {
+    // The rest of the body is never read, so the connection cannot carry another request.
+    headers.set("Connection", "close");
+    return rpcError(413, ErrorCode.InvalidRequest, `Request body too large: the limit is ${MAX_BODY_BYTES} bytes`, null, headers);
+  }
+  if (body.kind === "aborted") return rpcError(400, ErrorCode.ParseError, "Parse error: the request body was not received", null, headers);
+
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body.text);
+  } catch {
+    return rpcError(400, ErrorCode.ParseError, "Parse error: the body is not valid JSON", null, headers);
+  }
+  const parsed = parseMessages(raw);
+  if (!parsed.ok) return rpcError(400, ErrorCode.InvalidRequest, parsed.message, parsed.id, headers);
+
+  const caller: Caller = { grantId: token.grantId, userId: token.userId, clientId: token.clientId, serverId };
+  const requests: JSONRPCRequest[] = [];
+  for (const message of parsed.messages) {
+    if (isJSONRPCRequest(message)) requests.push(message);
+    else if (isJSONRPCNotification(message)) handleClientNotification(token.familyId, message);
+    // Responses from the client answer server-initiated requests, which this endpoint never sends.
+  }
+  if (requests.length === 0) return new Response(null, { status: 202, headers });
+
+  const transport = dispatcherFor(ctx, server);
+  const authInfo = authInfoFor(caller, token.scope.split(" "), token.expiresAt);
+  const answers = await Promise.all(
+    requests.map(async (message): Promise<JsonRpcAnswer> => {
+      const invalid = invalidParams(message);
+      if (invalid) return invalid;
+      const key = inFlightKey(token.familyId, message.id);
+      const cancel = new AbortController();
+      inFlight.set(key, cancel);
+      try {
+        return await transport.dispatch(message, authInfo, AbortSignal.any([request.signal, cancel.signal]));
+      } finally {
+        if (inFlight.get(key) === cancel) inFlight.delete(key);
+      }
+    }),
+  );
+  headers.set("Content-Type", "application/json");
+  headers.set("Cache-Control", "no-store");
+  const payload = Array.isArray(raw) ? answers : answers[0];
+  return new Response(JSON.stringify(payload), { status: 200, headers });
+}
+
+// The SDK's own request schemas for the methods this server answers. The SDK reports a params
+// mismatch as an internal error (-32603); checking first gives the JSON-RPC "Invalid params".
+const REQUEST_SCHEMAS = {
+  initialize: InitializeRequestSchema,
+  ping: PingRequestSchema,
+  "tools/list": ListToolsRequestSchema,
+  "tools/call": CallToolRequestSchema,
+} as const;
+
+function invalidParams(message: JSONRPCRequest): JsonRpcAnswer | null {
+  const schema = REQUEST_SCHEMAS[message.method as keyof typeof REQUEST_SCHEMAS];
+  if (!schema) return null;
+  const result = schema.safeParse(message);
+  if (result.success) return null;
+  const detail = result.error.issues
+    .slice(0, 3)
+    .map((issue) => `${issue.path.join(".") || "(request)"}: ${issue.message}`)
+    .join("; ");
+  return { jsonrpc: "2.0", id: message.id, error: { code: ErrorCode.InvalidParams, message: `Invalid params for ${message.method}: ${detail}` } };
+}
+
+/** A client's notifications/cancelled aborts its own in-flight request; other notifications need nothing. */
+function handleClientNotification(familyId: string, message: JSONRPCNotification) {
+  if (message.method !== "notifications/cancelled") return;
+  const requestId = message.params?.requestId;
+  if (typeof requestId !== "string" && typeof requestId !== "number") return;
+  inFlight.get(inFlightKey(familyId, requestId))?.abort();
+}
+
+/** Accept, Content-Type and MCP-Protocol-Version checks of a POST (Streamable HTTP §"Sending Messages"). */
+function checkPostHeaders(request: Request): { status: number; message: string } | null {
+  if (!acceptsBoth(request.headers.get("accept"))) {
+    return { status: 406, message: "Not Acceptable: the Accept header must list application/json and text/event-stream" };
+  }
+  const contentType = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (contentType !== "application/json") {
+    return { status: 415, message: "Unsupported Media Type: Content-Type must be application/json" };
+  }
+  // Streamable HTTP "Protocol Version Header": an unsupported version is a 400. A missing header is
+  // allowed (the server then assumes 2025-03-26, and the SDK answers any version it knows).
+  const version = request.headers.get("mcp-protocol-version");
+  if (version !== null && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
+    return {
+      status: 400,
+      message: `Bad Request: unsupported MCP-Protocol-Version ${version} (supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")})`,
+    };
+  }
+  return null;
+}
+
+function acceptsBoth(accept: string | null): boolean {
+  if (!accept) return false;
+  const ranges = accept
+    .split(",")
+    .map((part) => part.split(";"))
+    .filter((params) => !params.slice(1).some((p) => /^\s*q\s*=\s*0(\.0*)?\s*$/.test(p)))
+    .map((params) => params[0]!.trim().toLowerCase());
+  const accepts = (type: string) =>
+    ranges.some((range) => range === type || range === "*/*" || range === `${type.split("/")[0]}/*`);
+  return accepts("application/json") && accepts("text/event-stream");
+}
+
+type Body = { kind: "ok"; text: string } | { kind: "too_large" } | { kind: "aborted" };
+
+/** Reads the body, stopping as soon as it passes MAX_BODY_BYTES. */
+async function readBody(request: Request): Promise<Body> {
+  const declared = Number(request.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) return { kind: "too_large" };
+  if (!request.body) return { kind: "ok", text: "" };
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > MAX_BODY_BYTES) {
+        void reader.cancel().catch(() => {});
+        return { kind: "too_large" };
+      }
+      chunks.push(value);
+    }
+  } catch {
+    return { kind: "aborted" };
+  }
+  return { kind: "ok", text: Buffer.concat(chunks).toString("utf8") };
+}
+
+type Parsed = { ok: true; messages: JSONRPCMessage[] } | { ok: false; message: string; id: JsonRpcId };
+
+/** Validates the JSON-RPC shape with the SDK's own schema (one message or a batch). */
+function parseMessages(raw: unknown): Parsed {
+  const items = Array.isArray(raw) ? raw : [raw];
+  if (Array.isArray(raw) && (raw.length === 0 || raw.length > MAX_BATCH)) {
+    return { ok: false, message: `Invalid Request: a batch must hold 1 to ${MAX_BATCH} messages`, id: null };
+  }
+  const messages: JSONRPCMessage[] = [];
+  for (const item of items) {
+    const result = JSONRPCMessageSchema.safeParse(item);
+    if (!result.success) {
+      const id = item && typeof item === "object" && "id" in item ? (item as { id: unknown }).id : null;
+      return {
+        ok: false,
+        message: "Invalid Request: not a JSON-RPC 2.0 request, notification or response",
+        id: typeof id === "string" || typeof id === "number" ? id : null,
+      };
+    }
+    messages.push(result.data as JSONRPCMessage);
+  }
+  return { ok: true, messages };
+}

@@ -1,0 +1,56 @@
+/**
+ * "Last used" of each grant, without a database write per request: uses are noted in memory and
+ * written in one transaction every few seconds, and once more at shutdown (flushLastUsed).
+ * The column is informational (the connected-applications list, idle clean-up), so losing at most
+ * one interval on a crash is acceptable.
+ */
+import type { AppContext } from "~/context.server";
+
+const FLUSH_INTERVAL_MS = 5_000;
+
+type Pending = { uses: Map<string, number>; timer: NodeJS.Timeout | null };
+
+const pendingByContext = new WeakMap<AppContext, Pending>();
+
+/** Notes that `grantId` was used now. Cheap: one Map write. */
+export function noteGrantUsed(ctx: AppContext, grantId: string): void {
+  let pending = pendingByContext.get(ctx);
+  if (!pending) {
+    pending = { uses: new Map(), timer: null };
+    pendingByContext.set(ctx, pending);
+  }
+  pending.uses.set(grantId, ctx.now());
+  if (!pending.timer) {
+    const timer = setTimeout(() => {
+      pending!.timer = null;
+      flushLastUsed(ctx);
+    }, FLUSH_INTERVAL_MS);
+    timer.unref();
+    pending.timer = timer;
+  }
+}
+
+/** Writes the noted uses to grants.last_used_at. Called by the timer and at shutdown. */
+export function flushLastUsed(ctx: AppContext): void {
+  const pending = pendingByContext.get(ctx);
+  if (!pending || pending.uses.size === 0) return;
+  if (pending.timer) {
+    clearTimeout(pending.timer);
+    pending.timer = null;
+  }
+  const uses = [...pending.uses];
+  pending.uses.clear();
+  const client = ctx.db.$client;
+  if (!client.open) return;
+  try {
+    // max(): a late flush never moves the time backwards.
+    const update = client.prepare(
+      "update grants set last_used_at = max(coalesce(last_used_at, 0), ?) where id = ?",
+    );
+    client.transaction(() => {
+      for (const [grantId, at] of uses) update.run(at, grantId);
+    })();
+  } catch (error) {
+    ctx.logger.warn("could not record grant last use", { error });
+  }
+}

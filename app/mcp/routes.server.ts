@@ -1,0 +1,10 @@
+/** Registers the MCP endpoint, `/mcp/<serverId>`, as a protocol route (served before Remix). */
+import { protocolRoute } from "~/http/protocol.server";
+import { handleMcpRequest } from "./endpoint.server";
+
+const MCP_PATH = /^\/mcp\/([A-Za-z0-9_-]{1,64})$/;
+
+protocolRoute(MCP_PATH, (request, ctx) => {
+  const serverId = MCP_PATH.exec(new URL(request.url).pathname)![1]!;
+  return handleMcpRequest(request, ctx, serverId);
+});

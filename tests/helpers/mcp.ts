@@ -1,0 +1,129 @@
+/** Builders for MCP endpoint tests: a real tool endpoint, real rows and real tokens (no mocks). */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { createUser } from "~/auth/users.server";
+import { grants, grantTools, oauthClients } from "~/db/schema";
+import { createFamily, mintTokens, type IssuedTokens } from "~/oauth/tokens.server";
+import { createServer } from "~/servers/servers.server";
+import { newId } from "~/utils/crypto.server";
+import type { TestContext } from "./context";
+
+export type Received = { path: string; body: string };
+
+/**
+ * A tool endpoint on 127.0.0.1: `/echo` answers with the arguments it got, `/fail` answers 500,
+ * `/mcp-text` answers an MCP tool result. Every request is recorded.
+ */
+export async function startToolEndpoint() {
+  const received: Received[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks).toString("utf8");
+      received.push({ path: req.url ?? "", body });
+      if (req.url === "/fail") {
+        res.writeHead(500, { "Content-Type": "text/plain" }).end("the backend is down");
+      } else if (req.url === "/mcp-text") {
+        res
+          .writeHead(200, { "Content-Type": "application/json" })
+          .end(JSON.stringify({ content: [{ type: "text", text: "This is a simple text response for testing." }] }));
+      } else if (req.url === "/mcp-error") {
+        res
+          .writeHead(200, { "Content-Type": "application/json" })
+          .end(JSON.stringify({ isError: true, content: [{ type: "text", text: "This tool intentionally returns an error for testing" }] }));
+      } else {
+        res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ echoed: JSON.parse(body || "{}") }));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export const echoSchema = {
+  type: "object",
+  properties: { text: { type: "string", minLength: 1 } },
+  required: ["text"],
+  additionalProperties: false,
+};
+
+let n = 0;
+
+export type ToolSpec = { name: string; description?: string; inputSchema?: Record<string, unknown>; path: string };
+
+/** A user with one MCP server holding `tools`, whose endpoints live under `endpointUrl`. */
+export async function seedServer(ctx: TestContext, endpointUrl: string, tools: ToolSpec[], name = "Notes") {
+  const user = await createUser(ctx, { email: `mcp-${n++}-${newId().slice(0, 6)}@example.test`, password: null });
+  const { server } = createServer(ctx, {
+    ownerId: user.id,
+    name,
+    description: `The ${name} server`,
+    tools: tools.map((t) => ({
+      name: t.name,
+      description: t.description ?? `The ${t.name} tool`,
+      inputSchema: t.inputSchema ?? { type: "object" },
+      endpoint: { url: `${endpointUrl}${t.path}` },
+    })),
+  });
+  return { userId: user.id, serverId: server.id };
+}
+
+/** A registered client, a grant covering `toolNames` of the server, and a fresh token pair. */
+export function grantAccess(
+  ctx: TestContext,
+  seeded: { userId: string; serverId: string },
+  toolNames: string[],
+  scope = "mcp:tools",
+): { grantId: string; clientId: string; tokens: IssuedTokens } {
+  const now = ctx.now();
+  const clientId = newId();
+  ctx.db
+    .insert(oauthClients)
+    .values({
+      id: clientId,
+      kind: "registered",
+      clientName: "Test Client",
+      redirectUris: JSON.stringify(["http://127.0.0.1:9/callback"]),
+      metadata: "{}",
+      createdAt: now,
+    })
+    .run();
+  const grantId = newId();
+  ctx.db
+    .insert(grants)
+    .values({ id: grantId, userId: seeded.userId, clientId, serverId: seeded.serverId, scope, createdAt: now, updatedAt: now })
+    .run();
+  const toolRows = ctx.db.$client
+    .prepare("select id, name from tools where server_id = ?")
+    .all(seeded.serverId) as { id: string; name: string }[];
+  for (const tool of toolRows.filter((t) => toolNames.includes(t.name))) {
+    ctx.db.insert(grantTools).values({ grantId, toolId: tool.id }).run();
+  }
+  const tokens = ctx.db.transaction((tx) => {
+    const familyId = createFamily(ctx, tx, grantId);
+    return mintTokens(ctx, tx, { grantId, familyId, clientId, userId: seeded.userId, serverId: seeded.serverId, scope });
+  });
+  return { grantId, clientId, tokens };
+}
+
+/** The real SDK client, connected with a bearer token in every request. */
+export async function connectClient(mcpUrl: string, accessToken: string) {
+  const client = new Client({ name: "toolgate-test", version: "1.0.0" });
+  const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), {
+    requestInit: { headers: { Authorization: `Bearer ${accessToken}` } },
+  });
+  await client.connect(transport);
+  return client;
+}

@@ -1,0 +1,373 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { revokeGrant } from "~/oauth/tokens.server";
+import { flushLastUsed } from "~/mcp/last-used.server";
+import { MAX_BODY_BYTES } from "~/mcp/endpoint.server";
+import type { RunningServer } from "~/http/server.server";
+import { createTestContext, type TestContext } from "../helpers/context";
+import { startProtocolServer } from "../helpers/http";
+import { connectClient, echoSchema, grantAccess, seedServer, startToolEndpoint } from "../helpers/mcp";
+
+const PRM = (serverId: string) => `http://localhost:3000/.well-known/oauth-protected-resource/mcp/${serverId}`;
+const MCP_HEADERS = { "Content-Type": "application/json", Accept: "application/json, text/event-stream" };
+
+describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
+  let ctx: TestContext;
+  let app: RunningServer;
+  let endpoint: Awaited<ReturnType<typeof startToolEndpoint>>;
+  let seeded: { userId: string; serverId: string };
+  let access: ReturnType<typeof grantAccess>;
+  let mcpUrl: string;
+  const clients: Client[] = [];
+
+  async function connect(token: string, url = mcpUrl) {
+    const client = await connectClient(url, token);
+    clients.push(client);
+    return client;
+  }
+
+  /** A raw JSON-RPC POST with a valid token, for the cases the SDK client never sends. */
+  function post(body: string, headers: Record<string, string> = {}, token = access.tokens.accessToken) {
+    return fetch(mcpUrl, {
+      method: "POST",
+      headers: { ...MCP_HEADERS, Authorization: `Bearer ${token}`, ...headers },
+      body,
+    });
+  }
+
+  beforeAll(async () => {
+    ctx = createTestContext();
+    endpoint = await startToolEndpoint();
+    seeded = await seedServer(ctx, endpoint.url, [
+      { name: "echo", description: "Echoes its text", inputSchema: echoSchema, path: "/echo" },
+      { name: "broken", description: "Always fails", path: "/fail" },
+      { name: "not_approved", description: "Exists but is not in the grant", path: "/echo" },
+    ]);
+    access = grantAccess(ctx, seeded, ["echo", "broken"]);
+    app = await startProtocolServer(ctx);
+    mcpUrl = `${app.url}/mcp/${seeded.serverId}`;
+  });
+
+  afterAll(async () => {
+    for (const client of clients) await client.close().catch(() => {});
+    await app.close(100);
+    await endpoint.close();
+    ctx.cleanup();
+  });
+
+  describe("MCP lifecycle, tools/list, tools/call, ping", () => {
+    it("initializes with the server's name and the tools capability, and answers ping", async () => {
+      const client = await connect(access.tokens.accessToken);
+      expect(client.getServerVersion()?.name).toBe("Notes");
+      expect(client.getServerCapabilities()?.tools).toEqual({});
+      expect(client.getInstructions()).toBe("The Notes server");
+      expect(await client.ping()).toEqual({});
+    });
+
+    it("lists exactly the tools the grant covers, with their schemas", async () => {
+      const client = await connect(access.tokens.accessToken);
+      const { tools } = await client.listTools();
+      expect(tools).toEqual([
+        { name: "broken", description: "Always fails", inputSchema: { type: "object" } },
+        { name: "echo", description: "Echoes its text", inputSchema: echoSchema },
+      ]);
+    });
+
+    it("calls a granted tool at its real endpoint, audits the call without its arguments", async () => {
+      const client = await connect(access.tokens.accessToken);
+      const before = endpoint.received.length;
+      const result = await client.callTool({ name: "echo", arguments: { text: "hello from the client" } });
+      expect(result.isError).toBeFalsy();
+      expect(result.content).toEqual([{ type: "text", text: JSON.stringify({ echoed: { text: "hello from the client" } }) }]);
+      expect(endpoint.received.slice(before)).toEqual([{ path: "/echo", body: JSON.stringify({ text: "hello from the client" }) }]);
+
+      const audit = ctx.db.$client
+        .prepare("select kind, server_id, grant_id, client_id, actor, detail from audit_events where kind = 'tool.called' order by id desc limit 1")
+        .get() as { kind: string; server_id: string; grant_id: string; client_id: string; actor: string; detail: string };
+      expect(audit).toMatchObject({
+        server_id: seeded.serverId,
+        grant_id: access.grantId,
+        client_id: access.clientId,
+        actor: `client:${access.clientId}`,
+      });
+      const detail = JSON.parse(audit.detail);
+      expect(detail).toMatchObject({ tool: "echo", outcome: "ok" });
+      expect(typeof detail.durationMs).toBe("number");
+      expect(audit.detail).not.toContain("hello from the client");
+    });
+
+    it("refuses a tool the grant does not cover, and an unknown tool, without calling any endpoint", async () => {
+      const client = await connect(access.tokens.accessToken);
+      const before = endpoint.received.length;
+      await expect(client.callTool({ name: "not_approved", arguments: {} })).rejects.toThrow(
+        /Tool "not_approved" was not approved for this application; reconnect and approve it to use it/,
+      );
+      await expect(client.callTool({ name: "nope", arguments: {} })).rejects.toThrow(/Unknown tool: nope/);
+      expect(endpoint.received.length).toBe(before);
+    });
+
+    it("answers arguments that do not match the schema with a tool error, never reaching the endpoint", async () => {
+      const client = await connect(access.tokens.accessToken);
+      const before = endpoint.received.length;
+      const result = await client.callTool({ name: "echo", arguments: { text: 42 } });
+      expect(result.isError).toBe(true);
+      expect(JSON.stringify(result.content)).toContain("Invalid arguments for tool echo");
+      const missing = await client.callTool({ name: "echo", arguments: {} });
+      expect(missing.isError).toBe(true);
+      expect(endpoint.received.length).toBe(before);
+    });
+
+    it("turns a failing tool endpoint into an error result and keeps serving", async () => {
+      const client = await connect(access.tokens.accessToken);
+      const result = await client.callTool({ name: "broken", arguments: {} });
+      expect(result.isError).toBe(true);
+      expect(JSON.stringify(result.content)).toContain("The tool endpoint answered HTTP 500");
+      const audit = ctx.db.$client
+        .prepare("select detail from audit_events where kind = 'tool.called' order by id desc limit 1")
+        .get() as { detail: string };
+      expect(JSON.parse(audit.detail)).toMatchObject({ tool: "broken", outcome: "error" });
+      // The endpoint keeps serving the same client.
+      expect((await client.listTools()).tools).toHaveLength(2);
+      const ok = await client.callTool({ name: "echo", arguments: { text: "still here" } });
+      expect(ok.isError).toBeFalsy();
+    });
+
+    it("keeps two clients' identical request ids apart (ids are remapped while in flight)", async () => {
+      const other = grantAccess(ctx, seeded, ["echo"]);
+      const body = (text: string) =>
+        JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { text } } });
+      const [a, b] = await Promise.all([post(body("from A")), post(body("from B"), {}, other.tokens.accessToken)]);
+      const [ja, jb] = [await a.json(), await b.json()];
+      expect(ja.id).toBe(1);
+      expect(jb.id).toBe(1);
+      expect(ja.result.content[0].text).toContain("from A");
+      expect(jb.result.content[0].text).toContain("from B");
+    });
+  });
+
+  describe("RFC 6750 / MCP authorization: the bearer check on every request", () => {
+    it("answers a request without a token with 401 and the discovery challenge", async () => {
+      const res = await fetch(mcpUrl, { method: "POST", headers: MCP_HEADERS, body: "{}" });
+      expect(res.status).toBe(401);
+      expect(res.headers.get("www-authenticate")).toBe(
+        `Bearer resource_metadata="${PRM(seeded.serverId)}", scope="mcp:tools"`,
+      );
+      expect(res.headers.get("cache-control")).toBe("no-store");
+    });
+
+    it("ignores a token in the query string (header only)", async () => {
+      const res = await fetch(`${mcpUrl}?access_token=${access.tokens.accessToken}`, {
+        method: "POST",
+        headers: MCP_HEADERS,
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
+      });
+      expect(res.status).toBe(401);
+      expect(res.headers.get("www-authenticate")).toBe(
+        `Bearer resource_metadata="${PRM(seeded.serverId)}", scope="mcp:tools"`,
+      );
+    });
+
+    it("answers an unknown token with 401 invalid_token", async () => {
+      const res = await post(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }), {}, "tga_not-a-real-token");
+      expect(res.status).toBe(401);
+      expect(res.headers.get("www-authenticate")).toBe(
+        `Bearer resource_metadata="${PRM(seeded.serverId)}", scope="mcp:tools", error="invalid_token", error_description="The access token is invalid, expired or revoked"`,
+      );
+      expect(await res.json()).toEqual({ error: "invalid_token", error_description: "The access token is invalid, expired or revoked" });
+    });
+
+    it("never accepts a token issued for another MCP server", async () => {
+      const otherServer = await seedServer(ctx, endpoint.url, [{ name: "echo", inputSchema: echoSchema, path: "/echo" }], "Other");
+      const otherAccess = grantAccess(ctx, otherServer, ["echo"]);
+      // The other server's token works there...
+      const there = await connect(otherAccess.tokens.accessToken, `${app.url}/mcp/${otherServer.serverId}`);
+      expect((await there.listTools()).tools.map((t) => t.name)).toEqual(["echo"]);
+      // ...and is refused here, and the other way round.
+      const res = await post(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }), {}, otherAccess.tokens.accessToken);
+      expect(res.status).toBe(401);
+      expect(res.headers.get("www-authenticate")).toBe(
+        `Bearer resource_metadata="${PRM(seeded.serverId)}", scope="mcp:tools", error="invalid_token", error_description="The access token was issued for a different MCP server"`,
+      );
+      await expect(connectClient(`${app.url}/mcp/${otherServer.serverId}`, access.tokens.accessToken)).rejects.toThrow();
+    });
+
+    it("answers a token without the mcp:tools scope with 403 insufficient_scope", async () => {
+      const narrow = grantAccess(ctx, seeded, ["echo"], "profile");
+      const res = await post(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }), {}, narrow.tokens.accessToken);
+      expect(res.status).toBe(403);
+      expect(res.headers.get("www-authenticate")).toBe(
+        `Bearer resource_metadata="${PRM(seeded.serverId)}", scope="mcp:tools", error="insufficient_scope", error_description="The access token lacks the mcp:tools scope"`,
+      );
+    });
+
+    it("answers 404 for a server that does not exist", async () => {
+      const res = await post(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }), {}, access.tokens.accessToken);
+      expect(res.status).toBe(200);
+      const gone = await fetch(`${app.url}/mcp/doesNotExist123`, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, Authorization: `Bearer ${access.tokens.accessToken}` },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
+      });
+      expect(gone.status).toBe(404);
+      expect((await gone.json()).error.message).toBe("Not found: this MCP server does not exist");
+    });
+
+    it("refuses an expired token", async () => {
+      const shortLived = grantAccess(ctx, seeded, ["echo"]);
+      const client = await connect(shortLived.tokens.accessToken);
+      ctx.advance(ctx.config.accessTokenTtlSeconds * 1000 + 1);
+      try {
+        await expect(client.listTools()).rejects.toMatchObject({ code: 401 });
+      } finally {
+        ctx.advance(-(ctx.config.accessTokenTtlSeconds * 1000 + 1));
+      }
+    });
+
+    it("refuses a revoked grant's token on the very next request", async () => {
+      const revocable = grantAccess(ctx, seeded, ["echo"]);
+      const client = await connect(revocable.tokens.accessToken);
+      expect((await client.callTool({ name: "echo", arguments: { text: "before" } })).isError).toBeFalsy();
+      ctx.db.transaction((tx) => revokeGrant(ctx, tx, revocable.grantId, seeded.userId));
+      const before = endpoint.received.length;
+      await expect(client.callTool({ name: "echo", arguments: { text: "after" } })).rejects.toMatchObject({ code: 401 });
+      expect(endpoint.received.length).toBe(before);
+    });
+  });
+
+  describe("Streamable HTTP: bad input gets the protocol's error answer", () => {
+    const ping = JSON.stringify({ jsonrpc: "2.0", id: 7, method: "ping" });
+
+    it("malformed JSON -> 400 parse error", async () => {
+      const res = await post("{not json");
+      expect(res.status).toBe(400);
+      expect(await res.json()).toEqual({ jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error: the body is not valid JSON" } });
+    });
+
+    it("JSON that is not JSON-RPC -> 400 invalid request", async () => {
+      for (const body of ['{"hello":"world"}', '{"jsonrpc":"1.0","id":3,"method":"ping"}', "[]", "42"]) {
+        const res = await post(body);
+        expect(res.status, body).toBe(400);
+        expect((await res.json()).error.code, body).toBe(-32600);
+      }
+    });
+
+    it("wrong Content-Type -> 415, wrong Accept -> 406", async () => {
+      const ct = await post(ping, { "Content-Type": "text/plain" });
+      expect(ct.status).toBe(415);
+      expect((await ct.json()).error.message).toBe("Unsupported Media Type: Content-Type must be application/json");
+      const accept = await post(ping, { Accept: "application/json" });
+      expect(accept.status).toBe(406);
+      expect((await accept.json()).error.message).toBe(
+        "Not Acceptable: the Accept header must list application/json and text/event-stream",
+      );
+      const charset = await post(ping, { "Content-Type": "application/json; charset=utf-8" });
+      expect(charset.status).toBe(200);
+    });
+
+    it("an oversized body -> 413 JSON-RPC error", async () => {
+      const big = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping", params: { pad: "x".repeat(MAX_BODY_BYTES) } });
+      const res = await post(big);
+      expect(res.status).toBe(413);
+      expect((await res.json()).error.message).toBe(`Request body too large: the limit is ${MAX_BODY_BYTES} bytes`);
+      // The endpoint (and the client's next connection) keeps working.
+      expect((await post(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }))).status).toBe(200);
+    });
+
+    it("an unknown method -> JSON-RPC method not found", async () => {
+      const res = await post(JSON.stringify({ jsonrpc: "2.0", id: "x", method: "resources/list" }));
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ jsonrpc: "2.0", id: "x", error: { code: -32601, message: "Method not found" } });
+    });
+
+    it("tools/call without a tool name -> invalid params", async () => {
+      const res = await post(JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { arguments: {} } }));
+      const body = await res.json();
+      expect(body).toEqual({
+        jsonrpc: "2.0",
+        id: 2,
+        error: { code: -32602, message: "Invalid params for tools/call: params.name: Invalid input: expected string, received undefined" },
+      });
+    });
+
+    it("an unsupported MCP-Protocol-Version -> 400", async () => {
+      const res = await post(ping, { "MCP-Protocol-Version": "1999-01-01" });
+      expect(res.status).toBe(400);
+      expect((await res.json()).error.message).toMatch(/^Bad Request: unsupported MCP-Protocol-Version 1999-01-01/);
+    });
+
+    it("GET and DELETE -> 405 (stateless: no stream, no session)", async () => {
+      for (const method of ["GET", "DELETE"]) {
+        const res = await fetch(mcpUrl, {
+          method,
+          headers: { Accept: "text/event-stream", Authorization: `Bearer ${access.tokens.accessToken}` },
+        });
+        expect(res.status, method).toBe(405);
+        expect(res.headers.get("allow")).toBe("POST, OPTIONS");
+      }
+    });
+
+    it("notifications only -> 202 with no body; a batch -> an array of answers", async () => {
+      const note = await post(JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
+      expect(note.status).toBe(202);
+      expect(await note.text()).toBe("");
+      const batch = await post(
+        JSON.stringify([
+          { jsonrpc: "2.0", id: 1, method: "ping" },
+          { jsonrpc: "2.0", method: "notifications/initialized" },
+          { jsonrpc: "2.0", id: 2, method: "tools/list" },
+        ]),
+      );
+      const answers = await batch.json();
+      expect(answers.map((a: { id: number }) => a.id)).toEqual([1, 2]);
+      expect(answers[1].result.tools).toHaveLength(2);
+    });
+  });
+
+  describe("Origin validation and CORS", () => {
+    it("refuses a plain-http foreign Origin (DNS rebinding) with 403", async () => {
+      const res = await post(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }), { Origin: "http://evil.example.com" });
+      expect(res.status).toBe(403);
+      const nul = await post(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }), { Origin: "null" });
+      expect(nul.status).toBe(403);
+    });
+
+    it("serves https and loopback browser clients with CORS headers, 401 challenge included", async () => {
+      const res = await post(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }), { Origin: "https://client.example" });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("access-control-allow-origin")).toBe("https://client.example");
+      expect(res.headers.get("access-control-expose-headers")).toBe("WWW-Authenticate, Mcp-Session-Id");
+      const local = await fetch(mcpUrl, { method: "POST", headers: { ...MCP_HEADERS, Origin: "http://localhost:6274" }, body: "{}" });
+      expect(local.status).toBe(401);
+      expect(local.headers.get("access-control-allow-origin")).toBe("http://localhost:6274");
+    });
+
+    it("answers a preflight", async () => {
+      const res = await fetch(mcpUrl, {
+        method: "OPTIONS",
+        headers: { Origin: "https://client.example", "Access-Control-Request-Method": "POST" },
+      });
+      expect(res.status).toBe(204);
+      expect(res.headers.get("access-control-allow-origin")).toBe("https://client.example");
+      expect(res.headers.get("access-control-allow-headers")).toBe(
+        "authorization, content-type, mcp-protocol-version, mcp-session-id, last-event-id",
+      );
+      expect(res.headers.get("access-control-allow-methods")).toBe("GET, POST, DELETE, OPTIONS");
+    });
+  });
+
+  describe("grant last use", () => {
+    it("is kept in memory and written in one flush, not per request", async () => {
+      const fresh = grantAccess(ctx, seeded, ["echo"]);
+      const lastUsed = () =>
+        (ctx.db.$client.prepare("select last_used_at from grants where id = ?").get(fresh.grantId) as { last_used_at: number | null })
+          .last_used_at;
+      for (let i = 0; i < 3; i++) {
+        const res = await post(JSON.stringify({ jsonrpc: "2.0", id: i, method: "ping" }), {}, fresh.tokens.accessToken);
+        expect(res.status).toBe(200);
+      }
+      expect(lastUsed()).toBeNull();
+      flushLastUsed(ctx);
+      expect(lastUsed()).toBe(ctx.now());
+    });
+  });
+});
