@@ -3,6 +3,8 @@ import type { ServerBuild } from "@remix-run/node";
 import type { AppContext } from "~/context.server";
 import { createUser } from "~/auth/users.server";
 import { serveUntilSignal, startHttpServer } from "~/http/server.server";
+import { startOAuthCleanup } from "~/oauth/cleanup.server";
+import { startAccessJobs } from "~/access/retention.server";
 import { accountCommands } from "./account-commands.server";
 import { serverCommands } from "./server-commands.server";
 import { opsCommands } from "./ops-commands.server";
@@ -54,6 +56,8 @@ export const commands: Record<string, Command> = {
         mode: process.env.NODE_ENV === "development" ? "development" : "production",
       });
       ctx.logger.info("listening", { url: running.url, publicUrl: ctx.config.publicUrl, dataDir: ctx.config.dataDir });
+      startOAuthCleanup(ctx);
+      startAccessJobs(ctx);
       if (process.env.NODE_ENV === "development") {
         const { broadcastDevReady } = await import("@remix-run/node");
         await broadcastDevReady(build);

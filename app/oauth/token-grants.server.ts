@@ -15,7 +15,7 @@ import { safeEqual } from "~/utils/crypto.server";
 import { recordAudit } from "./audit.server";
 import type { OAuthClient } from "./clients.server";
 import { OAuthError } from "./errors.server";
-import { mcpResourceUrl } from "./metadata.server";
+import { isOriginResource, mcpResourceUrl } from "./metadata.server";
 import type { FormParams } from "./request-parsing.server";
 import { requireParam } from "./request-parsing.server";
 import {
@@ -63,10 +63,15 @@ function checkPkce(verifier: string, challenge: string): void {
   if (!safeEqual(computed, challenge)) throw invalidGrant("The code_verifier does not match the code_challenge");
 }
 
-/** RFC 8707 §2: a resource sent at the token endpoint must be the one the grant is for. */
-function checkResource(params: FormParams, expected: string): void {
+/**
+ * RFC 8707 §2: a resource sent at the token endpoint must be the one the grant is for. The origin
+ * itself (the resource of the path-less protected resource metadata) is accepted too: a client that
+ * authorized with it let the user pick the server, and repeats it here as the MCP spec asks; the
+ * tokens stay bound to the one server the user picked.
+ */
+function checkResource(ctx: AppContext, params: FormParams, expected: string): void {
   const resource = params.get("resource");
-  if (resource !== undefined && resource !== expected) {
+  if (resource !== undefined && resource !== expected && !isOriginResource(ctx, resource)) {
     throw new OAuthError("invalid_target", "The resource does not match the resource this grant is for");
   }
 }
@@ -118,7 +123,7 @@ export function exchangeAuthorizationCode(ctx: AppContext, client: OAuthClient, 
       return { ok: false, error: invalidGrant("The redirect_uri does not match the authorization request") };
     }
     checkPkce(verifier, row.codeChallenge);
-    checkResource(params, row.resource);
+    checkResource(ctx, params, row.resource);
     const grant = activeGrant(tx, row.grantId);
     if (!grant) return { ok: false, error: invalidGrant("The authorization was revoked") };
 
@@ -192,7 +197,7 @@ export function refreshTokenGrant(ctx: AppContext, client: OAuthClient, params: 
       return { ok: false, error: invalidGrant("The refresh token was revoked") };
     }
     if (row.expiresAt <= now) return { ok: false, error: invalidGrant("The refresh token expired") };
-    checkResource(params, mcpResourceUrl(ctx, grant.serverId));
+    checkResource(ctx, params, mcpResourceUrl(ctx, grant.serverId));
     const scope = narrowScope(params, grant.scope);
 
     let grace = false;

@@ -204,6 +204,22 @@ describe("RFC 7636 §4.6 code_verifier", () => {
 });
 
 describe("RFC 8707 §2 resource at the token endpoint", () => {
+  it("accepts the origin as resource (a client that found only the path-less metadata)", async () => {
+    const { clientId } = makeClient(ctx);
+    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const res = await codeRequest(clientId, code, verifier, { resource: ctx.config.publicUrl });
+    expect(res.status).toBe(200);
+    // The token is still bound to the one server the user picked.
+    expect(verifyAccessToken(ctx, res.body!.access_token as string)!.serverId).toBe(world.serverId);
+  });
+
+  it("refuses a repeated resource (one server per token)", async () => {
+    const { clientId } = makeClient(ctx);
+    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const res = await codeRequest(clientId, code, verifier, { resource: [world.resource, world.resource] });
+    expect(res.body).toEqual({ error: "invalid_request", error_description: "The resource parameter must not be repeated" });
+  });
+
   it("rejects a resource other than the one authorized", async () => {
     const { clientId } = makeClient(ctx);
     const { code, verifier } = issueCode(ctx, { clientId, ...world });
