@@ -129,7 +129,7 @@ export default function ServerPage() {
             {tools.map((t) => (
               <li key={t.id}>
                 <div className="spread">
-                  <span className="tool-name">{t.name}</span>
+                  <h3 className="tool-name">{t.name}</h3>
                   <span className="row">
                     <Link to={`/servers/${server.id}/tools/${t.id}`}>
                       Edit<span className="visually-hidden"> {t.name}</span>
@@ -150,6 +150,14 @@ export default function ServerPage() {
       </section>
 
       {/* connected applications section */}
+      <section className="card" aria-labelledby="connected-apps">
+        <h2 id="connected-apps">Connected applications</h2>
+        <p className="muted">See which applications can call these tools, revoke their access, and read what they did.</p>
+        <p className="row">
+          <Link to={`/servers/${server.id}/connections`}>Connected applications</Link>
+          <Link to={`/servers/${server.id}/activity`}>Activity</Link>
+        </p>
+      </section>
 
       <section className="card" aria-labelledby="signing-secret">
         <h2 id="signing-secret">Signing secret</h2>
