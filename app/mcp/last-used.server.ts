@@ -5,6 +5,7 @@
  * one interval on a crash is acceptable.
  */
 import type { AppContext } from "~/context.server";
+import { onShutdown } from "~/http/lifecycle.server";
 
 const FLUSH_INTERVAL_MS = 5_000;
 
@@ -54,3 +55,6 @@ export function flushLastUsed(ctx: AppContext): void {
     ctx.logger.warn("could not record grant last use", { error });
   }
 }
+
+// `serve` runs this after the last request finished and before the database closes.
+onShutdown("mcp grant last use", flushLastUsed);
