@@ -11,9 +11,17 @@ type Hook = { name: string; run: (ctx: AppContext) => void | Promise<void> };
 const hooks: Hook[] = [];
 let draining = false;
 
-/** Registers work to finish at shutdown. Hooks run once each, in registration order. */
-export function onShutdown(name: string, run: Hook["run"]): void {
-  if (!hooks.some((h) => h.name === name)) hooks.push({ name, run });
+/**
+ * Registers work to finish at shutdown (one hook per name; hooks run in registration order).
+ * Returns a function that removes the hook.
+ */
+export function onShutdown(name: string, run: Hook["run"]): () => void {
+  const hook = { name, run };
+  if (!hooks.some((h) => h.name === name)) hooks.push(hook);
+  return () => {
+    const i = hooks.indexOf(hook);
+    if (i >= 0) hooks.splice(i, 1);
+  };
 }
 
 /** Runs every shutdown hook; a failing hook is logged and does not stop the others. */

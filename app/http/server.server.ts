@@ -177,6 +177,8 @@ export type ServeOptions = {
   graceMs?: number;
   /** Called instead of process.exit when a second signal forces the stop (tests). */
   forceExit?: () => void;
+  /** Where SIGTERM and SIGINT come from; tests pass their own emitter. */
+  signals?: NodeJS.EventEmitter;
 };
 
 /**
@@ -185,6 +187,7 @@ export type ServeOptions = {
  * checkpointed). A second signal exits at once with status 130.
  */
 export async function serveUntilSignal(ctx: AppContext, running: RunningServer, options: ServeOptions = {}): Promise<void> {
+  const signals = options.signals ?? process;
   await new Promise<void>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -197,13 +200,13 @@ export async function serveUntilSignal(ctx: AppContext, running: RunningServer, 
       ctx.logger.info("shutting down", { signal, inFlight: running.inFlight() });
       markDraining();
       void shutdown(ctx, running, options.graceMs ?? 10_000).then(() => {
-        process.off("SIGTERM", onSignal);
-        process.off("SIGINT", onSignal);
+        signals.off("SIGTERM", onSignal);
+        signals.off("SIGINT", onSignal);
         resolve();
       });
     };
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
+    signals.on("SIGTERM", onSignal);
+    signals.on("SIGINT", onSignal);
   });
 }
 

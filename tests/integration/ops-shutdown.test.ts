@@ -1,0 +1,138 @@
+import { EventEmitter } from "node:events";
+import http from "node:http";
+import { afterEach, describe, expect, it } from "vitest";
+import { isDraining, markDraining, onShutdown } from "~/http/lifecycle.server";
+import { readiness } from "~/http/health.server";
+import { protocolRoute } from "~/http/protocol.server";
+import { serveUntilSignal, startHttpServer } from "~/http/server.server";
+import { createTestContext, type TestContext } from "../helpers/context";
+
+// A route that takes a while, registered only in this test file's worker.
+const SLOW_MS = 400;
+let finishedRequests = 0;
+protocolRoute(/^\/__test\/slow$/, async () => {
+  await new Promise((r) => setTimeout(r, SLOW_MS));
+  finishedRequests++;
+  return new Response("done", { status: 200 });
+});
+protocolRoute(/^\/__test\/hang$/, () => new Promise<Response>(() => {}));
+
+/** A GET on its own keep-alive agent, so the connection is busy and not idle. */
+function get(url: string, agent?: http.Agent): Promise<{ status: number; body: string; connection?: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent }, (res) => {
+        let body = "";
+        res.on("data", (d) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode!, body, connection: res.headers.connection }));
+      })
+      .on("error", reject);
+  });
+}
+
+async function until(check: () => boolean, ms = 5000) {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+let ctx: TestContext | undefined;
+afterEach(() => {
+  markDraining(false);
+  ctx?.cleanup();
+  ctx = undefined;
+});
+
+describe("graceful shutdown", () => {
+  it("SIGTERM during requests: all finish with 200, then hooks run, then the database closes", async () => {
+    ctx = createTestContext();
+    const c = ctx;
+    const running = await startHttpServer({ ctx: c, port: 0, host: "127.0.0.1" });
+    const signals = new EventEmitter();
+    const order: string[] = [];
+    const removeHook = onShutdown("test-flush", () => {
+      order.push(`hook after ${finishedRequests} finished requests, db open: ${c.db.$client.open}`);
+      c.db.$client.prepare("insert into sign_in_throttle (key, failures, first_failure_at, blocked_until) values ('flushed', 1, 0, 0)").run();
+    });
+    const serving = serveUntilSignal(c, running, { graceMs: 5000, signals });
+    expect(readiness(c)).toEqual({ ready: true });
+
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
+    finishedRequests = 0;
+    const requests = Array.from({ length: 25 }, () => get(`${running.url}/__test/slow`, agent));
+    await until(() => running.inFlight() === 25);
+    signals.emit("SIGTERM", "SIGTERM");
+
+    expect(isDraining()).toBe(true);
+    expect(readiness(c)).toEqual({ ready: false, reason: "shutting down" });
+    const results = await Promise.all(requests);
+    expect(results.map((r) => r.status)).toEqual(Array(25).fill(200));
+    expect(results.every((r) => r.body === "done")).toBe(true);
+    // Kept-alive connections are told to close, so clients do not reuse a dying server.
+    expect(results.every((r) => r.connection === "close")).toBe(true);
+
+    await serving;
+    removeHook();
+    expect(order).toEqual(["hook after 25 finished requests, db open: true"]);
+    expect(c.db.$client.open).toBe(false);
+    // New connections are refused once the listener closed.
+    await expect(get(`${running.url}/healthz`)).rejects.toThrow(/ECONNREFUSED/);
+    agent.destroy();
+    const logs = c.logs.map((l) => JSON.parse(l));
+    expect(logs.some((l) => l.msg === "shutting down" && l.signal === "SIGTERM" && l.inFlight === 25)).toBe(true);
+    expect(logs.at(-1).msg).toBe("stopped");
+  });
+
+  it("the flushed write is in the database after the shutdown", async () => {
+    ctx = createTestContext();
+    const running = await startHttpServer({ ctx, port: 0, host: "127.0.0.1" });
+    const signals = new EventEmitter();
+    const file = ctx.db.$client.name;
+    const removeHook = onShutdown("test-flush-2", (hctx) => {
+      hctx.db.$client.prepare("insert into sign_in_throttle (key, failures, first_failure_at, blocked_until) values ('flushed-2', 1, 0, 0)").run();
+    });
+    const serving = serveUntilSignal(ctx, running, { signals });
+    signals.emit("SIGINT", "SIGINT");
+    await serving;
+    removeHook();
+    const { default: Database } = await import("better-sqlite3");
+    const reopened = new Database(file, { readonly: true });
+    expect(reopened.prepare("select key from sign_in_throttle where key = 'flushed-2'").get()).toEqual({ key: "flushed-2" });
+    reopened.close();
+  });
+
+  it("a second signal forces the exit without waiting for a stuck request", async () => {
+    ctx = createTestContext();
+    const running = await startHttpServer({ ctx, port: 0, host: "127.0.0.1" });
+    const signals = new EventEmitter();
+    let forced = 0;
+    void serveUntilSignal(ctx, running, { graceMs: 60_000, signals, forceExit: () => forced++ });
+    const stuck = get(`${running.url}/__test/hang`).catch(() => "cut");
+    await until(() => running.inFlight() === 1);
+    signals.emit("SIGTERM", "SIGTERM");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(forced).toBe(0);
+    signals.emit("SIGTERM", "SIGTERM");
+    expect(forced).toBe(1);
+    running.server.closeAllConnections();
+    expect(await stuck).toBe("cut");
+    expect(ctx.logs.some((l) => JSON.parse(l).msg === "second signal: exiting without waiting")).toBe(true);
+  });
+
+  it("after the grace period open connections are cut and the shutdown completes", async () => {
+    ctx = createTestContext();
+    const running = await startHttpServer({ ctx, port: 0, host: "127.0.0.1" });
+    const signals = new EventEmitter();
+    const serving = serveUntilSignal(ctx, running, { graceMs: 200, signals });
+    const stuck = get(`${running.url}/__test/hang`).catch(() => "cut");
+    await until(() => running.inFlight() === 1);
+    signals.emit("SIGTERM", "SIGTERM");
+    await serving;
+    expect(await stuck).toBe("cut");
+    expect(ctx.db.$client.open).toBe(false);
+    expect(ctx.logs.some((l) => JSON.parse(l).level === "error")).toBe(false);
+    expect(ctx.logs.some((l) => JSON.parse(l).msg === "grace period over: open connections were closed")).toBe(true);
+  });
+});
