@@ -7,7 +7,7 @@ import { runOAuthCleanup } from "~/oauth/cleanup.server";
 import { secretHash } from "~/oauth/tokens.server";
 import { createTestContext, type TestContext } from "../helpers/context";
 import { startProtocolServer } from "../helpers/http";
-import { issueCode, makeClient, makeUserAndServer, postForm, REDIRECT } from "./oauth-fixtures";
+import { issueCode, makeClient, makeUserAndServer, REDIRECT } from "./oauth-fixtures";
 
 let ctx: TestContext;
 let server: RunningServer;
