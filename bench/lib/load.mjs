@@ -1,0 +1,65 @@
+// One measurement: an autocannon warm-up (discarded), then the measured run, with the CPU time the
+// target process and the whole machine spent meanwhile (so other load on the machine is visible).
+import autocannon from "autocannon";
+import { cpuSeconds, machineBusySeconds, memoryMiB } from "./proc.mjs";
+
+export const CONNECTIONS = 32;
+
+function run(options) {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(options, (error, result) => (error ? reject(error) : resolve(result)));
+    instance.on("error", () => {}); // counted in result.errors
+  });
+}
+
+/**
+ * Runs `options` (autocannon options without url/duration) against `url` and returns the summary.
+ * `pid` is the server's process (for CPU per request and RSS); `budget` caps the requests the
+ * measured run may send (pools of one-use tokens), `warmupBudget` those of the warm-up.
+ */
+export async function measure({ url, pid, helperPids = [], options, warmupSeconds, seconds, budget, warmupBudget }) {
+  const base = { url, connections: CONNECTIONS, timeout: 10, ...options };
+  if (warmupSeconds > 0) {
+    await run({ ...base, duration: warmupSeconds, ...(warmupBudget ? { maxOverallRequests: Math.max(warmupBudget, CONNECTIONS) } : {}) });
+  }
+  const selfCpu0 = process.cpuUsage();
+  const appCpu0 = cpuSeconds(pid);
+  const helperCpu = () => helperPids.reduce((n, p) => n + (cpuSeconds(p) ?? 0), 0);
+  const helperCpu0 = helperCpu();
+  const busy0 = machineBusySeconds();
+  const t0 = performance.now();
+  const cap = typeof budget === "function" ? budget() : budget;
+  const result = await run({ ...base, duration: seconds, ...(cap ? { maxOverallRequests: Math.max(cap, CONNECTIONS) } : {}) });
+  const wall = (performance.now() - t0) / 1000;
+  const busy = machineBusySeconds() - busy0;
+  const appCpu = cpuSeconds(pid) - appCpu0;
+  const helpersCpu = helperCpu() - helperCpu0;
+  const self = process.cpuUsage(selfCpu0);
+  const selfCpu = (self.user + self.system) / 1e6;
+  const completed = result.requests.total;
+  const statusCounts = Object.fromEntries(
+    Object.entries(result.statusCodeStats ?? {}).map(([code, v]) => [code, Number(v.count)]),
+  );
+  const ok = Object.entries(statusCounts)
+    .filter(([code]) => Number(code) < 400)
+    .reduce((n, [, c]) => n + c, 0);
+  return {
+    rps: completed / result.duration,
+    okRps: ok / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    max: result.latency.max,
+    completed,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+    statusCounts,
+    seconds: result.duration,
+    appCpuUsPerReq: completed ? (appCpu / completed) * 1e6 : NaN,
+    appCpuCores: appCpu / wall,
+    loadGenCpuCores: selfCpu / wall,
+    // Busy CPU on the machine not spent by the server, its helpers or the load generator (cores).
+    otherCpuCores: Math.max(0, (busy - appCpu - selfCpu - helpersCpu) / wall),
+    helperCpuCores: helpersCpu / wall,
+    rssAfter: memoryMiB(pid).rss,
+  };
+}

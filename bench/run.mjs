@@ -1,0 +1,187 @@
+#!/usr/bin/env node
+// Toolgate benchmark suite (issue 9). Requires `npm run build`; builds nothing itself.
+//
+//   npm run bench                      full run (10 s per scenario after a 3 s warm-up)
+//   npm run bench:quick                quick run (3 s per scenario after 1 s), under two minutes
+//   npm run bench -- --scale 1000000   seed 1,000,000 token families (1M access + 1M refresh tokens)
+//   npm run bench -- --scales 1000,1000000 --only mcp-tools-list,refresh-grant
+//                                      the same scenarios at each scale, compared (target: within 10%)
+//   options: --seconds N --warmup N --only k1,k2 --skip k1,k2 --json FILE --keep (keep data folders)
+//
+// See bench/README.md for what is measured and the last results.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { assertBuilt, startApp } from "./lib/app.mjs";
+import { CONNECTIONS, measure } from "./lib/load.mjs";
+import { freePort, machineInfo, memoryMiB, startChildServer } from "./lib/proc.mjs";
+import { Unavailable, scenarios } from "./lib/scenarios.mjs";
+import { seed } from "./lib/seed.mjs";
+import { printResults } from "./lib/report.mjs";
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    scale: { type: "string" },
+    scales: { type: "string" },
+    seconds: { type: "string" },
+    warmup: { type: "string" },
+    only: { type: "string" },
+    skip: { type: "string" },
+    json: { type: "string" },
+    keep: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (args.help) {
+  const src = fs.readFileSync(new URL(import.meta.url), "utf8").split("\n");
+  process.stdout.write(src.slice(1, 12).map((l) => l.replace(/^\/\/ ?/, "")).join("\n") + "\n");
+  process.exit(0);
+}
+
+const seconds = Number(args.seconds ?? (args.quick ? 3 : 10));
+const warmupSeconds = Number(args.warmup ?? (args.quick ? 1 : 3));
+const scales = (args.scales ?? args.scale ?? (args.quick ? "1000" : "10000")).split(",").map((s) => Number(s.replace(/_/g, "")));
+const only = args.only?.split(",");
+const skip = args.skip?.split(",") ?? [];
+const wanted = (key) => (!only || only.includes(key)) && !skip.includes(key);
+if (scales.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("--scale/--scales take positive integers");
+
+// One-use refresh tokens: enough for the fastest plausible rate (well above the target) for the
+// warm-up and the measured run.
+const REFRESH_RATE_CEILING = 5000;
+const refreshPool = Math.ceil((seconds + warmupSeconds) * REFRESH_RATE_CEILING) + 1000;
+
+const tempDirs = [];
+const stops = [];
+function tempDir(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+async function cleanup() {
+  for (const stop of stops.splice(0).reverse()) await stop().catch(() => {});
+  if (!args.keep) for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+}
+process.on("SIGINT", () => cleanup().then(() => process.exit(130)));
+
+const log = (s) => process.stderr.write(`${s}\n`);
+const fmtStatus = (counts) => Object.entries(counts).map(([c, n]) => `${c}×${n}`).join(" ");
+
+async function main() {
+  assertBuilt();
+  const machine = machineInfo();
+  const startedAt = new Date().toISOString();
+  log(`toolgate bench: ${machine.cores} cores (${machine.cpuModel}), node ${machine.node}, load average ${machine.loadavg}`);
+  log(`${seconds} s per scenario after ${warmupSeconds} s warm-up, ${CONNECTIONS} connections, scales ${scales.join(", ")}`);
+
+  const baseDir = tempDir("toolgate-bench-base-");
+  const baselineModes = ["bare", "sqlite-read", "sqlite-insert"];
+  const baselines = {};
+  for (const mode of baselineModes) {
+    baselines[mode] = await startChildServer(mode, baseDir);
+    stops.push(baselines[mode].stop);
+  }
+  const noop = await startChildServer("noop-tool", baseDir);
+  stops.push(noop.stop);
+
+  const rows = [];
+  const baselineRow = async (mode, label, reference) => {
+    log(`measuring ${label} ...`);
+    const m = await measure({ url: baselines[mode].url, pid: baselines[mode].pid, options: {}, warmupSeconds, seconds });
+    rows.push({ key: `baseline-${mode}`, label, reference, result: m, kind: "baseline" });
+    return m;
+  };
+  const bareStart = await baselineRow("bare", "baseline: bare node:http", null);
+  await baselineRow("sqlite-read", "baseline: node:http + SQLite PK SELECT", 0.64);
+  await baselineRow("sqlite-insert", "baseline: node:http + SQLite INSERT (WAL)", 0.15);
+
+  const runs = [];
+  for (const scale of scales) {
+    const port = await freePort();
+    const dataDir = tempDir(`toolgate-bench-${scale}-`);
+    const publicUrl = `http://127.0.0.1:${port}`;
+    log(`seeding ${scale.toLocaleString("en")} token families + ${refreshPool.toLocaleString("en")} one-use refresh tokens into ${dataDir} ...`);
+    const fixture = await seed(dataDir, {
+      scale,
+      refreshPool: wanted("refresh-grant") ? refreshPool : 100,
+      publicUrl,
+      toolEndpointUrl: `${noop.url}/tool`,
+    });
+    log(`  seeded in ${fixture.seedSeconds.toFixed(1)} s, database ${(fixture.dbBytes / 2 ** 20).toFixed(0)} MiB`);
+    const app = await startApp({ dataDir, port, env: { TOOLGATE_AUTH_REQUEST_TTL: "86400", TOOLGATE_TRUSTED_PROXIES: "loopback" } });
+    stops.push(app.stop);
+    log(`  app answered its first request ${app.startupMs.toFixed(0)} ms after spawn (pid ${app.pid})`);
+    await new Promise((r) => setTimeout(r, 1000));
+    const idle = memoryMiB(app.pid);
+    const env = { app, fixture, noop };
+    const results = [];
+    for (const scenario of scenarios()) {
+      if (!wanted(scenario.key)) continue;
+      let prepared;
+      try {
+        prepared = await scenario.prepare(env);
+      } catch (error) {
+        const status = error instanceof Unavailable ? error.message : `failed: ${error.message}`;
+        log(`${scenario.label}: ${status}`);
+        results.push({ ...scenario, status });
+        continue;
+      }
+      log(`measuring ${scenario.label}${prepared.note ? ` (${prepared.note})` : ""} ...`);
+      const budget = typeof prepared.budget === "function" ? prepared.budget : null;
+      const warmupBudget = budget ? Math.min(budget(), Math.ceil(warmupSeconds * REFRESH_RATE_CEILING)) : undefined;
+      const m = await measure({
+        url: app.url,
+        pid: app.pid,
+        helperPids: scenario.helpers?.includes("noop") ? [noop.pid] : [],
+        options: prepared.options,
+        warmupSeconds,
+        seconds,
+        warmupBudget,
+        budget: budget ?? undefined,
+      });
+      if (m.non2xx || m.errors) log(`  responses: ${fmtStatus(m.statusCounts)}, errors ${m.errors}`);
+      results.push({ ...scenario, status: "ok", note: prepared.note, result: m });
+    }
+    const mem = memoryMiB(app.pid);
+    // Requests autocannon abandoned at the end of the last run may still be in the app; let them
+    // finish so the shutdown is clean.
+    await new Promise((r) => setTimeout(r, 1000));
+    await app.stop();
+    const errors = app.log().split("\n").filter((l) => l.includes('"level":"error"'));
+    runs.push({
+      scale,
+      fixture: { counts: fixture.counts, seedSeconds: fixture.seedSeconds, dbBytes: fixture.dbBytes },
+      startupMs: app.startupMs,
+      idleRssMiB: idle.rss,
+      peakRssMiB: mem.hwm,
+      rssAfterMiB: mem.rss,
+      appErrors: errors.length,
+      firstAppErrors: errors.slice(0, 3),
+      results,
+    });
+  }
+
+  const bareEnd = await baselineRow("bare", "baseline: bare node:http (again, at the end)", null);
+  const bare = (bareStart.rps + bareEnd.rps) / 2;
+  const report = {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine,
+    settings: { seconds, warmupSeconds, connections: CONNECTIONS, scales, refreshPool },
+    bareRps: bare,
+    bareDrift: Math.abs(bareStart.rps - bareEnd.rps) / bare,
+    baselines: rows,
+    runs,
+  };
+  printResults(report);
+  if (args.json) fs.writeFileSync(args.json, JSON.stringify(report, null, 2) + "\n");
+}
+
+main()
+  .catch((error) => {
+    process.stderr.write(`bench failed: ${error.stack ?? error}\n`);
+    process.exitCode = 1;
+  })
+  .finally(cleanup);
