@@ -170,7 +170,7 @@ export function registerClient(ctx: AppContext, input: unknown): RegistrationRes
     recordAudit(ctx, tx, {
       kind: "client.registered",
       clientId: id,
-      actor: "system",
+      actor: `client:${id}`,
       detail: {
         clientName: metadata.clientName ?? UNNAMED,
         tokenEndpointAuthMethod: metadata.tokenEndpointAuthMethod,
