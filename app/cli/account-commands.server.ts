@@ -1,4 +1,61 @@
-import type { Command } from "./commands.server";
+import { ZodError } from "zod";
+import { listUsers, removeUser, resetPassword } from "~/auth/accounts.server";
+import { print, requireString, type Command, type CommandArgs } from "./commands.server";
+
+/** Runs `fn`, turning a validation error into one readable line. */
+export async function readable<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof ZodError) throw new Error(error.issues.map((i) => i.message).join("; "));
+    throw error;
+  }
+}
+
+async function passwordFromStdin(args: CommandArgs): Promise<string> {
+  if (!args.values["password-stdin"]) throw new Error("--password-stdin is required (the password is read from standard input)");
+  return (await args.io.readStdin()).replace(/\r?\n$/, "");
+}
 
 /** CLI commands: user list, user remove, user reset-password. */
-export const accountCommands: Record<string, Command> = {};
+export const accountCommands: Record<string, Command> = {
+  "user list": {
+    summary: "List user accounts",
+    usage: "[--json]",
+    options: {},
+    async run(args) {
+      const list = listUsers(args.ctx);
+      const text =
+        list.length === 0
+          ? "No users yet."
+          : list
+              .map((u) => `${u.email}  ${u.role}  ${u.serverCount} server${u.serverCount === 1 ? "" : "s"}  ${u.id}`)
+              .join("\n");
+      print(args, list.map((u) => ({ ...u, createdAt: new Date(u.createdAt).toISOString() })), text);
+      return 0;
+    },
+  },
+  "user remove": {
+    summary: "Delete a user and everything they own (servers, tools, connections)",
+    usage: "--email E",
+    options: { email: { type: "string" } },
+    async run(args) {
+      const email = requireString(args.values, "email");
+      const removed = await readable(() => removeUser(args.ctx, email));
+      print(args, removed, `Removed user ${removed.email}`);
+      return 0;
+    },
+  },
+  "user reset-password": {
+    summary: "Set a new password (read from standard input) and sign the user out everywhere",
+    usage: "--email E --password-stdin",
+    options: { email: { type: "string" }, "password-stdin": { type: "boolean" } },
+    async run(args) {
+      const email = requireString(args.values, "email");
+      const password = await passwordFromStdin(args);
+      const user = await readable(() => resetPassword(args.ctx, email, password));
+      print(args, user, `Password reset for ${user.email}; their sessions were ended`);
+      return 0;
+    },
+  },
+};
