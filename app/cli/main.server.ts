@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import type { ServerBuild } from "@remix-run/node";
 import { ConfigError, parseConfig } from "~/config.server";
 import { createAppContext, setAppContext, type AppContext } from "~/context.server";
+import { setLogOutput } from "~/utils/log.server";
 import { commands, type CliIo } from "./commands.server";
 
 export type CliOptions = {
@@ -64,6 +65,8 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     io.out(`Usage: toolgate ${name} ${command.usage ?? ""}\n\n${command.summary}\n`);
     return 0;
   }
+  // Log lines go to stderr except while serving, so a command's stdout is only its output.
+  setLogOutput(name === "serve" ? "stdout" : "stderr");
   let ctx: AppContext;
   try {
     ctx = createAppContext(parseConfig(env));

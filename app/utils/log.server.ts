@@ -72,6 +72,16 @@ export function scrub(value: unknown, depth = 0): unknown {
   return out;
 }
 
+let infoStream: "stdout" | "stderr" = "stdout";
+
+/**
+ * Where debug and info lines go when no writer is given. CLI commands other than `serve` send
+ * every log line to stderr, so their stdout (`--json`) stays machine-readable.
+ */
+export function setLogOutput(target: "stdout" | "stderr"): void {
+  infoStream = target;
+}
+
 export type Logger = {
   debug(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;
@@ -102,7 +112,7 @@ export function createLogger(level: Level | "silent" = "info", write?: (line: st
       line = JSON.stringify({ time: new Date().toISOString(), level: lvl, msg: scrubText(msg), ...(scope ? { requestId: scope.requestId } : {}), unserialisable: true });
     }
     if (write) write(line, lvl);
-    else if (lvl === "error" || lvl === "warn") process.stderr.write(line + "\n");
+    else if (lvl === "error" || lvl === "warn" || infoStream === "stderr") process.stderr.write(line + "\n");
     else process.stdout.write(line + "\n");
   };
   return {

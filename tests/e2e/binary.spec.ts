@@ -1,0 +1,325 @@
+/**
+ * The single executable, end to end (issue 8): build dist/toolgate, copy it ALONE into an empty
+ * folder (no Node, no node_modules next to it), start it there and use it like a self-hoster:
+ * pages and protocol endpoints answer, CLI commands work from the same file, a real MCP SDK client
+ * is authorized through the consent page in Chromium and calls a tool, SIGTERM during tool calls
+ * loses none of them, and a restart keeps users, servers, grants and tokens.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { test as base } from "@playwright/test";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { UnauthorizedError, type OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { OAuthClientInformationMixed, OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth.js";
+import { startCallback } from "./authorize-data";
+import { expect, freePort, PASSWORD, signIn, type AppUnderTest } from "./fixtures";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const test = base;
+test.describe.configure({ mode: "serial" });
+
+type Binary = {
+  url: string;
+  dir: string;
+  exe: string;
+  child: ChildProcess;
+  output(): string;
+  cli(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }>;
+};
+
+let workDir: string;
+let runDir: string;
+let exe: string;
+let port: number;
+let app: Binary;
+
+/** The environment a service manager would give it: no NODE_* variables, nothing inherited. */
+function env(): Record<string, string> {
+  return {
+    PATH: "/usr/bin:/bin",
+    HOME: runDir,
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    PUBLIC_URL: `http://localhost:${port}`,
+    TOOLGATE_LOG_LEVEL: "info",
+  };
+}
+
+function cli(args: string[], stdin?: string) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(exe, args, { cwd: runDir, env: env(), stdio: "pipe" });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d));
+    child.stderr.on("data", (d: Buffer) => (stderr += d));
+    child.on("exit", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.stdin.end(stdin ?? "");
+  });
+}
+
+async function startBinary(): Promise<Binary> {
+  let output = "";
+  const child = spawn(exe, ["serve"], { cwd: runDir, env: env(), stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout!.on("data", (d) => (output += d));
+  child.stderr!.on("data", (d) => (output += d));
+  const started = Date.now();
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the executable exited early:\n${output}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() - started > 15_000) throw new Error(`the executable did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { url: `http://localhost:${port}`, dir: runDir, exe, child, output: () => output, cli };
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((r) => child.once("exit", (code) => r(code)));
+}
+
+/** Tool endpoints: /forecast answers at once, /slow after 800 ms. Counts calls in flight. */
+async function startToolEndpoint() {
+  let inFlight = 0;
+  const calls: string[] = [];
+  const server = http.createServer((req, res) => {
+    calls.push(req.url ?? "");
+    inFlight++;
+    req.resume();
+    req.on("end", () => {
+      setTimeout(
+        () => {
+          inFlight--;
+          res.writeHead(200, { "Content-Type": "application/json" });
+          res.end(JSON.stringify({ answer: `called ${req.url}` }));
+        },
+        req.url === "/slow" ? 800 : 0,
+      );
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const { port: p } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${p}`,
+    calls,
+    inFlight: () => inFlight,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** The client side of OAuth, kept in memory the way a desktop client keeps it on disk. */
+class MemoryProvider implements OAuthClientProvider {
+  info?: OAuthClientInformationMixed;
+  saved?: OAuthTokens;
+  verifier = "";
+  authorizationUrl?: URL;
+  constructor(private readonly callbackUrl: string) {}
+  get redirectUrl() {
+    return this.callbackUrl;
+  }
+  get clientMetadata() {
+    return {
+      client_name: "Binary E2E Client",
+      redirect_uris: [this.callbackUrl],
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "none",
+    };
+  }
+  clientInformation() {
+    return this.info;
+  }
+  saveClientInformation(info: OAuthClientInformationMixed) {
+    this.info = info;
+  }
+  tokens() {
+    return this.saved;
+  }
+  saveTokens(tokens: OAuthTokens) {
+    this.saved = tokens;
+  }
+  redirectToAuthorization(url: URL) {
+    this.authorizationUrl = url;
+  }
+  saveCodeVerifier(v: string) {
+    this.verifier = v;
+  }
+  codeVerifier() {
+    return this.verifier;
+  }
+}
+
+test.beforeAll(async ({}, testInfo) => {
+  // The executable is built and tested once; without JavaScript the consent page is covered by
+  // authorize.spec.ts, and this file is about the executable.
+  if (testInfo.project.name !== "js") return;
+  testInfo.setTimeout(240_000);
+  workDir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-binary-"));
+  const built = path.join(workDir, "build", "toolgate");
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, "scripts/build-binary.mjs"), "--out", built, "--no-measure"], { stdio: "pipe" });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`build-binary failed:\n${out}`))));
+  });
+  runDir = path.join(workDir, "empty");
+  fs.mkdirSync(runDir);
+  exe = path.join(runDir, "toolgate");
+  fs.copyFileSync(built, exe);
+  fs.chmodSync(exe, 0o755);
+  expect(fs.readdirSync(runDir)).toEqual(["toolgate"]);
+  port = await freePort();
+  app = await startBinary();
+});
+
+test.afterAll(async () => {
+  if (app && app.child.exitCode === null) {
+    app.child.kill("SIGKILL");
+    await exited(app.child);
+  }
+  if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
+});
+
+test.beforeEach(({}, testInfo) => {
+  test.skip(testInfo.project.name !== "js", "the executable is built and tested once, in the js project");
+});
+
+test("serves pages, static files and the protocol endpoints from the one file", async ({ page }) => {
+  expect(await (await fetch(`${app.url}/healthz`)).json()).toEqual({ status: "ok" });
+  expect(await (await fetch(`${app.url}/readyz`)).json()).toEqual({ status: "ready" });
+  const metadata = await (await fetch(`${app.url}/.well-known/oauth-authorization-server`)).json();
+  expect(metadata.issuer).toBe(app.url);
+  expect(metadata.token_endpoint).toBe(`${app.url}/token`);
+  expect((await fetch(`${app.url}/.well-known/openid-configuration`)).status).toBe(404);
+
+  // First run: the app offers to create the owner; the page loads its scripts and styles.
+  const failed: string[] = [];
+  page.on("response", (r) => {
+    if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`);
+  });
+  await page.goto(app.url);
+  await expect(page).toHaveURL(/\/setup$/);
+  await expect(page.getByLabel("Email")).toBeVisible();
+  const hrefs = await page.locator("link[href^='/build/']").evaluateAll((links) => links.map((l) => l.getAttribute("href")));
+  expect(hrefs.some((h) => h?.endsWith(".css"))).toBe(true);
+  for (const href of hrefs) expect((await fetch(`${app.url}${href}`)).status, href!).toBe(200);
+  expect(failed).toEqual([]);
+  // Only the executable and the data folder (with the extracted runtime) are in the folder.
+  expect(fs.readdirSync(runDir).sort()).toEqual(["data", "toolgate"]);
+});
+
+test("CLI commands work from the same file, next to the running server", async () => {
+  const help = await cli(["--help"]);
+  expect(help.code).toBe(0);
+  for (const command of ["serve", "user add", "server create", "backup"]) expect(help.stdout).toContain(command);
+
+  const added = await cli(["user", "add", "--email", "owner@example.test", "--owner", "--password-stdin", "--json"], PASSWORD + "\n");
+  expect(added.code, added.stderr).toBe(0);
+  // Log lines go to stderr (as JSON), so stdout is only the command's output.
+  for (const line of added.stderr.split("\n").filter(Boolean)) expect(() => JSON.parse(line)).not.toThrow();
+  expect(JSON.parse(added.stdout)).toMatchObject({ email: "owner@example.test", role: "owner" });
+
+  const backup = path.join(workDir, "backup.db");
+  const first = await cli(["backup", "--to", backup, "--json"]);
+  expect(first.code).toBe(0);
+  expect(JSON.parse(first.stdout)).toMatchObject({ file: backup, secretsFile: `${backup}.secrets.json` });
+  const again = await cli(["backup", "--to", backup]);
+  expect(again.code).toBe(1);
+  expect(again.stderr).toContain("already exists; pass --force");
+});
+
+let provider: MemoryProvider;
+let mcpUrl: URL;
+let endpoint: Awaited<ReturnType<typeof startToolEndpoint>>;
+
+test("a real MCP client is authorized through the consent page and calls a tool", async ({ page }) => {
+  endpoint = await startToolEndpoint();
+  const toolsFile = path.join(workDir, "tools.json");
+  fs.writeFileSync(
+    toolsFile,
+    JSON.stringify([
+      { name: "forecast", description: "Forecast for a city", inputSchema: { type: "object", properties: { city: { type: "string" } } }, endpoint: { url: `${endpoint.url}/forecast` } },
+      { name: "slow", description: "Takes its time", inputSchema: { type: "object" }, endpoint: { url: `${endpoint.url}/slow` } },
+    ]),
+  );
+  const created = await cli(["server", "create", "--owner", "owner@example.test", "--name", "Weather", "--tools", toolsFile, "--json"]);
+  expect(created.code, created.stderr).toBe(0);
+  const server = JSON.parse(created.stdout) as { id: string; mcpUrl: string };
+  mcpUrl = new URL(server.mcpUrl);
+  expect(mcpUrl.href).toBe(`${app.url}/mcp/${server.id}`);
+
+  const callback = await startCallback();
+  try {
+    provider = new MemoryProvider(callback.url);
+    const first = new Client({ name: "binary-e2e", version: "1.0.0" });
+    await expect(first.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider }))).rejects.toBeInstanceOf(UnauthorizedError);
+    expect(provider.authorizationUrl?.pathname).toBe("/authorize");
+
+    await signIn(page, { url: app.url } as AppUnderTest, "owner@example.test");
+    await page.goto(provider.authorizationUrl!.toString());
+    await expect(page.getByRole("heading", { name: "Authorize Application" })).toBeVisible();
+    await expect(page.getByText("Binary E2E Client").first()).toBeVisible();
+    await page.getByRole("button", { name: "Approve" }).click();
+    const code = (await callback.received).get("code");
+    expect(code).toMatch(/^tgc_/);
+
+    const transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
+    await transport.finishAuth(code!);
+    const client = new Client({ name: "binary-e2e", version: "1.0.0" });
+    await client.connect(transport);
+    try {
+      const { tools } = await client.listTools();
+      expect(tools.map((t) => t.name).sort()).toEqual(["forecast", "slow"]);
+      const result = await client.callTool({ name: "forecast", arguments: { city: "Lyon" } });
+      expect(result.isError).toBeFalsy();
+      expect(JSON.stringify(result.content)).toContain("called /forecast");
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await callback.close();
+  }
+});
+
+test("SIGTERM during tool calls loses none of them; a restart keeps users, servers, grants and tokens", async () => {
+  const client = new Client({ name: "binary-e2e", version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider }));
+  const N = 16;
+  const calls = Array.from({ length: N }, () => client.callTool({ name: "slow", arguments: {} }));
+  const deadline = Date.now() + 10_000;
+  while (endpoint.inFlight() < N) {
+    if (Date.now() > deadline) throw new Error(`only ${endpoint.inFlight()} calls reached the endpoint`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  app.child.kill("SIGTERM");
+  const results = await Promise.all(calls);
+  for (const r of results) {
+    expect(r.isError).toBeFalsy();
+    expect(JSON.stringify(r.content)).toContain("called /slow");
+  }
+  await client.close();
+  expect(await exited(app.child)).toBe(0);
+  const lines = app.output().trim().split("\n").map((l) => JSON.parse(l));
+  expect(lines.find((l) => l.msg === "shutting down")).toMatchObject({ signal: "SIGTERM", inFlight: N });
+  expect(lines.at(-1).msg).toBe("stopped");
+  // The database was closed cleanly: its write-ahead log was checkpointed and removed.
+  expect(fs.existsSync(path.join(runDir, "data", "toolgate.db-wal"))).toBe(false);
+
+  // Restart from the same file and folder: the stored token still works, the user can sign in.
+  app = await startBinary();
+  const again = new Client({ name: "binary-e2e", version: "1.0.0" });
+  await again.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider }));
+  const result = await again.callTool({ name: "forecast", arguments: {} });
+  expect(result.isError).toBeFalsy();
+  await again.close();
+  const users = await cli(["user", "list", "--json"]);
+  expect(users.stdout).toContain("owner@example.test");
+  await endpoint.close();
+  app.child.kill("SIGTERM");
+  expect(await exited(app.child)).toBe(0);
+});
