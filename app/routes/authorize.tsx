@@ -28,9 +28,13 @@ import {
   type ClientPresentation,
 } from "~/oauth/consent.server";
 
-// The page carries a pending request; it is never cached and sends no referrer (docs/decisions/005).
-// frame-ancestors 'none' and X-Frame-Options: DENY come with every page (app/http/headers.server.ts).
-const CONSENT_HEADERS = { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" };
+// The page is never cached and never sends its URL to another site. Referrer-Policy is same-origin,
+// not no-referrer: under no-referrer browsers send `Origin: null` with the consent form's POST, which
+// Remix's document-request guard and our Origin check must refuse (docs/decisions/005-consent-csrf.md).
+// Redirects (the first URL carries state) use no-referrer. frame-ancestors 'none' and
+// X-Frame-Options: DENY come with every page (app/http/headers.server.ts).
+const CONSENT_HEADERS = { "Cache-Control": "no-store", "Referrer-Policy": "same-origin" };
+const REDIRECT_HEADERS = { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" };
 
 export const meta: MetaFunction = () => [{ title: "Authorize Application" }];
 export const headers: HeadersFunction = () => CONSENT_HEADERS;
@@ -62,7 +66,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       );
     }
     const start = await startAuthorization(ctx, params);
-    throw redirect(start.location, { headers: CONSENT_HEADERS });
+    throw redirect(start.location, { headers: REDIRECT_HEADERS });
   } catch (error) {
     rethrowAsPage(error);
   }
@@ -105,9 +109,9 @@ export async function action({ request, context }: ActionFunctionArgs) {
     if (outcome.redirectKind === "app") {
       // A private-use scheme cannot be shown as a page: hand over through Authorization Complete.
       const cookie = await storeCompletion(ctx, outcome, intent === "deny");
-      return redirect(COMPLETE_PATH, { status: 303, headers: { ...CONSENT_HEADERS, "Set-Cookie": cookie } });
+      return redirect(COMPLETE_PATH, { status: 303, headers: { ...REDIRECT_HEADERS, "Set-Cookie": cookie } });
     }
-    return redirect(outcome.location, { status: 303, headers: CONSENT_HEADERS });
+    return redirect(outcome.location, { status: 303, headers: REDIRECT_HEADERS });
   } catch (error) {
     if (error instanceof ConsentFormError) {
       return json({ formError: error.message }, { status: 400, headers: CONSENT_HEADERS });

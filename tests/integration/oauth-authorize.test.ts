@@ -303,7 +303,8 @@ describe("the stored request and the consent page", () => {
     const response = await get(`/authorize?request=${id}`, owner.cookie);
     expect(response.status).toBe(200);
     expect(response.headers.get("Cache-Control")).toBe("no-store");
-    expect(response.headers.get("Referrer-Policy")).toBe("no-referrer");
+    // same-origin, not no-referrer: see docs/decisions/005-consent-csrf.md.
+    expect(response.headers.get("Referrer-Policy")).toBe("same-origin");
     const data = await response.json();
     expect(data).toEqual({
       requestId: id,
@@ -392,6 +393,7 @@ describe("Approve (OAuth 2.1 §4.1.2, RFC 9207 §2, per-tool consent)", () => {
     const response = await post(id, owner, { tool: [server.tools.forecast!, server.tools.radar!] });
     expect(response.status).toBe(303);
     expect(response.headers.get("Cache-Control")).toBe("no-store");
+    expect(response.headers.get("Referrer-Policy")).toBe("no-referrer");
     const location = new URL(response.headers.get("Location")!);
     expect(`${location.origin}${location.pathname}`).toBe(REDIRECT);
     expect([...location.searchParams.keys()].sort()).toEqual(["code", "iss", "state"]);
