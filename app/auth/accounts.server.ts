@@ -3,6 +3,7 @@ import { and, asc, count, eq, ne } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import { mcpServers, sessions, users } from "~/db/schema";
 import { hashPassword } from "~/utils/crypto.server";
+import { requireUser } from "./session.server";
 import { emailSchema, findUserByEmail, passwordSchema } from "./users.server";
 
 export class AccountError extends Error {
@@ -72,4 +73,11 @@ export async function resetPassword(ctx: AppContext, email: string, password: st
   });
   ctx.logger.info("password reset", { userId: user.id });
   return { id: user.id, email: user.email };
+}
+
+/** The signed-in workspace owner; anyone else gets the same 404 as for a page that does not exist. */
+export async function requireOwner(ctx: AppContext, request: Request) {
+  const user = await requireUser(ctx, request);
+  if (user.role !== "owner") throw new Response("Not found", { status: 404 });
+  return user;
 }
