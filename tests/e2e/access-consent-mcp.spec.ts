@@ -100,6 +100,25 @@ class MemoryProvider implements OAuthClientProvider {
   }
 }
 
+/** Runs the SDK's authorization: the client is refused, the person approves in the browser, the client finishes. */
+async function authorizeInBrowser(
+  page: import("@playwright/test").Page,
+  provider: MemoryProvider,
+  mcpUrl: URL,
+  callback: Awaited<ReturnType<typeof startCallback>>,
+): Promise<Client> {
+  const probe = new Client({ name: "consent-e2e", version: "1.0.0" });
+  await expect(probe.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider }))).rejects.toBeInstanceOf(UnauthorizedError);
+  await page.goto(provider.authorizationUrl!.toString());
+  await page.getByRole("button", { name: "Approve" }).click();
+  const code = (await callback.received).get("code");
+  const transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
+  await transport.finishAuth(code!);
+  const client = new Client({ name: "consent-e2e", version: "1.0.0" });
+  await client.connect(transport);
+  return client;
+}
+
 test("the MCP SDK client granted two of three tools lists exactly those two and is refused the third", async ({ page, app }) => {
   const user = await createUser(app);
   const endpoint = await startToolEndpoint();
@@ -151,6 +170,57 @@ test("the MCP SDK client granted two of three tools lists exactly those two and 
     await expect(page.getByRole("cell", { name: /^Consent E2E Client called forecast successfully/ })).toBeVisible();
   } finally {
     await callback.close();
+    await endpoint.close();
+  }
+});
+
+test("a second device of the same client keeps the first one working; Revoke access ends both", async ({ page, app }) => {
+  const user = await createUser(app);
+  const endpoint = await startToolEndpoint();
+  const callbackA = await startCallback();
+  const callbackB = await startCallback();
+  try {
+    const serverId = seedServer(app.dataDir, user.id, endpoint.url, ["forecast"]);
+    const mcpUrl = new URL(`${app.url}/mcp/${serverId}`);
+    await signIn(page, app, user.email);
+
+    const deviceA = new MemoryProvider(callbackA.url);
+    const clientA = await authorizeInBrowser(page, deviceA, mcpUrl, callbackA);
+    // Device B is the same application (same client id) installed elsewhere, authorizing again.
+    const deviceB = new MemoryProvider(callbackB.url);
+    deviceB.info = deviceA.info;
+    const clientB = await authorizeInBrowser(page, deviceB, mcpUrl, callbackB);
+    expect(deviceB.saved!.access_token).not.toBe(deviceA.saved!.access_token);
+
+    expect((await clientA.listTools()).tools.map((t) => t.name)).toEqual(["forecast"]);
+    expect((await clientB.listTools()).tools.map((t) => t.name)).toEqual(["forecast"]);
+    const refreshA = await fetch(`${app.url}/token`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: deviceA.saved!.refresh_token!, client_id: deviceA.info!.client_id }),
+    });
+    expect(refreshA.status).toBe(200);
+    const rotatedA = (await refreshA.json()) as { access_token: string; refresh_token: string };
+
+    // One connected application, revoked with one click: both devices are cut off.
+    await page.goto(`${app.url}/servers/${serverId}/connections`);
+    await expect(page.getByRole("heading", { name: "Consent E2E Client" })).toHaveCount(1);
+    await page.getByRole("button", { name: "Revoke access for Consent E2E Client" }).click();
+    await expect(page.getByRole("status")).toHaveText("Access revoked for Consent E2E Client. Its tokens no longer work.");
+    for (const token of [rotatedA.access_token, deviceB.saved!.access_token]) {
+      const res = await fetch(mcpUrl, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json", Accept: "application/json, text/event-stream" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+      });
+      expect(res.status).toBe(401);
+      await res.body?.cancel();
+    }
+    await clientA.close().catch(() => undefined);
+    await clientB.close().catch(() => undefined);
+  } finally {
+    await callbackA.close();
+    await callbackB.close();
     await endpoint.close();
   }
 });
