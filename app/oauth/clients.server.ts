@@ -203,6 +203,8 @@ export type ClientCredentials = {
   /** How the client presented itself. */
   method: TokenEndpointAuthMethod;
   secret: string | null;
+  /** Whether the credentials came in an HTTP Basic header (a failure then answers WWW-Authenticate). */
+  basicHeader?: boolean;
 };
 
 const secretCheckHash = secretHash("tgs_not-a-real-secret");
@@ -219,7 +221,7 @@ export async function authenticateClient(
 ): Promise<OAuthClient> {
   const fail = (detail: string) => {
     const error = new OAuthError("invalid_client", "Client authentication failed", 401, detail);
-    if (credentials.method === "client_secret_basic") error.withHeader("WWW-Authenticate", 'Basic realm="toolgate"');
+    if (credentials.basicHeader) error.withHeader("WWW-Authenticate", 'Basic realm="toolgate"');
     return error;
   };
   const client = await resolveClient(ctx, credentials.clientId, fetcher);

@@ -107,7 +107,10 @@ export function parseClientCredentials(request: Request, params: FormParams): Cl
       throw new OAuthError("invalid_request", "The client_id parameter does not match the Authorization header");
     }
     if (!clientId) throw invalidBasic();
-    return { clientId, method: "client_secret_basic", secret };
+    // Some libraries send `client_id:` (an empty password) for public clients: that is no
+    // authentication at all, so it counts as "none", like an empty client_secret in the body.
+    if (secret === "") return { clientId, method: "none", secret: null, basicHeader: true };
+    return { clientId, method: "client_secret_basic", secret, basicHeader: true };
   }
   if (bodyId === undefined) throw new OAuthError("invalid_request", "The client_id parameter is required");
   const method: TokenEndpointAuthMethod = bodySecret !== undefined ? "client_secret_post" : "none";

@@ -329,6 +329,32 @@ describe("RFC 6749 §2.3 / §5.2 client authentication", () => {
     expect(res.body).toEqual({ error: "invalid_client", error_description: "Client authentication failed" });
   });
 
+  it("treats Basic with an empty secret from a public client as no authentication", async () => {
+    const { clientId } = makeClient(ctx, "none");
+    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const res = await postForm(
+      server.url,
+      "/token",
+      { grant_type: "authorization_code", code, code_verifier: verifier, redirect_uri: REDIRECT },
+      { Authorization: `Basic ${Buffer.from(`${clientId}:`).toString("base64")}` },
+    );
+    expect(res.status).toBe(200);
+  });
+
+  it("refuses Basic with an empty secret for a confidential client", async () => {
+    const { clientId } = makeClient(ctx, "client_secret_basic");
+    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const res = await postForm(
+      server.url,
+      "/token",
+      { grant_type: "authorization_code", code, code_verifier: verifier, redirect_uri: REDIRECT },
+      { Authorization: `Basic ${Buffer.from(`${clientId}:`).toString("base64")}` },
+    );
+    expect(res.status).toBe(401);
+    expect(res.headers.get("www-authenticate")).toBe('Basic realm="toolgate"');
+    expect(res.body).toEqual({ error: "invalid_client", error_description: "Client authentication failed" });
+  });
+
   it("refuses credentials in both the header and the body", async () => {
     const { clientId, secret } = makeClient(ctx, "client_secret_basic");
     const res = await postForm(
