@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
 import type { RunningServer } from "~/http/server.server";
 import { accessTokens, auditEvents, authorizationCodes, grants, oauthClients } from "~/db/schema";
+import { resolveClient } from "~/oauth/clients.server";
 import { verifyAccessToken } from "~/oauth/tokens.server";
 import { createTestContext, type TestContext } from "../helpers/context";
 import { startProtocolServer } from "../helpers/http";
@@ -353,6 +354,16 @@ describe("RFC 6749 §2.3 / §5.2 client authentication", () => {
     expect(res.status).toBe(401);
     expect(res.headers.get("www-authenticate")).toBe('Basic realm="toolgate"');
     expect(res.body).toEqual({ error: "invalid_client", error_description: "Client authentication failed" });
+  });
+
+  it("accepts a Client ID Metadata Document client (public, no secret)", async () => {
+    const clientId = "https://agent.example.test/oauth/client.json";
+    const document = { client_id: clientId, client_name: "Agent", redirect_uris: [REDIRECT], token_endpoint_auth_method: "none" };
+    expect(await resolveClient(ctx, clientId, async () => ({ document, cacheSeconds: 3600 }))).not.toBeNull();
+    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    expect((await codeRequest(clientId, code, verifier, { client_secret: "tgs_guess" })).status).toBe(401);
+    const res = await codeRequest(clientId, code, verifier);
+    expect(res.status).toBe(200);
   });
 
   it("refuses credentials in both the header and the body", async () => {
