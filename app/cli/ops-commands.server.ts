@@ -31,8 +31,10 @@ export async function backupTo(ctx: AppContext, target: string, options: { force
     // (Copying in small steps restarts whenever another process writes, and may never finish on a
     // busy server; in WAL mode a reader does not block the server's writes.)
     const { totalPages } = await ctx.db.$client.backup(tmp, { progress: () => 0x7fffffff });
-    const check = new Database(tmp, { readonly: true, nativeBinding: process.env.TOOLGATE_SQLITE_BINDING });
+    // One self-contained file (rollback journal, not WAL), checked before it gets its name.
+    const check = new Database(tmp, { nativeBinding: process.env.TOOLGATE_SQLITE_BINDING });
     try {
+      check.pragma("journal_mode = DELETE");
       const result = check.pragma("quick_check", { simple: true });
       if (result !== "ok") throw new Error(`the backup failed its integrity check: ${String(result)}`);
     } finally {
@@ -46,8 +48,9 @@ export async function backupTo(ctx: AppContext, target: string, options: { force
     fs.renameSync(`${secretsFile}.partial`, secretsFile);
     return { file, secretsFile, bytes: fs.statSync(file).size, pages: totalPages };
   } finally {
-    fs.rmSync(tmp, { force: true });
-    fs.rmSync(`${secretsFile}.partial`, { force: true });
+    for (const leftover of [tmp, `${tmp}-wal`, `${tmp}-shm`, `${tmp}-journal`, `${secretsFile}.partial`]) {
+      fs.rmSync(leftover, { force: true });
+    }
   }
 }
 
