@@ -26,6 +26,14 @@ export class OAuthError extends Error {
   }
 }
 
+/**
+ * RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E (printable ASCII
+ * without `"` and `\`). Descriptions sometimes quote client input, so anything else becomes `?`.
+ */
+export function safeDescription(description: string): string {
+  return description.replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, "?").slice(0, 500);
+}
+
 /** The JSON error body `{error, error_description}`, never cached. */
 export function oauthErrorResponse(error: unknown, ctx: Pick<AppContext, "logger">): Response {
   if (error instanceof OAuthError) {
@@ -35,7 +43,7 @@ export function oauthErrorResponse(error: unknown, ctx: Pick<AppContext, "logger
       ...(error.detail ? { detail: error.detail } : {}),
     });
     return json(
-      { error: error.code, error_description: error.description },
+      { error: error.code, error_description: safeDescription(error.description) },
       { status: error.status, noStore: true, headers: error.headers },
     );
   }

@@ -105,6 +105,11 @@ describe("RFC 6749 §5.2 error responses", () => {
     expect(res.body).toEqual({ error: "unsupported_grant_type", error_description: "The grant type client_credentials is not supported" });
   });
 
+  it("keeps error_description within the characters RFC 6749 §5.2 allows", async () => {
+    const res = await postForm(server.url, "/token", { grant_type: 'x"\\é\n', client_id: "x" });
+    expect(res.body).toEqual({ error: "unsupported_grant_type", error_description: "The grant type x???? is not supported" });
+  });
+
   it("refuses a repeated parameter with invalid_request (RFC 6749 §3.1)", async () => {
     const { clientId } = makeClient(ctx);
     const { code, verifier } = issueCode(ctx, { clientId, ...world });
