@@ -7,6 +7,8 @@
 //   npm run bench -- --scales 1000,1000000 --only mcp-tools-list,refresh-grant
 //                                      the same scenarios at each scale, compared (target: within 10%)
 //   options: --seconds N --warmup N --only k1,k2 --skip k1,k2 --json FILE --keep (keep data folders)
+//            --profile (run the app under --cpu-prof and print where its CPU went; use with --only)
+//            --app-env KEY=VALUE (extra environment for the app, repeatable: A/B experiments)
 //
 // See bench/README.md for what is measured and the last results.
 import fs from "node:fs";
@@ -18,6 +20,7 @@ import { CONNECTIONS, measure } from "./lib/load.mjs";
 import { freePort, machineInfo, memoryMiB, startChildServer } from "./lib/proc.mjs";
 import { Unavailable, scenarios } from "./lib/scenarios.mjs";
 import { seed } from "./lib/seed.mjs";
+import { summarise } from "./lib/profile-summary.mjs";
 import { printResults } from "./lib/report.mjs";
 
 const { values: args } = parseArgs({
@@ -31,12 +34,14 @@ const { values: args } = parseArgs({
     skip: { type: "string" },
     json: { type: "string" },
     keep: { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
+    "app-env": { type: "string", multiple: true, default: [] },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 if (args.help) {
   const src = fs.readFileSync(new URL(import.meta.url), "utf8").split("\n");
-  process.stdout.write(src.slice(1, 12).map((l) => l.replace(/^\/\/ ?/, "")).join("\n") + "\n");
+  process.stdout.write(src.slice(1, 15).map((l) => l.replace(/^\/\/ ?/, "")).join("\n") + "\n");
   process.exit(0);
 }
 
@@ -110,7 +115,17 @@ async function main() {
       toolEndpointUrl: `${noop.url}/tool`,
     });
     log(`  seeded in ${fixture.seedSeconds.toFixed(1)} s, database ${(fixture.dbBytes / 2 ** 20).toFixed(0)} MiB`);
-    const app = await startApp({ dataDir, port, env: { TOOLGATE_AUTH_REQUEST_TTL: "86400", TOOLGATE_TRUSTED_PROXIES: "loopback" } });
+    const profileDir = path.join(dataDir, "profile");
+    const app = await startApp({
+      dataDir,
+      port,
+      env: {
+        TOOLGATE_AUTH_REQUEST_TTL: "86400",
+        TOOLGATE_TRUSTED_PROXIES: "loopback",
+        ...Object.fromEntries(args["app-env"].map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])),
+      },
+      nodeArgs: args.profile ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [],
+    });
     stops.push(app.stop);
     log(`  app answered its first request ${app.startupMs.toFixed(0)} ms after spawn (pid ${app.pid})`);
     await new Promise((r) => setTimeout(r, 1000));
@@ -149,6 +164,12 @@ async function main() {
     // finish so the shutdown is clean.
     await new Promise((r) => setTimeout(r, 1000));
     await app.stop();
+    if (args.profile) {
+      for (const f of fs.readdirSync(profileDir)) {
+        log(`\nCPU profile of the app (${path.join(profileDir, f)}), whole run including start-up:`);
+        log(summarise(path.join(profileDir, f)));
+      }
+    }
     const errors = app.log().split("\n").filter((l) => l.includes('"level":"error"'));
     runs.push({
       scale,

@@ -31,12 +31,12 @@ export function assertBuilt() {
  * Spawns the app. Its output goes to <dataDir>/app.log (not through this process, which runs the
  * load generator). Resolves once GET /healthz answers 200, with `startupMs` measured from spawn.
  */
-export async function startApp({ dataDir, port, env = {} }) {
+export async function startApp({ dataDir, port, env = {}, nodeArgs = [] }) {
   const url = `http://127.0.0.1:${port}`;
   const logFile = path.join(dataDir, "app.log");
   const out = fs.openSync(logFile, "a");
   const t0 = performance.now();
-  const child = spawn(process.execPath, [path.join(ROOT, "bin", "toolgate.js"), "serve"], {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, "bin", "toolgate.js"), "serve"], {
     cwd: ROOT,
     env: {
       ...process.env,
