@@ -1,4 +1,4 @@
-import { CodeChallengeMethod, OAuth2Client } from "arctic";
+import { CodeChallengeMethod, OAuth2Client, type OAuth2Tokens } from "arctic";
 import type { Strategy } from "remix-auth/strategy";
 import { z } from "zod";
 import type { AppContext } from "~/context.server";
@@ -69,7 +69,7 @@ export class GitHubStrategy extends ProviderStrategy {
 
   protected async fetchProfile(code: string, flow: Flow): Promise<ProviderProfile> {
     const tokens = await this.client().validateAuthorizationCode(this.endpoints.token, code, flow.codeVerifier);
-    const accessToken = tokens.accessToken();
+    const accessToken = accessTokenOf(tokens);
     const user = parse(userSchema, await fetchJson(`${this.endpoints.api}/user`, accessToken, API_HEADERS), "/user");
     const emails = parse(emailsSchema, await fetchJson(`${this.endpoints.api}/user/emails`, accessToken, API_HEADERS), "/user/emails");
     const primary = emails.find((e) => e.primary);
@@ -113,4 +113,20 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw new ProviderSignInError("provider", `unexpected GitHub ${what} response`);
   return parsed.data;
+}
+
+/**
+ * GitHub answers a refused code with HTTP 200 and an `error` member, which arctic's generic client
+ * passes through as tokens; bad_verification_code is GitHub's invalid_grant (used, expired, stolen).
+ */
+function accessTokenOf(tokens: OAuth2Tokens): string {
+  const data = tokens.data as { error?: unknown };
+  if (typeof data.error === "string") {
+    throw new ProviderSignInError(data.error === "bad_verification_code" ? "token" : "provider", `GitHub token endpoint: ${data.error.slice(0, 100)}`);
+  }
+  try {
+    return tokens.accessToken();
+  } catch (error) {
+    throw new ProviderSignInError("provider", "GitHub token response has no access_token", { cause: error });
+  }
 }

@@ -66,7 +66,13 @@ export class OidcStrategy extends ProviderStrategy {
     // Some issuers (Entra ID, Keycloak by configuration) keep email out of the ID token; Core
     // §5.3.2 user info is then the source, and §5.3.4 says its sub must equal the ID token's.
     if (typeof email !== "string" && doc.userinfo_endpoint) {
-      const info = (await fetchJson(doc.userinfo_endpoint, tokens.accessToken())) as Record<string, unknown>;
+      let accessToken: string;
+      try {
+        accessToken = tokens.accessToken();
+      } catch (error) {
+        throw new ProviderSignInError("token", "token response has no access_token", { cause: error });
+      }
+      const info = (await fetchJson(doc.userinfo_endpoint, accessToken)) as Record<string, unknown>;
       if (info.sub !== claims.sub) throw new ProviderSignInError("token", "user info sub differs from the ID token's");
       email = info.email;
       verified = info.email_verified;
