@@ -3,9 +3,9 @@
  * expired pending authorization requests, old authorization codes and long-expired tokens.
  * docs/storage.md lists what each lifetime means.
  */
-import { lt } from "drizzle-orm";
+import { and, eq, lt, notExists, sql } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { accessTokens, authorizationCodes, authorizationRequests, refreshTokens } from "~/db/schema";
+import { accessTokens, authorizationCodes, authorizationRequests, refreshTokens, tokenFamilies } from "~/db/schema";
 import { deleteIdleClients } from "./clients.server";
 
 const DAY = 24 * 3600 * 1000;
@@ -16,6 +16,7 @@ export type CleanupReport = {
   authorizationCodes: number;
   accessTokens: number;
   refreshTokens: number;
+  tokenFamilies: number;
 };
 
 export function runOAuthCleanup(ctx: AppContext): CleanupReport {
@@ -28,8 +29,20 @@ export function runOAuthCleanup(ctx: AppContext): CleanupReport {
       // Expired tokens are useless; a day of slack keeps the audit trail readable when debugging.
       accessTokens: tx.delete(accessTokens).where(lt(accessTokens.expiresAt, now - DAY)).run().changes,
       refreshTokens: tx.delete(refreshTokens).where(lt(refreshTokens.expiresAt, now - DAY)).run().changes,
+      tokenFamilies: 0,
       clients: 0,
     };
+    // A family with no token left (all expired and purged) is history; its grant keeps the record.
+    report.tokenFamilies = tx
+      .delete(tokenFamilies)
+      .where(
+        and(
+          lt(tokenFamilies.createdAt, now - DAY),
+          notExists(tx.select({ one: sql`1` }).from(accessTokens).where(eq(accessTokens.familyId, tokenFamilies.id))),
+          notExists(tx.select({ one: sql`1` }).from(refreshTokens).where(eq(refreshTokens.familyId, tokenFamilies.id))),
+        ),
+      )
+      .run().changes;
     report.clients = deleteIdleClients(ctx, tx);
     return report;
   });

@@ -2,9 +2,9 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
 import type { RunningServer } from "~/http/server.server";
-import { accessTokens, auditEvents, authorizationCodes, authorizationRequests, oauthClients } from "~/db/schema";
+import { accessTokens, auditEvents, authorizationCodes, authorizationRequests, oauthClients, refreshTokens, tokenFamilies } from "~/db/schema";
 import { runOAuthCleanup } from "~/oauth/cleanup.server";
-import { secretHash } from "~/oauth/tokens.server";
+import { createFamily, mintTokens, secretHash } from "~/oauth/tokens.server";
 import { createTestContext, type TestContext } from "../helpers/context";
 import { startProtocolServer } from "../helpers/http";
 import { issueCode, makeClient, makeUserAndServer, REDIRECT } from "./oauth-fixtures";
@@ -186,10 +186,32 @@ describe("periodic cleanup", () => {
     ctx.db.update(oauthClients).set({ lastUsedAt: ctx.now() }).where(eq(oauthClients.id, used)).run();
     ctx.advance(2 * DAY);
     const report = runOAuthCleanup(ctx);
-    expect(report).toEqual({ clients: 1, authorizationRequests: 1, authorizationCodes: 1, accessTokens: 0, refreshTokens: 0 });
+    expect(report).toEqual({ clients: 1, authorizationRequests: 1, authorizationCodes: 1, accessTokens: 0, refreshTokens: 0, tokenFamilies: 0 });
     const left = ctx.db.select({ id: oauthClients.id }).from(oauthClients).all().map((r) => r.id).sort();
     expect(left).toEqual([used, granted].sort());
     expect(ctx.db.select().from(authorizationCodes).all()).toHaveLength(0);
     expect(ctx.db.select().from(accessTokens).all()).toHaveLength(0);
+  });
+
+  it("purges tokens a day after they expire, then their empty families; live ones stay", async () => {
+    const clientId = makeClient(ctx).clientId;
+    const world = await makeUserAndServer(ctx);
+    const { grantId } = issueCode(ctx, { clientId, ...world });
+    const mint = () =>
+      ctx.db.transaction((tx) => {
+        const familyId = createFamily(ctx, tx, grantId);
+        mintTokens(ctx, tx, { grantId, familyId, clientId, userId: world.userId, serverId: world.serverId, scope: "mcp:tools" });
+        return familyId;
+      });
+    const old = mint();
+    // Refresh tokens live 30 days; a day after that they are purged.
+    ctx.advance(31 * DAY + 1);
+    const fresh = mint();
+    const report = runOAuthCleanup(ctx);
+    expect(report).toMatchObject({ accessTokens: 1, refreshTokens: 1, tokenFamilies: 1, clients: 0 });
+    const families = ctx.db.select({ id: tokenFamilies.id }).from(tokenFamilies).all().map((f) => f.id);
+    expect(families).toEqual([fresh]);
+    expect(families).not.toContain(old);
+    expect(ctx.db.select().from(refreshTokens).all()).toHaveLength(1);
   });
 });
