@@ -35,7 +35,10 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
     filter: { client: query.client ?? "", kind: query.kind ?? "" },
     paged: query.before !== undefined,
     clients: activityClients(ctx, server.id),
-    kinds: Object.entries(AUDIT_KINDS).map(([value, label]) => ({ value, label })),
+    // Client registration is not tied to a server, so it never appears here.
+    kinds: Object.entries(AUDIT_KINDS)
+      .filter(([value]) => value !== "client.registered")
+      .map(([value, label]) => ({ value, label })),
     events: page.events.map((e) => ({ id: e.id, at: e.at, kind: e.kind, description: e.description, clientName: e.clientName })),
     nextBefore: page.nextBefore,
   });

@@ -1,5 +1,15 @@
+import AxeBuilder from "@axe-core/playwright";
+import type { Page } from "@playwright/test";
 import { createUser, expect, signIn, test } from "./fixtures";
 import { mcpStatus, revocationState, seedConnection } from "./access-data";
+
+/** No serious or critical axe-core violation on the page as it stands (axe needs JavaScript to run). */
+async function expectAccessible(page: Page) {
+  if (test.info().project.use.javaScriptEnabled === false) return;
+  const results = await new AxeBuilder({ page }).analyze();
+  const bad = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  expect(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`)).toEqual([]);
+}
 
 // Runs with JavaScript on and off (playwright.config.ts projects): the revoke form is a plain POST.
 test("Revoke access on the all-servers page cuts the application off on its very next request", async ({ page, app }) => {
@@ -28,6 +38,7 @@ test("Revoke access on the all-servers page cuts the application off on its very
   await expect(item).toContainText("127.0.0.1:33418");
   await expect(item).toContainText("Self-registered");
   await expect(item).toContainText("Weather");
+  await expectAccessible(page);
 
   await item.getByRole("button", { name: "Revoke access for Claude Desktop to Weather" }).click();
   await expect(page.getByRole("status")).toHaveText("Access revoked for Claude Desktop. Its tokens no longer work.");
@@ -53,6 +64,12 @@ test("Revoke access on the all-servers page cuts the application off on its very
   // The event shows on the server's Activity page.
   await page.goto(`${app.url}/servers/${grant.serverId}/activity`);
   await expect(page.getByRole("cell", { name: `${user.email} revoked the access of Claude Desktop; its tokens stopped working` })).toBeVisible();
+  await expectAccessible(page);
+  // Filtering by kind is a plain GET form.
+  await page.getByLabel("Event", { exact: true }).selectOption("tool.called");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await expect(page).toHaveURL(/kind=tool\.called/);
+  await expect(page.getByText("No events match this filter.")).toBeVisible();
 });
 
 test("the per-server page lists only that server's applications and revokes there", async ({ page, app }) => {
