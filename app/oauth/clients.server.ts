@@ -67,7 +67,42 @@ export async function resolveClient(
   if (row && row.kind === "metadata_document" && row.expiresAt !== null && row.expiresAt > ctx.now()) {
     return toClient(row);
   }
-  return refreshMetadataDocumentClient(ctx, clientId, fetcher);
+  return fetchOnce(ctx, clientId, fetcher);
+}
+
+/**
+ * Per-database fetch state: concurrent requests for one document share one fetch, and a document
+ * that could not be used is not fetched again for a minute. Without this, every request naming an
+ * unreachable or invalid client id would make us send a request to its host (amplification).
+ */
+type FetchState = { inFlight: Map<string, Promise<OAuthClient | null>>; failedUntil: Map<string, number> };
+const fetchStates = new WeakMap<object, FetchState>();
+export const FAILED_FETCH_RETRY_MS = 60_000;
+const MAX_REMEMBERED_FAILURES = 1000;
+
+function fetchOnce(ctx: AppContext, clientId: string, fetcher: MetadataDocumentFetcher): Promise<OAuthClient | null> {
+  let state = fetchStates.get(ctx.db);
+  if (!state) {
+    state = { inFlight: new Map(), failedUntil: new Map() };
+    fetchStates.set(ctx.db, state);
+  }
+  const failedUntil = state.failedUntil.get(clientId);
+  if (failedUntil !== undefined && failedUntil > ctx.now()) return Promise.resolve(null);
+  const pending = state.inFlight.get(clientId);
+  if (pending) return pending;
+  const { inFlight, failedUntil: failures } = state;
+  const promise = refreshMetadataDocumentClient(ctx, clientId, fetcher)
+    .then((client) => {
+      if (client) failures.delete(clientId);
+      else {
+        if (failures.size >= MAX_REMEMBERED_FAILURES) failures.delete(failures.keys().next().value!);
+        failures.set(clientId, ctx.now() + FAILED_FETCH_RETRY_MS);
+      }
+      return client;
+    })
+    .finally(() => inFlight.delete(clientId));
+  inFlight.set(clientId, promise);
+  return promise;
 }
 
 /** Fetches, validates and caches a Client ID Metadata Document. Null when it is not acceptable. */

@@ -145,6 +145,29 @@ describe("Client ID Metadata Document: fetching and caching", () => {
   });
 });
 
+describe("Client ID Metadata Document: fetch amplification", () => {
+  it("shares one fetch between concurrent requests and waits a minute before retrying a failure", async () => {
+    let calls = 0;
+    let fail = true;
+    const clientId = "https://agent.example.test/amplify.json";
+    const fetcher = async () => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 50));
+      if (fail) throw new Error("unreachable");
+      return { document: documentFor(clientId), cacheSeconds: 300 };
+    };
+    const results = await Promise.all(Array.from({ length: 10 }, () => resolveClient(ctx, clientId, fetcher)));
+    expect(results).toEqual(Array(10).fill(null));
+    expect(calls).toBe(1);
+    fail = false;
+    expect(await resolveClient(ctx, clientId, fetcher)).toBeNull();
+    expect(calls).toBe(1);
+    ctx.advance(60_001);
+    expect((await resolveClient(ctx, clientId, fetcher))?.clientName).toBe("Example Agent");
+    expect(calls).toBe(2);
+  });
+});
+
 describe("Client ID Metadata Document: SSRF defences", () => {
   it("refuses a host that resolves to loopback under the production address policy, without connecting", async () => {
     const { port, requests } = await startDocumentServer(serveJson({}));
