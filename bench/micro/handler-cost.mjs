@@ -1,0 +1,133 @@
+// Micro-benchmark: CPU time per request of the app's protocol handlers called in-process, one at a
+// time, with no HTTP in between (the same fetch-style handlers the Node server calls). This splits
+// a scenario's cost into "handler" and "HTTP + Request/Response plumbing" (compare with the bench's
+// CPU µs/req column) and is much less sensitive to other load than req/s.
+// Usage: node bench/micro/handler-cost.mjs [--scale N] [--n N] [--only SUBSTRING]
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import * as esbuild from "esbuild";
+import { ROOT } from "../lib/app.mjs";
+import { startChildServer } from "../lib/proc.mjs";
+import { MCP_PROTOCOL_VERSION } from "../lib/scenarios.mjs";
+import { seed } from "../lib/seed.mjs";
+
+const { values } = parseArgs({
+  options: { scale: { type: "string", default: "1000" }, n: { type: "string", default: "3000" }, only: { type: "string" } },
+});
+const N = Number(values.n);
+
+// Bundle the protocol routes from source (app/), leaving packages external.
+const outfile = path.join(ROOT, "bench", ".tmp", "protocol-handlers.mjs");
+await esbuild.build({
+  stdin: {
+    contents: `import "~/http/routes.server";
+      export { matchProtocolRoute } from "~/http/protocol.server";
+      export { parseConfig } from "~/config.server";
+      export { openDatabase } from "~/db/client.server";
+      export { createLogger } from "~/utils/log.server";`,
+    resolveDir: ROOT,
+    loader: "ts",
+  },
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  packages: "external",
+  tsconfig: path.join(ROOT, "tsconfig.json"),
+  outfile,
+  logLevel: "error",
+});
+const app = await import(`${outfile}?t=${Date.now()}`);
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-micro-handlers-"));
+const noop = await startChildServer("noop-tool", dir);
+const publicUrl = "http://127.0.0.1:3999";
+const fixture = await seed(dir, {
+  scale: Number(values.scale),
+  refreshPool: N * 3 + 100,
+  publicUrl,
+  toolEndpointUrl: `${noop.url}/tool`,
+});
+const ctx = {
+  config: app.parseConfig({ PUBLIC_URL: publicUrl, TOOLGATE_DATA_DIR: dir, TOOLGATE_LOG_LEVEL: "silent" }),
+  secrets: fixture.secrets,
+  db: app.openDatabase(path.join(dir, "toolgate.db")),
+  logger: app.createLogger("silent"),
+  now: Date.now,
+};
+const info = { clientAddress: "127.0.0.1", requestId: "bench" };
+
+async function call(url, init) {
+  const u = new URL(url, publicUrl);
+  const handler = app.matchProtocolRoute(u.pathname);
+  if (!handler) throw new Error(`no protocol route for ${u.pathname}`);
+  const response = await handler(new Request(u, init), ctx, info);
+  await response.text();
+  return response.status;
+}
+
+async function time(label, makeRequest, expected) {
+  if (values.only && !label.includes(values.only)) return;
+  for (let i = 0; i < 200; i++) await makeRequest(); // warm-up
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < N; i++) {
+    const status = await makeRequest();
+    if (status !== expected) throw new Error(`${label}: status ${status}`);
+  }
+  const c = process.cpuUsage(c0);
+  const cpu = (c.user + c.system) / N;
+  const wall = ((performance.now() - t0) * 1000) / N;
+  console.log(`${label.padEnd(52)} ${cpu.toFixed(0).padStart(6)} µs CPU  ${wall.toFixed(0).padStart(6)} µs wall`);
+}
+
+const mcp = (body) => {
+  let i = 0;
+  return () => {
+    const t = fixture.accessTokens[i++ % fixture.accessTokens.length];
+    return call(`/mcp/${t.serverId}`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${t.token}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": MCP_PROTOCOL_VERSION,
+      },
+      body,
+    });
+  };
+};
+let r = 0;
+const refresh = () => {
+  const t = fixture.refreshTokens[r++];
+  return call("/token", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: t.token, client_id: t.clientId, resource: `${publicUrl}/mcp/${t.serverId}` }).toString(),
+  });
+};
+let c = 0;
+const register = () =>
+  call("/register", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ client_name: `c${c++}`, redirect_uris: ["http://127.0.0.1:45678/callback"], token_endpoint_auth_method: "none" }),
+  });
+
+console.log(`in-process protocol handlers, ${N} sequential requests each, --scale ${values.scale}, node ${process.version}`);
+await time("GET /healthz", () => call("/healthz"), 200);
+await time("GET /.well-known/oauth-authorization-server", () => call("/.well-known/oauth-authorization-server"), 200);
+await time("GET /.well-known/oauth-protected-resource/mcp/<id>", () => call(`/.well-known/oauth-protected-resource/mcp/${fixture.servers[0].id}`), 200);
+await time("POST /mcp/<id> tools/list", mcp(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: {} })), 200);
+await time(
+  "POST /mcp/<id> tools/call (no-op endpoint, incl. its fetch)",
+  mcp(JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "tool_3", arguments: { query: "bench" } } })),
+  200,
+);
+await time("POST /token refresh_token (rotation)", refresh, 200);
+await time("POST /register", register, 201);
+
+ctx.db.$client.close();
+await noop.stop();
+fs.rmSync(dir, { recursive: true, force: true });
