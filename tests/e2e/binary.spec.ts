@@ -39,15 +39,16 @@ let port: number;
 let app: Binary;
 
 /** The environment a service manager would give it: no NODE_* variables, nothing inherited. */
-function env(): Record<string, string> {
+function env(): NodeJS.ProcessEnv {
   return {
     PATH: "/usr/bin:/bin",
     HOME: runDir,
+    NODE_ENV: "production",
     PORT: String(port),
     HOST: "127.0.0.1",
     PUBLIC_URL: `http://localhost:${port}`,
     TOOLGATE_LOG_LEVEL: "info",
-  };
+  } as NodeJS.ProcessEnv;
 }
 
 function cli(args: string[], stdin?: string) {
