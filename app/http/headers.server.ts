@@ -22,7 +22,8 @@ export function pageSecurityHeaders(headers: Headers, nonce: string, https: bool
   headers.set("X-Frame-Options", "DENY");
   headers.set("X-Content-Type-Options", "nosniff");
   if (!headers.has("Referrer-Policy")) headers.set("Referrer-Policy", "same-origin");
-  headers.set("Cross-Origin-Opener-Policy", "same-origin-allow-popups");
+  // A page may relax this (the consent flow keeps `window.opener` for clients that open it as a popup).
+  if (!headers.has("Cross-Origin-Opener-Policy")) headers.set("Cross-Origin-Opener-Policy", "same-origin-allow-popups");
   headers.set("Permissions-Policy", "camera=(), microphone=(), geolocation=()");
   if (https) headers.set("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
 }

@@ -33,7 +33,13 @@ import {
 // Remix's document-request guard and our Origin check must refuse (docs/decisions/005-consent-csrf.md).
 // Redirects (the first URL carries state) use no-referrer. frame-ancestors 'none' and
 // X-Frame-Options: DENY come with every page (app/http/headers.server.ts).
-const CONSENT_HEADERS = { "Cache-Control": "no-store", "Referrer-Policy": "same-origin" };
+// COOP unsafe-none: a client that opens the flow in a popup keeps its window.opener, so the
+// Authorization Complete page can offer Close Tab (docs/decisions/005-consent-csrf.md).
+const CONSENT_HEADERS = {
+  "Cache-Control": "no-store",
+  "Referrer-Policy": "same-origin",
+  "Cross-Origin-Opener-Policy": "unsafe-none",
+};
 const REDIRECT_HEADERS = { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" };
 
 export const meta: MetaFunction = () => [{ title: "Authorize Application" }];

@@ -5,14 +5,16 @@ import { useEffect, useState } from "react";
 import { readCompletion } from "~/oauth/authorize-complete.server";
 
 // The page holds an authorization code: never cached, no referrer.
-const HEADERS = { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" };
+// COOP unsafe-none keeps window.opener for Close Tab (docs/decisions/005-consent-csrf.md).
+const HEADERS = { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "Cross-Origin-Opener-Policy": "unsafe-none" };
 
 export const headers: HeadersFunction = () => HEADERS;
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [
   { title: data?.completion?.denied ? "Access Denied" : "Authorization Complete" },
-  // Hands the response to the application without JavaScript too (a private-use scheme opens the app).
-  ...(data?.completion ? [{ httpEquiv: "refresh", content: `1;url=${data.completion.location}` }] : []),
+  // Hands the response to the application without JavaScript too (a private-use scheme opens the app),
+  // after a moment in which the confirmation can be read.
+  ...(data?.completion ? [{ httpEquiv: "refresh", content: `3;url=${data.completion.location}` }] : []),
 ];
 
 export async function loader({ request, context }: LoaderFunctionArgs) {

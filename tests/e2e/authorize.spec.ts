@@ -207,4 +207,6 @@ test("an app-link redirect lands on Authorization Complete with a link that hand
   expect(handed.searchParams.get("code")).toMatch(/^tgc_/);
   expect(handed.searchParams.get("state")).toBe("xyz-state");
   expect(handed.searchParams.get("iss")).toBe(app.url);
+  // The automatic hand-over works without JavaScript: a meta refresh to the same URL.
+  expect(await page.locator('meta[http-equiv="refresh"]').getAttribute("content")).toBe(`3;url=${href}`);
 });

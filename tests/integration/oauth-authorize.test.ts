@@ -82,13 +82,13 @@ function get(path: string, cookie?: string) {
   return run(loader, new Request(`${BASE}${path}`, { headers: cookie ? { Cookie: cookie } : {} }));
 }
 
-type Params = Record<string, string | string[] | undefined>;
+type Params = Record<string, string | readonly string[] | undefined>;
 
 function authorizeQuery(params: Params): string {
   const query = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) {
     if (v === undefined) continue;
-    for (const item of Array.isArray(v) ? v : [v]) query.append(k, item);
+    for (const item of typeof v === "string" ? [v] : v) query.append(k, item);
   }
   return `/authorize?${query.toString()}`;
 }

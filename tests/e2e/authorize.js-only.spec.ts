@@ -1,0 +1,84 @@
+import { authorizeUrl, pkce, registerClient, seedServer, startCallback } from "./authorize-data";
+import { createUser, expect, signIn, test } from "./fixtures";
+
+// What exists only with JavaScript: the pending "Authorizing..." state and the Close Tab button.
+
+test('Approve shows "Authorizing..." while the action runs', async ({ page, app }) => {
+  const user = await createUser(app);
+  const server = seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
+  const callback = await startCallback();
+  try {
+    const clientId = await registerClient(app.url, [callback.url]);
+    await signIn(page, app, user.email);
+    await page.goto(
+      authorizeUrl(app.url, {
+        response_type: "code",
+        client_id: clientId,
+        redirect_uri: callback.url,
+        code_challenge: pkce().challenge,
+        code_challenge_method: "S256",
+        state: "s1",
+        resource: `${app.url}/mcp/${server.id}`,
+      }),
+    );
+    // Hold the action's request a moment so the pending state can be seen.
+    await page.route(/\/authorize\?/, async (route) => {
+      if (route.request().method() === "POST") await new Promise((r) => setTimeout(r, 1500));
+      await route.continue();
+    });
+    await page.getByRole("button", { name: "Approve" }).click();
+    await expect(page.getByRole("status")).toHaveText("Authorizing...");
+    await expect(page.getByRole("button", { name: "Approve" })).toBeDisabled();
+    await expect(page.getByRole("button", { name: "Deny" })).toBeDisabled();
+    expect((await callback.received).get("code")).toMatch(/^tgc_/);
+  } finally {
+    await callback.close();
+  }
+});
+
+test("Authorization Complete offers Close Tab when the flow was opened as a popup", async ({ page, app, context }) => {
+  const user = await createUser(app);
+  const server = seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
+  const appLink = "com.example.toolgate-popup:/oauth/callback";
+  const clientId = await registerClient(app.url, [appLink], "Popup App");
+  await signIn(page, app, user.email);
+  const url = authorizeUrl(app.url, {
+    response_type: "code",
+    client_id: clientId,
+    redirect_uri: appLink,
+    code_challenge: pkce().challenge,
+    code_challenge_method: "S256",
+    state: "s2",
+    resource: `${app.url}/mcp/${server.id}`,
+  });
+  const [popup] = await Promise.all([context.waitForEvent("page"), page.evaluate((u) => void window.open(u, "_blank", "popup"), url)]);
+  await popup.getByRole("button", { name: "Approve" }).waitFor();
+  await popup.getByRole("button", { name: "Approve" }).click();
+  await expect(popup.getByRole("heading", { name: "Authorization Complete", level: 1 })).toBeVisible();
+  const closed = popup.waitForEvent("close");
+  await popup.getByRole("button", { name: "Close Tab" }).click();
+  await closed;
+  expect(popup.isClosed()).toBe(true);
+});
+
+test("Authorization Complete opened without an opener does not offer Close Tab", async ({ page, app }) => {
+  const user = await createUser(app);
+  const server = seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
+  const appLink = "com.example.toolgate-tab:/oauth/callback";
+  const clientId = await registerClient(app.url, [appLink], "Tab App");
+  await signIn(page, app, user.email);
+  const url = authorizeUrl(app.url, {
+    response_type: "code",
+    client_id: clientId,
+    redirect_uri: appLink,
+    code_challenge: pkce().challenge,
+    code_challenge_method: "S256",
+    state: "s3",
+    resource: `${app.url}/mcp/${server.id}`,
+  });
+  await page.goto(url);
+  await page.getByRole("button", { name: "Approve" }).click();
+  await expect(page.getByRole("heading", { name: "Authorization Complete", level: 1 })).toBeVisible();
+  await expect(page.getByText("You can close this tab.")).toBeVisible();
+  await expect(page.getByRole("button", { name: "Close Tab" })).toHaveCount(0);
+});
