@@ -9,6 +9,7 @@ import { accountCommands } from "./account-commands.server";
 import { serverCommands } from "./server-commands.server";
 import { opsCommands } from "./ops-commands.server";
 import { auditCommands } from "./audit-commands.server";
+import { inviteCommands } from "./invite-commands.server";
 
 export type CliIo = {
   out(text: string): void;
@@ -96,4 +97,5 @@ export const commands: Record<string, Command> = {
   ...serverCommands,
   ...opsCommands,
   ...auditCommands,
+  ...inviteCommands,
 };

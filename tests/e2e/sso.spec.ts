@@ -53,6 +53,21 @@ test("a person from an allowed domain signs in through the provider", async ({ p
   await expect(page.getByRole("button", { name: "Sign out" })).toBeVisible();
 });
 
+test("a person invited with `toolgate user invite` signs in through the provider and gets a member account", async ({ page }) => {
+  const email = uniqueEmail("invited");
+  const invite = await app.cli(["user", "invite", "--email", email, "--json"]);
+  expect(invite.code).toBe(0);
+  idp.addUser({ email });
+  await page.goto(`${app.url}/sign-in`);
+  await page.getByRole("button", { name: "Sign in with Acme SSO" }).click();
+  await atProvider(page, email);
+  await page.waitForURL(`${app.url}/`);
+  await expect(page.getByRole("button", { name: "Sign out" })).toBeVisible();
+  const list = await app.cli(["user", "list", "--json"]);
+  expect(list.stdout).toContain(email);
+  expect((await app.cli(["user", "invitations", "--json"])).stdout).not.toContain(email);
+});
+
 test("signed out at Authorize Application, signs in through the provider, lands back and approves", async ({ page }) => {
   const { email, id: userId } = await createUser(app);
   idp.addUser({ email });
