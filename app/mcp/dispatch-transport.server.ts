@@ -11,8 +11,6 @@ import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
   ErrorCode,
-  isJSONRPCErrorResponse,
-  isJSONRPCResultResponse,
   type JSONRPCErrorResponse,
   type JSONRPCMessage,
   type JSONRPCRequest,
@@ -38,7 +36,8 @@ export class DispatchTransport implements Transport {
   }
 
   async send(message: JSONRPCMessage): Promise<void> {
-    if (!isJSONRPCResultResponse(message) && !isJSONRPCErrorResponse(message)) return;
+    // Only answers matter here (see the module comment). A structural check: the SDK built them.
+    if (!("id" in message) || "method" in message) return;
     const internalId = message.id as number;
     const entry = this.inFlight.get(internalId);
     if (!entry) return;
@@ -47,26 +46,26 @@ export class DispatchTransport implements Transport {
   }
 
   /**
-   * Hands one request to the server and resolves with its answer under the client's id. When
-   * `signal` aborts (the HTTP client went away, or the client cancelled), the server is told with
-   * notifications/cancelled (so the tool call's own signal aborts) and the promise resolves with an
-   * error answer nobody will read.
+   * Hands one request to the server; `answer` resolves with its answer under the client's id.
+   * `cancel()` (the client sent notifications/cancelled, or `signal` aborted because the HTTP
+   * client went away) tells the server with notifications/cancelled, so the tool call's own signal
+   * aborts, and resolves `answer` with an error nobody will read.
    */
-  dispatch(request: JSONRPCRequest, authInfo: AuthInfo, signal?: AbortSignal): Promise<JsonRpcAnswer> {
+  dispatch(request: JSONRPCRequest, authInfo: AuthInfo, signal?: AbortSignal): { answer: Promise<JsonRpcAnswer>; cancel: () => void } {
     const internalId = this.nextId++;
     if (this.nextId > Number.MAX_SAFE_INTEGER - 1) this.nextId = 1;
-    return new Promise<JsonRpcAnswer>((resolve) => {
+    const cancel = () => this.cancel(internalId, "The request was cancelled");
+    const answer = new Promise<JsonRpcAnswer>((resolve) => {
       this.inFlight.set(internalId, { originalId: request.id, resolve });
-      if (signal) {
-        const onAbort = () => this.cancel(internalId, "The request was cancelled");
-        if (signal.aborted) {
-          queueMicrotask(onAbort);
-        } else {
-          signal.addEventListener("abort", onAbort, { once: true });
-        }
-      }
-      this.onmessage?.({ ...request, id: internalId }, { authInfo });
     });
+    if (signal?.aborted) {
+      queueMicrotask(cancel);
+    } else if (signal) {
+      signal.addEventListener("abort", cancel, { once: true });
+      void answer.then(() => signal.removeEventListener("abort", cancel));
+    }
+    this.onmessage?.({ ...request, id: internalId }, { authInfo });
+    return { answer, cancel };
   }
 
   private cancel(internalId: number, reason: string): void {

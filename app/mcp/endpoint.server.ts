@@ -11,8 +11,6 @@ import {
   InitializeRequestSchema,
   ListToolsRequestSchema,
   PingRequestSchema,
-  isJSONRPCNotification,
-  isJSONRPCRequest,
   JSONRPCMessageSchema,
   SUPPORTED_PROTOCOL_VERSIONS,
   ErrorCode,
@@ -50,7 +48,7 @@ function corsHeaders(origin: string | null): Headers {
 
 // In-flight requests by token family (one client installation) and the client's own request id, so
 // a client's notifications/cancelled reaches its own request and nobody else's.
-const inFlight = new Map<string, AbortController>();
+const inFlight = new Map<string, () => void>();
 const inFlightKey = (familyId: string, id: JSONRPCRequest["id"]) => `${familyId}\u0000${typeof id}:${id}`;
 
 export async function handleMcpRequest(request: Request, ctx: AppContext, serverId: string): Promise<Response> {
@@ -113,8 +111,9 @@ export async function handleMcpRequest(request: Request, ctx: AppContext, server
   const caller: Caller = { grantId: token.grantId, userId: token.userId, clientId: token.clientId, serverId };
   const requests: JSONRPCRequest[] = [];
   for (const message of parsed.messages) {
-    if (isJSONRPCRequest(message)) requests.push(message);
-    else if (isJSONRPCNotification(message)) handleClientNotification(token.familyId, message);
+    // Already validated by the SDK's schema: the shape tells requests from notifications.
+    if ("method" in message && "id" in message) requests.push(message as JSONRPCRequest);
+    else if ("method" in message) handleClientNotification(token.familyId, message as JSONRPCNotification);
     // Responses from the client answer server-initiated requests, which this endpoint never sends.
   }
   if (requests.length === 0) return new Response(null, { status: 202, headers });
@@ -126,10 +125,10 @@ export async function handleMcpRequest(request: Request, ctx: AppContext, server
       const invalid = invalidParams(message);
       if (invalid) return invalid;
       const key = inFlightKey(token.familyId, message.id);
-      const cancel = new AbortController();
+      const { answer, cancel } = transport.dispatch(message, authInfo, request.signal);
       inFlight.set(key, cancel);
       try {
-        return await transport.dispatch(message, authInfo, AbortSignal.any([request.signal, cancel.signal]));
+        return await answer;
       } finally {
         if (inFlight.get(key) === cancel) inFlight.delete(key);
       }
@@ -167,7 +166,7 @@ function handleClientNotification(familyId: string, message: JSONRPCNotification
   if (message.method !== "notifications/cancelled") return;
   const requestId = message.params?.requestId;
   if (typeof requestId !== "string" && typeof requestId !== "number") return;
-  inFlight.get(inFlightKey(familyId, requestId))?.abort();
+  inFlight.get(inFlightKey(familyId, requestId))?.();
 }
 
 /** Accept, Content-Type and MCP-Protocol-Version checks of a POST (Streamable HTTP §"Sending Messages"). */
@@ -207,9 +206,18 @@ type Body = { kind: "ok"; text: string } | { kind: "too_large" } | { kind: "abor
 
 /** Reads the body, stopping as soon as it passes MAX_BODY_BYTES. */
 async function readBody(request: Request): Promise<Body> {
-  const declared = Number(request.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) return { kind: "too_large" };
+  const length = request.headers.get("content-length");
+  const declared = length === null ? NaN : Number(length);
+  if (declared > MAX_BODY_BYTES) return { kind: "too_large" };
   if (!request.body) return { kind: "ok", text: "" };
+  if (Number.isInteger(declared)) {
+    // Node's HTTP parser never delivers more than Content-Length bytes, so the cap already holds.
+    try {
+      return { kind: "ok", text: await request.text() };
+    } catch {
+      return { kind: "aborted" };
+    }
+  }
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;

@@ -5,7 +5,7 @@
  * Revocation is written onto the token rows themselves (access_tokens.revoked_at), so checking a
  * bearer token is one primary-key read with no joins.
  */
-import { and, eq, inArray, isNull } from "drizzle-orm";
+import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import type { Db } from "~/db/client.server";
 import { accessTokens, grants, refreshTokens, tokenFamilies } from "~/db/schema";
@@ -98,7 +98,18 @@ export type VerifiedAccessToken = {
  */
 export function verifyAccessToken(ctx: AppContext, token: string): VerifiedAccessToken | null {
   if (!token.startsWith(ACCESS_TOKEN_PREFIX) || token.length > 200) return null;
-  const row = ctx.db
+  const row = accessTokenLookup(ctx.db).get({ tokenHash: secretHash(token) });
+  if (!row || row.revokedAt !== null || row.expiresAt <= ctx.now()) return null;
+  const { revokedAt: _revoked, ...rest } = row;
+  return rest;
+}
+
+// The bearer check runs on every MCP request: the query is built and prepared once per database
+// connection instead of on each call (one primary-key read either way).
+const accessTokenLookups = new WeakMap<Db, ReturnType<typeof prepareAccessTokenLookup>>();
+
+function prepareAccessTokenLookup(db: Db) {
+  return db
     .select({
       grantId: accessTokens.grantId,
       familyId: accessTokens.familyId,
@@ -110,11 +121,17 @@ export function verifyAccessToken(ctx: AppContext, token: string): VerifiedAcces
       revokedAt: accessTokens.revokedAt,
     })
     .from(accessTokens)
-    .where(eq(accessTokens.tokenHash, secretHash(token)))
-    .get();
-  if (!row || row.revokedAt !== null || row.expiresAt <= ctx.now()) return null;
-  const { revokedAt: _revoked, ...rest } = row;
-  return rest;
+    .where(eq(accessTokens.tokenHash, sql.placeholder("tokenHash")))
+    .prepare();
+}
+
+function accessTokenLookup(db: Db) {
+  let lookup = accessTokenLookups.get(db);
+  if (!lookup) {
+    lookup = prepareAccessTokenLookup(db);
+    accessTokenLookups.set(db, lookup);
+  }
+  return lookup;
 }
 
 /** Revokes every access and refresh token of the given families. */
