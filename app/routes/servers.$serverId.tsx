@@ -4,7 +4,7 @@ import { Form, Link, useLoaderData, useNavigation } from "@remix-run/react";
 import { requireCsrf } from "~/auth/csrf.server";
 import { useRootData } from "~/root";
 import { CopyField, Snippet, Toast } from "~/servers/components";
-import { notFound, readFlash, redirectWithFlash, requireOwnServer } from "~/servers/pages.server";
+import { notFound, readFlash, readForm, redirectWithFlash, requireOwnServer } from "~/servers/pages.server";
 import { listTools, mcpUrl, rotateSigningSecret } from "~/servers/servers.server";
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [
@@ -38,7 +38,7 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
 export async function action({ request, context, params }: ActionFunctionArgs) {
   const { ctx } = context;
   const { user, server } = await requireOwnServer(ctx, request, params.serverId);
-  const form = await request.formData();
+  const form = await readForm(request);
   await requireCsrf(ctx, request, form);
   if (form.get("intent") !== "rotate-secret") return json({ error: "Unknown action." }, { status: 400 });
   const secret = rotateSigningSecret(ctx, user.id, server.id);

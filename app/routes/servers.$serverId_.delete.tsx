@@ -3,7 +3,7 @@ import { json } from "@remix-run/node";
 import { Form, Link, useLoaderData, useNavigation } from "@remix-run/react";
 import { requireCsrf } from "~/auth/csrf.server";
 import { useRootData } from "~/root";
-import { notFound, redirectWithFlash, requireOwnServer } from "~/servers/pages.server";
+import { notFound, readForm, redirectWithFlash, requireOwnServer } from "~/servers/pages.server";
 import { deleteServer } from "~/servers/servers.server";
 
 export const meta: MetaFunction = () => [{ title: "Delete server · Toolgate" }];
@@ -17,7 +17,7 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
 export async function action({ request, context, params }: ActionFunctionArgs) {
   const { ctx } = context;
   const { user, server } = await requireOwnServer(ctx, request, params.serverId);
-  const form = await request.formData();
+  const form = await readForm(request);
   await requireCsrf(ctx, request, form);
   if (!deleteServer(ctx, user.id, server.id)) throw notFound();
   return redirectWithFlash(ctx, request, "/", { toast: `Deleted ${server.name}.` });

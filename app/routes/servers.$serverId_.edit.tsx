@@ -3,7 +3,7 @@ import { json } from "@remix-run/node";
 import { useActionData, useLoaderData } from "@remix-run/react";
 import { requireCsrf } from "~/auth/csrf.server";
 import { useRootData } from "~/root";
-import { notFound, redirectWithFlash, requireOwnServer } from "~/servers/pages.server";
+import { notFound, readForm, redirectWithFlash, requireOwnServer } from "~/servers/pages.server";
 import { ServerForm } from "~/servers/server-form";
 import { updateServer, ValidationError } from "~/servers/servers.server";
 
@@ -17,7 +17,7 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
 export async function action({ request, context, params }: ActionFunctionArgs) {
   const { ctx } = context;
   const { user, server } = await requireOwnServer(ctx, request, params.serverId);
-  const form = await request.formData();
+  const form = await readForm(request);
   await requireCsrf(ctx, request, form);
   const values = { name: String(form.get("name") ?? "").slice(0, 500), description: String(form.get("description") ?? "").slice(0, 5000) };
   try {

@@ -3,7 +3,7 @@ import { json } from "@remix-run/node";
 import { useActionData, useLoaderData } from "@remix-run/react";
 import { requireCsrf } from "~/auth/csrf.server";
 import { useRootData } from "~/root";
-import { notFound, parseToolForm, redirectWithFlash, requireOwnTool, toolFormErrorsOf, toolFormValuesOf } from "~/servers/pages.server";
+import { notFound, parseToolForm, readForm, redirectWithFlash, requireOwnTool, toolFormErrorsOf, toolFormValuesOf } from "~/servers/pages.server";
 import { toolDefinitionOf, updateTool, ValidationError } from "~/servers/servers.server";
 import { ToolForm } from "~/servers/tool-form";
 
@@ -22,7 +22,7 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
 export async function action({ request, context, params }: ActionFunctionArgs) {
   const { ctx } = context;
   const { user, server, tool } = await requireOwnTool(ctx, request, params.serverId, params.toolId);
-  const form = await request.formData();
+  const form = await readForm(request);
   await requireCsrf(ctx, request, form);
   const parsed = parseToolForm(form);
   if (!parsed.ok) return json({ errors: parsed.errors, values: parsed.values }, { status: 400 });

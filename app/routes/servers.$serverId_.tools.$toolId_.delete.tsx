@@ -3,7 +3,7 @@ import { json } from "@remix-run/node";
 import { Form, Link, useLoaderData, useNavigation } from "@remix-run/react";
 import { requireCsrf } from "~/auth/csrf.server";
 import { useRootData } from "~/root";
-import { notFound, redirectWithFlash, requireOwnTool } from "~/servers/pages.server";
+import { notFound, readForm, redirectWithFlash, requireOwnTool } from "~/servers/pages.server";
 import { deleteTool } from "~/servers/servers.server";
 
 export const meta: MetaFunction = () => [{ title: "Delete tool · Toolgate" }];
@@ -16,7 +16,7 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
 export async function action({ request, context, params }: ActionFunctionArgs) {
   const { ctx } = context;
   const { user, server, tool } = await requireOwnTool(ctx, request, params.serverId, params.toolId);
-  const form = await request.formData();
+  const form = await readForm(request);
   await requireCsrf(ctx, request, form);
   if (!deleteTool(ctx, user.id, server.id, tool.id)) throw notFound();
   return redirectWithFlash(ctx, request, `/servers/${server.id}`, { toast: `Deleted the tool ${tool.name}.` });

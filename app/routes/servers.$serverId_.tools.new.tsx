@@ -3,7 +3,7 @@ import { json } from "@remix-run/node";
 import { useActionData, useLoaderData } from "@remix-run/react";
 import { requireCsrf } from "~/auth/csrf.server";
 import { useRootData } from "~/root";
-import { notFound, parseToolForm, redirectWithFlash, requireOwnServer, toolFormErrorsOf } from "~/servers/pages.server";
+import { notFound, parseToolForm, readForm, redirectWithFlash, requireOwnServer, toolFormErrorsOf } from "~/servers/pages.server";
 import { addTool, ValidationError } from "~/servers/servers.server";
 import { NEW_TOOL_SCHEMA, ToolForm } from "~/servers/tool-form";
 
@@ -17,7 +17,7 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
 export async function action({ request, context, params }: ActionFunctionArgs) {
   const { ctx } = context;
   const { user, server } = await requireOwnServer(ctx, request, params.serverId);
-  const form = await request.formData();
+  const form = await readForm(request);
   await requireCsrf(ctx, request, form);
   const parsed = parseToolForm(form);
   if (!parsed.ok) return json({ errors: parsed.errors, values: parsed.values }, { status: 400 });

@@ -4,7 +4,7 @@ import { useActionData } from "@remix-run/react";
 import { requireCsrf } from "~/auth/csrf.server";
 import { requireUser } from "~/auth/session.server";
 import { useRootData } from "~/root";
-import { redirectWithFlash } from "~/servers/pages.server";
+import { readForm, redirectWithFlash } from "~/servers/pages.server";
 import { ServerForm } from "~/servers/server-form";
 import { createServer, ValidationError } from "~/servers/servers.server";
 
@@ -18,7 +18,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
 export async function action({ request, context }: ActionFunctionArgs) {
   const { ctx } = context;
   const user = await requireUser(ctx, request);
-  const form = await request.formData();
+  const form = await readForm(request);
   await requireCsrf(ctx, request, form);
   const values = { name: String(form.get("name") ?? "").slice(0, 500), description: String(form.get("description") ?? "").slice(0, 5000) };
   try {

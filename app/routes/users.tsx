@@ -7,7 +7,7 @@ import { requireCsrf } from "~/auth/csrf.server";
 import { createUser, emailSchema, passwordSchema, UserExistsError } from "~/auth/users.server";
 import { useRootData } from "~/root";
 import { FormError, FormField, Toast } from "~/servers/components";
-import { readFlash, redirectWithFlash } from "~/servers/pages.server";
+import { readFlash, readForm, redirectWithFlash } from "~/servers/pages.server";
 
 export const meta: MetaFunction = () => [{ title: "Users · Toolgate" }];
 
@@ -28,7 +28,7 @@ const addUserSchema = z.object({
 export async function action({ request, context }: ActionFunctionArgs) {
   const { ctx } = context;
   await requireOwner(ctx, request);
-  const form = await request.formData();
+  const form = await readForm(request);
   await requireCsrf(ctx, request, form);
   const values = { email: String(form.get("email") ?? "").slice(0, 300), role: String(form.get("role") ?? "member").slice(0, 20) };
   const parsed = addUserSchema.safeParse({ ...values, password: String(form.get("password") ?? "") });

@@ -4,7 +4,7 @@ import { Form, Link, useLoaderData, useNavigation } from "@remix-run/react";
 import { AccountError, listUsers, removeUser, requireOwner } from "~/auth/accounts.server";
 import { requireCsrf } from "~/auth/csrf.server";
 import { useRootData } from "~/root";
-import { notFound, redirectWithFlash } from "~/servers/pages.server";
+import { notFound, readForm, redirectWithFlash } from "~/servers/pages.server";
 
 export const meta: MetaFunction = () => [{ title: "Remove user · Toolgate" }];
 
@@ -25,7 +25,7 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
   const { ctx } = context;
   const me = await requireOwner(ctx, request);
   const account = findAccount(ctx, me.id, params.userId);
-  const form = await request.formData();
+  const form = await readForm(request);
   await requireCsrf(ctx, request, form);
   try {
     removeUser(ctx, account.email);

@@ -26,6 +26,15 @@ export async function requireOwnTool(ctx: AppContext, request: Request, serverId
   return { user, server, tool };
 }
 
+/** The posted form, or a 400 when the body is not a form at all (a script posting JSON, say). */
+export async function readForm(request: Request): Promise<FormData> {
+  try {
+    return await request.formData();
+  } catch {
+    throw new Response("Send the form as application/x-www-form-urlencoded or multipart/form-data.", { status: 400 });
+  }
+}
+
 /** Field names of the tool form. */
 export type ToolFormField = "name" | "description" | "inputSchema" | "endpointUrl" | "endpointMethod" | "endpointHeaders";
 export type ToolFormValues = Record<ToolFormField, string>;

@@ -113,8 +113,11 @@ export const endpointHeadersSchema = z
         ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The header ${name} is set by Toolgate and cannot be changed.` });
       } else if (seen.has(lower)) {
         ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The header ${name} appears twice.` });
-      } else if (/[\r\n\0]/.test(value) || value.length > LIMITS.headerValue) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The value of ${name} is too long or contains a line break.` });
+      } else if (value.length > LIMITS.headerValue) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The value of ${name} is longer than ${LIMITS.headerValue} characters.` });
+      } else if (/[^\t\x20-\x7e]/.test(value)) {
+        // RFC 9110 §5.5: field values are visible ASCII, spaces and tabs (no line breaks: no header injection).
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The value of ${name} may only contain printable ASCII characters.` });
       }
       seen.add(lower);
     }

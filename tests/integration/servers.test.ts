@@ -196,6 +196,17 @@ describe("server and tool forms: bad input", () => {
     expect(listServers(ctx, alice.userId)).toEqual([]);
   });
 
+  it("answers 400, not 500, to a body that is not a form", async () => {
+    const request = new Request(`${BASE}/servers/new`, {
+      method: "POST",
+      headers: { Cookie: alice.cookie, "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "x" }),
+    });
+    const response = await run(newServerPage.action, ctx, request);
+    expect(response.status).toBe(400);
+    expect(listServers(ctx, alice.userId)).toEqual([]);
+  });
+
   it("creates a server and shows its signing secret once", async () => {
     const response = await run(newServerPage.action, ctx, post(alice, "/servers/new", { name: "Mine" }));
     expect(response.status).toBe(302);
@@ -232,6 +243,8 @@ describe("server and tool forms: bad input", () => {
       [{ endpointHeaders: "Host: evil.example" }, { endpointHeaders: "The header Host is set by Toolgate and cannot be changed." }],
       [{ endpointHeaders: "A: 1\nA: 2" }, { endpointHeaders: "The header A appears twice." }],
       [{ endpointHeaders: '{"X": 5}' }, { endpointHeaders: "Header values must be strings." }],
+      [{ endpointHeaders: "X-Name: café" }, { endpointHeaders: "The value of X-Name may only contain printable ASCII characters." }],
+      [{ endpointHeaders: `X-Long: ${"v".repeat(4097)}` }, { endpointHeaders: "The value of X-Long is longer than 4096 characters." }],
       [{ description: "d".repeat(4001) }, { description: "Use at most 4000 characters." }],
     ];
     for (const [override, errors] of cases) {
