@@ -18,6 +18,10 @@ function extractAssets(manifest) {
   const base = runtimeRoot();
   const dir = path.join(base, manifest.hash);
   const marker = path.join(dir, ".complete");
+  if (fs.existsSync(marker) && !manifest.files.every((key) => fs.existsSync(path.join(dir, key)))) {
+    // Someone removed files from the extracted copy: extract it again.
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
   if (!fs.existsSync(marker)) {
     fs.mkdirSync(base, { recursive: true, mode: 0o700 });
     const tmp = fs.mkdtempSync(path.join(base, `.extract-${manifest.hash.slice(0, 8)}-`));
