@@ -48,7 +48,7 @@ const envSchema = z.object({
     .string()
     .default("")
     .transform(list)
-    .refine((l) => l.every((d) => /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(d)), "must be a comma-separated list of domain names (example.com,example.org)"),
+    .refine((l) => l.every((d) => /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}$/.test(d)), "must be a comma-separated list of domain names (example.com,example.org)"),
   TOOLGATE_GITHUB_ALLOWED_ORGS: z
     .string()
     .default("")
