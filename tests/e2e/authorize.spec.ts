@@ -210,3 +210,15 @@ test("an app-link redirect lands on Authorization Complete with a link that hand
   // The automatic hand-over works without JavaScript: a meta refresh to the same URL.
   expect(await page.locator('meta[http-equiv="refresh"]').getAttribute("content")).toBe(`3;url=${href}`);
 });
+
+test("a client name with markup is shown as text, never run", async ({ page, app }) => {
+  const user = await createUser(app);
+  const server = seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
+  const name = `<img src=x onerror="document.title='pwned'"><script>document.title='pwned'</script>`;
+  const clientId = await registerClient(app.url, [callback.url], name);
+  await signIn(page, app, user.email);
+  await page.goto(authorizeUrl(app.url, { ...params(clientId), resource: resourceOf(app, server.id) }));
+  await expect(page.getByText(name, { exact: true })).toBeVisible();
+  await expect(page.locator("main img")).toHaveCount(0);
+  await expect(page).toHaveTitle("Authorize Application");
+});
