@@ -5,6 +5,7 @@
 import { lt } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import { auditEvents } from "~/db/schema";
+import { onShutdown } from "~/http/lifecycle.server";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 export const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
@@ -19,7 +20,8 @@ export function pruneAuditEvents(ctx: AppContext): number {
 
 /**
  * Starts the access feature's background jobs (audit pruning now, then hourly). The timer is
- * unref'd so it never keeps the process alive; call the returned function to stop it.
+ * unref'd so it never keeps the process alive, and stops at shutdown before the database closes;
+ * the returned function stops it too.
  */
 export function startAccessJobs(ctx: AppContext, intervalMs = PRUNE_INTERVAL_MS): () => void {
   const run = () => {
@@ -32,5 +34,10 @@ export function startAccessJobs(ctx: AppContext, intervalMs = PRUNE_INTERVAL_MS)
   run();
   const timer = setInterval(run, intervalMs);
   timer.unref();
-  return () => clearInterval(timer);
+  // The hook only clears the timer: removing hooks while they run would skip the next one.
+  const removeHook = onShutdown("access-jobs", () => clearInterval(timer));
+  return () => {
+    clearInterval(timer);
+    removeHook();
+  };
 }

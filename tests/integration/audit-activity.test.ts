@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { describeEvent } from "~/access/activity.server";
 import { exportAuditEvents } from "~/access/export.server";
 import { pruneAuditEvents, startAccessJobs } from "~/access/retention.server";
+import { runShutdownHooks } from "~/http/lifecycle.server";
 import { runCli } from "~/cli/main.server";
 import { auditEvents } from "~/db/schema";
 import { recordAudit } from "~/oauth/audit.server";
@@ -155,6 +156,15 @@ describe("audit retention", () => {
     await new Promise((r) => setTimeout(r, 80));
     expect(ctx.db.select().from(auditEvents).all()).toHaveLength(0);
     stop();
+    record(ctx, { kind: "token.issued" });
+    ctx.advance(8 * DAY);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(ctx.db.select().from(auditEvents).all()).toHaveLength(1);
+  });
+
+  it("stops pruning at shutdown, before the database closes", async () => {
+    startAccessJobs(ctx, 20);
+    await runShutdownHooks(ctx);
     record(ctx, { kind: "token.issued" });
     ctx.advance(8 * DAY);
     await new Promise((r) => setTimeout(r, 60));
