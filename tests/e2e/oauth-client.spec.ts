@@ -5,8 +5,11 @@
  *
  * MCP 401 → RFC 9728 resource metadata → RFC 8414 discovery → RFC 7591 registration →
  * /authorize (sign in, consent, Approve) → RFC 9207 iss check → code exchange with PKCE and RFC 8707
- * resource → MCP call → refresh (rotation) → RFC 7009 revocation.
+ * resource → the MCP SDK client sees exactly the granted tools → refresh (rotation) → RFC 7009
+ * revocation.
  */
+import { Client as McpClient } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import * as oauth from "oauth4webapi";
 import { mcpStatus } from "./access-data";
 import { grantOf, seedServer, startCallback } from "./authorize-data";
@@ -91,6 +94,21 @@ test("oauth4webapi completes discovery, registration, consent, token, refresh an
     expect(tokens.refresh_token).toMatch(/^tgr_/);
     expect(grantOf(app.dataDir, client.client_id)?.tools).toEqual(["alerts", "forecast"]);
     expect(await mcpStatus(app.url, server.id, tokens.access_token)).toBe(200);
+
+    // The real MCP SDK client, with the token: it sees exactly the two granted tools of three, and a
+    // call of the third is refused (per-tool consent).
+    const mcp = new McpClient({ name: "e2e", version: "1.0.0" });
+    await mcp.connect(
+      new StreamableHTTPClientTransport(new URL(mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${tokens.access_token}` } } }),
+    );
+    try {
+      const listed = await mcp.listTools();
+      expect(listed.tools.map((t) => t.name)).toEqual(["alerts", "forecast"]);
+      // Refused by the grant check, before the tool's endpoint is ever called.
+      await expect(mcp.callTool({ name: "radar", arguments: {} })).rejects.toThrow(/was not approved for this application/);
+    } finally {
+      await mcp.close();
+    }
 
     // 6. Refresh: a new pair; the new access token works.
     const refreshed = await oauth.processRefreshTokenResponse(
