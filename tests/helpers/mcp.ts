@@ -14,11 +14,20 @@ export type Received = { path: string; body: string };
 
 /**
  * A tool endpoint on 127.0.0.1: `/echo` answers with the arguments it got, `/fail` answers 500,
- * `/mcp-text` answers an MCP tool result. Every request is recorded.
+ * `/mcp-text` answers an MCP tool result, `/slow` never answers. Every request is recorded.
  */
 export async function startToolEndpoint() {
   const received: Received[] = [];
+  /** Calls to /slow whose connection Toolgate closed before an answer (a cancelled tool call). */
+  const abandoned: string[] = [];
   const server = http.createServer((req, res) => {
+    if (req.url === "/slow") {
+      // Never answers; notes when the caller gives up.
+      received.push({ path: "/slow", body: "" });
+      res.on("close", () => abandoned.push(req.url ?? ""));
+      req.resume();
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -44,6 +53,7 @@ export async function startToolEndpoint() {
   return {
     url: `http://127.0.0.1:${port}`,
     received,
+    abandoned,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

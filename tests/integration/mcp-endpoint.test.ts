@@ -17,6 +17,7 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
   let endpoint: Awaited<ReturnType<typeof startToolEndpoint>>;
   let seeded: { userId: string; serverId: string };
   let access: ReturnType<typeof grantAccess>;
+  let slowAccess: ReturnType<typeof grantAccess>;
   let mcpUrl: string;
   const clients: Client[] = [];
 
@@ -42,8 +43,10 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
       { name: "echo", description: "Echoes its text", inputSchema: echoSchema, path: "/echo" },
       { name: "broken", description: "Always fails", path: "/fail" },
       { name: "not_approved", description: "Exists but is not in the grant", path: "/echo" },
+      { name: "slow", description: "Never answers", path: "/slow" },
     ]);
     access = grantAccess(ctx, seeded, ["echo", "broken"]);
+    slowAccess = grantAccess(ctx, seeded, ["slow"]);
     app = await startProtocolServer(ctx);
     mcpUrl = `${app.url}/mcp/${seeded.serverId}`;
   });
@@ -130,6 +133,21 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
       expect((await client.listTools()).tools).toHaveLength(2);
       const ok = await client.callTool({ name: "echo", arguments: { text: "still here" } });
       expect(ok.isError).toBeFalsy();
+    });
+
+    it("a client's notifications/cancelled aborts its in-flight tool call at the endpoint", async () => {
+      const client = await connect(slowAccess.tokens.accessToken);
+      const controller = new AbortController();
+      const call = client.callTool({ name: "slow", arguments: {} }, undefined, { signal: controller.signal });
+      // The SDK client cancels with notifications/cancelled in a separate POST; the call's own HTTP
+      // request stays open, so only the notification can stop the tool call.
+      await expect.poll(() => endpoint.received.some((r) => r.path === "/slow"), { timeout: 5000 }).toBe(true);
+      expect(endpoint.abandoned).toEqual([]);
+      controller.abort("the user pressed stop");
+      await expect(call).rejects.toThrow();
+      await expect.poll(() => endpoint.abandoned.length, { timeout: 5000 }).toBe(1);
+      // Nothing is stuck: the same client keeps working.
+      expect(await client.ping()).toEqual({});
     });
 
     it("keeps two clients' identical request ids apart (ids are remapped while in flight)", async () => {
