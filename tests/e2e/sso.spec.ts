@@ -76,7 +76,6 @@ test("signed out at Authorize Application, signs in through the provider, lands 
   const port = await freePort();
   const listener = http.createServer((_req, res) => res.end("client got it"));
   await new Promise<void>((resolve) => listener.listen(port, "127.0.0.1", resolve));
-  test.info().attach("client", { body: `listening on ${port}` }).catch(() => {});
   const redirectUri = `http://127.0.0.1:${port}/callback`;
   const registration = await fetch(`${app.url}/register`, {
     method: "POST",
@@ -112,15 +111,6 @@ test("signed out at Authorize Application, signs in through the provider, lands 
   await expect(page.getByRole("heading", { name: "Authorize Application" })).toBeVisible();
   expect(new URL(page.url()).pathname).toBe("/authorize");
   await expect(page.getByTestId("server-name")).toHaveText("Acme Tools");
-  // Without JavaScript, Approve currently answers 500: the consent page sends Referrer-Policy:
-  // no-referrer, so Chromium posts its form with "Origin: null", which Remix's own action guard
-  // refuses. That is the consent page's to fix (reported); this test covers the return through the
-  // provider in both modes and the approval where it works today.
-  if (test.info().project.name === "no-js") {
-    test.info().annotations.push({ type: "issue", description: "no-JS Approve blocked by Origin: null (consent page)" });
-    listener.close();
-    return;
-  }
   await page.getByRole("button", { name: "Approve" }).click();
   await page.waitForURL((u) => u.href.startsWith(redirectUri));
   const back = new URL(page.url());
