@@ -292,9 +292,12 @@ test("SIGTERM during tool calls loses none of them; a restart keeps users, serve
   await client.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider }));
   const N = 16;
   const calls = Array.from({ length: N }, () => client.callTool({ name: "slow", arguments: {} }));
+  const failures: unknown[] = [];
+  for (const call of calls) call.catch((error: unknown) => failures.push(error));
   const deadline = Date.now() + 10_000;
   while (endpoint.inFlight() < N) {
-    if (Date.now() > deadline) throw new Error(`only ${endpoint.inFlight()} calls reached the endpoint`);
+    if (failures.length > 0) throw new Error(`a call failed before the signal: ${String(failures[0])}`);
+    if (Date.now() > deadline) throw new Error(`only ${endpoint.inFlight()} calls reached the endpoint:\n${app.output().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 10));
   }
   app.child.kill("SIGTERM");
