@@ -2,7 +2,7 @@
 // time, with no HTTP in between (the same fetch-style handlers the Node server calls). This splits
 // a scenario's cost into "handler" and "HTTP + Request/Response plumbing" (compare with the bench's
 // CPU µs/req column) and is much less sensitive to other load than req/s.
-// Usage: node bench/micro/handler-cost.mjs [--scale N] [--n N] [--only SUBSTRING]
+// Usage: node bench/micro/handler-cost.mjs [--scale N] [--n N] [--only SUBSTRING] [--src DIR]
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -14,12 +14,19 @@ import { MCP_PROTOCOL_VERSION } from "../lib/scenarios.mjs";
 import { seed } from "../lib/seed.mjs";
 
 const { values } = parseArgs({
-  options: { scale: { type: "string", default: "1000" }, n: { type: "string", default: "3000" }, only: { type: "string" } },
+  options: {
+    scale: { type: "string", default: "1000" },
+    n: { type: "string", default: "3000" },
+    only: { type: "string" },
+    // Bundle app/ from another tree, e.g. `git archive <commit> app | tar -x -C DIR` (before/after).
+    src: { type: "string" },
+  },
 });
 const N = Number(values.n);
 
 // Bundle the protocol routes from source (app/), leaving packages external.
-const outfile = path.join(ROOT, "bench", ".tmp", "protocol-handlers.mjs");
+const SRC = path.resolve(values.src ?? ROOT);
+const outfile = path.join(ROOT, "bench", ".tmp", `protocol-handlers-${process.pid}.mjs`);
 await esbuild.build({
   stdin: {
     contents: `import "~/http/routes.server";
@@ -27,7 +34,7 @@ await esbuild.build({
       export { parseConfig } from "~/config.server";
       export { openDatabase } from "~/db/client.server";
       export { createLogger } from "~/utils/log.server";`,
-    resolveDir: ROOT,
+    resolveDir: SRC,
     loader: "ts",
   },
   bundle: true,
@@ -35,6 +42,7 @@ await esbuild.build({
   format: "esm",
   packages: "external",
   tsconfig: path.join(ROOT, "tsconfig.json"),
+  alias: { "~": path.join(SRC, "app") },
   outfile,
   logLevel: "error",
 });
@@ -115,7 +123,8 @@ const register = () =>
     body: JSON.stringify({ client_name: `c${c++}`, redirect_uris: ["http://127.0.0.1:45678/callback"], token_endpoint_auth_method: "none" }),
   });
 
-console.log(`in-process protocol handlers, ${N} sequential requests each, --scale ${values.scale}, node ${process.version}`);
+fs.rmSync(outfile, { force: true });
+console.log(`in-process protocol handlers from ${SRC}, ${N} sequential requests each, --scale ${values.scale}, node ${process.version}`);
 await time("GET /healthz", () => call("/healthz"), 200);
 await time("GET /.well-known/oauth-authorization-server", () => call("/.well-known/oauth-authorization-server"), 200);
 await time("GET /.well-known/oauth-protected-resource/mcp/<id>", () => call(`/.well-known/oauth-protected-resource/mcp/${fixture.servers[0].id}`), 200);
