@@ -67,7 +67,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       const view = await loadConsent(ctx, pending, user.id, params.get("server"));
       const { sid, setCookie } = await getBrowserSession(context, request);
       return json(
-        { ...view, csrf: csrfToken(ctx, sid, `authorize:${pending.id}`) },
+        { ...view, account: user.email, csrf: csrfToken(ctx, sid, `authorize:${pending.id}`) },
         { headers: { ...CONSENT_HEADERS, ...(setCookie ? { "Set-Cookie": setCookie } : {}) } },
       );
     }
@@ -255,6 +255,10 @@ export default function Authorize() {
         ) : null}
         <p>
           Scope: <span className="badge" data-testid="scope">{data.scope}</span>
+        </p>
+        <p className="muted small">
+          Signed in as <span data-testid="account">{data.account}</span>. You can revoke this access at any time
+          under Connected apps.
         </p>
         <div className="row">
           <button type="submit" name="intent" value="approve" className="button" disabled={submitting || !data.server}>

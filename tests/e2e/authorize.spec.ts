@@ -55,6 +55,7 @@ test("signing in returns to the same request; the page shows the application, se
   await expect(page.getByText("Claude Desktop", { exact: true }).first()).toBeVisible();
   await expect(page.getByTestId("server-name")).toHaveText("Weather");
   await expect(page.getByTestId("scope")).toHaveText("mcp:tools");
+  await expect(page.getByTestId("account")).toHaveText(user.email);
   await expect(page.getByRole("checkbox", { name: /forecast/ })).toBeChecked();
   await expect(page.getByRole("checkbox", { name: /alerts/ })).toBeChecked();
   await expect(page.getByText("Description of forecast")).toBeVisible();

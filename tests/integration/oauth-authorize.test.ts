@@ -54,7 +54,7 @@ async function makeUser(label: string) {
   const setCookie = await createUserSession(ctx, new Request(BASE), user.id);
   const cookie = setCookie.split(";")[0]!;
   const sid = (await sessionStorage(ctx).getSession(cookie)).get("sid")!;
-  return { id: user.id, cookie, sid };
+  return { id: user.id, email: user.email, cookie, sid };
 }
 
 function makeServer(ownerId: string, name: string, toolNames: string[]) {
@@ -316,6 +316,7 @@ describe("the stored request and the consent page", () => {
         { id: server.tools.alerts, name: "alerts", description: "The alerts tool" },
         { id: server.tools.forecast, name: "forecast", description: "The forecast tool" },
       ],
+      account: owner.email,
       csrf: csrfToken(ctx, owner.sid, `authorize:${id}`),
     });
   });
