@@ -218,6 +218,11 @@ test("CLI commands work from the same file, next to the running server", async (
   const help = await cli(["--help"]);
   expect(help.code).toBe(0);
   for (const command of ["serve", "user add", "server create", "backup"]) expect(help.stdout).toContain(command);
+  // Help writes nothing to disk.
+  const elsewhere = fs.mkdtempSync(path.join(workDir, "help-"));
+  const quiet = spawn(exe, ["--help"], { cwd: elsewhere, env: env(), stdio: "ignore" });
+  expect(await exited(quiet)).toBe(0);
+  expect(fs.readdirSync(elsewhere)).toEqual([]);
 
   const added = await cli(["user", "add", "--email", "owner@example.test", "--owner", "--password-stdin", "--json"], PASSWORD + "\n");
   expect(added.code, added.stderr).toBe(0);
@@ -314,8 +319,14 @@ test("SIGTERM during tool calls loses none of them; a restart keeps users, serve
   // The database was closed cleanly: its write-ahead log was checkpointed and removed.
   expect(fs.existsSync(path.join(runDir, "data", "toolgate.db-wal"))).toBe(false);
 
+  // A damaged runtime folder (the extracted addon deleted) is extracted again at the next start.
+  const runtime = path.join(runDir, "data", ".runtime");
+  const [version] = fs.readdirSync(runtime).filter((n) => !n.startsWith("."));
+  fs.rmSync(path.join(runtime, version!, "addon", "better_sqlite3.node"));
+
   // Restart from the same file and folder: the stored token still works, the user can sign in.
   app = await startBinary();
+  expect(fs.existsSync(path.join(runtime, version!, "addon", "better_sqlite3.node"))).toBe(true);
   const again = new Client({ name: "binary-e2e", version: "1.0.0" });
   await again.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider }));
   const result = await again.callTool({ name: "forecast", arguments: {} });
