@@ -12,7 +12,7 @@ export const MCP_SCOPE = "mcp:tools";
 export type BearerFailure = {
   status: 401 | 403;
   /** RFC 6750 §3.1 error code; absent when no token was sent (§3.1: "SHOULD NOT include an error code"). */
-  error?: "invalid_token" | "insufficient_scope" | "invalid_request";
+  error?: "invalid_token" | "insufficient_scope";
   description: string;
 };
 
@@ -26,14 +26,16 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
  * 2025-11-25 "Token Requirements" forbids tokens in the query string, so `?access_token=` is ignored.
  */
 export function checkBearer(ctx: AppContext, authorization: string | null, serverId: string): BearerResult {
-  if (!authorization) {
+  // RFC 6750 §3.1: a request without Bearer credentials (no header, or another scheme) gets the
+  // challenge without an error code; a Bearer value that is not a well-formed token is invalid_token.
+  if (!authorization || !/^Bearer(\s|$)/i.test(authorization)) {
     return { ok: false, failure: { status: 401, description: "This MCP server requires an access token" } };
   }
   const match = BEARER.exec(authorization);
   if (!match) {
     return {
       ok: false,
-      failure: { status: 401, error: "invalid_request", description: "The Authorization header must be a Bearer token" },
+      failure: { status: 401, error: "invalid_token", description: "The access token is invalid, expired or revoked" },
     };
   }
   const token = verifyAccessToken(ctx, match[1]!);

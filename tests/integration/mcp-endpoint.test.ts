@@ -185,6 +185,23 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
       );
     });
 
+    it("treats another auth scheme as no token, and a malformed Bearer value as an invalid token", async () => {
+      const ping = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" });
+      const basic = await fetch(mcpUrl, { method: "POST", headers: { ...MCP_HEADERS, Authorization: "Basic dXNlcjpwYXNz" }, body: ping });
+      expect(basic.status).toBe(401);
+      expect(basic.headers.get("www-authenticate")).toBe(`Bearer resource_metadata="${PRM(seeded.serverId)}", scope="mcp:tools"`);
+      const malformed = await fetch(mcpUrl, { method: "POST", headers: { ...MCP_HEADERS, Authorization: "Bearer a b c" }, body: ping });
+      expect(malformed.status).toBe(401);
+      expect(malformed.headers.get("www-authenticate")).toContain('error="invalid_token"');
+      // The scheme is case-insensitive (RFC 9110 §11.1).
+      const lower = await fetch(mcpUrl, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, Authorization: `bearer ${access.tokens.accessToken}` },
+        body: ping,
+      });
+      expect(lower.status).toBe(200);
+    });
+
     it("answers an unknown token with 401 invalid_token", async () => {
       const res = await post(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }), {}, "tga_not-a-real-token");
       expect(res.status).toBe(401);
