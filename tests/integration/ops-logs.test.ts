@@ -142,8 +142,15 @@ describe("the protocol flow's logs", () => {
     await fetch(`${base}/authorize?response_type=code&client_id=${client.client_id}&code=${wrongCode}&state=private-state-1`);
     expect((await postForm(base, "/revoke", { token: again.refresh_token, client_id: client.client_id, client_secret: client.client_secret })).status).toBe(200);
 
+    // No trusted proxies configured: X-Forwarded-For and X-Request-Id from the client are ignored.
+    const spoofed = await fetch(`${base}/healthz`, { headers: { "X-Forwarded-For": "198.51.100.1", "X-Request-Id": "client-chosen-id" } });
+    const spoofedId = spoofed.headers.get("x-request-id");
+    expect(spoofedId).not.toBe("client-chosen-id");
+    await new Promise((r) => setTimeout(r, 20));
+
     const text = ctx.logs.join("\n");
     const lines = parseLines(text);
+    expect(lines.find((l) => l.requestId === spoofedId && l.msg === "request")).toMatchObject({ client: "127.0.0.1", path: "/healthz" });
     expectNoSecrets(text, {
       code,
       verifier,
