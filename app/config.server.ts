@@ -31,6 +31,7 @@ const envSchema = z.object({
   TOOLGATE_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(90),
   TOOLGATE_TRUSTED_PROXIES: z.string().default(""),
   TOOLGATE_PASSWORD_SIGNIN: bool(true),
+  TOOLGATE_RATE_LIMIT: z.enum(["on", "off"]).default("on"),
   TOOLGATE_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   TOOLGATE_GITHUB_CLIENT_ID: z.string().trim().min(1).optional(),
   TOOLGATE_GITHUB_CLIENT_SECRET: z.string().min(1).optional(),
@@ -93,6 +94,8 @@ export type Config = {
   auditRetentionDays: number;
   trustedProxies: string[];
   passwordSignIn: boolean;
+  /** Per-address rate limits on sign-in, /register, /token, /revoke and /authorize (off for benchmarks). */
+  rateLimit: boolean;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** Sign-in through identity providers; a provider is present only when fully configured. */
   identityProviders: {
@@ -137,6 +140,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     auditRetentionDays: e.TOOLGATE_AUDIT_RETENTION_DAYS,
     trustedProxies: e.TOOLGATE_TRUSTED_PROXIES.split(",").map((s) => s.trim()).filter(Boolean),
     passwordSignIn: e.TOOLGATE_PASSWORD_SIGNIN,
+    rateLimit: e.TOOLGATE_RATE_LIMIT === "on",
     logLevel: e.TOOLGATE_LOG_LEVEL,
     identityProviders: {
       github: pair("GITHUB", e.TOOLGATE_GITHUB_CLIENT_ID, e.TOOLGATE_GITHUB_CLIENT_SECRET, (clientId, clientSecret) => ({

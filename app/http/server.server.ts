@@ -10,6 +10,7 @@ import { logScope } from "~/utils/log.server";
 import { clientAddressOf, isTrusted } from "./client-address.server";
 import { json } from "./headers.server";
 import { markDraining, runShutdownHooks } from "./lifecycle.server";
+import { DEFAULT_LIMITS, limitFor, RateLimiter, rateLimitedResponse } from "./rate-limit.server";
 import { matchProtocolRoute, type ProtocolHandler, type RequestInfo } from "./protocol.server";
 import "./routes.server";
 
@@ -49,10 +50,12 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
     createRequest(req, res, { host: publicUrl.host, protocol: publicUrl.protocol });
 
   const remix = build ? createRequestHandler(build, mode) : undefined;
-  const pages: ProtocolHandler = async (request, _ctx, info) =>
-    remix
-      ? remix(request, { ctx, cspNonce: randomBytes(16).toString("base64"), ...info })
-      : json({ error: "not_found" }, { status: 404 });
+  const pages: ProtocolHandler = async (request, _ctx, info) => {
+    if (!remix) return json({ error: "not_found" }, { status: 404 });
+    const checked = pageRequest(request, publicUrl);
+    if (checked instanceof Response) return checked;
+    return remix(checked, { ctx, cspNonce: randomBytes(16).toString("base64"), ...info });
+  };
 
   const files = express();
   files.disable("x-powered-by");
@@ -63,6 +66,10 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
     );
     files.use(express.static(options.publicDir, { maxAge: "1h", index: false }));
   }
+
+  // Keyed by the client address below (X-Forwarded-For only from trusted proxies), so one client
+  // cannot spend another's budget by forging the header.
+  const limiter = ctx.config.rateLimit ? new RateLimiter(DEFAULT_LIMITS, () => ctx.now()) : undefined;
 
   let draining = false;
   const active = new Set<http.ServerResponse>();
@@ -102,6 +109,11 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       });
     });
     logScope.run({ requestId }, () => {
+      // Before protocol handlers and Remix alike: 429 with Retry-After, never 400/401 (which send
+      // OAuth clients into re-authorization loops).
+      const limitName = limiter ? limitFor(req.method ?? "GET", pathname) : null;
+      const wait = limitName ? limiter!.take(limitName, info.clientAddress) : 0;
+      if (wait > 0) return respond(() => rateLimitedResponse(wait), req, res, info);
       const protocol = matchProtocolRoute(pathname);
       if (protocol) return respond(protocol, req, res, info);
       files(req as express.Request, res as express.Response, () => respond(pages, req, res, info));
@@ -165,6 +177,28 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       return closing;
     },
   };
+}
+
+/**
+ * Remix refuses a form post whose Origin differs from the Host (or X-Forwarded-Host) header by
+ * throwing, which would answer 500, and compares against headers a client or proxy sets. PUBLIC_URL
+ * is the origin that counts: a foreign (or "null") Origin gets the same 403 as a failed CSRF check,
+ * and our own origin passes whatever Host a reverse proxy forwarded.
+ */
+function pageRequest(request: Request, publicUrl: URL): Request | Response {
+  if (request.method === "GET" || request.method === "HEAD") return request;
+  const origin = request.headers.get("Origin");
+  if (origin !== null && origin !== publicUrl.origin) {
+    return new Response("This form has expired. Reload the page and try again.", {
+      status: 403,
+      headers: { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store" },
+    });
+  }
+  if (request.headers.get("Host") === publicUrl.host && !request.headers.has("X-Forwarded-Host")) return request;
+  const headers = new Headers(request.headers);
+  headers.set("Host", publicUrl.host);
+  headers.delete("X-Forwarded-Host");
+  return new Request(request.url, { method: request.method, headers, body: request.body, signal: request.signal, duplex: "half" } as RequestInit);
 }
 
 function normalisedPeer(address: string | undefined): string {

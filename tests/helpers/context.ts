@@ -28,6 +28,8 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
     PUBLIC_URL: "http://localhost:3000",
     TOOLGATE_DATA_DIR: dir,
     TOOLGATE_LOG_LEVEL: "debug",
+    // The test clock stands still, so buckets would never refill; rate-limit tests turn it on.
+    TOOLGATE_RATE_LIMIT: "off",
     ...env,
   });
   const db = openDatabase(path.join(dir, DATABASE_FILE));
