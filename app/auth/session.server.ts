@@ -149,7 +149,11 @@ export function safeReturnTo(value: unknown, fallback = "/"): string {
     const base = new URL("http://toolgate.invalid");
     const resolved = new URL(value, base);
     if (resolved.origin !== base.origin) return fallback;
-    return resolved.pathname + resolved.search + resolved.hash;
+    const local = resolved.pathname + resolved.search + resolved.hash;
+    // Dot segments can collapse into a protocol-relative path ("/.//evil.example" -> "//evil.example"),
+    // which a browser would follow to another host.
+    if (local.startsWith("//") || local.startsWith("/\\")) return fallback;
+    return local;
   } catch {
     return fallback;
   }

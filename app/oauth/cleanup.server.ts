@@ -5,7 +5,7 @@
  */
 import { and, eq, lt, notExists, sql } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { accessTokens, authorizationCodes, authorizationRequests, refreshTokens, tokenFamilies } from "~/db/schema";
+import { accessTokens, authorizationCodes, authorizationRequests, refreshTokens, sessions, tokenFamilies } from "~/db/schema";
 import { deleteIdleClients } from "./clients.server";
 
 const DAY = 24 * 3600 * 1000;
@@ -17,6 +17,7 @@ export type CleanupReport = {
   accessTokens: number;
   refreshTokens: number;
   tokenFamilies: number;
+  sessions: number;
 };
 
 export function runOAuthCleanup(ctx: AppContext): CleanupReport {
@@ -31,6 +32,8 @@ export function runOAuthCleanup(ctx: AppContext): CleanupReport {
       refreshTokens: tx.delete(refreshTokens).where(lt(refreshTokens.expiresAt, now - DAY)).run().changes,
       tokenFamilies: 0,
       clients: 0,
+      // An expired session is refused at read time already; removing the row keeps the table small.
+      sessions: tx.delete(sessions).where(lt(sessions.expiresAt, now)).run().changes,
     };
     // A family with no token left (all expired and purged) is history; its grant keeps the record.
     report.tokenFamilies = tx
