@@ -44,6 +44,8 @@ export async function startApp(extraEnv: Record<string, string> = {}): Promise<A
     PUBLIC_URL: url,
     TOOLGATE_DATA_DIR: dataDir,
     TOOLGATE_LOG_LEVEL: "info",
+    // Every browser test comes from 127.0.0.1; the limiter has its own tests (security-rate-limit).
+    TOOLGATE_RATE_LIMIT: "off",
     ...extraEnv,
   } as NodeJS.ProcessEnv;
   let output = "";
