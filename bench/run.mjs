@@ -122,6 +122,8 @@ async function main() {
       env: {
         TOOLGATE_AUTH_REQUEST_TTL: "86400",
         TOOLGATE_TRUSTED_PROXIES: "loopback",
+        // Load from one address would otherwise measure the rate limiter's 429s.
+        TOOLGATE_RATE_LIMIT: "off",
         ...Object.fromEntries(args["app-env"].map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])),
       },
       nodeArgs: args.profile ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [],
