@@ -71,6 +71,8 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
   // cannot spend another's budget by forging the header.
   const limiter = ctx.config.rateLimit ? new RateLimiter(DEFAULT_LIMITS, () => ctx.now()) : undefined;
 
+  const hsts = publicUrl.protocol === "https:";
+
   let draining = false;
   const active = new Set<http.ServerResponse>();
 
@@ -85,6 +87,10 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       requestId,
     };
     res.setHeader("X-Request-Id", requestId);
+    // Every answer (protocol JSON, static files, empty bodies) is nosniff and, under https, tells
+    // browsers to stay on https; pages set both again with the rest of their headers.
+    res.setHeader("X-Content-Type-Options", "nosniff");
+    if (hsts) res.setHeader("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
     // A request that arrives on a kept-alive connection while draining is still answered, and the
     // connection is closed right after it.
     if (draining) res.setHeader("Connection", "close");
