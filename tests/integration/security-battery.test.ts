@@ -628,7 +628,8 @@ describe("hostile-input battery", () => {
 
   it("tried every case, saw no 5xx, and left no secret in the logs", () => {
     console.log(`security battery: ${results.tried} cases tried, ${results.fiveHundreds} answers 5xx, ${secrets.size} secrets checked against the logs`);
-    expect(cases.length).toBeGreaterThanOrEqual(200);
+    // SECURITY.md states this figure; change both together.
+    expect(cases.length).toBe(274);
     expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
     expect(results.tried).toBe(cases.length);
     expect(results.fiveHundreds).toBe(0);
