@@ -8,6 +8,7 @@
 //   request-only   createRequest only, answered with res.end (the cost of building the Request)
 //   response-only  no Request; a handler's new Response(JSON) written with one res.end
 //   plain-request  new Request(url, { method, headers: req.headers }) only (no body stream)
+//   light-bridge   Request/Response kept, built cheaply (body read first, no signal, one res.end)
 //   app-path       fetch-bridge + what app/http/server.server.ts adds: randomUUID request id,
 //                  isTrusted (a new net.BlockList per call), AsyncLocalStorage scope, a close listener,
 //                  and one JSON access-log line per request written synchronously to a file
@@ -91,6 +92,22 @@ if (mode === "bare") {
     new Request(`http://127.0.0.1:3000${req.url}`, { method: req.method, headers: req.headers });
     res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
     res.end(text);
+  };
+} else if (mode === "light-bridge") {
+  // Still a fetch Request in and a Response out, but built cheaply: the body is read with Node's
+  // stream API first, the Request gets a plain header object and no AbortSignal, and the Response
+  // is written with one res.end and a Content-Length.
+  listener = (req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const init = { method: req.method, headers: req.headers };
+      if (req.method !== "GET" && req.method !== "HEAD") init.body = Buffer.concat(chunks);
+      const request = new Request(`http://127.0.0.1:3000${req.url}`, init);
+      Promise.resolve()
+        .then(() => handler(request))
+        .then((response) => directWrite(res, response));
+    });
   };
 } else if (mode === "app-path") {
   listener = (req, res) => {

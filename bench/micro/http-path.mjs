@@ -26,7 +26,7 @@ function start(mode) {
 
 const m = machineInfo();
 console.log(`HTTP path layers: ${m.cores} cores, node ${m.node}, load average ${m.loadavg}, ${values.seconds} s each after 1 s warm-up`);
-const modes = ["bare", "request-only", "plain-request", "response-only", "fetch-bridge", "direct-write", "app-path", "bare"];
+const modes = ["bare", "request-only", "plain-request", "response-only", "fetch-bridge", "direct-write", "light-bridge", "app-path", "bare"];
 let bare;
 for (const mode of modes) {
   const { child, port } = await start(mode);
