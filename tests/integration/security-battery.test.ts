@@ -51,6 +51,9 @@ const w = {
   confidentialSecret: "",
   markupClient: "",
   emailA: "",
+  userA: "",
+  userB: "",
+  revokeCsrfB: "",
 };
 
 function remember<T extends string>(value: T): T {
@@ -543,6 +546,25 @@ const otherUser: [string, () => Promise<Res>][] = [
 for (const [name, run] of otherUser) add(`another user's ids: ${name}`, run, { status: 404 });
 add("another user's ids: B's server untouched afterwards", () => http("GET", `/servers/${w.serverB}`, { cookie: w.cookieB }), { status: 200, contains: "Server B" });
 
+// Connections and users: another user's grants and accounts.
+const grantOfA = () => (db.prepare("SELECT id FROM grants WHERE user_id = ? AND revoked_at IS NULL LIMIT 1").get(w.userA) as { id: string }).id;
+const accessCases: [string, () => Promise<Res>, Expect][] = [
+  ["revoke another user's connection from /connections", () => postForm("/connections", { csrf: w.revokeCsrfB, grantId: grantOfA() }, { Origin: app.url }, w.cookieB), { status: 404 }],
+  ["revoke another user's connection through own server's connections page", () => postForm(`/servers/${w.serverB}/connections`, { csrf: w.revokeCsrfB, grantId: grantOfA() }, { Origin: app.url }, w.cookieB), { status: 404 }],
+  ["revoke a connection through another user's server page", () => postForm(`/servers/${w.serverA}/connections`, { csrf: w.revokeCsrfB, grantId: grantOfA() }, { Origin: app.url }, w.cookieB), { status: 404 }],
+  ["revoke with an unknown grant id", () => postForm("/connections", { csrf: w.revokeCsrfB, grantId: "no-such-grant" }, { Origin: app.url }, w.cookieB), { status: 404 }],
+  ["revoke without csrf", () => postForm("/connections", { grantId: grantOfA() }, { Origin: app.url }, w.cookieB), { status: 403 }],
+  ["revoke with the general form csrf instead of the connections one", () => postForm("/connections", { csrf: w.csrfB, grantId: grantOfA() }, { Origin: app.url }, w.cookieB), { status: 403 }],
+  ["revoke cross-origin", () => postForm("/connections", { csrf: w.revokeCsrfB, grantId: grantOfA() }, { Origin: "https://evil.example" }, w.cookieB), { status: 403 }],
+  ["A's grant is still active afterwards", async () => { grantOfA(); return http("GET", "/connections", { cookie: w.cookieA }); }, { status: 200, contains: "Client A" }],
+  ["a member opens the users page", () => http("GET", "/users", { cookie: w.cookieB }), { status: 404 }],
+  ["a member adds a user", () => postForm("/users", { csrf: w.csrfB, email: "planted@example.test", role: "owner", password: "long enough password" }, { Origin: app.url }, w.cookieB), { status: 404 }],
+  ["a member removes the owner", () => postForm(`/users/${w.userA}/remove`, { csrf: w.csrfB }, { Origin: app.url }, w.cookieB), { status: 404 }],
+  ["the owner adds a user without csrf", () => postForm("/users", { email: "planted@example.test", role: "owner", password: "long enough password" }, { Origin: app.url }, w.cookieA), { status: 403 }],
+  ["the owner removes themselves", () => postForm(`/users/${w.userA}/remove`, { csrf: w.csrfA }, { Origin: app.url }, w.cookieA), { status: 404 }],
+];
+for (const [name, run, e] of accessCases) add(`another user's ids: ${name}`, run, e);
+
 const toolFormCases: [string, Record<string, string>, number][] = [
   ["script in tool name refused", { name: "<script>alert(1)</script>" }, 400],
   ["tool name overlong", { name: "t".repeat(500) }, 400],
@@ -579,6 +601,8 @@ beforeAll(async () => {
   const a = await createUser(app, { owner: true });
   const b = await createUser(app);
   w.emailA = a.email;
+  w.userA = a.id;
+  w.userB = b.id;
   w.cookieA = await signIn(a.email);
   w.cookieB = await signIn(b.email);
   w.csrfA = csrfOf((await http("GET", "/servers/new", { cookie: w.cookieA })).text);
@@ -606,6 +630,16 @@ beforeAll(async () => {
   w.confidential = conf.client_id;
   w.confidentialSecret = conf.client_secret!;
   w.markupClient = (await register({ client_name: '<script>alert("name")</script><img src=x onerror=alert(2)>', redirect_uris: [REDIRECT], logo_uri: "https://logo.example.test/x.png\"><img src=x onerror=alert(3)>", token_endpoint_auth_method: "none" })).client_id;
+  // B connects a client to B's own server, so B's connections page has a revoke form.
+  {
+    const { challenge } = pkce();
+    const requestId = await startRequest({ resource: w.resourceB }, challenge, w.cookieB);
+    const page = await http("GET", `/authorize?request=${requestId}`, { cookie: w.cookieB });
+    const res = await postForm("/authorize", [["csrf", csrfOf(page.text)], ["request", requestId], ["tool", w.toolB], ["intent", "approve"]], { Origin: app.url }, w.cookieB);
+    expect(res.status, res.text).toBe(303);
+    remember(new URL(res.headers.get("location")!).searchParams.get("code")!);
+    w.revokeCsrfB = csrfOf((await http("GET", "/connections", { cookie: w.cookieB })).text);
+  }
 }, 60_000);
 
 afterAll(async () => {
@@ -629,7 +663,7 @@ describe("hostile-input battery", () => {
   it("tried every case, saw no 5xx, and left no secret in the logs", () => {
     console.log(`security battery: ${results.tried} cases tried, ${results.fiveHundreds} answers 5xx, ${secrets.size} secrets checked against the logs`);
     // SECURITY.md states this figure; change both together.
-    expect(cases.length).toBe(274);
+    expect(cases.length).toBe(287);
     expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
     expect(results.tried).toBe(cases.length);
     expect(results.fiveHundreds).toBe(0);
