@@ -145,15 +145,19 @@ it("survives SIGKILL under load: integrity ok, no token lost, no half-written gr
       if (res.status === 200) stats.toolCalls++;
     })),
   ];
-  await new Promise((r) => setTimeout(r, 2500));
+  // At least 2.5 s of load and ten of each kind (up to 15 s on a busy machine), then the kill.
+  const loadStart = Date.now();
+  while (Date.now() - loadStart < 15_000 && (Date.now() - loadStart < 2500 || Math.min(stats.registrations, stats.grants, stats.toolCalls) < 10)) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
   child.kill("SIGKILL");
   killed = true;
   await new Promise((r) => child!.once("exit", r));
   await Promise.all(workers);
   db.close();
-  expect(stats.registrations).toBeGreaterThan(10);
-  expect(stats.grants).toBeGreaterThan(10);
-  expect(stats.toolCalls).toBeGreaterThan(10);
+  expect(stats.registrations).toBeGreaterThanOrEqual(10);
+  expect(stats.grants).toBeGreaterThanOrEqual(10);
+  expect(stats.toolCalls).toBeGreaterThanOrEqual(10);
 
   child = await serve(env, port);
   const after = new Database(path.join(dataDir, "toolgate.db"));
