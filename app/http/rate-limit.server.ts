@@ -58,6 +58,20 @@ export class RateLimiter {
   }
 }
 
+/**
+ * The bucket key for a client address: IPv4 as is, IPv6 by its /64 prefix (one subscriber usually
+ * holds a whole /64, so per-address buckets would give one client 2^64 budgets).
+ */
+export function limitKey(address: string): string {
+  if (!address.includes(":")) return address;
+  const [head = "", tail = ""] = address.toLowerCase().split("::");
+  const left = head ? head.split(":") : [];
+  const right = address.includes("::") ? (tail ? tail.split(":") : []) : [];
+  // An embedded IPv4 tail (::ffff:1.2.3.4) counts as two groups.
+  const groups = [...left, ...Array(Math.max(0, 8 - left.length - right.length - (right.at(-1)?.includes(".") ? 1 : 0))).fill("0"), ...right];
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}
+
 /** Which limit applies to a request, if any. */
 export function limitFor(method: string, pathname: string): LimitName | null {
   if (method === "OPTIONS") return null;

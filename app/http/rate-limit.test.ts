@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { limitFor, RateLimiter } from "./rate-limit.server";
+import { limitFor, limitKey, RateLimiter } from "./rate-limit.server";
 
 describe("RateLimiter", () => {
   it("allows a burst, then answers with the seconds until the next token", () => {
@@ -31,5 +31,15 @@ describe("RateLimiter", () => {
     expect(limitFor("POST", "/sign-in")).toBe("signIn");
     expect(limitFor("GET", "/authorize")).toBe("authorize");
     expect(limitFor("POST", "/mcp/abc")).toBeNull();
+  });
+
+  it("keys IPv4 by address and IPv6 by /64", () => {
+    expect(limitKey("198.51.100.7")).toBe("198.51.100.7");
+    expect(limitKey("2001:db8:1:2::1")).toBe("2001:db8:1:2::/64");
+    expect(limitKey("2001:db8:1:2:aaaa:bbbb:cccc:dddd")).toBe("2001:db8:1:2::/64");
+    expect(limitKey("2001:0db8:0001:0002:0:0:0:9")).toBe("2001:db8:1:2::/64");
+    expect(limitKey("2001:db8::1")).toBe("2001:db8:0:0::/64");
+    expect(limitKey("::1")).toBe("0:0:0:0::/64");
+    expect(limitKey("2001:db8:1:3::1")).not.toBe(limitKey("2001:db8:1:2::1"));
   });
 });

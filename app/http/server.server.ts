@@ -10,7 +10,7 @@ import { logScope } from "~/utils/log.server";
 import { clientAddressOf, isTrusted } from "./client-address.server";
 import { json } from "./headers.server";
 import { markDraining, runShutdownHooks } from "./lifecycle.server";
-import { DEFAULT_LIMITS, limitFor, RateLimiter, rateLimitedResponse } from "./rate-limit.server";
+import { DEFAULT_LIMITS, limitFor, limitKey, RateLimiter, rateLimitedResponse } from "./rate-limit.server";
 import { matchProtocolRoute, type ProtocolHandler, type RequestInfo } from "./protocol.server";
 import "./routes.server";
 
@@ -118,7 +118,7 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       // Before protocol handlers and Remix alike: 429 with Retry-After, never 400/401 (which send
       // OAuth clients into re-authorization loops).
       const limitName = limiter ? limitFor(req.method ?? "GET", pathname) : null;
-      const wait = limitName ? limiter!.take(limitName, info.clientAddress) : 0;
+      const wait = limitName ? limiter!.take(limitName, limitKey(info.clientAddress)) : 0;
       if (wait > 0) return respond(() => rateLimitedResponse(wait), req, res, info);
       const protocol = matchProtocolRoute(pathname);
       if (protocol) return respond(protocol, req, res, info);
