@@ -397,6 +397,12 @@ const authorizeRedirectErrors: [string, () => Record<string, string | string[] |
   ["request object (unsupported)", () => validAuthorize({ request: "eyJhbGciOiJub25lIn0.e30." }), "request_not_supported"],
 ];
 for (const [name, params, error] of authorizeRedirectErrors) add(`GET /authorize: ${name}`, () => http("GET", authorizeQuery(params()), { cookie: w.cookieA }), name.includes("state repeated") ? { status: 302, check: (r) => expect(new URL(r.headers.get("location")!).searchParams.get("error")).toBe("invalid_request") } : toClient(error));
+add("GET /authorize: CRLF and markup in state are encoded in the redirect, no header injected", () => http("GET", authorizeQuery(validAuthorize({ state: "a\r\nX-Injected: 1\r\n<script>x</script>", response_type: "token" })), { cookie: w.cookieA }), { status: 302, check: (r) => { expect(r.headers.get("x-injected")).toBeNull(); const loc = r.headers.get("location")!; expect(loc).not.toMatch(/[\r\n<>]/); expect(new URL(loc).searchParams.get("state")).toBe("a\r\nX-Injected: 1\r\n<script>x</script>"); } });
+add("GET /authorize: client_id with control characters", () => http("GET", authorizeQuery(validAuthorize({ client_id: "a\u0000b\u001b" })), { cookie: w.cookieA }), noRedirect(400));
+add("GET /authorize: malformed percent-encoding in the query", () => http("GET", `/authorize?client_id=%ZZ&redirect_uri=%E0%A4%A`, { cookie: w.cookieA }), noRedirect(400));
+add("/token: NUL in grant_type", () => postForm("/token", { grant_type: "authorization_code\u0000", client_id: w.clientA }), oauth(400, "unsupported_grant_type"));
+add("/mcp: overlong Authorization header", () => http("POST", `/mcp/${w.serverA}`, { headers: mcpHeaders("tga_" + "x".repeat(8000)), body: mcpInit }), { status: 401 });
+add("discovery: garbage query string is ignored", () => http("GET", "/.well-known/oauth-authorization-server?x=%ZZ&__proto__=1&issuer=https://evil.example"), { status: 200, check: (r) => expect(JSON.parse(r.text).issuer).toBe(app.url) });
 add("GET /authorize: signed out is stored and sent to the local consent page", () => http("GET", authorizeQuery(validAuthorize())), { status: 302, check: (r) => expect(r.headers.get("location")).toMatch(/^\/authorize\?request=[\w-]+$/) });
 add("GET /authorize: unknown request id", () => http("GET", "/authorize?request=no-such-request", { cookie: w.cookieA }), { status: 400 });
 add("GET /authorize: another user's pending request", async () => { const id = await startRequest(); return http("GET", `/authorize?request=${id}`, { cookie: w.cookieB }); }, { status: 403 });
@@ -663,7 +669,7 @@ describe("hostile-input battery", () => {
   it("tried every case, saw no 5xx, and left no secret in the logs", () => {
     console.log(`security battery: ${results.tried} cases tried, ${results.fiveHundreds} answers 5xx, ${secrets.size} secrets checked against the logs`);
     // SECURITY.md states this figure; change both together.
-    expect(cases.length).toBe(287);
+    expect(cases.length).toBe(293);
     expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
     expect(results.tried).toBe(cases.length);
     expect(results.fiveHundreds).toBe(0);
