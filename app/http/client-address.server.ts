@@ -26,10 +26,17 @@ function normalise(address: string): string {
   return address.startsWith("::ffff:") && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
 }
 
+// Built once per configured list: this runs on every request.
+const blockLists = new WeakMap<string[], net.BlockList>();
+
 export function isTrusted(address: string, trusted: string[]): boolean {
-  if (!address) return false;
-  const list = new net.BlockList();
-  for (const entry of trusted) addEntry(list, entry);
+  if (!address || trusted.length === 0) return false;
+  let list = blockLists.get(trusted);
+  if (!list) {
+    list = new net.BlockList();
+    for (const entry of trusted) addEntry(list, entry);
+    blockLists.set(trusted, list);
+  }
   const family = net.isIPv6(address) ? "ipv6" : "ipv4";
   return net.isIP(address) !== 0 && list.check(address, family);
 }

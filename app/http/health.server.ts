@@ -3,7 +3,7 @@ import type { AppContext } from "~/context.server";
 import { findMigrationsFolder } from "~/db/client.server";
 import { json } from "./headers.server";
 import { isDraining } from "./lifecycle.server";
-import { protocolRoute } from "./protocol.server";
+import { nodeProtocolRoute, protocolRoute } from "./protocol.server";
 
 type Migration = { folderMillis: number; hash: string };
 let expected: Migration[] | undefined;
@@ -40,6 +40,11 @@ export function readiness(ctx: AppContext): Readiness {
 
 // Liveness: the process answers. Deliberately touches nothing else.
 protocolRoute(/^\/healthz$/, () => json({ status: "ok" }, { noStore: true }));
+const HEALTHY = JSON.stringify({ status: "ok" });
+nodeProtocolRoute(/^\/healthz$/, (_req, res) => {
+  res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-store", Pragma: "no-cache" });
+  res.end(HEALTHY);
+});
 
 protocolRoute(/^\/readyz$/, (_request, ctx) => {
   const state = readiness(ctx);

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AppContext } from "~/context.server";
 import { json } from "./headers.server";
 
@@ -17,6 +18,34 @@ export function protocolRoute(pattern: RegExp, handler: ProtocolHandler): void {
 
 export function matchProtocolRoute(pathname: string): ProtocolHandler | null {
   for (const route of routes) if (route.pattern.test(pathname)) return route.handler;
+  return null;
+}
+
+/**
+ * A hot protocol endpoint served on Node's own request and response objects: no fetch Request or
+ * Response is built (that conversion costs more CPU than a whole bare Node answer). `match` is the
+ * pattern's match. A route registered this way should also be registered with protocolRoute (the
+ * fetch-style handler is what in-process callers use); the Node server tries node routes first.
+ */
+export type NodeProtocolHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: AppContext,
+  info: RequestInfo,
+  match: RegExpExecArray,
+) => void | Promise<void>;
+
+const nodeRoutes: { pattern: RegExp; handler: NodeProtocolHandler }[] = [];
+
+export function nodeProtocolRoute(pattern: RegExp, handler: NodeProtocolHandler): void {
+  nodeRoutes.push({ pattern, handler });
+}
+
+export function matchNodeRoute(pathname: string): { handler: NodeProtocolHandler; match: RegExpExecArray } | null {
+  for (const route of nodeRoutes) {
+    const match = route.pattern.exec(pathname);
+    if (match) return { handler: route.handler, match };
+  }
   return null;
 }
 

@@ -11,7 +11,7 @@ import { clientAddressOf, isTrusted } from "./client-address.server";
 import { json } from "./headers.server";
 import { markDraining, runShutdownHooks } from "./lifecycle.server";
 import { DEFAULT_LIMITS, limitFor, limitKey, RateLimiter, rateLimitedResponse } from "./rate-limit.server";
-import { matchProtocolRoute, type ProtocolHandler, type RequestInfo } from "./protocol.server";
+import { matchNodeRoute, matchProtocolRoute, type NodeProtocolHandler, type ProtocolHandler, type RequestInfo } from "./protocol.server";
 import "./routes.server";
 
 export type StartOptions = {
@@ -120,6 +120,8 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       const limitName = limiter ? limitFor(req.method ?? "GET", pathname) : null;
       const wait = limitName ? limiter!.take(limitName, limitKey(info.clientAddress)) : 0;
       if (wait > 0) return respond(() => rateLimitedResponse(wait), req, res, info);
+      const fast = matchNodeRoute(pathname);
+      if (fast) return respondNode(fast.handler, fast.match, req, res, info);
       const protocol = matchProtocolRoute(pathname);
       if (protocol) return respond(protocol, req, res, info);
       files(req as express.Request, res as express.Response, () => respond(pages, req, res, info));
@@ -128,6 +130,23 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 120_000;
+
+  function respondNode(
+    handler: NodeProtocolHandler,
+    match: RegExpExecArray,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    info: RequestInfo,
+  ) {
+    Promise.resolve()
+      .then(() => handler(req, res, ctx, info, match))
+      .catch((error: unknown) => {
+        ctx.logger.error("unhandled error", { error, path: (req.url ?? "/").split("?")[0] });
+        if (res.headersSent) return void res.destroy();
+        res.writeHead(500, { "Content-Type": "application/json", "Cache-Control": "no-store", Pragma: "no-cache" });
+        res.end(JSON.stringify({ error: "server_error", error_description: "The server could not complete the request" }));
+      });
+  }
 
   function respond(handler: ProtocolHandler, req: http.IncomingMessage, res: http.ServerResponse, info: RequestInfo) {
     const request = toRequest(req, res);

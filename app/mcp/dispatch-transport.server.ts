@@ -19,6 +19,9 @@ import {
 
 export type JsonRpcAnswer = JSONRPCResultResponse | JSONRPCErrorResponse;
 
+/** Registers `cancel` to run when the HTTP client goes away (a cheaper stand-in for an AbortSignal). */
+export type OnAbort = (cancel: () => void) => void;
+
 type InFlight = { originalId: JSONRPCRequest["id"]; resolve: (answer: JsonRpcAnswer) => void };
 
 export class DispatchTransport implements Transport {
@@ -47,18 +50,24 @@ export class DispatchTransport implements Transport {
 
   /**
    * Hands one request to the server; `answer` resolves with its answer under the client's id.
-   * `cancel()` (the client sent notifications/cancelled, or `signal` aborted because the HTTP
-   * client went away) tells the server with notifications/cancelled, so the tool call's own signal
+   * `cancel()` (the client sent notifications/cancelled, or `signal` aborted or called back because
+   * the HTTP client went away) tells the server with notifications/cancelled, so the tool call's own signal
    * aborts, and resolves `answer` with an error nobody will read.
    */
-  dispatch(request: JSONRPCRequest, authInfo: AuthInfo, signal?: AbortSignal): { answer: Promise<JsonRpcAnswer>; cancel: () => void } {
+  dispatch(
+    request: JSONRPCRequest,
+    authInfo: AuthInfo,
+    signal?: AbortSignal | OnAbort,
+  ): { answer: Promise<JsonRpcAnswer>; cancel: () => void } {
     const internalId = this.nextId++;
     if (this.nextId > Number.MAX_SAFE_INTEGER - 1) this.nextId = 1;
     const cancel = () => this.cancel(internalId, "The request was cancelled");
     const answer = new Promise<JsonRpcAnswer>((resolve) => {
       this.inFlight.set(internalId, { originalId: request.id, resolve });
     });
-    if (signal?.aborted) {
+    if (typeof signal === "function") {
+      signal(cancel);
+    } else if (signal?.aborted) {
       queueMicrotask(cancel);
     } else if (signal) {
       signal.addEventListener("abort", cancel, { once: true });

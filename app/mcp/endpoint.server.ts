@@ -18,13 +18,14 @@ import {
   type JSONRPCNotification,
   type JSONRPCRequest,
 } from "@modelcontextprotocol/sdk/types.js";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AppContext } from "~/context.server";
 import { bearerChallenge, checkBearer } from "./bearer.server";
-import type { JsonRpcAnswer } from "./dispatch-transport.server";
+import type { JsonRpcAnswer, OnAbort } from "./dispatch-transport.server";
 import { authInfoFor, dispatcherFor, type Caller } from "./mcp-server.server";
 import { findMcpServer } from "./granted-tools.server";
 import { noteGrantUsed } from "./last-used.server";
-import { addCorsHeaders, isAllowedOrigin, preflightResponse } from "./origin.server";
+import { addCorsHeaders, isAllowedOrigin, preflightHeaders } from "./origin.server";
 
 /** Request bodies above this are refused with 413 before they are parsed. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -33,17 +34,27 @@ export const MAX_BATCH = 100;
 
 type JsonRpcId = string | number | null;
 
-function rpcError(status: number, code: number, message: string, id: JsonRpcId = null, headers?: Headers): Response {
-  const h = headers ?? new Headers();
-  h.set("Content-Type", "application/json");
-  h.set("Cache-Control", "no-store");
-  return new Response(JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id }), { status, headers: h });
-}
+/**
+ * The HTTP request as the endpoint needs it. Two adapters fill it: the fetch-style handler
+ * (`handleMcpRequest`, tests and tools) and the Node server's direct path (`serveMcpNode`), which
+ * skips building a fetch Request and Response per call (docs/decisions/008-mcp-transport.md).
+ */
+export type McpHttpRequest = {
+  method: string;
+  /** A request header by lower-case name; repeated headers joined with ", " as fetch does. */
+  header(name: string): string | null;
+  readBody(): Promise<Body>;
+  /** Aborts (or calls back) when the HTTP client goes away. */
+  signal?: AbortSignal | OnAbort;
+};
 
-function corsHeaders(origin: string | null): Headers {
-  const headers = new Headers();
-  addCorsHeaders(headers, origin);
-  return headers;
+/** The answer; `body` is the JSON text, or null for an empty body. */
+export type McpHttpAnswer = { status: number; headers: Record<string, string>; body: string | null };
+
+function rpcError(status: number, code: number, message: string, id: JsonRpcId = null, headers: Record<string, string> = {}): McpHttpAnswer {
+  headers["Content-Type"] = "application/json";
+  headers["Cache-Control"] = "no-store";
+  return { status, headers, body: JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id }) };
 }
 
 // In-flight requests by token family (one client installation) and the client's own request id, so
@@ -51,27 +62,64 @@ function corsHeaders(origin: string | null): Headers {
 const inFlight = new Map<string, () => void>();
 const inFlightKey = (familyId: string, id: JSONRPCRequest["id"]) => `${familyId}\u0000${typeof id}:${id}`;
 
+/** The fetch-style endpoint (registered as a protocol route; the Node server has a faster path). */
 export async function handleMcpRequest(request: Request, ctx: AppContext, serverId: string): Promise<Response> {
-  const origin = request.headers.get("origin");
+  const answer = await answerMcpRequest(
+    {
+      method: request.method,
+      header: (name) => request.headers.get(name),
+      readBody: () => readFetchBody(request),
+      signal: request.signal,
+    },
+    ctx,
+    serverId,
+  );
+  return new Response(answer.body, { status: answer.status, headers: answer.headers });
+}
+
+/** The same endpoint on Node's request and response objects, without fetch objects in between. */
+export async function serveMcpNode(req: IncomingMessage, res: ServerResponse, ctx: AppContext, serverId: string): Promise<void> {
+  let cancels: (() => void)[] | undefined;
+  const onAbort: OnAbort = (cancel) => {
+    if (req.socket.destroyed) return queueMicrotask(cancel);
+    if (!cancels) {
+      const list: (() => void)[] = (cancels = []);
+      res.once("close", () => {
+        if (!res.writableFinished) for (const c of list) c();
+      });
+    }
+    cancels.push(cancel);
+  };
+  const answer = await answerMcpRequest(
+    { method: req.method ?? "GET", header: (name) => nodeHeader(req, name), readBody: () => readNodeBody(req), signal: onAbort },
+    ctx,
+    serverId,
+  );
+  res.writeHead(answer.status, answer.headers);
+  res.end(answer.body ?? undefined);
+}
+
+export async function answerMcpRequest(request: McpHttpRequest, ctx: AppContext, serverId: string): Promise<McpHttpAnswer> {
+  const origin = request.header("origin");
   // MCP 2025-11-25 Streamable HTTP "Security Warning": an invalid Origin gets 403 (DNS rebinding).
   if (!isAllowedOrigin(ctx, origin)) {
     return rpcError(403, ErrorCode.ConnectionClosed, `Forbidden: requests from origin ${origin} are not accepted`);
   }
-  if (request.method === "OPTIONS") return preflightResponse(origin);
+  if (request.method === "OPTIONS") return { status: 204, headers: preflightHeaders(origin), body: null };
 
   const server = findMcpServer(ctx, serverId);
   if (!server) {
     return rpcError(404, ErrorCode.InvalidRequest, "Not found: this MCP server does not exist", null, corsHeaders(origin));
   }
 
-  const bearer = checkBearer(ctx, request.headers.get("authorization"), serverId);
+  const bearer = checkBearer(ctx, request.header("authorization"), serverId);
   if (!bearer.ok) {
     const headers = corsHeaders(origin);
-    headers.set("WWW-Authenticate", bearerChallenge(ctx, serverId, bearer.failure));
-    headers.set("Content-Type", "application/json");
-    headers.set("Cache-Control", "no-store");
+    headers["WWW-Authenticate"] = bearerChallenge(ctx, serverId, bearer.failure);
+    headers["Content-Type"] = "application/json";
+    headers["Cache-Control"] = "no-store";
     const body = { error: bearer.failure.error ?? "invalid_token", error_description: bearer.failure.description };
-    return new Response(JSON.stringify(body), { status: bearer.failure.status, headers });
+    return { status: bearer.failure.status, headers, body: JSON.stringify(body) };
   }
   const token = bearer.token;
   noteGrantUsed(ctx, token.grantId);
@@ -80,21 +128,21 @@ export async function handleMcpRequest(request: Request, ctx: AppContext, server
   if (request.method === "GET" || request.method === "DELETE") {
     // Stateless: no standalone SSE stream and no session to delete. Streamable HTTP allows 405
     // for both ("Listening for Messages from the Server", "Session Management").
-    headers.set("Allow", "POST, OPTIONS");
+    headers.Allow = "POST, OPTIONS";
     return rpcError(405, ErrorCode.ConnectionClosed, "Method not allowed: this endpoint is stateless; use POST", null, headers);
   }
   if (request.method !== "POST") {
-    headers.set("Allow", "POST, OPTIONS");
+    headers.Allow = "POST, OPTIONS";
     return rpcError(405, ErrorCode.ConnectionClosed, "Method not allowed: use POST", null, headers);
   }
 
   const problem = checkPostHeaders(request);
   if (problem) return rpcError(problem.status, ErrorCode.ConnectionClosed, problem.message, null, headers);
 
-  const body = await readBody(request);
+  const body = await request.readBody();
   if (body.kind === "too_large") {
     // The rest of the body is never read, so the connection cannot carry another request.
-    headers.set("Connection", "close");
+    headers.Connection = "close";
     return rpcError(413, ErrorCode.InvalidRequest, `Request body too large: the limit is ${MAX_BODY_BYTES} bytes`, null, headers);
   }
   if (body.kind === "aborted") return rpcError(400, ErrorCode.ParseError, "Parse error: the request body was not received", null, headers);
@@ -116,28 +164,26 @@ export async function handleMcpRequest(request: Request, ctx: AppContext, server
     else if ("method" in message) handleClientNotification(token.familyId, message as JSONRPCNotification);
     // Responses from the client answer server-initiated requests, which this endpoint never sends.
   }
-  if (requests.length === 0) return new Response(null, { status: 202, headers });
+  if (requests.length === 0) return { status: 202, headers, body: null };
 
   const transport = dispatcherFor(ctx, server);
   const authInfo = authInfoFor(caller, token.scope.split(" "), token.expiresAt);
-  const answers = await Promise.all(
-    requests.map(async (message): Promise<JsonRpcAnswer> => {
-      const invalid = invalidParams(message);
-      if (invalid) return invalid;
-      const key = inFlightKey(token.familyId, message.id);
-      const { answer, cancel } = transport.dispatch(message, authInfo, request.signal);
-      inFlight.set(key, cancel);
-      try {
-        return await answer;
-      } finally {
-        if (inFlight.get(key) === cancel) inFlight.delete(key);
-      }
-    }),
-  );
-  headers.set("Content-Type", "application/json");
-  headers.set("Cache-Control", "no-store");
-  const payload = Array.isArray(raw) ? answers : answers[0];
-  return new Response(JSON.stringify(payload), { status: 200, headers });
+  const answerOne = async (message: JSONRPCRequest): Promise<JsonRpcAnswer> => {
+    const invalid = invalidParams(message);
+    if (invalid) return invalid;
+    const key = inFlightKey(token.familyId, message.id);
+    const { answer, cancel } = transport.dispatch(message, authInfo, request.signal);
+    inFlight.set(key, cancel);
+    try {
+      return await answer;
+    } finally {
+      if (inFlight.get(key) === cancel) inFlight.delete(key);
+    }
+  };
+  const payload = Array.isArray(raw) ? await Promise.all(requests.map(answerOne)) : await answerOne(requests[0]!);
+  headers["Content-Type"] = "application/json";
+  headers["Cache-Control"] = "no-store";
+  return { status: 200, headers, body: JSON.stringify(payload) };
 }
 
 // The SDK's own request schemas for the methods this server answers. The SDK reports a params
@@ -170,17 +216,17 @@ function handleClientNotification(familyId: string, message: JSONRPCNotification
 }
 
 /** Accept, Content-Type and MCP-Protocol-Version checks of a POST (Streamable HTTP §"Sending Messages"). */
-function checkPostHeaders(request: Request): { status: number; message: string } | null {
-  if (!acceptsBoth(request.headers.get("accept"))) {
+function checkPostHeaders(request: McpHttpRequest): { status: number; message: string } | null {
+  if (!acceptsBoth(request.header("accept"))) {
     return { status: 406, message: "Not Acceptable: the Accept header must list application/json and text/event-stream" };
   }
-  const contentType = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  const contentType = (request.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
   if (contentType !== "application/json") {
     return { status: 415, message: "Unsupported Media Type: Content-Type must be application/json" };
   }
   // Streamable HTTP "Protocol Version Header": an unsupported version is a 400. A missing header is
   // allowed (the server then assumes 2025-03-26, and the SDK answers any version it knows).
-  const version = request.headers.get("mcp-protocol-version");
+  const version = request.header("mcp-protocol-version");
   if (version !== null && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
     return {
       status: 400,
@@ -205,7 +251,7 @@ function acceptsBoth(accept: string | null): boolean {
 type Body = { kind: "ok"; text: string } | { kind: "too_large" } | { kind: "aborted" };
 
 /** Reads the body, stopping as soon as it passes MAX_BODY_BYTES. */
-async function readBody(request: Request): Promise<Body> {
+async function readFetchBody(request: Request): Promise<Body> {
   const length = request.headers.get("content-length");
   const declared = length === null ? NaN : Number(length);
   if (declared > MAX_BODY_BYTES) return { kind: "too_large" };
@@ -236,6 +282,57 @@ async function readBody(request: Request): Promise<Body> {
     return { kind: "aborted" };
   }
   return { kind: "ok", text: Buffer.concat(chunks).toString("utf8") };
+}
+
+/** The same as readFetchBody, on Node's request stream. */
+function readNodeBody(req: IncomingMessage): Promise<Body> {
+  const length = req.headers["content-length"];
+  if (length !== undefined && Number(length) > MAX_BODY_BYTES) return Promise.resolve({ kind: "too_large" });
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > MAX_BODY_BYTES) {
+        done({ kind: "too_large" });
+        req.pause();
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () =>
+      done({ kind: "ok", text: chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8") });
+    const onAbort = () => done({ kind: "aborted" });
+    let settled = false;
+    function done(body: Body) {
+      if (settled) return;
+      settled = true;
+      req.off("data", onData).off("end", onEnd).off("error", onAbort).off("aborted", onAbort);
+      resolve(body);
+    }
+    req.on("data", onData).on("end", onEnd).on("error", onAbort).on("aborted", onAbort);
+  });
+}
+
+// Node keeps only the first of some repeated headers (Authorization, Content-Type); fetch joins
+// them. Joining here keeps both paths identical: two Authorization headers are an invalid token.
+const JOINED_BY_FETCH_ONLY = new Set(["authorization", "content-type"]);
+
+function nodeHeader(req: IncomingMessage, name: string): string | null {
+  if (JOINED_BY_FETCH_ONLY.has(name)) {
+    const raw = req.rawHeaders;
+    let value: string | null = null;
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) value = value === null ? raw[i + 1]! : `${value}, ${raw[i + 1]}`;
+    }
+    return value;
+  }
+  const value = req.headers[name];
+  return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
+}
+
+function corsHeaders(origin: string | null): Record<string, string> {
+  return addCorsHeaders({}, origin);
 }
 
 type Parsed = { ok: true; messages: JSONRPCMessage[] } | { ok: false; message: string; id: JsonRpcId };

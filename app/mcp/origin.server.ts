@@ -32,19 +32,19 @@ export const CORS_ALLOWED_HEADERS = "authorization, content-type, mcp-protocol-v
 export const CORS_EXPOSED_HEADERS = "WWW-Authenticate, Mcp-Session-Id";
 
 /** Adds the CORS answer headers for an allowed Origin. No credentials: tokens are never cookies. */
-export function addCorsHeaders(headers: Headers, origin: string | null): void {
-  headers.append("Vary", "Origin");
-  if (origin === null) return;
-  headers.set("Access-Control-Allow-Origin", origin);
-  headers.set("Access-Control-Expose-Headers", CORS_EXPOSED_HEADERS);
+export function addCorsHeaders(headers: Record<string, string>, origin: string | null): Record<string, string> {
+  headers.Vary = "Origin";
+  if (origin === null) return headers;
+  headers["Access-Control-Allow-Origin"] = origin;
+  headers["Access-Control-Expose-Headers"] = CORS_EXPOSED_HEADERS;
+  return headers;
 }
 
-/** The answer to a CORS preflight (OPTIONS) from an allowed Origin. */
-export function preflightResponse(origin: string | null): Response {
-  const headers = new Headers();
-  addCorsHeaders(headers, origin);
-  headers.set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
-  headers.set("Access-Control-Allow-Headers", CORS_ALLOWED_HEADERS);
-  headers.set("Access-Control-Max-Age", "600");
-  return new Response(null, { status: 204, headers });
+/** The headers of the answer (204) to a CORS preflight (OPTIONS) from an allowed Origin. */
+export function preflightHeaders(origin: string | null): Record<string, string> {
+  const headers = addCorsHeaders({}, origin);
+  headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS";
+  headers["Access-Control-Allow-Headers"] = CORS_ALLOWED_HEADERS;
+  headers["Access-Control-Max-Age"] = "600";
+  return headers;
 }

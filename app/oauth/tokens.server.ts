@@ -5,7 +5,8 @@
  * Revocation is written onto the token rows themselves (access_tokens.revoked_at), so checking a
  * bearer token is one primary-key read with no joins.
  */
-import { and, eq, inArray, isNull, sql } from "drizzle-orm";
+import type Database from "better-sqlite3";
+import { and, eq, inArray, isNull } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import type { Db } from "~/db/client.server";
 import { accessTokens, grants, refreshTokens, tokenFamilies } from "~/db/schema";
@@ -98,37 +99,34 @@ export type VerifiedAccessToken = {
  */
 export function verifyAccessToken(ctx: AppContext, token: string): VerifiedAccessToken | null {
   if (!token.startsWith(ACCESS_TOKEN_PREFIX) || token.length > 200) return null;
-  const row = accessTokenLookup(ctx.db).get({ tokenHash: secretHash(token) });
+  const row = accessTokenLookup(ctx.db).get(secretHash(token));
   if (!row || row.revokedAt !== null || row.expiresAt <= ctx.now()) return null;
-  const { revokedAt: _revoked, ...rest } = row;
-  return rest;
+  return {
+    grantId: row.grantId,
+    familyId: row.familyId,
+    clientId: row.clientId,
+    userId: row.userId,
+    serverId: row.serverId,
+    scope: row.scope,
+    expiresAt: row.expiresAt,
+  };
 }
 
-// The bearer check runs on every MCP request: the query is built and prepared once per database
-// connection instead of on each call (one primary-key read either way).
-const accessTokenLookups = new WeakMap<Db, ReturnType<typeof prepareAccessTokenLookup>>();
+type AccessTokenRow = VerifiedAccessToken & { revokedAt: number | null };
 
-function prepareAccessTokenLookup(db: Db) {
-  return db
-    .select({
-      grantId: accessTokens.grantId,
-      familyId: accessTokens.familyId,
-      clientId: accessTokens.clientId,
-      userId: accessTokens.userId,
-      serverId: accessTokens.serverId,
-      scope: accessTokens.scope,
-      expiresAt: accessTokens.expiresAt,
-      revokedAt: accessTokens.revokedAt,
-    })
-    .from(accessTokens)
-    .where(eq(accessTokens.tokenHash, sql.placeholder("tokenHash")))
-    .prepare();
-}
+// The bearer check runs on every MCP request: one primary-key read through a statement prepared
+// once per database connection, on better-sqlite3 directly (the query builder's row mapping cost
+// more than the read itself).
+const accessTokenLookups = new WeakMap<Db, Database.Statement<[string], AccessTokenRow>>();
 
 function accessTokenLookup(db: Db) {
   let lookup = accessTokenLookups.get(db);
   if (!lookup) {
-    lookup = prepareAccessTokenLookup(db);
+    lookup = db.$client.prepare(
+      `select grant_id as grantId, family_id as familyId, client_id as clientId, user_id as userId,
+              server_id as serverId, scope, expires_at as expiresAt, revoked_at as revokedAt
+         from access_tokens where token_hash = ?`,
+    );
     accessTokenLookups.set(db, lookup);
   }
   return lookup;
