@@ -446,7 +446,8 @@ const consentPost: [string, () => Promise<Res>, Expect][] = [
   ["another user's server id is ignored: the code is for the requested server", async () => { const p = await pendingFor(); return postForm("/authorize", [["csrf", p.csrf], ["request", p.id], ["intent", "approve"], ["server", w.serverB], ["tool", w.toolA]], { Origin: app.url }, w.cookieA); }, { status: 303, check: (r) => { remember(new URL(r.headers.get("location")!).searchParams.get("code")!); expect(db.prepare("SELECT count(*) AS n FROM grants WHERE server_id = ? AND user_id != (SELECT owner_id FROM mcp_servers WHERE id = ?)").get(w.serverB, w.serverB)).toEqual({ n: 0 }); } }],
   ["unknown intent", async () => { const p = await pendingFor(); return postForm("/authorize", { csrf: p.csrf, request: p.id, intent: "escalate" }, { Origin: app.url }, w.cookieA); }, { status: 400 }],
   ["approve twice", async () => { const p = await pendingFor(); const f = [["csrf", p.csrf], ["request", p.id], ["intent", "approve"], ["tool", w.toolA]] as [string, string][]; const first = await postForm("/authorize", f, { Origin: app.url }, w.cookieA); expect(first.status).toBe(303); remember(new URL(first.headers.get("location")!).searchParams.get("code")!); return postForm("/authorize", f, { Origin: app.url }, w.cookieA); }, { status: 400 }],
-  ["deny redirects with access_denied and iss", async () => { const p = await pendingFor(); return postForm("/authorize", { csrf: p.csrf, request: p.id, intent: "deny" }, { Origin: app.url }, w.cookieA); }, { status: 303, check: (r) => { const loc = new URL(r.headers.get("location")!); expect(loc.searchParams.get("error")).toBe("access_denied"); expect(loc.searchParams.get("iss")).toBe(app.url); } }],
+  ["deny redirects with access_denied and iss", async () => { const p = await pendingFor(); return postForm("/authorize", { csrf: p.csrf, request: p.id, intent: "deny" }, { Origin: app.url }, w.cookieA); }, { status: 303, check: (r) => { const loc = new URL(r.headers.get("location")!); expect(loc.searchParams.get("error")).toBe("access_denied"); expect(loc.searchParams.get("iss")).toBe(app.url); expect(r.headers.get("cache-control")).toContain("no-store"); } }],
+  ["approve answer carrying the code is not stored", async () => { const p = await pendingFor(); return postForm("/authorize", [["csrf", p.csrf], ["request", p.id], ["intent", "approve"], ["tool", w.toolA]], { Origin: app.url }, w.cookieA); }, { status: 303, check: (r) => { remember(new URL(r.headers.get("location")!).searchParams.get("code")!); expect(r.headers.get("cache-control")).toContain("no-store"); expect(r.headers.get("referrer-policy")).not.toBe("unsafe-url"); } }],
 ];
 for (const [name, run, e] of consentPost) add(`POST /authorize: ${name}`, run, e);
 
@@ -669,7 +670,7 @@ describe("hostile-input battery", () => {
   it("tried every case, saw no 5xx, and left no secret in the logs", () => {
     console.log(`security battery: ${results.tried} cases tried, ${results.fiveHundreds} answers 5xx, ${secrets.size} secrets checked against the logs`);
     // SECURITY.md states this figure; change both together.
-    expect(cases.length).toBe(293);
+    expect(cases.length).toBe(294);
     expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
     expect(results.tried).toBe(cases.length);
     expect(results.fiveHundreds).toBe(0);
