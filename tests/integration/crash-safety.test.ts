@@ -105,6 +105,28 @@ it("survives SIGKILL under load: integrity ok, no token lost, no half-written gr
   const mcp = (token: string, body: unknown) =>
     fetch(`${base}/mcp/${serverId}`, { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json, text/event-stream", Authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
 
+  // A signed-in browser for consent approvals (grants written by the app itself).
+  const signInPage = await fetch(`${base}/sign-in`);
+  const preCookie = signInPage.headers.get("set-cookie")!.split(";")[0]!;
+  const lastCsrf = (html: string) => [...html.matchAll(/name="csrf" value="([^"]+)"/g)].at(-1)![1]!;
+  const signedIn = await fetch(`${base}/sign-in`, { method: "POST", redirect: "manual", headers: { Cookie: preCookie, "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ csrf: lastCsrf(await signInPage.text()), returnTo: "/", email: owner, password: PASSWORD }) });
+  expect(signedIn.status).toBe(302);
+  const cookie = signedIn.headers.get("set-cookie")!.split(";")[0]!;
+  /** The consent flow over HTTP: GET /authorize, the consent page, Approve; then the code exchange. */
+  const approve = async (clientId: string) => {
+    const verifier = randomBytes(32).toString("base64url");
+    const q = new URLSearchParams({ response_type: "code", client_id: clientId, redirect_uri: REDIRECT, code_challenge: createHash("sha256").update(verifier).digest("base64url"), code_challenge_method: "S256", state: "s", resource });
+    const start = await fetch(`${base}/authorize?${q}`, { redirect: "manual", headers: { Cookie: cookie } });
+    if (start.status !== 302) return null;
+    const requestId = new URL(start.headers.get("location")!, base).searchParams.get("request")!;
+    const page = await fetch(`${base}/authorize?request=${requestId}`, { headers: { Cookie: cookie } });
+    const done = await fetch(`${base}/authorize`, { method: "POST", redirect: "manual", headers: { Cookie: cookie, Origin: base, "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams([["csrf", lastCsrf(await page.text())], ["request", requestId], ["tool", toolId], ["intent", "approve"]]) });
+    if (done.status !== 303) return null;
+    const code = new URL(done.headers.get("location")!).searchParams.get("code")!;
+    const res = await fetch(`${base}/token`, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ grant_type: "authorization_code", client_id: clientId, code, code_verifier: verifier, redirect_uri: REDIRECT }) });
+    return res.status === 200 ? ((await res.json()) as { access_token: string }).access_token : null;
+  };
+
   // Warm up: a few clients and tokens to call tools with.
   const clients: string[] = [];
   for (let i = 0; i < 5; i++) clients.push((await register())!);
@@ -114,7 +136,7 @@ it("survives SIGKILL under load: integrity ok, no token lost, no half-written gr
 
   // Load: four workers of each kind until the kill; a failure after the kill is expected.
   let killed = false;
-  const stats = { registrations: 0, grants: 0, toolCalls: 0 };
+  const stats = { registrations: 0, grants: 0, approvals: 0, toolCalls: 0 };
   const loop = async (work: () => Promise<void>) => {
     while (!killed) {
       try {
@@ -139,6 +161,13 @@ it("survives SIGKILL under load: integrity ok, no token lost, no half-written gr
         stats.grants++;
       }
     })),
+    ...Array.from({ length: 2 }, () => loop(async () => {
+      const token = await approve(clients[Math.floor(Math.random() * clients.length)]!);
+      if (token) {
+        received.push(token);
+        stats.approvals++;
+      }
+    })),
     ...Array.from({ length: 4 }, () => loop(async () => {
       const res = await mcp(received[Math.floor(Math.random() * received.length)]!, { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { n: 1 } } });
       await res.text();
@@ -147,7 +176,7 @@ it("survives SIGKILL under load: integrity ok, no token lost, no half-written gr
   ];
   // At least 2.5 s of load and ten of each kind (up to 15 s on a busy machine), then the kill.
   const loadStart = Date.now();
-  while (Date.now() - loadStart < 15_000 && (Date.now() - loadStart < 2500 || Math.min(stats.registrations, stats.grants, stats.toolCalls) < 10)) {
+  while (Date.now() - loadStart < 15_000 && (Date.now() - loadStart < 2500 || Math.min(stats.registrations, stats.grants, stats.approvals, stats.toolCalls) < 10)) {
     await new Promise((r) => setTimeout(r, 100));
   }
   child.kill("SIGKILL");
@@ -157,6 +186,7 @@ it("survives SIGKILL under load: integrity ok, no token lost, no half-written gr
   db.close();
   expect(stats.registrations).toBeGreaterThanOrEqual(10);
   expect(stats.grants).toBeGreaterThanOrEqual(10);
+  expect(stats.approvals).toBeGreaterThanOrEqual(10);
   expect(stats.toolCalls).toBeGreaterThanOrEqual(10);
 
   child = await serve(env, port);
@@ -187,7 +217,7 @@ it("survives SIGKILL under load: integrity ok, no token lost, no half-written gr
     if (res.status !== 200 || body.result?.tools[0]?.name !== "echo") lost++;
   }
   console.log(
-    `crash safety: ${stats.registrations} registrations, ${stats.grants} token grants, ${stats.toolCalls} tool calls before SIGKILL; ${received.length} tokens checked after restart, ${lost} lost`,
+    `crash safety: ${stats.registrations} registrations, ${stats.grants} token grants, ${stats.approvals} consent approvals, ${stats.toolCalls} tool calls before SIGKILL; ${received.length} tokens checked after restart, ${lost} lost`,
   );
   expect(lost).toBe(0);
   child.kill("SIGTERM");
