@@ -219,6 +219,14 @@ function pageRequest(request: Request, publicUrl: URL): Request | Response {
       headers: { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store" },
     });
   }
+  // Every page action reads a form; any other body would make request.formData() throw (a 500).
+  const type = (request.headers.get("Content-Type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/x-www-form-urlencoded" && type !== "multipart/form-data") {
+    return new Response("Send the form as application/x-www-form-urlencoded or multipart/form-data.", {
+      status: 415,
+      headers: { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store" },
+    });
+  }
   if (request.headers.get("Host") === publicUrl.host && !request.headers.has("X-Forwarded-Host")) return request;
   const headers = new Headers(request.headers);
   headers.set("Host", publicUrl.host);

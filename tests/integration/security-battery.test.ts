@@ -333,7 +333,8 @@ const mcpCases: [string, () => Promise<Res>, Expect][] = [
   ["token for another server", async () => { const t = await tokens(); return http("POST", `/mcp/${w.serverB}`, { headers: mcpHeaders(t.access_token), body: mcpInit }); }, { status: 401, check: (r) => expect(r.headers.get("www-authenticate")).toContain('error="invalid_token"') }],
   ["token in the query string", async () => { const t = await tokens(); return http("POST", `/mcp/${w.serverA}?access_token=${t.access_token}`, { headers: mcpHeaders(), body: mcpInit }); }, { status: 401 }],
   ["unknown server id", async () => { const t = await tokens(); return http("POST", "/mcp/no-such-server", { headers: mcpHeaders(t.access_token), body: mcpInit }); }, { status: 404 }],
-  ["server id with traversal", () => http("POST", "/mcp/..%2Fadmin", { headers: mcpHeaders(), body: mcpInit }), { status: 404 }],
+  // Not an MCP path, so it is a page request, and a JSON body is no form.
+  ["server id with traversal", () => http("POST", "/mcp/..%2Fadmin", { headers: mcpHeaders(), body: mcpInit }), { status: 415 }],
   ["plain-http foreign Origin (DNS rebinding)", async () => { const t = await tokens(); return http("POST", `/mcp/${w.serverA}`, { headers: { ...mcpHeaders(t.access_token), Origin: "http://evil.example" }, body: mcpInit }); }, { status: 403 }],
   ["Origin null", async () => { const t = await tokens(); return http("POST", `/mcp/${w.serverA}`, { headers: { ...mcpHeaders(t.access_token), Origin: "null" }, body: mcpInit }); }, { status: 403 }],
   ["Origin with a path", async () => { const t = await tokens(); return http("POST", `/mcp/${w.serverA}`, { headers: { ...mcpHeaders(t.access_token), Origin: "https://evil.example/x" }, body: mcpInit }); }, { status: 403 }],
@@ -456,6 +457,12 @@ async function signInPage(returnTo = "/") {
   const page = await http("GET", `/sign-in?returnTo=${encodeURIComponent(returnTo)}`);
   return { cookie: cookieOf(page), csrf: csrfOf(page.text) };
 }
+add("sign-in: JSON body", async () => { const s = await signInPage(); return http("POST", "/sign-in", { headers: { ...JSON_TYPE, Cookie: s.cookie }, body: JSON.stringify({ csrf: s.csrf, email: w.emailA, password: PASSWORD }) }); }, { status: 415 });
+add("sign-in: no content type", async () => { const s = await signInPage(); return http("POST", "/sign-in", { headers: { Cookie: s.cookie }, body: `csrf=${s.csrf}` }); }, { status: 415 });
+add("sign-in: PATCH", async () => { const s = await signInPage(); return http("PATCH", "/sign-in", { headers: { Cookie: s.cookie } }); }, { status: 415 });
+add("sign-out: JSON body", () => http("POST", "/sign-out", { headers: { ...JSON_TYPE, Origin: app.url }, cookie: w.cookieA, body: "{}" }), { status: 415 });
+add("connections revoke: text/plain body", () => http("POST", "/connections", { headers: { "Content-Type": "text/plain", Origin: app.url }, cookie: w.cookieB, body: "grantId=x" }), { status: 415 });
+
 const badReturnTo = [
   "https://evil.example/",
   "//evil.example/",
@@ -670,7 +677,7 @@ describe("hostile-input battery", () => {
   it("tried every case, saw no 5xx, and left no secret in the logs", () => {
     console.log(`security battery: ${results.tried} cases tried, ${results.fiveHundreds} answers 5xx, ${secrets.size} secrets checked against the logs`);
     // SECURITY.md states this figure; change both together.
-    expect(cases.length).toBe(294);
+    expect(cases.length).toBe(299);
     expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
     expect(results.tried).toBe(cases.length);
     expect(results.fiveHundreds).toBe(0);
