@@ -15,7 +15,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { assertBuilt, startApp } from "./lib/app.mjs";
+import { execFileSync } from "node:child_process";
+import { ROOT, assertBuilt, startApp } from "./lib/app.mjs";
 import { CONNECTIONS, measure } from "./lib/load.mjs";
 import { freePort, machineInfo, memoryMiB, startChildServer } from "./lib/proc.mjs";
 import { Unavailable, scenarios } from "./lib/scenarios.mjs";
@@ -71,12 +72,24 @@ async function cleanup() {
 }
 process.on("SIGINT", () => cleanup().then(() => process.exit(130)));
 
+function gitHead() {
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no", "app"], { cwd: ROOT, encoding: "utf8" }).trim();
+    return dirty ? `${head} (app/ has uncommitted changes)` : head;
+  } catch {
+    return "unknown";
+  }
+}
+
 const log = (s) => process.stderr.write(`${s}\n`);
 const fmtStatus = (counts) => Object.entries(counts).map(([c, n]) => `${c}×${n}`).join(" ");
 
 async function main() {
   assertBuilt();
   const machine = machineInfo();
+  machine.commit = gitHead();
+  machine.buildTime = fs.statSync(path.join(ROOT, "build", "index.js")).mtime.toISOString();
   const startedAt = new Date().toISOString();
   log(`toolgate bench: ${machine.cores} cores (${machine.cpuModel}), node ${machine.node}, load average ${machine.loadavg}`);
   log(`${seconds} s per scenario after ${warmupSeconds} s warm-up, ${CONNECTIONS} connections, scales ${scales.join(", ")}`);

@@ -61,6 +61,7 @@ export function printResults(report) {
   out.push("");
   out.push(`Toolgate bench, ${report.startedAt} → ${report.finishedAt}`);
   out.push(`machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.memGiB} GiB, node ${machine.node}, Linux ${machine.kernel}, load average at start ${machine.loadavg}`);
+  out.push(`code: commit ${machine.commit}, build/index.js from ${machine.buildTime}`);
   out.push(`autocannon, ${settings.connections} connections on 127.0.0.1, ${settings.seconds} s per scenario after ${settings.warmupSeconds} s warm-up`);
   out.push(`bare node:http: ${num(bareRps)} req/s (mean of start and end; drift ${(report.bareDrift * 100).toFixed(1)}%)`);
   out.push("'other load' = machine CPU busy in cores not used by the server under test, its helper or the load generator; above ~0.2 the figures are noisy.");
