@@ -99,20 +99,20 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
     const pathname = (req.url ?? "/").split("?")[0]!;
     res.on("close", () => {
       active.delete(res);
-      // The query string is never logged: it carries authorization codes and state.
-      logScope.run({ requestId }, () => {
-        const fields = {
-          method: req.method,
-          path: pathname.slice(0, 200),
-          status: res.statusCode,
-          ms: Math.round(performance.now() - started),
-          client: info.clientAddress,
-          ...(res.writableFinished ? {} : { aborted: true }),
-        };
-        if (res.statusCode >= 500) ctx.logger.error("request", fields);
-        else if (QUIET_PATHS.has(pathname)) ctx.logger.debug("request", fields);
-        else ctx.logger.info("request", fields);
-      });
+      // The query string is never logged: it carries authorization codes and state. The request
+      // id is passed as a field (not through logScope.run, which costs an async context per request).
+      const fields: Record<string, unknown> = {
+        requestId,
+        method: req.method,
+        path: pathname.slice(0, 200),
+        status: res.statusCode,
+        ms: Math.round(performance.now() - started),
+        client: info.clientAddress,
+      };
+      if (!res.writableFinished) fields.aborted = true;
+      if (res.statusCode >= 500) ctx.logger.error("request", fields);
+      else if (QUIET_PATHS.has(pathname)) ctx.logger.debug("request", fields);
+      else ctx.logger.info("request", fields);
     });
     logScope.run({ requestId }, () => {
       // Before protocol handlers and Remix alike: 429 with Retry-After, never 400/401 (which send

@@ -11,10 +11,12 @@ export type McpServerRow = { id: string; name: string; description: string; upda
 
 type Statements = {
   server: Database.Statement<[string], McpServerRow>;
-  grantedTools: Database.Statement<[string, string], ListedToolRow>;
+  grantedTools: Database.Statement<[string, string], ToolVersion>;
+  toolDescription: Database.Statement<[string], ListedToolRow>;
   toolByName: Database.Statement<[string, string, string], ToolRow & { granted: number }>;
 };
 
+type ToolVersion = { id: string; updatedAt: number };
 type ListedToolRow = { id: string; name: string; description: string; inputSchema: string; updatedAt: number };
 
 const statements = new WeakMap<Database.Database, Statements>();
@@ -28,11 +30,16 @@ function prepared(ctx: AppContext): Statements {
         "select id, name, description, updated_at as updatedAt from mcp_servers where id = ?",
       ),
       // The grant names the tools the user approved (per-tool consent); tools/list shows only those.
+      // Only ids and versions: descriptions and schemas (the bulk of the text) come from the cache
+      // below and are read when a tool is new or was edited.
       grantedTools: client.prepare(
-        `select t.id, t.name, t.description, t.input_schema as inputSchema, t.updated_at as updatedAt
+        `select t.id, t.updated_at as updatedAt
            from grant_tools gt join tools t on t.id = gt.tool_id
           where gt.grant_id = ? and t.server_id = ?
           order by t.name`,
+      ),
+      toolDescription: client.prepare(
+        `select id, name, description, input_schema as inputSchema, updated_at as updatedAt from tools where id = ?`,
       ),
       toolByName: client.prepare(
         `select t.id, t.server_id as serverId, t.name, t.description, t.input_schema as inputSchema,
@@ -58,24 +65,33 @@ export function findMcpServer(ctx: AppContext, serverId: string): McpServerRow |
 const MAX_CACHED_TOOLS = 5000;
 const listedTools = new Map<string, Tool>();
 
-function describeTool(row: ListedToolRow): Tool {
-  const key = `${row.id}:${row.updatedAt}`;
+function describeTool(s: Statements, version: ToolVersion): Tool | null {
+  const key = `${version.id}:${version.updatedAt}`;
   let tool = listedTools.get(key);
   if (!tool) {
+    const row = s.toolDescription.get(version.id);
+    // Deleted by another process (the CLI) between the two reads: it is gone, so it is not listed.
+    if (!row) return null;
     tool = {
       name: row.name,
       description: row.description,
       inputSchema: JSON.parse(row.inputSchema) as Tool["inputSchema"],
     };
     if (listedTools.size >= MAX_CACHED_TOOLS) listedTools.delete(listedTools.keys().next().value!);
-    listedTools.set(key, tool);
+    listedTools.set(`${row.id}:${row.updatedAt}`, tool);
   }
   return tool;
 }
 
 /** The tools of `serverId` that the grant covers, as MCP tool descriptions. */
 export function listGrantedTools(ctx: AppContext, grantId: string, serverId: string): Tool[] {
-  return prepared(ctx).grantedTools.all(grantId, serverId).map(describeTool);
+  const s = prepared(ctx);
+  const tools: Tool[] = [];
+  for (const version of s.grantedTools.all(grantId, serverId)) {
+    const tool = describeTool(s, version);
+    if (tool) tools.push(tool);
+  }
+  return tools;
 }
 
 export type ToolLookup =

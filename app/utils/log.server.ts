@@ -82,6 +82,32 @@ export function setLogOutput(target: "stdout" | "stderr"): void {
   infoStream = target;
 }
 
+// Info and debug lines on stdout are written once per event-loop turn instead of once per line:
+// under load that is one write for many requests' access lines. Warnings and errors are written at
+// once (stderr), and whatever is buffered is written before the process exits.
+let stdoutBuffer: string[] = [];
+let flushScheduled = false;
+let exitHooked = false;
+
+function flushStdout(): void {
+  flushScheduled = false;
+  if (stdoutBuffer.length === 0) return;
+  const text = stdoutBuffer.join("\n") + "\n";
+  stdoutBuffer = [];
+  process.stdout.write(text);
+}
+
+function bufferStdout(line: string): void {
+  stdoutBuffer.push(line);
+  if (!exitHooked) {
+    exitHooked = true;
+    process.once("exit", flushStdout);
+  }
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(flushStdout);
+}
+
 export type Logger = {
   debug(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;
@@ -113,7 +139,7 @@ export function createLogger(level: Level | "silent" = "info", write?: (line: st
     }
     if (write) write(line, lvl);
     else if (lvl === "error" || lvl === "warn" || infoStream === "stderr") process.stderr.write(line + "\n");
-    else process.stdout.write(line + "\n");
+    else bufferStdout(line);
   };
   return {
     debug: (m, f) => emit("debug", m, f),
