@@ -26,6 +26,8 @@ export function matchProtocolRoute(pathname: string): ProtocolHandler | null {
  * Response is built (that conversion costs more CPU than a whole bare Node answer). `match` is the
  * pattern's match. A route registered this way should also be registered with protocolRoute (the
  * fetch-style handler is what in-process callers use); the Node server tries node routes first.
+ * A handler that returns `false` (synchronously, before writing anything) passes the request on to
+ * the fetch-style route: the fast path can cover only the common case.
  */
 export type NodeProtocolHandler = (
   req: IncomingMessage,
@@ -33,7 +35,7 @@ export type NodeProtocolHandler = (
   ctx: AppContext,
   info: RequestInfo,
   match: RegExpExecArray,
-) => void | Promise<void>;
+) => false | void | Promise<void>;
 
 const nodeRoutes: { pattern: RegExp; handler: NodeProtocolHandler }[] = [];
 

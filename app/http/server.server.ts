@@ -121,7 +121,7 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       const wait = limitName ? limiter!.take(limitName, limitKey(info.clientAddress)) : 0;
       if (wait > 0) return respond(() => rateLimitedResponse(wait), req, res, info);
       const fast = matchNodeRoute(pathname);
-      if (fast) return respondNode(fast.handler, fast.match, req, res, info);
+      if (fast && respondNode(fast.handler, fast.match, req, res, info)) return;
       const protocol = matchProtocolRoute(pathname);
       if (protocol) return respond(protocol, req, res, info);
       files(req as express.Request, res as express.Response, () => respond(pages, req, res, info));
@@ -137,15 +137,22 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
     req: http.IncomingMessage,
     res: http.ServerResponse,
     info: RequestInfo,
-  ) {
-    Promise.resolve()
-      .then(() => handler(req, res, ctx, info, match))
+  ): boolean {
+    let result: ReturnType<NodeProtocolHandler>;
+    try {
+      result = handler(req, res, ctx, info, match);
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    if (result === false) return false;
+    Promise.resolve(result)
       .catch((error: unknown) => {
         ctx.logger.error("unhandled error", { error, path: (req.url ?? "/").split("?")[0] });
         if (res.headersSent) return void res.destroy();
         res.writeHead(500, { "Content-Type": "application/json", "Cache-Control": "no-store", Pragma: "no-cache" });
         res.end(JSON.stringify({ error: "server_error", error_description: "The server could not complete the request" }));
       });
+    return true;
   }
 
   function respond(handler: ProtocolHandler, req: http.IncomingMessage, res: http.ServerResponse, info: RequestInfo) {

@@ -93,3 +93,15 @@ export function findServerForMetadata(ctx: Pick<AppContext, "db">, serverId: str
     null
   );
 }
+
+const serverLookups = new WeakMap<AppContext["db"], { get(id: string): ServerForMetadata | undefined }>();
+
+/** findServerForMetadata on a statement prepared once per connection (the discovery fast path). */
+export function findServerForMetadataFast(ctx: Pick<AppContext, "db">, serverId: string): ServerForMetadata | null {
+  let lookup = serverLookups.get(ctx.db);
+  if (!lookup) {
+    lookup = ctx.db.$client.prepare<[string], ServerForMetadata>("select id, name from mcp_servers where id = ?");
+    serverLookups.set(ctx.db, lookup);
+  }
+  return lookup.get(serverId) ?? null;
+}

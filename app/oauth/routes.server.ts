@@ -4,12 +4,13 @@
  */
 import type { AppContext } from "~/context.server";
 import { json } from "~/http/headers.server";
-import { protocolRoute, type ProtocolHandler } from "~/http/protocol.server";
+import { nodeProtocolRoute, protocolRoute, type ProtocolHandler } from "~/http/protocol.server";
 import { authenticateClient, registerClient, touchClient } from "./clients.server";
 import { OAuthError, oauthErrorResponse } from "./errors.server";
 import {
   authorizationServerMetadata,
   findServerForMetadata,
+  findServerForMetadataFast,
   originProtectedResourceMetadata,
   protectedResourceMetadata,
 } from "./metadata.server";
@@ -84,6 +85,41 @@ protocolRoute(
     },
   }),
 );
+
+// The discovery documents again, on the Node server's fast path (GET only; everything else, and
+// unknown servers, go to the routes above). The two fixed documents are serialised once per
+// configuration; the per-server one costs one primary-key read.
+const DISCOVERY_HEADERS = { "Content-Type": "application/json", "Cache-Control": "public, max-age=300", ...CORS };
+const fixedDocuments = new WeakMap<AppContext["config"], { as: string; pr: string }>();
+
+function fixedDocument(ctx: AppContext, which: "as" | "pr"): string {
+  let docs = fixedDocuments.get(ctx.config);
+  if (!docs) {
+    docs = {
+      as: JSON.stringify(authorizationServerMetadata(ctx)),
+      pr: JSON.stringify(originProtectedResourceMetadata(ctx)),
+    };
+    fixedDocuments.set(ctx.config, docs);
+  }
+  return docs[which];
+}
+
+nodeProtocolRoute(/^\/\.well-known\/oauth-authorization-server$/, (req, res, ctx) => {
+  if (req.method !== "GET") return false;
+  res.writeHead(200, DISCOVERY_HEADERS).end(fixedDocument(ctx, "as"));
+});
+
+nodeProtocolRoute(/^\/\.well-known\/oauth-protected-resource$/, (req, res, ctx) => {
+  if (req.method !== "GET") return false;
+  res.writeHead(200, DISCOVERY_HEADERS).end(fixedDocument(ctx, "pr"));
+});
+
+nodeProtocolRoute(/^\/\.well-known\/oauth-protected-resource\/mcp\/([A-Za-z0-9_-]{1,64})$/, (req, res, ctx, _info, match) => {
+  if (req.method !== "GET") return false;
+  const server = findServerForMetadataFast(ctx, match[1]!);
+  if (!server) return false;
+  res.writeHead(200, DISCOVERY_HEADERS).end(JSON.stringify(protectedResourceMetadata(ctx, server)));
+});
 
 /** RFC 7591 §3: dynamic client registration. */
 protocolRoute(

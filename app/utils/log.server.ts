@@ -29,9 +29,17 @@ const SECRET_FRAGMENTS = [
   "headers",
 ];
 
+// Field names repeat on every line (an access line has seven); the verdict is remembered.
+const secretFieldVerdicts = new Map<string, boolean>();
+
 export function isSecretField(name: string): boolean {
-  const k = name.toLowerCase().replace(/[^a-z0-9]/g, "");
-  return SECRET_NAMES.has(k) || SECRET_FRAGMENTS.some((f) => k.includes(f));
+  let secret = secretFieldVerdicts.get(name);
+  if (secret === undefined) {
+    const k = name.toLowerCase().replace(/[^a-z0-9]/g, "");
+    secret = SECRET_NAMES.has(k) || SECRET_FRAGMENTS.some((f) => k.includes(f));
+    if (secretFieldVerdicts.size < 1000) secretFieldVerdicts.set(name, secret);
+  }
+  return secret;
 }
 
 // Secrets that can hide inside free text (error messages, URLs): our bearer secrets by prefix
