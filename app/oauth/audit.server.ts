@@ -1,6 +1,6 @@
 /** Writes audit_events rows. `detail` is a small JSON object and never holds secrets or arguments. */
 import type { AppContext } from "~/context.server";
-import { auditEvents } from "~/db/schema";
+import { statement } from "~/db/statements.server";
 import type { Tx } from "./tokens.server";
 
 export type AuditEvent = {
@@ -15,17 +15,20 @@ export type AuditEvent = {
   detail?: Record<string, unknown>;
 };
 
-export function recordAudit(ctx: AppContext, tx: Tx, event: AuditEvent): void {
-  tx.insert(auditEvents)
-    .values({
-      at: ctx.now(),
-      kind: event.kind,
-      serverId: event.serverId ?? null,
-      userId: event.userId ?? null,
-      clientId: event.clientId ?? null,
-      grantId: event.grantId ?? null,
-      actor: event.actor ?? null,
-      detail: JSON.stringify(event.detail ?? {}),
-    })
-    .run();
+export function recordAudit(ctx: AppContext, _tx: Tx, event: AuditEvent): void {
+  // A prepared statement on ctx.db's connection, the one every transaction runs on, so it takes
+  // part in the caller's transaction when there is one (`tx` names it; nothing else is needed).
+  statement(
+    ctx.db,
+    "insert into audit_events (at, kind, server_id, user_id, client_id, grant_id, actor, detail) values (?, ?, ?, ?, ?, ?, ?, ?)",
+  ).run(
+    ctx.now(),
+    event.kind,
+    event.serverId ?? null,
+    event.userId ?? null,
+    event.clientId ?? null,
+    event.grantId ?? null,
+    event.actor ?? null,
+    JSON.stringify(event.detail ?? {}),
+  );
 }

@@ -2,8 +2,9 @@
  * OAuth clients: dynamically registered ones (RFC 7591) and Client ID Metadata Document clients
  * (a client_id that is an https URL; the validated document is cached in oauth_clients).
  */
-import { and, eq, isNull, lt, notExists, or, sql } from "drizzle-orm";
+import { and, eq, lt, notExists, sql } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
+import { statement } from "~/db/statements.server";
 import { grants, oauthClients } from "~/db/schema";
 import { newId, safeEqual } from "~/utils/crypto.server";
 import { recordAudit } from "./audit.server";
@@ -52,6 +53,12 @@ export function isMetadataDocumentClientId(clientId: string): boolean {
   return clientId.startsWith("https://");
 }
 
+// Every column of oauth_clients under its schema name, on a statement prepared once (hot: /token).
+const CLIENT_ROW = `select id, kind, secret_hash as secretHash, token_endpoint_auth_method as tokenEndpointAuthMethod,
+       client_name as clientName, client_uri as clientUri, logo_uri as logoUri, redirect_uris as redirectUris,
+       metadata, created_at as createdAt, last_used_at as lastUsedAt, expires_at as expiresAt
+  from oauth_clients where id = ?`;
+
 /**
  * The client named by `clientId`, or null when it is unknown or its metadata document cannot be
  * fetched or is invalid. Metadata documents are fetched again once their cached copy expired.
@@ -62,7 +69,7 @@ export async function resolveClient(
   fetcher: MetadataDocumentFetcher = productionFetcher(),
 ): Promise<OAuthClient | null> {
   if (typeof clientId !== "string" || clientId.length === 0 || clientId.length > 2000) return null;
-  const row = ctx.db.select().from(oauthClients).where(eq(oauthClients.id, clientId)).get();
+  const row = statement<[string], typeof oauthClients.$inferSelect>(ctx.db, CLIENT_ROW).get(clientId);
   if (!isMetadataDocumentClientId(clientId)) return row && row.kind === "registered" ? toClient(row) : null;
   if (row && row.kind === "metadata_document" && row.expiresAt !== null && row.expiresAt > ctx.now()) {
     return toClient(row);
@@ -158,7 +165,7 @@ async function refreshMetadataDocumentClient(
     .values({ id: clientId, createdAt: now, ...values })
     .onConflictDoUpdate({ target: oauthClients.id, set: values })
     .run();
-  const row = ctx.db.select().from(oauthClients).where(eq(oauthClients.id, clientId)).get();
+  const row = statement<[string], typeof oauthClients.$inferSelect>(ctx.db, CLIENT_ROW).get(clientId);
   return row ? toClient(row) : null;
 }
 
@@ -226,11 +233,10 @@ export function registerClient(ctx: AppContext, input: unknown): RegistrationRes
 /** Marks a client as used (at most once a minute, to keep the token endpoint write-light). */
 export function touchClient(ctx: AppContext, clientId: string): void {
   const now = ctx.now();
-  ctx.db
-    .update(oauthClients)
-    .set({ lastUsedAt: now })
-    .where(and(eq(oauthClients.id, clientId), or(isNull(oauthClients.lastUsedAt), lt(oauthClients.lastUsedAt, now - 60_000))))
-    .run();
+  statement(
+    ctx.db,
+    "update oauth_clients set last_used_at = ? where id = ? and (last_used_at is null or last_used_at < ?)",
+  ).run(now, clientId, now - 60_000);
 }
 
 export type ClientCredentials = {

@@ -10,7 +10,8 @@
 import { createHash } from "node:crypto";
 import { and, eq, isNull } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { authorizationCodes, grants, refreshTokens, tokenFamilies } from "~/db/schema";
+import { statement } from "~/db/statements.server";
+import { authorizationCodes, grants } from "~/db/schema";
 import { safeEqual } from "~/utils/crypto.server";
 import { recordAudit } from "./audit.server";
 import type { OAuthClient } from "./clients.server";
@@ -76,12 +77,33 @@ function checkResource(ctx: AppContext, params: FormParams, expected: string): v
   }
 }
 
-/** The active grant, or invalid_grant when the user revoked it. */
-function activeGrant(tx: Tx, grantId: string) {
-  const grant = tx.select().from(grants).where(eq(grants.id, grantId)).get();
+type GrantRow = { id: string; userId: string; clientId: string; serverId: string; scope: string; revokedAt: number | null };
+
+/** The active grant, or invalid_grant when the user revoked it. Runs inside the caller's transaction. */
+function activeGrant(ctx: AppContext, grantId: string) {
+  const grant = statement<[string], GrantRow>(
+    ctx.db,
+    "select id, user_id as userId, client_id as clientId, server_id as serverId, scope, revoked_at as revokedAt from grants where id = ?",
+  ).get(grantId);
   if (!grant || grant.revokedAt !== null) return null;
   return grant;
 }
+
+type RefreshRow = {
+  tokenHash: string;
+  familyId: string;
+  grantId: string;
+  clientId: string;
+  expiresAt: number;
+  rotatedAt: number | null;
+  replacedBy: string | null;
+  revokedAt: number | null;
+};
+
+// The refresh grant's reads and writes as prepared statements (app/db/statements.server.ts).
+const REFRESH_ROW = `select token_hash as tokenHash, family_id as familyId, grant_id as grantId, client_id as clientId,
+         expires_at as expiresAt, rotated_at as rotatedAt, replaced_by as replacedBy, revoked_at as revokedAt
+    from refresh_tokens where token_hash = ?`;
 
 /**
  * authorization_code grant (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3, RFC 7636 §4.5).
@@ -124,7 +146,7 @@ export function exchangeAuthorizationCode(ctx: AppContext, client: OAuthClient, 
     }
     checkPkce(verifier, row.codeChallenge);
     checkResource(ctx, params, row.resource);
-    const grant = activeGrant(tx, row.grantId);
+    const grant = activeGrant(ctx, row.grantId);
     if (!grant) return { ok: false, error: invalidGrant("The authorization was revoked") };
 
     // Single use, atomically: only the request that flips used_at gets tokens.
@@ -183,7 +205,7 @@ export function refreshTokenGrant(ctx: AppContext, client: OAuthClient, params: 
 
   return inTransaction(ctx, (tx) => {
     const row = presented.startsWith(REFRESH_TOKEN_PREFIX)
-      ? tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, secretHash(presented))).get()
+      ? statement<[string], RefreshRow>(ctx.db, REFRESH_ROW).get(secretHash(presented))
       : undefined;
     if (!row) return { ok: false, error: invalidGrant("The refresh token is invalid", "unknown refresh token") };
     // RFC 6749 §6: the refresh token must have been issued to the authenticated client.
@@ -191,8 +213,11 @@ export function refreshTokenGrant(ctx: AppContext, client: OAuthClient, params: 
       return { ok: false, error: invalidGrant("The refresh token is invalid", "refresh token of another client") };
     }
     if (row.revokedAt !== null) return { ok: false, error: invalidGrant("The refresh token was revoked") };
-    const family = tx.select().from(tokenFamilies).where(eq(tokenFamilies.id, row.familyId)).get();
-    const grant = activeGrant(tx, row.grantId);
+    const family = statement<[string], { revokedAt: number | null }>(
+      ctx.db,
+      "select revoked_at as revokedAt from token_families where id = ?",
+    ).get(row.familyId);
+    const grant = activeGrant(ctx, row.grantId);
     if (!family || family.revokedAt !== null || !grant) {
       return { ok: false, error: invalidGrant("The refresh token was revoked") };
     }
@@ -205,9 +230,7 @@ export function refreshTokenGrant(ctx: AppContext, client: OAuthClient, params: 
       // Already exchanged once. Within the grace window, and while its successor was not itself
       // used, this is a retry (a lost response, two requests racing): answer it. Otherwise it is
       // reuse of a stolen or leaked token (RFC 9700 §4.14.2): end the whole grant.
-      const successor = row.replacedBy
-        ? tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, row.replacedBy)).get()
-        : undefined;
+      const successor = row.replacedBy ? statement<[string], RefreshRow>(ctx.db, REFRESH_ROW).get(row.replacedBy) : undefined;
       const withinGrace = now - row.rotatedAt <= graceMs;
       const successorUnused = successor !== undefined && successor.rotatedAt === null && successor.revokedAt === null;
       if (!withinGrace || !successorUnused) {
@@ -234,13 +257,12 @@ export function refreshTokenGrant(ctx: AppContext, client: OAuthClient, params: 
       serverId: grant.serverId,
       scope,
     });
-    const rotated = tx
-      .update(refreshTokens)
-      .set({ rotatedAt: grace ? row.rotatedAt : now, replacedBy: secretHash(tokens.refreshToken) })
-      .where(and(eq(refreshTokens.tokenHash, row.tokenHash), isNull(refreshTokens.revokedAt)))
-      .run();
+    const rotated = statement(
+      ctx.db,
+      "update refresh_tokens set rotated_at = ?, replaced_by = ? where token_hash = ? and revoked_at is null",
+    ).run(grace ? row.rotatedAt : now, secretHash(tokens.refreshToken), row.tokenHash);
     if (rotated.changes !== 1) throw new Error("refresh token row changed during its own transaction");
-    tx.update(grants).set({ lastUsedAt: now }).where(eq(grants.id, row.grantId)).run();
+    statement(ctx.db, "update grants set last_used_at = ? where id = ?").run(now, row.grantId);
     recordAudit(ctx, tx, {
       kind: "token.refreshed",
       serverId: grant.serverId,

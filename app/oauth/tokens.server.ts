@@ -10,6 +10,7 @@ import { and, eq, inArray, isNull } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import type { Db } from "~/db/client.server";
 import { accessTokens, grants, refreshTokens, tokenFamilies } from "~/db/schema";
+import { statement } from "~/db/statements.server";
 import { newId, randomToken, sha256Hex } from "~/utils/crypto.server";
 
 export const ACCESS_TOKEN_PREFIX = "tga_";
@@ -53,33 +54,31 @@ export function createFamily(ctx: AppContext, tx: Tx, grantId: string): string {
 }
 
 /** Mints an access token and a refresh token for a family. Call inside a transaction. */
-export function mintTokens(ctx: AppContext, tx: Tx, subject: TokenSubject): IssuedTokens {
+export function mintTokens(ctx: AppContext, _tx: Tx, subject: TokenSubject): IssuedTokens {
   const now = ctx.now();
   const accessToken = newAccessToken();
   const refreshToken = newRefreshToken();
-  tx.insert(accessTokens)
-    .values({
-      tokenHash: secretHash(accessToken),
-      familyId: subject.familyId,
-      grantId: subject.grantId,
-      clientId: subject.clientId,
-      userId: subject.userId,
-      serverId: subject.serverId,
-      scope: subject.scope,
-      createdAt: now,
-      expiresAt: now + ctx.config.accessTokenTtlSeconds * 1000,
-    })
-    .run();
-  tx.insert(refreshTokens)
-    .values({
-      tokenHash: secretHash(refreshToken),
-      familyId: subject.familyId,
-      grantId: subject.grantId,
-      clientId: subject.clientId,
-      createdAt: now,
-      expiresAt: now + ctx.config.refreshTokenTtlSeconds * 1000,
-    })
-    .run();
+  // Prepared statements on ctx.db's connection, which the caller's transaction `_tx` runs on
+  // (app/db/statements.server.ts).
+  statement(
+    ctx.db,
+    `insert into access_tokens (token_hash, family_id, grant_id, client_id, user_id, server_id, scope, created_at, expires_at)
+     values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(
+    secretHash(accessToken),
+    subject.familyId,
+    subject.grantId,
+    subject.clientId,
+    subject.userId,
+    subject.serverId,
+    subject.scope,
+    now,
+    now + ctx.config.accessTokenTtlSeconds * 1000,
+  );
+  statement(
+    ctx.db,
+    `insert into refresh_tokens (token_hash, family_id, grant_id, client_id, created_at, expires_at) values (?, ?, ?, ?, ?, ?)`,
+  ).run(secretHash(refreshToken), subject.familyId, subject.grantId, subject.clientId, now, now + ctx.config.refreshTokenTtlSeconds * 1000);
   return { accessToken, refreshToken, expiresIn: ctx.config.accessTokenTtlSeconds, scope: subject.scope };
 }
 
