@@ -40,5 +40,17 @@ export function json(body: unknown, init: ResponseInit & { noStore?: boolean } =
   headers.set("Content-Type", "application/json");
   headers.set("X-Content-Type-Options", "nosniff");
   if (init.noStore) noStore(headers);
-  return new Response(JSON.stringify(body), { status: init.status ?? 200, headers });
+  const text = JSON.stringify(body);
+  const response = new Response(text, { status: init.status ?? 200, headers });
+  bodyTexts.set(response, text);
+  return response;
+}
+
+// The text of bodies built by json(), so the Node server can write it directly instead of reading
+// the Response's body stream back (app/http/server.server.ts).
+const bodyTexts = new WeakMap<Response, string>();
+
+/** The body text of a Response built by json() whose body was not read, or undefined. */
+export function knownBodyText(response: Response): string | undefined {
+  return response.bodyUsed ? undefined : bodyTexts.get(response);
 }

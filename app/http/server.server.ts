@@ -8,7 +8,7 @@ import express from "express";
 import type { AppContext } from "~/context.server";
 import { logScope } from "~/utils/log.server";
 import { clientAddressOf, isTrusted } from "./client-address.server";
-import { json } from "./headers.server";
+import { json, knownBodyText } from "./headers.server";
 import { markDraining, runShutdownHooks } from "./lifecycle.server";
 import { DEFAULT_LIMITS, limitFor, limitKey, RateLimiter, rateLimitedResponse } from "./rate-limit.server";
 import { matchNodeRoute, matchProtocolRoute, type NodeProtocolHandler, type ProtocolHandler, type RequestInfo } from "./protocol.server";
@@ -168,7 +168,13 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       })
       .then((response) => {
         if (draining) response.headers.set("Connection", "close");
-        return sendResponse(res, response);
+        // A JSON answer from json(): write its text at once instead of streaming the body back.
+        const text = knownBodyText(response);
+        if (text === undefined || response.headers.has("set-cookie")) return sendResponse(res, response);
+        const headers: Record<string, string> = {};
+        response.headers.forEach((value, name) => (headers[name] = value));
+        res.writeHead(response.status, headers);
+        res.end(request.method === "HEAD" ? undefined : text);
       })
       .catch(() => res.destroy());
   }

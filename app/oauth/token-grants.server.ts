@@ -13,6 +13,7 @@ import type { AppContext } from "~/context.server";
 import { statement } from "~/db/statements.server";
 import { authorizationCodes, grants } from "~/db/schema";
 import { safeEqual } from "~/utils/crypto.server";
+import { noteGrantUsed } from "~/mcp/last-used.server";
 import { recordAudit } from "./audit.server";
 import type { OAuthClient } from "./clients.server";
 import { OAuthError } from "./errors.server";
@@ -262,7 +263,8 @@ export function refreshTokenGrant(ctx: AppContext, client: OAuthClient, params: 
       "update refresh_tokens set rotated_at = ?, replaced_by = ? where token_hash = ? and revoked_at is null",
     ).run(grace ? row.rotatedAt : now, secretHash(tokens.refreshToken), row.tokenHash);
     if (rotated.changes !== 1) throw new Error("refresh token row changed during its own transaction");
-    statement(ctx.db, "update grants set last_used_at = ? where id = ?").run(now, row.grantId);
+    // Informational "last used": batched like the MCP endpoint's uses (no grants page written per refresh).
+    noteGrantUsed(ctx, row.grantId);
     recordAudit(ctx, tx, {
       kind: "token.refreshed",
       serverId: grant.serverId,
