@@ -2,13 +2,14 @@ import http from "node:http";
 import path from "node:path";
 import { randomBytes, randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
-import { createRequest, sendResponse } from "@remix-run/node-fetch-server";
+import { createRequest } from "@remix-run/node-fetch-server";
 import { createRequestHandler, type ServerBuild } from "@remix-run/node";
 import express from "express";
 import type { AppContext } from "~/context.server";
 import { logScope } from "~/utils/log.server";
 import { clientAddressOf, isTrusted } from "./client-address.server";
-import { json, knownBodyText } from "./headers.server";
+import { json } from "./headers.server";
+import { writeFetchResponse } from "./node-request.server";
 import { markDraining, runShutdownHooks } from "./lifecycle.server";
 import { DEFAULT_LIMITS, limitFor, limitKey, RateLimiter, rateLimitedResponse } from "./rate-limit.server";
 import { matchNodeRoute, matchProtocolRoute, type NodeProtocolHandler, type ProtocolHandler, type RequestInfo } from "./protocol.server";
@@ -168,13 +169,8 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       })
       .then((response) => {
         if (draining) response.headers.set("Connection", "close");
-        // A JSON answer from json(): write its text at once instead of streaming the body back.
-        const text = knownBodyText(response);
-        if (text === undefined || response.headers.has("set-cookie")) return sendResponse(res, response);
-        const headers: Record<string, string> = {};
-        response.headers.forEach((value, name) => (headers[name] = value));
-        res.writeHead(response.status, headers);
-        res.end(request.method === "HEAD" ? undefined : text);
+        // A JSON answer from json() is written at once instead of streaming its body back.
+        return writeFetchResponse(req, res, response);
       })
       .catch(() => res.destroy());
   }

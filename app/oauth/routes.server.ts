@@ -4,7 +4,8 @@
  */
 import type { AppContext } from "~/context.server";
 import { json } from "~/http/headers.server";
-import { nodeProtocolRoute, protocolRoute, type ProtocolHandler } from "~/http/protocol.server";
+import { writeFetchResponse } from "~/http/node-request.server";
+import { nodeProtocolRoute, protocolRoute, type RequestInfo } from "~/http/protocol.server";
 import { authenticateClient, registerClient, touchClient } from "./clients.server";
 import { OAuthError, oauthErrorResponse } from "./errors.server";
 import {
@@ -14,7 +15,15 @@ import {
   originProtectedResourceMetadata,
   protectedResourceMetadata,
 } from "./metadata.server";
-import { parseClientCredentials, parseFormBody, parseJsonBody, requireParam } from "./request-parsing.server";
+import {
+  fetchInput,
+  nodeInput,
+  parseClientCredentials,
+  parseFormBody,
+  parseJsonBody,
+  requireParam,
+  type ProtocolInput,
+} from "./request-parsing.server";
 import { revokeToken } from "./revocation.server";
 import { exchangeAuthorizationCode, refreshTokenGrant, tokenResponseBody } from "./token-grants.server";
 
@@ -37,8 +46,10 @@ function preflight(methods: string): Response {
   return new Response(null, { status: 204, headers: { ...CORS, "Access-Control-Allow-Methods": `${methods}, OPTIONS` } });
 }
 
+type Handler<R> = (request: R, ctx: AppContext, info: RequestInfo) => Response | Promise<Response>;
+
 /** Dispatches by method; OPTIONS is the CORS preflight; other methods get 405 with Allow. */
-function endpoint(methods: Record<string, ProtocolHandler>): ProtocolHandler {
+function endpoint<R extends { method: string }>(methods: Record<string, Handler<R>>): Handler<R> {
   const allowed = Object.keys(methods).join(", ");
   return async (request, ctx, info) => {
     if (request.method === "OPTIONS") return preflight(allowed);
@@ -66,17 +77,17 @@ function discoveryJson(body: unknown, status = 200): Response {
 
 protocolRoute(
   /^\/\.well-known\/oauth-authorization-server$/,
-  endpoint({ GET: (_request, ctx) => discoveryJson(authorizationServerMetadata(ctx)) }),
+  endpoint<Request>({ GET: (_request, ctx) => discoveryJson(authorizationServerMetadata(ctx)) }),
 );
 
 protocolRoute(
   /^\/\.well-known\/oauth-protected-resource$/,
-  endpoint({ GET: (_request, ctx) => discoveryJson(originProtectedResourceMetadata(ctx)) }),
+  endpoint<Request>({ GET: (_request, ctx) => discoveryJson(originProtectedResourceMetadata(ctx)) }),
 );
 
 protocolRoute(
   /^\/\.well-known\/oauth-protected-resource\/mcp\/[^/]+$/,
-  endpoint({
+  endpoint<Request>({
     GET: (request, ctx) => {
       const serverId = decodeURIComponent(new URL(request.url).pathname.split("/").pop()!);
       const server = findServerForMetadata(ctx, serverId);
@@ -121,10 +132,19 @@ nodeProtocolRoute(/^\/\.well-known\/oauth-protected-resource\/mcp\/([A-Za-z0-9_-
   res.writeHead(200, DISCOVERY_HEADERS).end(JSON.stringify(protectedResourceMetadata(ctx, server)));
 });
 
+/**
+ * Registers an endpoint that reads its request through ProtocolInput twice: as a fetch-style
+ * protocol route, and on the Node server's fast path (no fetch Request is built).
+ */
+function inputRoute(pattern: RegExp, handler: Handler<ProtocolInput>): void {
+  protocolRoute(pattern, (request, ctx, info) => handler(fetchInput(request), ctx, info));
+  nodeProtocolRoute(pattern, async (req, res, ctx, info) => writeFetchResponse(req, res, await handler(nodeInput(req), ctx, info)));
+}
+
 /** RFC 7591 §3: dynamic client registration. */
-protocolRoute(
+inputRoute(
   /^\/register$/,
-  endpoint({
+  endpoint<ProtocolInput>({
     POST: async (request, ctx) => {
       const body = await parseJsonBody(request);
       const { response } = registerClient(ctx, body);
@@ -133,16 +153,16 @@ protocolRoute(
   }),
 );
 
-async function authenticatedClient(request: Request, ctx: AppContext, params: Map<string, string>) {
+async function authenticatedClient(request: ProtocolInput, ctx: AppContext, params: Map<string, string>) {
   const client = await authenticateClient(ctx, parseClientCredentials(request, params));
   touchClient(ctx, client.id);
   return client;
 }
 
 /** RFC 6749 §3.2: the token endpoint. */
-protocolRoute(
+inputRoute(
   /^\/token$/,
-  endpoint({
+  endpoint<ProtocolInput>({
     POST: async (request, ctx) => {
       const params = await parseFormBody(request);
       const grantType = requireParam(params, "grant_type");
@@ -160,9 +180,9 @@ protocolRoute(
 );
 
 /** RFC 7009 §2: the revocation endpoint. */
-protocolRoute(
+inputRoute(
   /^\/revoke$/,
-  endpoint({
+  endpoint<ProtocolInput>({
     POST: async (request, ctx) => {
       const params = await parseFormBody(request);
       const token = requireParam(params, "token");

@@ -1,0 +1,71 @@
+/**
+ * What the hot protocol endpoints need from an HTTP request, taken from Node's IncomingMessage
+ * without building a fetch Request (app/http/protocol.server.ts, nodeProtocolRoute), and the way
+ * back: a fetch Response written to Node's ServerResponse.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { sendResponse } from "@remix-run/node-fetch-server";
+import { knownBodyText } from "./headers.server";
+
+// Node keeps only the first of some repeated headers (Authorization, Content-Type); fetch joins
+// them. Joining here keeps both paths identical: two Authorization headers are never one valid one.
+const JOINED_BY_FETCH_ONLY = new Set(["authorization", "content-type"]);
+
+/** A request header by lower-case name, repeated headers joined with ", " as fetch's Headers does. */
+export function nodeHeader(req: IncomingMessage, name: string): string | null {
+  if (JOINED_BY_FETCH_ONLY.has(name)) {
+    const raw = req.rawHeaders;
+    let value: string | null = null;
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) {
+        value = value === null ? raw[i + 1]! : `${value}, ${raw[i + 1]}`;
+      }
+    }
+    return value;
+  }
+  const value = req.headers[name];
+  return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
+}
+
+/**
+ * The body as UTF-8 text, or null as soon as it passes `maxBytes` (the rest is not read; answer
+ * with Connection: close). Rejects when the client goes away mid-body.
+ */
+export function readNodeText(req: IncomingMessage, maxBytes: number): Promise<string | null> {
+  const length = req.headers["content-length"];
+  if (length !== undefined && Number(length) > maxBytes) return Promise.resolve(null);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const finish = (text: string | null, error?: Error) => {
+      if (settled) return;
+      settled = true;
+      req.off("data", onData).off("end", onEnd).off("error", onError).off("aborted", onAborted);
+      if (error) reject(error);
+      else resolve(text);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > maxBytes) {
+        req.pause();
+        return finish(null);
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => finish(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"));
+    const onError = (error: Error) => finish(null, error);
+    const onAborted = () => finish(null, new Error("the request body was not received"));
+    req.on("data", onData).on("end", onEnd).on("error", onError).on("aborted", onAborted);
+  });
+}
+
+/** Writes a fetch Response: a json() answer directly, anything else through its body stream. */
+export async function writeFetchResponse(req: IncomingMessage, res: ServerResponse, response: Response): Promise<void> {
+  const text = knownBodyText(response);
+  if (text === undefined || response.headers.has("set-cookie")) return sendResponse(res, response);
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => (headers[name] = value));
+  res.writeHead(response.status, headers);
+  res.end(req.method === "HEAD" ? undefined : text);
+}
