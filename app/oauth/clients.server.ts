@@ -194,21 +194,23 @@ export function registerClient(ctx: AppContext, input: unknown): RegistrationRes
     ...(metadata.applicationType !== null ? { application_type: metadata.applicationType } : {}),
   };
   ctx.db.transaction((tx) => {
-    tx.insert(oauthClients)
-      .values({
-        id,
-        kind: "registered",
-        secretHash: secret ? secretHash(secret) : null,
-        tokenEndpointAuthMethod: metadata.tokenEndpointAuthMethod,
-        clientName: metadata.clientName ?? UNNAMED,
-        clientUri: metadata.clientUri,
-        logoUri: metadata.logoUri,
-        redirectUris: JSON.stringify(metadata.redirectUris),
-        metadata: JSON.stringify(registered),
-        createdAt: now,
-        lastUsedAt: null,
-      })
-      .run();
+    // A statement prepared once (app/db/statements.server.ts): registration is a hot, open endpoint.
+    statement(
+      ctx.db,
+      `insert into oauth_clients (id, kind, secret_hash, token_endpoint_auth_method, client_name, client_uri, logo_uri,
+                                  redirect_uris, metadata, created_at, last_used_at)
+       values (?, 'registered', ?, ?, ?, ?, ?, ?, ?, ?, null)`,
+    ).run(
+      id,
+      secret ? secretHash(secret) : null,
+      metadata.tokenEndpointAuthMethod,
+      metadata.clientName ?? UNNAMED,
+      metadata.clientUri,
+      metadata.logoUri,
+      JSON.stringify(metadata.redirectUris),
+      JSON.stringify(registered),
+      now,
+    );
     recordAudit(ctx, tx, {
       kind: "client.registered",
       clientId: id,
@@ -226,7 +228,7 @@ export function registerClient(ctx: AppContext, input: unknown): RegistrationRes
     ...(secret ? { client_secret: secret, client_secret_expires_at: 0 } : {}),
     ...registered,
   };
-  const row = ctx.db.select().from(oauthClients).where(eq(oauthClients.id, id)).get()!;
+  const row = statement<[string], typeof oauthClients.$inferSelect>(ctx.db, CLIENT_ROW).get(id)!;
   return { response, client: toClient(row) };
 }
 
