@@ -125,6 +125,10 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       if (fast && respondNode(fast.handler, fast.match, req, res, info)) return;
       const protocol = matchProtocolRoute(pathname);
       if (protocol) return respond(protocol, req, res, info);
+      // Only a path that can name a file of public/ (under /build/, or a last segment with a dot,
+      // like /favicon.ico) goes through express.static, which costs a stat() per request; pages
+      // go straight to Remix.
+      if (!mayBeStaticFile(pathname)) return respond(pages, req, res, info);
       files(req as express.Request, res as express.Response, () => respond(pages, req, res, info));
     });
   });
@@ -241,6 +245,10 @@ function pageRequest(request: Request, publicUrl: URL): Request | Response {
   headers.set("Host", publicUrl.host);
   headers.delete("X-Forwarded-Host");
   return new Request(request.url, { method: request.method, headers, body: request.body, signal: request.signal, duplex: "half" } as RequestInit);
+}
+
+function mayBeStaticFile(pathname: string): boolean {
+  return pathname.startsWith("/build/") || pathname.lastIndexOf(".") > pathname.lastIndexOf("/");
 }
 
 function normalisedPeer(address: string | undefined): string {
