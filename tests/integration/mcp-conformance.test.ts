@@ -72,6 +72,7 @@ async function runScenario(node22: string, url: string, scenario: string): Promi
       child.stdout.on("data", (d: Buffer) => (output += d));
       child.stderr.on("data", (d: Buffer) => (output += d));
       child.on("exit", (c) => resolve({ code: c ?? 1, output }));
+      child.on("error", (error) => resolve({ code: 1, output: `${output}\n${error.message}` }));
     });
     const files = fs.readdirSync(outDir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith("checks.json"));
     const checks = files.flatMap((f) => JSON.parse(fs.readFileSync(path.join(outDir, f), "utf8")) as Check[]);
