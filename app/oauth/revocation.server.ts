@@ -5,7 +5,7 @@
  */
 import { and, eq, isNull } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { accessTokens, refreshTokens } from "~/db/schema";
+import { accessTokens, grants, refreshTokens } from "~/db/schema";
 import { recordAudit } from "./audit.server";
 import type { OAuthClient } from "./clients.server";
 import { ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, revokeFamilies, secretHash, type Tx } from "./tokens.server";
@@ -41,8 +41,17 @@ function revokeRefreshToken(ctx: AppContext, tx: Tx, client: OAuthClient, hash: 
   if (row.clientId !== client.id) return "not_owned";
   if (row.revokedAt === null) {
     revokeFamilies(ctx, tx, [row.familyId], "revoked_by_client");
+    // Refresh-token rows do not carry the server and user; the grant does (so the event shows on
+    // the server's Activity page).
+    const grant = tx
+      .select({ serverId: grants.serverId, userId: grants.userId })
+      .from(grants)
+      .where(eq(grants.id, row.grantId))
+      .get();
     recordAudit(ctx, tx, {
       kind: "token.revoked",
+      serverId: grant?.serverId,
+      userId: grant?.userId,
       clientId: row.clientId,
       grantId: row.grantId,
       actor: `client:${client.id}`,

@@ -59,6 +59,11 @@ describe("RFC 7009 §2.1 revocation request", () => {
     const refreshed = await postForm(server.url, "/token", { grant_type: "refresh_token", client_id: clientId, refresh_token: t.refresh });
     expect(refreshed.body).toEqual({ error: "invalid_grant", error_description: "The refresh token was revoked" });
     expect(ctx.db.select().from(grants).where(eq(grants.id, t.grantId)).get()!.revokedAt).toBeNull();
+    // The event names the server and user, so it appears on that server's Activity page.
+    const audit = ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "token.revoked")).all();
+    expect(audit.map((e) => [e.serverId, e.userId, JSON.parse(e.detail).tokenType])).toEqual([
+      [world.serverId, world.userId, "refresh_token"],
+    ]);
   });
 
   it("ignores a misleading token_type_hint", async () => {
