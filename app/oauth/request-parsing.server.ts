@@ -53,7 +53,9 @@ async function readFetchText(request: Request, maxBytes: number): Promise<string
 /** Reads the body, refusing more than `maxBytes` (413 would be less useful to OAuth clients than a 400). */
 export async function readBodyText(request: ProtocolInput, maxBytes: number, errorCode: string): Promise<string> {
   const declared = Number(request.headers.get("content-length"));
-  const tooLarge = () => new OAuthError(errorCode, `The request body must be at most ${maxBytes} bytes`, 413);
+  // The rest of the body is never read, so the connection cannot carry another request.
+  const tooLarge = () =>
+    new OAuthError(errorCode, `The request body must be at most ${maxBytes} bytes`, 413).withHeader("Connection", "close");
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge();
   const text = await request.readText(maxBytes);
   if (text === null) throw tooLarge();

@@ -1,0 +1,107 @@
+/**
+ * The Node fast paths of the hot protocol endpoints (nodeProtocolRoute) answer exactly what the
+ * fetch-style handlers answer, and keep their edge cases: repeated Authorization headers, bodies
+ * over the limit, discovery documents byte for byte.
+ */
+import net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningServer } from "~/http/server.server";
+import { matchProtocolRoute } from "~/http/protocol.server";
+import { createTestContext, type TestContext } from "../helpers/context";
+import { startProtocolServer } from "../helpers/http";
+import { echoSchema, grantAccess, seedServer, startToolEndpoint } from "../helpers/mcp";
+
+/** Sends raw bytes on one connection; resolves with what came back and whether the server closed it. */
+function raw(url: string, request: string, waitMs = 1500): Promise<{ text: string; closed: boolean }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(port), hostname);
+    let text = "";
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ text, closed: false });
+    }, waitMs);
+    socket.on("data", (d) => (text += d.toString("utf8")));
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve({ text, closed: true });
+    });
+    socket.on("error", () => undefined);
+    socket.write(request);
+  });
+}
+
+describe("Node fast paths", () => {
+  let ctx: TestContext;
+  let app: RunningServer;
+  let endpoint: Awaited<ReturnType<typeof startToolEndpoint>>;
+  let seeded: { userId: string; serverId: string };
+  let access: ReturnType<typeof grantAccess>;
+
+  beforeAll(async () => {
+    ctx = createTestContext();
+    endpoint = await startToolEndpoint();
+    seeded = await seedServer(ctx, endpoint.url, [{ name: "echo", description: "Echoes its text", inputSchema: echoSchema, path: "/echo" }]);
+    access = grantAccess(ctx, seeded, ["echo"]);
+    app = await startProtocolServer(ctx);
+  });
+
+  afterAll(async () => {
+    await app.close(100);
+    await endpoint.close();
+    ctx.cleanup();
+  });
+
+  const rpc = JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/list" });
+
+  it("MCP: a valid token answers; the same token twice in two Authorization headers is an invalid token", async () => {
+    const path = `/mcp/${seeded.serverId}`;
+    const head = (auth: string) =>
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n${auth}Content-Length: ${rpc.length}\r\nConnection: close\r\n\r\n${rpc}`;
+    const bearer = `Authorization: Bearer ${access.tokens.accessToken}\r\n`;
+    const one = await raw(app.url, head(bearer));
+    expect(one.text).toMatch(/^HTTP\/1\.1 200 /);
+    expect(one.text).toContain('"name":"echo"');
+    expect(one.text).toMatch(/cache-control: no-store/i);
+    const two = await raw(app.url, head(bearer + bearer));
+    expect(two.text).toMatch(/^HTTP\/1\.1 401 /);
+    expect(two.text).toContain("invalid_token");
+  });
+
+  it("MCP and /token: a body over the limit gets 413 and the connection is closed", async () => {
+    const big = "x".repeat(2 * 1024 * 1024);
+    const mcp = await raw(
+      app.url,
+      `POST /mcp/${seeded.serverId} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${access.tokens.accessToken}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n${big.length.toString(16)}\r\n${big}\r\n`,
+    );
+    expect(mcp.text).toMatch(/^HTTP\/1\.1 413 /);
+    expect(mcp.closed).toBe(true);
+    const form = `grant_type=refresh_token&refresh_token=${"a".repeat(40_000)}`;
+    const token = await raw(
+      app.url,
+      `POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${form.length + 10}\r\n\r\n${form}`,
+    );
+    expect(token.text).toMatch(/^HTTP\/1\.1 413 /);
+    expect(token.text).toContain("invalid_request");
+    expect(token.closed).toBe(true);
+  });
+
+  it("discovery: the fast path sends the fetch handler's documents and headers", async () => {
+    for (const path of [
+      "/.well-known/oauth-authorization-server",
+      "/.well-known/oauth-protected-resource",
+      `/.well-known/oauth-protected-resource/mcp/${seeded.serverId}`,
+    ]) {
+      const fast = await fetch(`${app.url}${path}`);
+      const slow = await matchProtocolRoute(path)!(new Request(`${ctx.config.publicUrl}${path}`), ctx, { clientAddress: "127.0.0.1", requestId: "t" });
+      expect(fast.status).toBe(200);
+      expect(await fast.text()).toBe(await slow.text());
+      for (const name of ["content-type", "cache-control", "access-control-allow-origin", "access-control-allow-headers", "access-control-expose-headers"]) {
+        expect(fast.headers.get(name), `${path} ${name}`).toBe(slow.headers.get(name));
+      }
+      expect(fast.headers.get("x-content-type-options")).toBe("nosniff");
+    }
+    const unknown = await fetch(`${app.url}/.well-known/oauth-protected-resource/mcp/no-such-server`);
+    expect(unknown.status).toBe(404);
+  });
+});
