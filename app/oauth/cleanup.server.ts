@@ -5,6 +5,7 @@
  */
 import { and, eq, lt, notExists, sql } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
+import { onShutdown } from "~/http/lifecycle.server";
 import { accessTokens, authorizationCodes, authorizationRequests, refreshTokens, sessions, tokenFamilies } from "~/db/schema";
 import { deleteIdleClients } from "./clients.server";
 
@@ -65,8 +66,14 @@ export function startOAuthCleanup(ctx: AppContext, intervalMs = 3600 * 1000): ()
   first.unref();
   const timer = setInterval(run, intervalMs);
   timer.unref();
-  return () => {
+  const stop = () => {
     clearTimeout(first);
     clearInterval(timer);
+  };
+  // Stopped before the database closes at shutdown, so a run cannot hit a closed connection.
+  const removeHook = onShutdown("oauth cleanup", stop);
+  return () => {
+    removeHook();
+    stop();
   };
 }
