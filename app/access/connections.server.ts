@@ -74,8 +74,8 @@ function hostOf(value: string): string | null {
 
 /**
  * Every active grant on servers owned by `userId` (on one server when `serverId` is given), newest
- * first. Grants are listed one by one: two authorizations of the same client (two devices) are two
- * grants, each revocable on its own.
+ * first. One grant per user × client × server (decision 019): two devices using the same client id
+ * share it (each with its own token family), so revoking it ends both.
  */
 export function listConnections(ctx: AppContext, userId: string, options: { serverId?: string } = {}): Connection[] {
   const conditions = [eq(mcpServers.ownerId, userId), isNull(grants.revokedAt)];
