@@ -5,10 +5,7 @@
  * export`. JavaScript only: the same pages are covered with JavaScript off by the consent and revoke
  * specs, and this flow is long.
  */
-import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { authorizeInBrowser, MemoryProvider, seedServer, startToolEndpoint } from "./access-mcp-client";
+import { authorizeInBrowser, expectAuthorizationRequired, MemoryProvider, seedServer, startToolEndpoint } from "./mcp-client-harness";
 import { startCallback } from "./authorize-data";
 import { createUser, expect, signIn, test } from "./fixtures";
 
@@ -26,7 +23,7 @@ test("the audit log records every promised kind and never arguments or tokens", 
 
     // Denied.
     const denied = new MemoryProvider(denyCallback!.url);
-    await expect(new Client({ name: "deny", version: "1" }).connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: denied }))).rejects.toBeInstanceOf(UnauthorizedError);
+    await expectAuthorizationRequired(denied, mcpUrl, "deny");
     await page.goto(denied.authorizationUrl!.toString());
     await page.getByRole("button", { name: "Deny" }).click();
     expect((await denyCallback!.received).get("error")).toBe("access_denied");

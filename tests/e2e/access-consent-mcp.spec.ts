@@ -3,10 +3,7 @@
  * itself, sends the browser to Authorize Application, where the user unticks one of three tools; the
  * client then sees exactly the two granted tools and is refused the third.
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { authorizeInBrowser, MemoryProvider, seedServer, startToolEndpoint } from "./access-mcp-client";
+import { authorizeInBrowser, expectAuthorizationRequired, finishAuthorization, MemoryProvider, seedServer, startToolEndpoint } from "./mcp-client-harness";
 import { startCallback } from "./authorize-data";
 import { createUser, expect, signIn, test } from "./fixtures";
 
@@ -20,8 +17,7 @@ test("the MCP SDK client granted two of three tools lists exactly those two and 
     const provider = new MemoryProvider(callback.url);
 
     // 1. The client is told to authorize; the SDK discovers, registers and builds the URL.
-    const first = new Client({ name: "consent-e2e", version: "1.0.0" });
-    await expect(first.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider }))).rejects.toBeInstanceOf(UnauthorizedError);
+    await expectAuthorizationRequired(provider, mcpUrl);
     expect(provider.authorizationUrl?.pathname).toBe("/authorize");
 
     // 2. The person signs in, unticks one tool and approves.
@@ -35,10 +31,7 @@ test("the MCP SDK client granted two of three tools lists exactly those two and 
     expect(code).toMatch(/^tgc_/);
 
     // 3. The client exchanges the code and connects.
-    const transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
-    await transport.finishAuth(code!);
-    const client = new Client({ name: "consent-e2e", version: "1.0.0" });
-    await client.connect(transport);
+    const client = await finishAuthorization(provider, mcpUrl, code!);
     try {
       const { tools } = await client.listTools();
       expect(tools.map((t) => t.name).sort()).toEqual(["forecast", "radar"]);

@@ -7,17 +7,14 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { test as base } from "@playwright/test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { UnauthorizedError, type OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { OAuthClientInformationMixed, OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth.js";
 import { startCallback } from "./authorize-data";
 import { expect, freePort, PASSWORD, signIn, type AppUnderTest } from "./fixtures";
+import { expectAuthorizationRequired, finishAuthorization, MemoryProvider, startToolEndpoint } from "./mcp-client-harness";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const test = base;
@@ -81,77 +78,6 @@ async function startBinary(): Promise<Binary> {
 
 function exited(child: ChildProcess): Promise<number | null> {
   return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((r) => child.once("exit", (code) => r(code)));
-}
-
-/** Tool endpoints: /forecast answers at once, /slow after 800 ms. Counts calls in flight. */
-async function startToolEndpoint() {
-  let inFlight = 0;
-  const calls: string[] = [];
-  const server = http.createServer((req, res) => {
-    calls.push(req.url ?? "");
-    inFlight++;
-    req.resume();
-    req.on("end", () => {
-      setTimeout(
-        () => {
-          inFlight--;
-          res.writeHead(200, { "Content-Type": "application/json" });
-          res.end(JSON.stringify({ answer: `called ${req.url}` }));
-        },
-        req.url === "/slow" ? 800 : 0,
-      );
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const { port: p } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${p}`,
-    calls,
-    inFlight: () => inFlight,
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
-
-/** The client side of OAuth, kept in memory the way a desktop client keeps it on disk. */
-class MemoryProvider implements OAuthClientProvider {
-  info?: OAuthClientInformationMixed;
-  saved?: OAuthTokens;
-  verifier = "";
-  authorizationUrl?: URL;
-  constructor(private readonly callbackUrl: string) {}
-  get redirectUrl() {
-    return this.callbackUrl;
-  }
-  get clientMetadata() {
-    return {
-      client_name: "Binary E2E Client",
-      redirect_uris: [this.callbackUrl],
-      grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
-      token_endpoint_auth_method: "none",
-    };
-  }
-  clientInformation() {
-    return this.info;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed) {
-    this.info = info;
-  }
-  tokens() {
-    return this.saved;
-  }
-  saveTokens(tokens: OAuthTokens) {
-    this.saved = tokens;
-  }
-  redirectToAuthorization(url: URL) {
-    this.authorizationUrl = url;
-  }
-  saveCodeVerifier(v: string) {
-    this.verifier = v;
-  }
-  codeVerifier() {
-    return this.verifier;
-  }
 }
 
 test.beforeAll(async ({}, testInfo) => {
@@ -261,9 +187,8 @@ test("a real MCP client is authorized through the consent page and calls a tool"
 
   const callback = await startCallback();
   try {
-    provider = new MemoryProvider(callback.url);
-    const first = new Client({ name: "binary-e2e", version: "1.0.0" });
-    await expect(first.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider }))).rejects.toBeInstanceOf(UnauthorizedError);
+    provider = new MemoryProvider(callback.url, { clientName: "Binary E2E Client" });
+    await expectAuthorizationRequired(provider, mcpUrl, "binary-e2e");
     expect(provider.authorizationUrl?.pathname).toBe("/authorize");
 
     await signIn(page, { url: app.url } as AppUnderTest, "owner@example.test");
@@ -274,10 +199,7 @@ test("a real MCP client is authorized through the consent page and calls a tool"
     const code = (await callback.received).get("code");
     expect(code).toMatch(/^tgc_/);
 
-    const transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
-    await transport.finishAuth(code!);
-    const client = new Client({ name: "binary-e2e", version: "1.0.0" });
-    await client.connect(transport);
+    const client = await finishAuthorization(provider, mcpUrl, code!, "binary-e2e");
     try {
       const { tools } = await client.listTools();
       expect(tools.map((t) => t.name).sort()).toEqual(["forecast", "slow"]);

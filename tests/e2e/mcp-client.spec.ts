@@ -11,11 +11,10 @@ import os from "node:os";
 import path from "node:path";
 import type { Page } from "@playwright/test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { UnauthorizedError, type OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth.js";
 import { startCallback, type Callback } from "./authorize-data";
 import { createUser, expect, PASSWORD, startApp, test, uniqueEmail, type AppUnderTest } from "./fixtures";
+import { expectAuthorizationRequired, finishAuthorization, MemoryProvider } from "./mcp-client-harness";
 
 /** A tool endpoint on 127.0.0.1: /echo answers with the arguments, /fail answers 500. */
 async function startToolEndpoint() {
@@ -66,64 +65,6 @@ async function createServerWithTools(app: AppUnderTest, ownerEmail: string, endp
   return JSON.parse(res.stdout.trim().split("\n").at(-1)!) as { id: string; mcpUrl: string };
 }
 
-/**
- * What a desktop client keeps on disk, in memory. `redirectToAuthorization` hands the URL to the
- * browser, like a real client opening the system browser.
- */
-class BrowserHandoffProvider implements OAuthClientProvider {
-  info?: OAuthClientInformationMixed;
-  saved?: OAuthTokens;
-  tokenHistory: string[] = [];
-  verifier = "";
-  opened?: Promise<unknown>;
-  /** Whether redirectToAuthorization opens the browser (off once a test only checks refusal). */
-  handOff = true;
-  authorizationUrl?: URL;
-  constructor(
-    private readonly page: Page,
-    public callback: Callback,
-  ) {}
-  get redirectUrl() {
-    return this.callback.url;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: "SDK E2E Client",
-      redirect_uris: [this.callback.url],
-      grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
-      token_endpoint_auth_method: "none",
-    };
-  }
-  clientInformation() {
-    return this.info;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed) {
-    this.info = info;
-  }
-  tokens() {
-    return this.saved;
-  }
-  saveTokens(tokens: OAuthTokens) {
-    this.saved = tokens;
-    this.tokenHistory.push(tokens.access_token);
-  }
-  redirectToAuthorization(url: URL) {
-    this.authorizationUrl = url;
-    if (this.handOff) this.opened = this.page.goto(url.toString());
-  }
-  saveCodeVerifier(v: string) {
-    this.verifier = v;
-  }
-  codeVerifier() {
-    return this.verifier;
-  }
-  invalidateCredentials(scope: "all" | "client" | "tokens" | "verifier") {
-    if (scope === "all" || scope === "tokens") this.saved = undefined;
-    if (scope === "all" || scope === "client") this.info = undefined;
-  }
-}
-
 /** Signs in on the page the browser was sent to (it comes back to the same authorization screen). */
 async function signInIfAsked(page: Page, email: string) {
   if (new URL(page.url()).pathname === "/sign-in") {
@@ -138,15 +79,13 @@ async function signInIfAsked(page: Page, email: string) {
  * The whole dance for one client: connect (told to authorize), the browser approves or denies,
  * the callback receives the answer, finishAuth, connect. Returns the connected client (approve).
  */
-async function authorize(page: Page, mcpUrl: string, email: string, options: { deny?: boolean; provider?: BrowserHandoffProvider; callback?: Callback } = {}) {
+async function authorize(page: Page, mcpUrl: string, email: string, options: { deny?: boolean; provider?: MemoryProvider; callback?: Callback } = {}) {
   const callback = options.callback ?? (await startCallback());
-  const provider = options.provider ?? new BrowserHandoffProvider(page, callback);
-  provider.callback = callback;
+  // Like a desktop client, redirectToAuthorization hands the URL to the browser.
+  const provider = options.provider ?? new MemoryProvider(callback.url, { clientName: "SDK E2E Client", page });
+  provider.callbackUrl = callback.url;
   provider.handOff = true;
-  const first = new Client({ name: "sdk-e2e", version: "1.0.0" });
-  await expect(first.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }))).rejects.toBeInstanceOf(
-    UnauthorizedError,
-  );
+  await expectAuthorizationRequired(provider, mcpUrl, "sdk-e2e");
   await provider.opened;
   await signInIfAsked(page, email);
   await expect(page.getByText("SDK E2E Client", { exact: true })).toBeVisible();
@@ -154,10 +93,7 @@ async function authorize(page: Page, mcpUrl: string, email: string, options: { d
   await page.getByRole("button", { name: options.deny ? "Deny" : "Approve" }).click();
   const answer = await callback.received;
   if (options.deny) return { answer, provider, callback, client: null };
-  const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider });
-  await transport.finishAuth(answer.get("code")!);
-  const client = new Client({ name: "sdk-e2e", version: "1.0.0" });
-  await client.connect(transport);
+  const client = await finishAuthorization(provider, mcpUrl, answer.get("code")!, "sdk-e2e");
   return { answer, provider, callback, client };
 }
 
@@ -279,10 +215,7 @@ test.describe("the MCP SDK client, given only the MCP URL", () => {
       expect(answer.get("code")).toBeNull();
       expect(provider.saved).toBeUndefined();
       provider.handOff = false;
-      const client = new Client({ name: "sdk-e2e", version: "1.0.0" });
-      await expect(client.connect(new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: provider }))).rejects.toBeInstanceOf(
-        UnauthorizedError,
-      );
+      await expectAuthorizationRequired(provider, server.mcpUrl, "sdk-e2e");
       expect(endpoint.calls).toEqual([]);
     } finally {
       await callback.close();
