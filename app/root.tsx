@@ -14,7 +14,7 @@ import {
   useRouteError,
   useRouteLoaderData,
 } from "@remix-run/react";
-import { getBrowserSession, csrfToken, getUser } from "./auth/session.server";
+import { getBrowserSession, csrfToken, getRequestUser } from "./auth/session.server";
 import { useNonce } from "./components/nonce";
 import stylesheet from "./styles/app.css";
 
@@ -27,7 +27,7 @@ export const meta: MetaFunction = () => [{ title: "Toolgate" }];
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const { ctx } = context;
-  const user = await getUser(ctx, request);
+  const user = await getRequestUser(context, request);
   const { sid, setCookie } = await getBrowserSession(context, request);
   return json(
     { user, csrf: csrfToken(ctx, sid) },

@@ -1,7 +1,8 @@
 import { createCookieSessionStorage, redirect, type AppLoadContext, type Session } from "@remix-run/node";
-import { and, eq, gt } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { sessions, users } from "~/db/schema";
+import { sessions } from "~/db/schema";
+import { statement } from "~/db/statements.server";
 import { hmacSha256Hex, randomToken, safeEqual, sha256Hex } from "~/utils/crypto.server";
 
 export type SessionData = {
@@ -79,22 +80,51 @@ export async function getUser(ctx: AppContext, request: Request): Promise<Sessio
   const sid = session.get("sid");
   const userId = session.get("userId");
   if (!sid || !userId) return null;
-  const row = ctx.db
-    .select({ id: users.id, email: users.email, name: users.name, role: users.role })
-    .from(sessions)
-    .innerJoin(users, eq(users.id, sessions.userId))
-    .where(and(eq(sessions.id, sha256Hex(sid)), eq(sessions.userId, userId), gt(sessions.expiresAt, ctx.now())))
-    .get();
+  const row = statement<[string, string, number], SessionUser>(ctx.db, SESSION_USER).get(sha256Hex(sid), userId, ctx.now());
   return row ?? null;
+}
+
+// Prepared once per connection: every page runs it (the query builder would prepare it anew each time).
+const SESSION_USER = `select u.id as id, u.email as email, u.name as name, u.role as role
+  from sessions s join users u on u.id = s.user_id
+  where s.id = ? and s.user_id = ? and s.expires_at > ?`;
+
+const requestUsers = new WeakMap<object, { cookie: string | null; user: Promise<SessionUser | null> }>();
+
+/**
+ * getUser, once per page load: the root loader and the route's loader share the answer (keyed by
+ * the load context, which every loader of one request shares; Remix hands each loader its own
+ * Request object). Only GET/HEAD calls share it: those are loaders, which run after any action of
+ * the same request, so an action that signs in or out is never answered from before it ran.
+ */
+export function getRequestUser(context: AppLoadContext, request: Request): Promise<SessionUser | null> {
+  if (request.method !== "GET" && request.method !== "HEAD") return getUser(context.ctx, request);
+  const cookie = request.headers.get("Cookie");
+  const memo = requestUsers.get(context);
+  if (memo && memo.cookie === cookie) return memo.user;
+  const user = getUser(context.ctx, request);
+  requestUsers.set(context, { cookie, user });
+  return user;
+}
+
+/** requireUser, sharing getRequestUser's answer. */
+export async function requireRequestUser(context: AppLoadContext, request: Request): Promise<SessionUser> {
+  const user = await getRequestUser(context, request);
+  if (user) return user;
+  throw signInRedirect(request);
+}
+
+function signInRedirect(request: Request): Response {
+  const url = new URL(request.url);
+  const returnTo = url.pathname + url.search;
+  return redirect(`/sign-in?returnTo=${encodeURIComponent(returnTo)}`);
 }
 
 /** The signed-in user, or a redirect to the sign-in page that comes back to this URL. */
 export async function requireUser(ctx: AppContext, request: Request): Promise<SessionUser> {
   const user = await getUser(ctx, request);
   if (user) return user;
-  const url = new URL(request.url);
-  const returnTo = url.pathname + url.search;
-  throw redirect(`/sign-in?returnTo=${encodeURIComponent(returnTo)}`);
+  throw signInRedirect(request);
 }
 
 /**

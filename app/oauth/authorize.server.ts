@@ -10,8 +10,8 @@
  * /authorize?request=<id>: the consent page refers to the stored request, and its URL no longer
  * carries `state` or the PKCE challenge (docs/decisions/005-consent-csrf.md).
  */
-import { eq } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
+import { statement } from "~/db/statements.server";
 import { authorizationRequests } from "~/db/schema";
 import { newId } from "~/utils/crypto.server";
 import { isMetadataDocumentClientId, resolveClient, type OAuthClient } from "./clients.server";
@@ -319,10 +319,17 @@ export function storeAuthorizationRequest(ctx: AppContext, request: ValidatedAut
 /** A stored request that can still be answered: known, not expired, not yet approved or denied. */
 export function loadPendingRequest(ctx: AppContext, requestId: unknown): PendingAuthorizationRequest {
   if (typeof requestId !== "string" || !REQUEST_ID.test(requestId)) throw new AuthorizePageError(MESSAGES.expired);
-  const row = ctx.db.select().from(authorizationRequests).where(eq(authorizationRequests.id, requestId)).get();
+  const row = statement<[string], PendingRow>(ctx.db, PENDING_REQUEST).get(requestId);
   if (!row || row.completedAt !== null || row.expiresAt <= ctx.now()) throw new AuthorizePageError(MESSAGES.expired);
-  return row;
+  return { ...row, redirectUriProvided: row.redirectUriProvided === 1 };
 }
+
+// Prepared once per connection (the consent page reads it on every load); columns as Drizzle names them.
+type PendingRow = Omit<PendingAuthorizationRequest, "redirectUriProvided"> & { redirectUriProvided: number };
+const PENDING_REQUEST = `select id, client_id as clientId, redirect_uri as redirectUri,
+       redirect_uri_provided as redirectUriProvided, state, code_challenge as codeChallenge, scope, resource,
+       server_id as serverId, created_at as createdAt, expires_at as expiresAt, completed_at as completedAt
+  from authorization_requests where id = ?`;
 
 /**
  * The client of a stored request, checked again: it may have been removed, or (a metadata document

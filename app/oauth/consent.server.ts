@@ -3,9 +3,10 @@
  * (approveAuthorization, denyAuthorization). The route calls these after the session and the
  * anti-CSRF token were checked (docs/decisions/005-consent-csrf.md).
  */
-import { and, asc, eq, gt, isNull } from "drizzle-orm";
+import { and, eq, gt, isNull } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { authorizationCodes, authorizationRequests, mcpServers, tools } from "~/db/schema";
+import { authorizationCodes, authorizationRequests } from "~/db/schema";
+import { statement } from "~/db/statements.server";
 import { recordAudit } from "./audit.server";
 import {
   AuthorizePageError,
@@ -92,23 +93,17 @@ export function presentClient(client: OAuthClient, redirectUri: string): ClientP
   };
 }
 
+// The page's reads, prepared once per connection (the query builder would prepare each anew per load).
+const OWNED_SERVER = "select id, name, description from mcp_servers where id = ? and owner_id = ?";
+const SERVER_TOOLS = "select id, name, description from tools where server_id = ? order by name";
+const OWNED_SERVERS = "select id, name from mcp_servers where owner_id = ? order by name";
+
 function ownedServer(ctx: AppContext, userId: string, serverId: string): ConsentServer | null {
-  return (
-    ctx.db
-      .select({ id: mcpServers.id, name: mcpServers.name, description: mcpServers.description })
-      .from(mcpServers)
-      .where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, userId)))
-      .get() ?? null
-  );
+  return statement<[string, string], ConsentServer>(ctx.db, OWNED_SERVER).get(serverId, userId) ?? null;
 }
 
 function serverTools(ctx: AppContext, serverId: string): ConsentTool[] {
-  return ctx.db
-    .select({ id: tools.id, name: tools.name, description: tools.description })
-    .from(tools)
-    .where(eq(tools.serverId, serverId))
-    .orderBy(asc(tools.name))
-    .all();
+  return statement<[string], ConsentTool>(ctx.db, SERVER_TOOLS).all(serverId);
 }
 
 /**
@@ -141,12 +136,7 @@ export async function loadConsent(
   if (request.serverId) {
     server = selectServer(ctx, request, userId, null);
   } else {
-    choices = ctx.db
-      .select({ id: mcpServers.id, name: mcpServers.name })
-      .from(mcpServers)
-      .where(eq(mcpServers.ownerId, userId))
-      .orderBy(asc(mcpServers.name))
-      .all();
+    choices = statement<[string], { id: string; name: string }>(ctx.db, OWNED_SERVERS).all(userId);
     // Preselect the first server so the page always shows a tool list (with JavaScript off too).
     server = selectServer(ctx, request, userId, chosenServerId ?? choices[0]?.id ?? null);
   }

@@ -11,7 +11,7 @@ import {
   useSubmit,
 } from "@remix-run/react";
 import { checkCsrf } from "~/auth/csrf.server";
-import { csrfToken, getBrowserSession, getUser, requireUser } from "~/auth/session.server";
+import { csrfToken, getBrowserSession, getUser, requireRequestUser } from "~/auth/session.server";
 import { COMPLETE_PATH, storeCompletion } from "~/oauth/authorize-complete.server";
 import {
   AuthorizePageError,
@@ -63,7 +63,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   try {
     if (!params.has("client_id") && params.has("request")) {
       const pending = loadPendingRequest(ctx, params.get("request"));
-      const user = await requireUser(ctx, request);
+      const user = await requireRequestUser(context, request);
       const view = await loadConsent(ctx, pending, user.id, params.get("server"));
       const { sid, setCookie } = await getBrowserSession(context, request);
       return json(
