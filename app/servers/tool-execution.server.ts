@@ -1,7 +1,8 @@
 import { asc, eq } from "drizzle-orm";
 import { CallToolResultSchema, type CallToolResult, type Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { AppContext } from "~/context.server";
-import { mcpServers, tools } from "~/db/schema";
+import { tools } from "~/db/schema";
+import { statement } from "~/db/statements.server";
 import { decryptText, hmacSha256Hex } from "~/utils/crypto.server";
 import { validatorFor } from "./json-schema.server";
 
@@ -32,6 +33,31 @@ export function toMcpTool(tool: ToolRow): Tool {
     description: tool.description,
     inputSchema: JSON.parse(tool.inputSchema) as Tool["inputSchema"],
   };
+}
+
+const SIGNING_SECRET = "select signing_secret_enc as signingSecretEnc from mcp_servers where id = ?";
+
+/**
+ * Decrypted secrets (signing secrets, endpoint headers) by owner, kept with the sealed value they
+ * came from: AES-GCM decryption costs more than the rest of the lookup, and a rotated or edited
+ * secret is a new sealed value, so it misses here and takes effect on the very next call.
+ */
+type Unsealed = Map<string, { sealed: string; plain: string }>;
+const unsealedCaches = new WeakMap<object, Unsealed>();
+const MAX_UNSEALED = 10_000;
+
+function unsealed(ctx: AppContext, key: string, sealed: string): string {
+  let cache = unsealedCaches.get(ctx.secrets);
+  if (!cache) {
+    cache = new Map();
+    unsealedCaches.set(ctx.secrets, cache);
+  }
+  const hit = cache.get(key);
+  if (hit && hit.sealed === sealed) return hit.plain;
+  const plain = decryptText(ctx.secrets.dataKey, sealed);
+  if (!hit && cache.size >= MAX_UNSEALED) cache.delete(cache.keys().next().value!);
+  cache.set(key, { sealed, plain });
+  return plain;
 }
 
 function toolError(text: string): CallToolResult {
@@ -73,15 +99,11 @@ export async function executeTool(
       return toolError(`Invalid arguments for tool ${tool.name}: ${detail}`);
     }
 
-    const server = ctx.db
-      .select({ signingSecretEnc: mcpServers.signingSecretEnc })
-      .from(mcpServers)
-      .where(eq(mcpServers.id, tool.serverId))
-      .get();
+    const server = statement<[string], { signingSecretEnc: string }>(ctx.db, SIGNING_SECRET).get(tool.serverId);
     if (!server) return toolError(`The tool ${tool.name} no longer exists.`);
-    const secret = decryptText(ctx.secrets.dataKey, server.signingSecretEnc);
+    const secret = unsealed(ctx, `s:${tool.serverId}`, server.signingSecretEnc);
     const extraHeaders = tool.endpointHeadersEnc
-      ? (JSON.parse(decryptText(ctx.secrets.dataKey, tool.endpointHeadersEnc)) as Record<string, string>)
+      ? (JSON.parse(unsealed(ctx, `h:${tool.id}`, tool.endpointHeadersEnc)) as Record<string, string>)
       : {};
 
     const body = JSON.stringify(input);

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createUser } from "~/auth/users.server";
-import { addTool, createServer, readSigningSecret } from "~/servers/servers.server";
+import { addTool, createServer, readSigningSecret, rotateSigningSecret } from "~/servers/servers.server";
 import { executeTool, listToolsForServer, type ToolRow } from "~/servers/tool-execution.server";
 import { createTestContext, type TestContext } from "../helpers/context";
 
@@ -259,6 +259,29 @@ describe("tool execution against a real HTTP endpoint", () => {
     expect((await executeTool(ctx, tool, { city: "Rome" })).isError).toBeUndefined();
     const edited: ToolRow = { ...tool, inputSchema: JSON.stringify({ type: "object", required: ["zip"] }), updatedAt: tool.updatedAt + 1 };
     expect((await executeTool(ctx, edited, { city: "Rome" })).isError).toBe(true);
+  });
+
+  it("signs with a rotated secret from the very next call (the decrypted secret is cached by its sealed value)", async () => {
+    const { serverId, tool } = await toolAt("/");
+    const before = readSigningSecret(ctx, serverId)!;
+    await executeTool(ctx, tool, { city: "Oslo" });
+    await executeTool(ctx, tool, { city: "Oslo" });
+    const rotated = rotateSigningSecret(ctx, ownerId, serverId)!;
+    expect(rotated).not.toBe(before);
+    await executeTool(ctx, tool, { city: "Oslo" });
+    expect(endpoint.received).toHaveLength(3);
+    expect(endpoint.received.slice(0, 2).map((r) => verifySignature(before, r))).toEqual([true, true]);
+    expect(verifySignature(rotated, endpoint.received[2]!)).toBe(true);
+    expect(verifySignature(before, endpoint.received[2]!)).toBe(false);
+  });
+
+  it("sends a tool's edited endpoint headers from the next call", async () => {
+    const { tool } = await toolAt("/", { headers: { Authorization: "Bearer old-key" } });
+    await executeTool(ctx, tool, { city: "Oslo" });
+    const { tool: other } = await toolAt("/", { headers: { Authorization: "Bearer new-key" } });
+    // Same tool id, the other tool's sealed headers: what an edit of the headers stores.
+    await executeTool(ctx, { ...tool, endpointHeadersEnc: other.endpointHeadersEnc }, { city: "Oslo" });
+    expect(endpoint.received.map((r) => r.headers.authorization)).toEqual(["Bearer old-key", "Bearer new-key"]);
   });
 
   it("never writes the arguments or the signing secret to the log", async () => {
