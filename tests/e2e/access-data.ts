@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { mcpInitialize } from "../helpers/mcp-request";
 
 const id = () => randomBytes(16).toString("base64url");
 const hash = (s: string) => createHash("sha256").update(s).digest("hex");
@@ -87,21 +88,7 @@ export function revocationState(dataDir: string, grant: SeededGrant) {
 
 /** An MCP initialize request with a bearer token; returns the HTTP status. */
 export async function mcpStatus(appUrl: string, serverId: string, accessToken: string): Promise<number> {
-  const res = await fetch(`${appUrl}/mcp/${serverId}`, {
-    method: "POST",
-    headers: {
-      Authorization: `Bearer ${accessToken}`,
-      "Content-Type": "application/json",
-      Accept: "application/json, text/event-stream",
-      "MCP-Protocol-Version": "2025-06-18",
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "e2e", version: "1" } },
-    }),
-  });
+  const res = await mcpInitialize(`${appUrl}/mcp/${serverId}`, accessToken);
   await res.body?.cancel();
   return res.status;
 }

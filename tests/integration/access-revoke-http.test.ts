@@ -5,6 +5,7 @@ import type { RunningServer } from "~/http/server.server";
 import { action as revokeAction } from "~/routes/connections";
 import { createTestContext, type TestContext } from "../helpers/context";
 import { formRequest, loadContext, startProtocolServer } from "../helpers/http";
+import { mcpInitialize } from "../helpers/mcp-request";
 import { addFamily, makeClient, makeGrant, makeServer, makeUser } from "./access-fixtures";
 
 /** Revoke access takes effect on the very next protocol request, over real HTTP. */
@@ -20,22 +21,7 @@ describe("Revoke access over HTTP: the next MCP request is 401, the next refresh
     ctx.cleanup();
   });
 
-  const mcp = (serverId: string, accessToken: string) =>
-    fetch(`${http.url}/mcp/${serverId}`, {
-      method: "POST",
-      headers: {
-        Authorization: `Bearer ${accessToken}`,
-        "Content-Type": "application/json",
-        Accept: "application/json, text/event-stream",
-        "MCP-Protocol-Version": "2025-06-18",
-      },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 1,
-        method: "initialize",
-        params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "test", version: "1" } },
-      }),
-    });
+  const mcp = (serverId: string, accessToken: string) => mcpInitialize(`${http.url}/mcp/${serverId}`, accessToken);
 
   const refresh = (clientId: string, refreshToken: string) =>
     fetch(`${http.url}/token`, {
