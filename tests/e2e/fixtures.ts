@@ -1,24 +1,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { test as base, expect, type Page } from "@playwright/test";
+import { freePort, runCli } from "../helpers/built-app";
 
-export { expect };
+export { expect, freePort, runCli };
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export type AppUnderTest = {
   /** PUBLIC_URL of the running app, e.g. http://localhost:41234 */
@@ -81,18 +70,6 @@ export async function startApp(extraEnv: Record<string, string> = {}): Promise<A
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
-}
-
-export function runCli(args: string[], env: NodeJS.ProcessEnv, stdin?: string) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [path.join(ROOT, "bin/toolgate.js"), ...args], { env, stdio: "pipe" });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d));
-    child.stderr.on("data", (d: Buffer) => (stderr += d));
-    child.on("exit", (code: number | null) => resolve({ code: code ?? 1, stdout, stderr }));
-    child.stdin.end(stdin ?? "");
-  });
 }
 
 let counter = 0;

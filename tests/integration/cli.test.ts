@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../helpers/built-app";
 
 // These tests run the real CLI (bin/toolgate.js loads build/index.js): `npm run build` first, which
 // the README's test command does.
@@ -13,15 +13,7 @@ let dataDir: string;
 let env: NodeJS.ProcessEnv;
 
 function toolgate(args: string[], stdin = "") {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [path.join(ROOT, "bin/toolgate.js"), ...args], { env, stdio: "pipe" });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d));
-    child.stderr.on("data", (d: Buffer) => (stderr += d));
-    child.on("exit", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
+  return runCli(args, env, stdin);
 }
 
 async function json(args: string[], stdin = "") {

@@ -4,7 +4,6 @@
  * against a running server. The browser step (consent) is replaced by writing the code the way
  * Approve does; the end-to-end browser test covers it.
  */
-import net from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import * as oauth from "oauth4webapi";
 import {
@@ -16,19 +15,12 @@ import {
 } from "@modelcontextprotocol/sdk/client/auth.js";
 import { startHttpServer, type RunningServer } from "~/http/server.server";
 import { verifyAccessToken } from "~/oauth/tokens.server";
+import { freePort } from "../helpers/built-app";
 import { createTestContext, type TestContext } from "../helpers/context";
 import { issueCode, makeUserAndServer } from "./oauth-fixtures";
 
 let ctx: TestContext;
 let server: RunningServer;
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-  const port = (probe.address() as net.AddressInfo).port;
-  await new Promise((r) => probe.close(r));
-  return port;
-}
 
 beforeEach(async () => {
   const port = await freePort();

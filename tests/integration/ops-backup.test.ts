@@ -4,22 +4,14 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
+import { freePort, runCli } from "../helpers/built-app";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const PASSWORD = "correct horse battery staple";
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-  const port = (probe.address() as net.AddressInfo).port;
-  await new Promise((r) => probe.close(r));
-  return port;
-}
 
 type App = { env: NodeJS.ProcessEnv; base: string; child: ChildProcess; output: () => string };
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -69,15 +61,7 @@ async function stop(app: App) {
 }
 
 function cli(env: NodeJS.ProcessEnv, args: string[], stdin = "") {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const c = spawn(process.execPath, [path.join(ROOT, "bin/toolgate.js"), ...args], { env, stdio: "pipe" });
-    let stdout = "";
-    let stderr = "";
-    c.stdout.on("data", (d: Buffer) => (stdout += d));
-    c.stderr.on("data", (d: Buffer) => (stderr += d));
-    c.on("exit", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    c.stdin.end(stdin);
-  });
+  return runCli(args, env, stdin);
 }
 
 async function signInStatus(base: string, email: string, password: string) {

@@ -5,26 +5,18 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startHttpServer, type RunningServer } from "~/http/server.server";
 import { createLogger, scrub } from "~/utils/log.server";
+import { freePort, runCli } from "../helpers/built-app";
 import { createTestContext, type TestContext } from "../helpers/context";
 import { connectClient, seedServer, startToolEndpoint } from "../helpers/mcp";
 import { issueCode, pkcePair, postForm } from "./oauth-fixtures";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-  const port = (probe.address() as net.AddressInfo).port;
-  await new Promise((r) => probe.close(r));
-  return port;
-}
 
 /** Fails listing every secret found in the log text. */
 function expectNoSecrets(logText: string, secrets: Record<string, string>) {
@@ -238,17 +230,7 @@ describe("the served app's output (pages, CLI)", () => {
     return { status: res.status, location: res.headers.get("location"), html, csrf };
   }
 
-  async function cli(args: string[], stdin: string) {
-    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const c = spawn(process.execPath, [path.join(ROOT, "bin/toolgate.js"), ...args], { env, stdio: "pipe" });
-      let stdout = "";
-      let stderr = "";
-      c.stdout.on("data", (d: Buffer) => (stdout += d));
-      c.stderr.on("data", (d: Buffer) => (stderr += d));
-      c.on("exit", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-      c.stdin.end(stdin);
-    });
-  }
+  const cli = (args: string[], stdin: string) => runCli(args, env, stdin);
 
   it("first-run setup, failed and good sign-in, CLI user add and backup: no password, cookie, CSRF token or secret logged", async () => {
     const ownerPassword = `owner-pw-${randomBytes(8).toString("hex")}`;
