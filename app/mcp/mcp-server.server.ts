@@ -61,6 +61,7 @@ function buildServer(ctx: AppContext, row: McpServerRow): Server {
     const caller = callerOf(extra.authInfo);
     const name = request.params.name;
     const found = findToolForGrant(ctx, caller.grantId, caller.serverId, name);
+    if (found.kind !== "granted") recordRefusedCall(ctx, caller, name, found.kind);
     if (found.kind === "unknown") throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
     if (found.kind === "not_granted") {
       throw new McpError(
@@ -79,6 +80,23 @@ function buildServer(ctx: AppContext, row: McpServerRow): Server {
 }
 
 function recordToolCall(ctx: AppContext, caller: Caller, tool: string, outcome: "ok" | "error", durationMs: number) {
+  // Never the arguments: they may hold anything the user typed.
+  auditToolCall(ctx, caller, { tool, outcome, durationMs });
+}
+
+/** The longest tool name kept in the audit log for a refused call (the client chose the name). */
+export const MAX_AUDITED_TOOL_NAME = 128;
+
+/**
+ * A refused call (a tool the grant does not cover, or no such tool) is audited too, with the name
+ * as requested (truncated) and the reason: an owner sees an application probing for tools it was
+ * not given. One prepared insert; the caller already holds a valid token for this server.
+ */
+function recordRefusedCall(ctx: AppContext, caller: Caller, name: string, reason: "unknown" | "not_granted") {
+  auditToolCall(ctx, caller, { tool: name.slice(0, MAX_AUDITED_TOOL_NAME), outcome: "refused", reason });
+}
+
+function auditToolCall(ctx: AppContext, caller: Caller, detail: Record<string, unknown>) {
   try {
     recordAudit(ctx, ctx.db, {
       kind: "tool.called",
@@ -87,8 +105,7 @@ function recordToolCall(ctx: AppContext, caller: Caller, tool: string, outcome: 
       clientId: caller.clientId,
       grantId: caller.grantId,
       actor: `client:${caller.clientId}`,
-      // Never the arguments: they may hold anything the user typed.
-      detail: { tool, outcome, durationMs },
+      detail,
     });
   } catch (error) {
     ctx.logger.warn("could not record tool call", { error });

@@ -109,6 +109,29 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
       expect(endpoint.received.length).toBe(before);
     });
 
+    it("audits refused calls (not granted, unknown) with the requested name, truncated, and never the arguments", async () => {
+      const client = await connect(access.tokens.accessToken);
+      const lastId = (ctx.db.$client.prepare("select coalesce(max(id), 0) as id from audit_events").get() as { id: number }).id;
+      const longName = `probe_${"x".repeat(300)}`;
+      await expect(client.callTool({ name: "not_approved", arguments: { secret: "argument-not-granted" } })).rejects.toThrow(/was not approved/);
+      await expect(client.callTool({ name: longName, arguments: { secret: "argument-unknown" } })).rejects.toThrow(/Unknown tool/);
+      const rows = ctx.db.$client
+        .prepare("select kind, server_id, user_id, grant_id, client_id, actor, detail from audit_events where id > ? and kind = 'tool.called' order by id")
+        .all(lastId) as { kind: string; server_id: string; user_id: string; grant_id: string; client_id: string; actor: string; detail: string }[];
+      expect(rows).toHaveLength(2);
+      for (const row of rows) {
+        expect(row).toMatchObject({
+          server_id: seeded.serverId,
+          grant_id: access.grantId,
+          client_id: access.clientId,
+          actor: `client:${access.clientId}`,
+        });
+        expect(row.detail).not.toContain("argument-");
+      }
+      expect(JSON.parse(rows[0]!.detail)).toEqual({ tool: "not_approved", outcome: "refused", reason: "not_granted" });
+      expect(JSON.parse(rows[1]!.detail)).toEqual({ tool: longName.slice(0, 128), outcome: "refused", reason: "unknown" });
+    });
+
     it("answers arguments that do not match the schema with a tool error, never reaching the endpoint", async () => {
       const client = await connect(access.tokens.accessToken);
       const before = endpoint.received.length;
