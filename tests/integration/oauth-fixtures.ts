@@ -104,6 +104,20 @@ export async function postForm(
   return { status: response.status, headers: response.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : null };
 }
 
+/**
+ * A fresh token pair the way a client gets one: a code written as Approve writes it, exchanged at
+ * the running server's POST /token. A client that authenticates with an Authorization header
+ * sends no client_id in the body.
+ */
+export async function issueTokens(ctx: TestContext, baseUrl: string, code: CodeOptions, headers: Record<string, string> = {}) {
+  const { code: value, verifier, grantId } = issueCode(ctx, code);
+  const fields: Record<string, string> = { grant_type: "authorization_code", code: value, code_verifier: verifier, redirect_uri: REDIRECT };
+  if (!headers.Authorization) fields.client_id = code.clientId;
+  const res = await postForm(baseUrl, "/token", fields, headers);
+  if (res.status !== 200) throw new Error(`code exchange failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return { access: res.body!.access_token as string, refresh: res.body!.refresh_token as string, grantId };
+}
+
 export function basic(clientId: string, secret: string) {
   return `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString("base64")}`;
 }

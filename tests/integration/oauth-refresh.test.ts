@@ -6,7 +6,7 @@ import { auditEvents, grants, refreshTokens } from "~/db/schema";
 import { secretHash, verifyAccessToken } from "~/oauth/tokens.server";
 import { createTestContext, type TestContext } from "../helpers/context";
 import { startProtocolServer } from "../helpers/http";
-import { basic, issueCode, makeClient, makeUserAndServer, postForm, REDIRECT } from "./oauth-fixtures";
+import { basic, issueCode, issueTokens, makeClient, makeUserAndServer, postForm, REDIRECT } from "./oauth-fixtures";
 
 let ctx: TestContext;
 let server: RunningServer;
@@ -24,12 +24,7 @@ afterEach(async () => {
   ctx.cleanup();
 });
 
-async function tokensFor(id = clientId, extra: Record<string, string> = {}) {
-  const { code, verifier, grantId } = issueCode(ctx, { clientId: id, ...world });
-  const res = await postForm(server.url, "/token", { grant_type: "authorization_code", client_id: id, code, code_verifier: verifier, redirect_uri: REDIRECT, ...extra });
-  expect(res.status).toBe(200);
-  return { access: res.body!.access_token as string, refresh: res.body!.refresh_token as string, grantId };
-}
+const tokensFor = () => issueTokens(ctx, server.url, { clientId, ...world });
 
 function refresh(token: string, extra: Record<string, string> = {}, id = clientId) {
   return postForm(server.url, "/token", { grant_type: "refresh_token", client_id: id, refresh_token: token, ...extra });

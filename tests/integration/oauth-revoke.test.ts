@@ -6,7 +6,7 @@ import { auditEvents, grants } from "~/db/schema";
 import { verifyAccessToken } from "~/oauth/tokens.server";
 import { createTestContext, type TestContext } from "../helpers/context";
 import { startProtocolServer } from "../helpers/http";
-import { basic, issueCode, makeClient, makeUserAndServer, postForm, REDIRECT } from "./oauth-fixtures";
+import { basic, issueTokens, makeClient, makeUserAndServer, postForm } from "./oauth-fixtures";
 
 let ctx: TestContext;
 let server: RunningServer;
@@ -24,14 +24,7 @@ afterEach(async () => {
   ctx.cleanup();
 });
 
-async function tokensFor(id = clientId, headers: Record<string, string> = {}) {
-  const { code, verifier, grantId } = issueCode(ctx, { clientId: id, ...world });
-  const fields: Record<string, string> = { grant_type: "authorization_code", code, code_verifier: verifier, redirect_uri: REDIRECT };
-  if (!headers.Authorization) fields.client_id = id;
-  const res = await postForm(server.url, "/token", fields, headers);
-  expect(res.status).toBe(200);
-  return { access: res.body!.access_token as string, refresh: res.body!.refresh_token as string, grantId };
-}
+const tokensFor = (id = clientId, headers: Record<string, string> = {}) => issueTokens(ctx, server.url, { clientId: id, ...world }, headers);
 
 const revoke = (fields: Record<string, string>, headers: Record<string, string> = {}) => postForm(server.url, "/revoke", fields, headers);
 
