@@ -1,0 +1,90 @@
+// Micro-benchmark: CPU time per request of two Remix pages of the built app, called in-process
+// through Remix's request handler with the app's load context (no HTTP server, no Node bridge):
+// the Authorize Application page (signed in, rotating over pending requests) and /sign-in.
+// Usage: npm run build && NODE_ENV=production node bench/micro/page-cost.mjs [--n N] [--only SUBSTRING] [--build FILE]
+// (--build: another build's index.js, e.g. of an older commit built in a copy of the tree: before/after).
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { createRequestHandler } from "@remix-run/node";
+import * as esbuild from "esbuild";
+import { ROOT } from "../lib/app.mjs";
+import { seed } from "../lib/seed.mjs";
+
+const { values } = parseArgs({
+  options: { n: { type: "string", default: "2000" }, only: { type: "string" }, build: { type: "string" } },
+});
+const N = Number(values.n);
+const buildPath = path.resolve(values.build ?? path.join(ROOT, "build", "index.js"));
+if (!fs.existsSync(buildPath)) throw new Error("run npm run build first");
+const build = await import(buildPath);
+
+// The app's own modules for the load context, bundled from source as handler-cost.mjs does.
+const outfile = path.join(ROOT, "bench", ".tmp", `page-context-${process.pid}.mjs`);
+await esbuild.build({
+  stdin: {
+    contents: `export { parseConfig } from "~/config.server";
+      export { openDatabase } from "~/db/client.server";
+      export { createLogger } from "~/utils/log.server";`,
+    resolveDir: ROOT,
+    loader: "ts",
+  },
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  packages: "external",
+  tsconfig: path.join(ROOT, "tsconfig.json"),
+  alias: { "~": path.join(ROOT, "app") },
+  outfile,
+  logLevel: "error",
+});
+const app = await import(outfile);
+fs.rmSync(outfile, { force: true });
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-micro-pages-"));
+const publicUrl = "http://127.0.0.1:3999";
+const fixture = await seed(dir, { scale: 100, refreshPool: 10, publicUrl, toolEndpointUrl: "http://127.0.0.1:9/tool" });
+const ctx = {
+  config: app.parseConfig({ PUBLIC_URL: publicUrl, TOOLGATE_DATA_DIR: dir, TOOLGATE_LOG_LEVEL: "silent" }),
+  secrets: fixture.secrets,
+  db: app.openDatabase(path.join(dir, "toolgate.db")),
+  logger: app.createLogger("silent"),
+  now: Date.now,
+};
+const handle = createRequestHandler(build, "production");
+
+async function call(pathAndQuery, headers) {
+  const response = await handle(new Request(new URL(pathAndQuery, publicUrl), { headers }), {
+    ctx,
+    cspNonce: "bench",
+    clientAddress: "127.0.0.1",
+    requestId: "bench",
+  });
+  await response.text();
+  return response.status;
+}
+
+async function time(label, makeRequest) {
+  if (values.only && !label.includes(values.only)) return;
+  for (let i = 0; i < 200; i++) await makeRequest();
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < N; i++) {
+    const status = await makeRequest();
+    if (status !== 200) throw new Error(`${label}: status ${status}`);
+  }
+  const c = process.cpuUsage(c0);
+  console.log(`${label.padEnd(40)} ${((c.user + c.system) / N).toFixed(0).padStart(6)} µs CPU`);
+}
+
+let i = 0;
+const ids = fixture.authRequestIds;
+console.log(`in-process Remix pages of ${buildPath}, ${N} sequential requests each, node ${process.version}`);
+for (let round = 0; round < 2; round++) {
+  await time("GET /authorize?request=<id> (signed in)", () =>
+    call(`/authorize?request=${encodeURIComponent(ids[i++ % ids.length])}`, { cookie: fixture.sessionCookie, accept: "text/html" }),
+  );
+  await time("GET /sign-in", () => call("/sign-in", { accept: "text/html" }));
+}
+ctx.db.$client.close();
+fs.rmSync(dir, { recursive: true, force: true });
