@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { nodeHeader, readNodeText } from "~/http/node-request.server";
+import { readCappedText } from "~/utils/read-capped.server";
 import { OAuthError } from "./errors.server";
 import type { TokenEndpointAuthMethod } from "./client-metadata.server";
 import type { ClientCredentials } from "./clients.server";
@@ -21,7 +22,7 @@ export type ProtocolInput = {
 };
 
 export function fetchInput(request: Request): ProtocolInput {
-  return { method: request.method, headers: request.headers, readText: (maxBytes) => readFetchText(request, maxBytes) };
+  return { method: request.method, headers: request.headers, readText: (maxBytes) => readCappedText(request.body, maxBytes) };
 }
 
 export function nodeInput(req: IncomingMessage): ProtocolInput {
@@ -30,24 +31,6 @@ export function nodeInput(req: IncomingMessage): ProtocolInput {
     headers: { get: (name) => nodeHeader(req, name.toLowerCase()) },
     readText: (maxBytes) => readNodeText(req, maxBytes),
   };
-}
-
-async function readFetchText(request: Request, maxBytes: number): Promise<string | null> {
-  if (!request.body) return "";
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      return null;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 /** Reads the body, refusing more than `maxBytes` (413 would be less useful to OAuth clients than a 400). */

@@ -4,6 +4,7 @@ import type { AppContext } from "~/context.server";
 import { tools } from "~/db/schema";
 import { statement } from "~/db/statements.server";
 import { decryptText, hmacSha256Hex } from "~/utils/crypto.server";
+import { readCappedText } from "~/utils/read-capped.server";
 import { validatorFor } from "./json-schema.server";
 
 export type ToolRow = typeof tools.$inferSelect;
@@ -150,7 +151,7 @@ export async function executeTool(
     }
     let text: string;
     try {
-      const read = await readCapped(response, max);
+      const read = await readCappedText(response.body, max);
       if (read === null) {
         log("too_large", { status: response.status });
         return toolError(`The tool endpoint's answer is larger than the ${max}-byte limit.`);
@@ -192,25 +193,6 @@ function toContent(text: string): CallToolResult {
     return result.data as CallToolResult;
   }
   return { content: [{ type: "text", text }] };
-}
-
-/** Reads the body as UTF-8 text, giving up (and closing the connection) once it passes `max` bytes. */
-async function readCapped(response: Response, max: number): Promise<string | null> {
-  if (!response.body) return "";
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 function causeCode(error: unknown): string | undefined {
