@@ -1,7 +1,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["build/**", "public/build/**", "dist/**", "node_modules/**", "data/**", "test-results/**", "playwright-report/**", "bench/.tmp/**"] },
+  { ignores: [".cache/**", "build/**", "public/build/**", "dist/**", "node_modules/**", "data/**", "test-results/**", "playwright-report/**", "bench/.tmp/**"] },
   ...tseslint.configs.recommended,
   {
     rules: {
