@@ -25,6 +25,8 @@ export type OAuthClient = {
   logoUri: string | null;
   redirectUris: string[];
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  /** The grant types the client registered (RFC 7591 §2; absent means authorization_code and refresh_token). */
+  grantTypes: string[];
 };
 
 type ClientRow = typeof oauthClients.$inferSelect;
@@ -40,7 +42,19 @@ function toClient(row: ClientRow): OAuthClient {
     logoUri: row.logoUri,
     redirectUris: JSON.parse(row.redirectUris) as string[],
     tokenEndpointAuthMethod: row.tokenEndpointAuthMethod as TokenEndpointAuthMethod,
+    grantTypes: grantTypesOf(row.metadata),
   };
+}
+
+const DEFAULT_GRANT_TYPES = ["authorization_code", "refresh_token"];
+
+function grantTypesOf(metadata: string): string[] {
+  try {
+    const value = (JSON.parse(metadata) as { grant_types?: unknown }).grant_types;
+    return Array.isArray(value) && value.every((g) => typeof g === "string") ? value : DEFAULT_GRANT_TYPES;
+  } catch {
+    return DEFAULT_GRANT_TYPES;
+  }
 }
 
 let defaultFetcher: MetadataDocumentFetcher | undefined;

@@ -37,7 +37,7 @@ export function tokenResponseBody(tokens: IssuedTokens) {
     access_token: tokens.accessToken,
     token_type: "Bearer",
     expires_in: tokens.expiresIn,
-    refresh_token: tokens.refreshToken,
+    ...(tokens.refreshToken !== null ? { refresh_token: tokens.refreshToken } : {}),
     scope: tokens.scope,
   };
 }
@@ -167,6 +167,8 @@ export function exchangeAuthorizationCode(ctx: AppContext, client: OAuthClient, 
       userId: row.userId,
       serverId: row.serverId,
       scope: row.scope,
+      // RFC 7591 §2: a client that registered without the refresh_token grant does not get one.
+      withRefreshToken: client.grantTypes.includes("refresh_token"),
     });
     tx.update(grants).set({ lastUsedAt: now }).where(eq(grants.id, row.grantId)).run();
     recordAudit(ctx, tx, {
@@ -200,6 +202,10 @@ function narrowScope(params: FormParams, granted: string): string {
  * (docs/decisions/004-refresh-rotation-and-grace.md).
  */
 export function refreshTokenGrant(ctx: AppContext, client: OAuthClient, params: FormParams): IssuedTokens {
+  // RFC 6749 §5.2 unauthorized_client: the client did not register this grant type (RFC 7591 §2).
+  if (!client.grantTypes.includes("refresh_token")) {
+    throw new OAuthError("unauthorized_client", "This client is not registered for the refresh_token grant");
+  }
   const presented = requireParam(params, "refresh_token");
   const now = ctx.now();
   const graceMs = ctx.config.refreshGraceSeconds * 1000;
@@ -261,7 +267,7 @@ export function refreshTokenGrant(ctx: AppContext, client: OAuthClient, params: 
     const rotated = statement(
       ctx.db,
       "update refresh_tokens set rotated_at = ?, replaced_by = ? where token_hash = ? and revoked_at is null",
-    ).run(grace ? row.rotatedAt : now, secretHash(tokens.refreshToken), row.tokenHash);
+    ).run(grace ? row.rotatedAt : now, secretHash(tokens.refreshToken!), row.tokenHash);
     if (rotated.changes !== 1) throw new Error("refresh token row changed during its own transaction");
     // Informational "last used": batched like the MCP endpoint's uses (no grants page written per refresh).
     noteGrantUsed(ctx, row.grantId);

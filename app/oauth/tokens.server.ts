@@ -36,11 +36,13 @@ export type TokenSubject = {
   userId: string;
   serverId: string;
   scope: string;
+  /** False for a client that did not register the refresh_token grant: it gets an access token only. */
+  withRefreshToken?: boolean;
 };
 
 export type IssuedTokens = {
   accessToken: string;
-  refreshToken: string;
+  refreshToken: string | null;
   /** Seconds. */
   expiresIn: number;
   scope: string;
@@ -57,7 +59,7 @@ export function createFamily(ctx: AppContext, tx: Tx, grantId: string): string {
 export function mintTokens(ctx: AppContext, _tx: Tx, subject: TokenSubject): IssuedTokens {
   const now = ctx.now();
   const accessToken = newAccessToken();
-  const refreshToken = newRefreshToken();
+  const refreshToken = subject.withRefreshToken === false ? null : newRefreshToken();
   // Prepared statements on ctx.db's connection, which the caller's transaction `_tx` runs on
   // (app/db/statements.server.ts).
   statement(
@@ -75,10 +77,12 @@ export function mintTokens(ctx: AppContext, _tx: Tx, subject: TokenSubject): Iss
     now,
     now + ctx.config.accessTokenTtlSeconds * 1000,
   );
-  statement(
-    ctx.db,
-    `insert into refresh_tokens (token_hash, family_id, grant_id, client_id, created_at, expires_at) values (?, ?, ?, ?, ?, ?)`,
-  ).run(secretHash(refreshToken), subject.familyId, subject.grantId, subject.clientId, now, now + ctx.config.refreshTokenTtlSeconds * 1000);
+  if (refreshToken !== null) {
+    statement(
+      ctx.db,
+      `insert into refresh_tokens (token_hash, family_id, grant_id, client_id, created_at, expires_at) values (?, ?, ?, ?, ?, ?)`,
+    ).run(secretHash(refreshToken), subject.familyId, subject.grantId, subject.clientId, now, now + ctx.config.refreshTokenTtlSeconds * 1000);
+  }
   return { accessToken, refreshToken, expiresIn: ctx.config.accessTokenTtlSeconds, scope: subject.scope };
 }
 

@@ -75,7 +75,7 @@ describe("grants follow tools and servers (foreign-key cascades)", () => {
       expect(verifyAccessToken(ctx, g.tokens.accessToken)).toBeNull();
       expect(ctx.db.select().from(grants).where(eq(grants.id, g.grantId)).get()).toBeUndefined();
       expect(ctx.db.select().from(grantTools).where(eq(grantTools.grantId, g.grantId)).all()).toEqual([]);
-      expect(ctx.db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, secretHash(g.tokens.refreshToken))).get()).toBeUndefined();
+      expect(ctx.db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, secretHash(g.tokens.refreshToken!))).get()).toBeUndefined();
     }
     expect(ctx.db.select().from(accessTokens).where(eq(accessTokens.serverId, server.id)).all()).toEqual([]);
     expect(verifyAccessToken(ctx, keep.tokens.accessToken)).not.toBeNull();

@@ -149,7 +149,7 @@ describe("connected applications", () => {
 
     expect(verifyAccessToken(ctx, grant.tokens.accessToken)).toBeNull();
     expect(verifyAccessToken(ctx, secondDevice.accessToken)).toBeNull();
-    for (const refresh of [grant.tokens.refreshToken, secondDevice.refreshToken]) {
+    for (const refresh of [grant.tokens.refreshToken!, secondDevice.refreshToken!]) {
       const row = ctx.db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, secretHash(refresh))).get()!;
       expect(row.revokedAt).toBe(ctx.now());
     }

@@ -43,7 +43,7 @@ describe("Revoke access over HTTP: the next MCP request is 401, the next refresh
     const first = await mcp(server.id, grant.tokens.accessToken);
     expect(first.status).toBe(200);
     await first.body?.cancel();
-    const rotated = await refresh(client.id, grant.tokens.refreshToken);
+    const rotated = await refresh(client.id, grant.tokens.refreshToken!);
     expect(rotated.status).toBe(200);
     const newest = (await rotated.json()) as { access_token: string; refresh_token: string };
 
@@ -65,7 +65,7 @@ describe("Revoke access over HTTP: the next MCP request is 401, the next refresh
       expect(after.headers.get("WWW-Authenticate")).toContain('error="invalid_token"');
       await after.body?.cancel();
     }
-    for (const token of [newest.refresh_token, laptop.refreshToken]) {
+    for (const token of [newest.refresh_token, laptop.refreshToken!]) {
       const after = await refresh(client.id, token);
       expect(after.status).toBe(400);
       expect(((await after.json()) as { error: string }).error).toBe("invalid_grant");

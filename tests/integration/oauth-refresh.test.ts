@@ -6,6 +6,7 @@ import { auditEvents, grants, refreshTokens } from "~/db/schema";
 import { secretHash, verifyAccessToken } from "~/oauth/tokens.server";
 import { createTestContext, type TestContext } from "../helpers/context";
 import { startProtocolServer } from "../helpers/http";
+import { registerClient } from "~/oauth/clients.server";
 import { basic, issueCode, issueTokens, makeClient, makeUserAndServer, postForm, REDIRECT } from "./oauth-fixtures";
 
 let ctx: TestContext;
@@ -192,5 +193,40 @@ describe("RFC 9700 §4.14.2 grace window and reuse detection", () => {
     const results = await Promise.all(Array.from({ length: 10 }, () => refresh(first.refresh)));
     expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
     expect(ctx.db.select().from(grants).where(eq(grants.id, first.grantId)).get()!.revokedAt).toBeNull();
+  });
+});
+
+describe("RFC 7591 §2 grant_types: a client registered without refresh_token", () => {
+  it("gets an access token without a refresh token, and the refresh grant is unauthorized_client", async () => {
+    const { response } = registerClient(ctx, {
+      client_name: "Access-only client",
+      redirect_uris: [REDIRECT],
+      token_endpoint_auth_method: "none",
+      grant_types: ["authorization_code"],
+    });
+    const accessOnly = response.client_id as string;
+    const { code, verifier } = issueCode(ctx, { clientId: accessOnly, ...world });
+    const exchanged = await postForm(server.url, "/token", {
+      grant_type: "authorization_code",
+      code,
+      code_verifier: verifier,
+      redirect_uri: REDIRECT,
+      client_id: accessOnly,
+    });
+    expect(exchanged.status).toBe(200);
+    expect(exchanged.body).toHaveProperty("access_token");
+    expect(exchanged.body).not.toHaveProperty("refresh_token");
+    expect(ctx.db.select().from(refreshTokens).where(eq(refreshTokens.clientId, accessOnly)).all()).toEqual([]);
+
+    const refused = await postForm(server.url, "/token", {
+      grant_type: "refresh_token",
+      refresh_token: "tgr_anything",
+      client_id: accessOnly,
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body).toEqual({
+      error: "unauthorized_client",
+      error_description: "This client is not registered for the refresh_token grant",
+    });
   });
 });
