@@ -111,6 +111,8 @@ describe("Client ID Metadata Document: fetching and caching", () => {
       logoUri: "https://agent.example/logo.png",
       redirectUris: ["http://127.0.0.1/callback", "https://agent.example/cb"],
       tokenEndpointAuthMethod: "none",
+      // The document names no grant_types: the RFC 7591 default.
+      grantTypes: ["authorization_code", "refresh_token"],
     });
     // The host name is not in DNS: the fetch connected to the address the resolver gave, once.
     expect(lookups).toBe(1);
