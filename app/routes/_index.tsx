@@ -1,7 +1,7 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
 import { Link, useLoaderData } from "@remix-run/react";
-import { getUser } from "~/auth/session.server";
+import { getRequestUser } from "~/auth/session.server";
 import { countUsers } from "~/auth/users.server";
 import { Toast } from "~/servers/components";
 import { readFlash } from "~/servers/pages.server";
@@ -11,7 +11,7 @@ export const meta: MetaFunction = () => [{ title: "Your MCP servers · Toolgate"
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const { ctx } = context;
-  const user = await getUser(ctx, request);
+  const user = await getRequestUser(context, request);
   if (!user) throw redirect(countUsers(ctx) === 0 ? "/setup" : "/sign-in");
   const { toast, setCookie } = await readFlash(ctx, request);
   const servers = listServers(ctx, user.id).map((s) => ({

@@ -4,13 +4,13 @@ import { useLoaderData } from "@remix-run/react";
 import { ConnectionList } from "~/access/connection-list";
 import { listConnections } from "~/access/connections.server";
 import { handleRevoke, readToast, REVOKE_CSRF_PURPOSE } from "~/access/revoke-action.server";
-import { csrfToken, getBrowserSession, requireUser } from "~/auth/session.server";
+import { csrfToken, getBrowserSession, requireRequestUser } from "~/auth/session.server";
 
 export const meta: MetaFunction = () => [{ title: "Connected applications · Toolgate" }];
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const { ctx } = context;
-  const user = await requireUser(ctx, request);
+  const user = await requireRequestUser(context, request);
   const { sid } = await getBrowserSession(context, request);
   const { toast, setCookie } = await readToast(ctx, request);
   return json(

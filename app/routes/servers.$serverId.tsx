@@ -13,7 +13,7 @@ export const meta: MetaFunction<typeof loader> = ({ data }) => [
 
 export async function loader({ request, context, params }: LoaderFunctionArgs) {
   const { ctx } = context;
-  const { user, server } = await requireOwnServer(ctx, request, params.serverId);
+  const { user, server } = await requireOwnServer(context, request, params.serverId);
   const { toast, signingSecret, setCookie } = await readFlash(ctx, request, server.id);
   const tools = (listTools(ctx, user.id, server.id) ?? []).map((t) => ({
     id: t.id,
@@ -37,7 +37,7 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
 
 export async function action({ request, context, params }: ActionFunctionArgs) {
   const { ctx } = context;
-  const { user, server } = await requireOwnServer(ctx, request, params.serverId);
+  const { user, server } = await requireOwnServer(context, request, params.serverId);
   const form = await readForm(request);
   await requireCsrf(ctx, request, form);
   if (form.get("intent") !== "rotate-secret") return json({ error: "Unknown action." }, { status: 400 });

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { activityClients, AUDIT_KINDS, listActivity } from "~/access/activity.server";
 import { findOwnedServer } from "~/access/connections.server";
 import { formatUtc } from "~/access/format";
-import { requireUser } from "~/auth/session.server";
+import { requireRequestUser } from "~/auth/session.server";
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [
   { title: data ? `Activity · ${data.server.name} · Toolgate` : "Toolgate" },
@@ -20,7 +20,7 @@ const activityQuerySchema = z.object({
 
 export async function loader({ request, context, params }: LoaderFunctionArgs) {
   const { ctx } = context;
-  const user = await requireUser(ctx, request);
+  const user = await requireRequestUser(context, request);
   const server = findOwnedServer(ctx, user.id, params.serverId ?? "");
   if (!server) throw new Response("Not found", { status: 404 });
   const url = new URL(request.url);

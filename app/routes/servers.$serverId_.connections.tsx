@@ -4,7 +4,7 @@ import { Link, useLoaderData } from "@remix-run/react";
 import { ConnectionList } from "~/access/connection-list";
 import { findOwnedServer, listConnections } from "~/access/connections.server";
 import { handleRevoke, readToast, REVOKE_CSRF_PURPOSE } from "~/access/revoke-action.server";
-import { csrfToken, getBrowserSession, requireUser } from "~/auth/session.server";
+import { csrfToken, getBrowserSession, requireRequestUser } from "~/auth/session.server";
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [
   { title: data ? `Connected applications · ${data.server.name} · Toolgate` : "Toolgate" },
@@ -12,7 +12,7 @@ export const meta: MetaFunction<typeof loader> = ({ data }) => [
 
 export async function loader({ request, context, params }: LoaderFunctionArgs) {
   const { ctx } = context;
-  const user = await requireUser(ctx, request);
+  const user = await requireRequestUser(context, request);
   const server = findOwnedServer(ctx, user.id, params.serverId ?? "");
   if (!server) throw new Response("Not found", { status: 404 });
   const { sid } = await getBrowserSession(context, request);

@@ -10,13 +10,13 @@ export const meta: MetaFunction = () => [{ title: "Delete server · Toolgate" }]
 
 /** The confirmation step: a page of its own, so deleting needs two deliberate clicks without JavaScript too. */
 export async function loader({ request, context, params }: LoaderFunctionArgs) {
-  const { server } = await requireOwnServer(context.ctx, request, params.serverId);
+  const { server } = await requireOwnServer(context, request, params.serverId);
   return json({ server: { id: server.id, name: server.name, toolCount: server.toolCount } });
 }
 
 export async function action({ request, context, params }: ActionFunctionArgs) {
   const { ctx } = context;
-  const { user, server } = await requireOwnServer(ctx, request, params.serverId);
+  const { user, server } = await requireOwnServer(context, request, params.serverId);
   const form = await readForm(request);
   await requireCsrf(ctx, request, form);
   if (!deleteServer(ctx, user.id, server.id)) throw notFound();

@@ -10,13 +10,13 @@ import { updateServer, ValidationError } from "~/servers/servers.server";
 export const meta: MetaFunction = () => [{ title: "Edit server · Toolgate" }];
 
 export async function loader({ request, context, params }: LoaderFunctionArgs) {
-  const { server } = await requireOwnServer(context.ctx, request, params.serverId);
+  const { server } = await requireOwnServer(context, request, params.serverId);
   return json({ server: { id: server.id, name: server.name, description: server.description } });
 }
 
 export async function action({ request, context, params }: ActionFunctionArgs) {
   const { ctx } = context;
-  const { user, server } = await requireOwnServer(ctx, request, params.serverId);
+  const { user, server } = await requireOwnServer(context, request, params.serverId);
   const form = await readForm(request);
   await requireCsrf(ctx, request, form);
   const values = { name: String(form.get("name") ?? "").slice(0, 500), description: String(form.get("description") ?? "").slice(0, 5000) };

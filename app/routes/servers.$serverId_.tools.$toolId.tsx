@@ -11,7 +11,7 @@ export const meta: MetaFunction = () => [{ title: "Edit tool · Toolgate" }];
 
 export async function loader({ request, context, params }: LoaderFunctionArgs) {
   const { ctx } = context;
-  const { server, tool } = await requireOwnTool(ctx, request, params.serverId, params.toolId);
+  const { server, tool } = await requireOwnTool(context, request, params.serverId, params.toolId);
   return json(
     { server: { id: server.id, name: server.name }, tool: { id: tool.id, name: tool.name }, values: toolFormValuesOf(toolDefinitionOf(ctx, tool)) },
     // The form shows the tool's extra headers, which may hold credentials.
@@ -21,7 +21,7 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
 
 export async function action({ request, context, params }: ActionFunctionArgs) {
   const { ctx } = context;
-  const { user, server, tool } = await requireOwnTool(ctx, request, params.serverId, params.toolId);
+  const { user, server, tool } = await requireOwnTool(context, request, params.serverId, params.toolId);
   const form = await readForm(request);
   await requireCsrf(ctx, request, form);
   const parsed = parseToolForm(form);

@@ -9,13 +9,13 @@ import { deleteTool } from "~/servers/servers.server";
 export const meta: MetaFunction = () => [{ title: "Delete tool · Toolgate" }];
 
 export async function loader({ request, context, params }: LoaderFunctionArgs) {
-  const { server, tool } = await requireOwnTool(context.ctx, request, params.serverId, params.toolId);
+  const { server, tool } = await requireOwnTool(context, request, params.serverId, params.toolId);
   return json({ server: { id: server.id, name: server.name }, tool: { id: tool.id, name: tool.name } });
 }
 
 export async function action({ request, context, params }: ActionFunctionArgs) {
   const { ctx } = context;
-  const { user, server, tool } = await requireOwnTool(ctx, request, params.serverId, params.toolId);
+  const { user, server, tool } = await requireOwnTool(context, request, params.serverId, params.toolId);
   const form = await readForm(request);
   await requireCsrf(ctx, request, form);
   if (!deleteTool(ctx, user.id, server.id, tool.id)) throw notFound();

@@ -10,13 +10,13 @@ import { NEW_TOOL_SCHEMA, ToolForm } from "~/servers/tool-form";
 export const meta: MetaFunction = () => [{ title: "Add a tool · Toolgate" }];
 
 export async function loader({ request, context, params }: LoaderFunctionArgs) {
-  const { server } = await requireOwnServer(context.ctx, request, params.serverId);
+  const { server } = await requireOwnServer(context, request, params.serverId);
   return json({ server: { id: server.id, name: server.name } });
 }
 
 export async function action({ request, context, params }: ActionFunctionArgs) {
   const { ctx } = context;
-  const { user, server } = await requireOwnServer(ctx, request, params.serverId);
+  const { user, server } = await requireOwnServer(context, request, params.serverId);
   const form = await readForm(request);
   await requireCsrf(ctx, request, form);
   const parsed = parseToolForm(form);

@@ -2,7 +2,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { json } from "@remix-run/node";
 import { useActionData } from "@remix-run/react";
 import { requireCsrf } from "~/auth/csrf.server";
-import { requireUser } from "~/auth/session.server";
+import { requireRequestUser } from "~/auth/session.server";
 import { useRootData } from "~/root";
 import { readForm, redirectWithFlash } from "~/servers/pages.server";
 import { ServerForm } from "~/servers/server-form";
@@ -11,13 +11,13 @@ import { createServer, ValidationError } from "~/servers/servers.server";
 export const meta: MetaFunction = () => [{ title: "New MCP server · Toolgate" }];
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
-  await requireUser(context.ctx, request);
+  await requireRequestUser(context, request);
   return null;
 }
 
 export async function action({ request, context }: ActionFunctionArgs) {
   const { ctx } = context;
-  const user = await requireUser(ctx, request);
+  const user = await requireRequestUser(context, request);
   const form = await readForm(request);
   await requireCsrf(ctx, request, form);
   const values = { name: String(form.get("name") ?? "").slice(0, 500), description: String(form.get("description") ?? "").slice(0, 5000) };

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { checkCsrf } from "~/auth/csrf.server";
 import { createUserSession, csrfToken, getBrowserSession } from "~/auth/session.server";
 import { countUsers, createUser, emailSchema, passwordSchema, UserExistsError } from "~/auth/users.server";
+import { FormField } from "~/servers/components";
 
 export const meta: MetaFunction = () => [{ title: "Create the owner account · Toolgate" }];
 
@@ -69,33 +70,18 @@ function Field(props: {
   hint?: string;
   required?: boolean;
 }) {
-  const describedBy = [props.hint ? `${props.name}-hint` : null, props.error ? `${props.name}-error` : null]
-    .filter(Boolean)
-    .join(" ");
   return (
-    <div className="field">
-      <label htmlFor={props.name}>{props.label}</label>
-      {props.hint ? (
-        <span className="hint" id={`${props.name}-hint`}>
-          {props.hint}
-        </span>
-      ) : null}
-      <input
-        id={props.name}
-        name={props.name}
-        type={props.type}
-        autoComplete={props.autoComplete}
-        defaultValue={props.defaultValue}
-        required={props.required}
-        aria-invalid={props.error ? true : undefined}
-        aria-describedby={describedBy || undefined}
-      />
-      {props.error ? (
-        <p className="field-error" id={`${props.name}-error`}>
-          {props.error}
-        </p>
-      ) : null}
-    </div>
+    <FormField name={props.name} label={props.label} error={props.error} hint={props.hint}>
+      {(a11y) => (
+        <input
+          {...a11y}
+          type={props.type}
+          autoComplete={props.autoComplete}
+          defaultValue={props.defaultValue}
+          required={props.required}
+        />
+      )}
+    </FormField>
   );
 }
 

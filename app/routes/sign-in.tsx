@@ -3,7 +3,7 @@ import { json, redirect } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation, useSearchParams } from "@remix-run/react";
 import { createAuthenticator, SignInError } from "~/auth/auth.server";
 import { checkCsrf } from "~/auth/csrf.server";
-import { createUserSession, csrfToken, getBrowserSession, getUser, safeReturnTo } from "~/auth/session.server";
+import { createUserSession, csrfToken, getBrowserSession, safeReturnTo, getRequestUser } from "~/auth/session.server";
 import { countUsers } from "~/auth/users.server";
 import { providerErrorMessage } from "~/auth/providers/errors.server";
 import { configuredProviders } from "~/auth/providers/registry.server";
@@ -14,7 +14,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const { ctx } = context;
   const url = new URL(request.url);
   const returnTo = safeReturnTo(url.searchParams.get("returnTo"));
-  if (await getUser(ctx, request)) throw redirect(returnTo);
+  if (await getRequestUser(context, request)) throw redirect(returnTo);
   if (countUsers(ctx) === 0) throw redirect("/setup");
   const { sid, setCookie } = await getBrowserSession(context, request);
   return json(

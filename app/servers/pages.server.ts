@@ -1,6 +1,6 @@
 /** Shared pieces of the server and tool pages: ownership lookups, form parsing, flash messages. */
-import { redirect } from "@remix-run/node";
-import { commitSession, getSession, requireUser, type SessionUser } from "~/auth/session.server";
+import { redirect, type AppLoadContext } from "@remix-run/node";
+import { commitSession, getSession, requireRequestUser, type SessionUser } from "~/auth/session.server";
 import type { AppContext } from "~/context.server";
 import { fieldErrorsOf, getServer, getTool, type ServerSummary } from "./servers.server";
 import { parseHeadersText, toolDefinitionSchema, type ToolDefinition } from "./tool-definition.server";
@@ -12,16 +12,16 @@ export function notFound(): Response {
 }
 
 /** The signed-in user and one of their servers; throws a 404 for any other server id. */
-export async function requireOwnServer(ctx: AppContext, request: Request, serverId: string | undefined) {
-  const user = await requireUser(ctx, request);
-  const server = serverId ? getServer(ctx, user.id, serverId) : null;
+export async function requireOwnServer(context: AppLoadContext, request: Request, serverId: string | undefined) {
+  const user = await requireRequestUser(context, request);
+  const server = serverId ? getServer(context.ctx, user.id, serverId) : null;
   if (!server) throw notFound();
   return { user, server };
 }
 
-export async function requireOwnTool(ctx: AppContext, request: Request, serverId: string | undefined, toolId: string | undefined) {
-  const { user, server } = await requireOwnServer(ctx, request, serverId);
-  const tool = toolId ? getTool(ctx, user.id, server.id, toolId) : null;
+export async function requireOwnTool(context: AppLoadContext, request: Request, serverId: string | undefined, toolId: string | undefined) {
+  const { user, server } = await requireOwnServer(context, request, serverId);
+  const tool = toolId ? getTool(context.ctx, user.id, server.id, toolId) : null;
   if (!tool) throw notFound();
   return { user, server, tool };
 }
