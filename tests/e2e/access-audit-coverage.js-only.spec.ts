@@ -27,6 +27,8 @@ test("the audit log records every promised kind and never arguments or tokens", 
     await page.goto(denied.authorizationUrl!.toString());
     await page.getByRole("button", { name: "Deny" }).click();
     expect((await denyCallback!.received).get("error")).toBe("access_denied");
+    // Let the browser finish its navigation to the callback before the next page.goto.
+    await page.waitForURL((u) => u.pathname === "/callback" && u.searchParams.get("error") === "access_denied");
 
     // Approved, tokens issued, a tool called with an argument that must not be recorded.
     const provider = new MemoryProvider(approveCallback!.url);

@@ -165,5 +165,8 @@ export async function authorizeInBrowser(page: Page, provider: MemoryProvider, m
   await page.goto(provider.authorizationUrl!.toString());
   await page.getByRole("button", { name: "Approve" }).click();
   const code = (await callback.received).get("code");
+  // The callback server can see the request before the browser's navigation to it has finished;
+  // wait for it, or the test's next page.goto races the redirect.
+  await page.waitForURL((u) => u.pathname === "/callback" && u.searchParams.has("code"));
   return finishAuthorization(provider, mcpUrl, code!);
 }
