@@ -3,6 +3,7 @@ import type { AppContext } from "~/context.server";
 import { findMigrationsFolder } from "~/db/client.server";
 import { json } from "./headers.server";
 import { isDraining } from "./lifecycle.server";
+import { endWith } from "./node-request.server";
 import { nodeProtocolRoute, protocolRoute } from "./protocol.server";
 
 type Migration = { folderMillis: number; hash: string };
@@ -41,9 +42,9 @@ export function readiness(ctx: AppContext): Readiness {
 // Liveness: the process answers. Deliberately touches nothing else.
 protocolRoute(/^\/healthz$/, () => json({ status: "ok" }, { noStore: true }));
 const HEALTHY = JSON.stringify({ status: "ok" });
+const HEALTHY_HEADERS = { "Content-Type": "application/json", "Cache-Control": "no-store", Pragma: "no-cache" };
 nodeProtocolRoute(/^\/healthz$/, (_req, res) => {
-  res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-store", Pragma: "no-cache" });
-  res.end(HEALTHY);
+  endWith(res, 200, HEALTHY_HEADERS, HEALTHY);
 });
 
 protocolRoute(/^\/readyz$/, (_request, ctx) => {

@@ -60,12 +60,30 @@ export function readNodeText(req: IncomingMessage, maxBytes: number): Promise<st
   });
 }
 
+/**
+ * Writes a whole answer in one go. `writeHead` followed by `end(body)` without a Content-Length
+ * answers with chunked transfer encoding, which Node writes as several buffers (a `writev` per
+ * answer, and a chunk trailer the client must parse); with Content-Length set first, headers and
+ * body leave in a single write. `headers` is not modified (callers pass shared constants).
+ */
+export function endWith(
+  res: ServerResponse,
+  status: number,
+  headers: Readonly<Record<string, string>>,
+  body: string | null,
+  head = false,
+): void {
+  // RFC 9110 §8.6: no Content-Length on 204 or 304; HEAD states the length of the GET body.
+  if (status !== 204 && status !== 304) res.setHeader("Content-Length", body === null ? 0 : Buffer.byteLength(body));
+  res.writeHead(status, headers as Record<string, string>);
+  res.end(head || body === null ? undefined : body);
+}
+
 /** Writes a fetch Response: a json() answer directly, anything else through its body stream. */
 export async function writeFetchResponse(req: IncomingMessage, res: ServerResponse, response: Response): Promise<void> {
   const text = knownBodyText(response);
   if (text === undefined || response.headers.has("set-cookie")) return sendResponse(res, response);
   const headers: Record<string, string> = {};
   response.headers.forEach((value, name) => (headers[name] = value));
-  res.writeHead(response.status, headers);
-  res.end(req.method === "HEAD" ? undefined : text);
+  endWith(res, response.status, headers, text, req.method === "HEAD");
 }

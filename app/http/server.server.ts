@@ -9,7 +9,7 @@ import type { AppContext } from "~/context.server";
 import { logScope } from "~/utils/log.server";
 import { clientAddressOf, isTrusted } from "./client-address.server";
 import { json } from "./headers.server";
-import { writeFetchResponse } from "./node-request.server";
+import { endWith, writeFetchResponse } from "./node-request.server";
 import { markDraining, runShutdownHooks } from "./lifecycle.server";
 import { DEFAULT_LIMITS, limitFor, limitKey, RateLimiter, rateLimitedResponse } from "./rate-limit.server";
 import { matchNodeRoute, matchProtocolRoute, type NodeProtocolHandler, type ProtocolHandler, type RequestInfo } from "./protocol.server";
@@ -154,8 +154,8 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       .catch((error: unknown) => {
         ctx.logger.error("unhandled error", { error, path: (req.url ?? "/").split("?")[0] });
         if (res.headersSent) return void res.destroy();
-        res.writeHead(500, { "Content-Type": "application/json", "Cache-Control": "no-store", Pragma: "no-cache" });
-        res.end(JSON.stringify({ error: "server_error", error_description: "The server could not complete the request" }));
+        const body = JSON.stringify({ error: "server_error", error_description: "The server could not complete the request" });
+        endWith(res, 500, { "Content-Type": "application/json", "Cache-Control": "no-store", Pragma: "no-cache" }, body);
       });
     return true;
   }

@@ -26,6 +26,7 @@ import { authInfoFor, dispatcherFor, type Caller } from "./mcp-server.server";
 import { findMcpServer } from "./granted-tools.server";
 import { noteGrantUsed } from "./last-used.server";
 import { addCorsHeaders, isAllowedOrigin, preflightHeaders } from "./origin.server";
+import { endWith, nodeHeader } from "~/http/node-request.server";
 
 /** Request bodies above this are refused with 413 before they are parsed. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -95,8 +96,7 @@ export async function serveMcpNode(req: IncomingMessage, res: ServerResponse, ct
     ctx,
     serverId,
   );
-  res.writeHead(answer.status, answer.headers);
-  res.end(answer.body ?? undefined);
+  endWith(res, answer.status, answer.headers, answer.body, req.method === "HEAD");
 }
 
 export async function answerMcpRequest(request: McpHttpRequest, ctx: AppContext, serverId: string): Promise<McpHttpAnswer> {
@@ -312,23 +312,6 @@ function readNodeBody(req: IncomingMessage): Promise<Body> {
     }
     req.on("data", onData).on("end", onEnd).on("error", onAbort).on("aborted", onAbort);
   });
-}
-
-// Node keeps only the first of some repeated headers (Authorization, Content-Type); fetch joins
-// them. Joining here keeps both paths identical: two Authorization headers are an invalid token.
-const JOINED_BY_FETCH_ONLY = new Set(["authorization", "content-type"]);
-
-function nodeHeader(req: IncomingMessage, name: string): string | null {
-  if (JOINED_BY_FETCH_ONLY.has(name)) {
-    const raw = req.rawHeaders;
-    let value: string | null = null;
-    for (let i = 0; i < raw.length; i += 2) {
-      if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) value = value === null ? raw[i + 1]! : `${value}, ${raw[i + 1]}`;
-    }
-    return value;
-  }
-  const value = req.headers[name];
-  return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
 }
 
 function corsHeaders(origin: string | null): Record<string, string> {

@@ -17,7 +17,7 @@ import {
 import type { AppContext } from "~/context.server";
 import { recordAudit } from "~/oauth/audit.server";
 import { executeTool } from "~/servers/tool-execution.server";
-import { DispatchTransport } from "./dispatch-transport.server";
+import { DispatchTransport, sdkRequestEntry } from "./dispatch-transport.server";
 import { findToolForGrant, listGrantedTools, type McpServerRow } from "./granted-tools.server";
 
 /** What the bearer check established, attached to every request as `authInfo.extra`. */
@@ -133,7 +133,9 @@ export function dispatcherFor(ctx: AppContext, row: McpServerRow): DispatchTrans
   const transport = new DispatchTransport();
   // connect() only wires callbacks and awaits start(), which does nothing: the transport is
   // usable at once.
-  void buildServer(ctx, row).connect(transport);
+  const server = buildServer(ctx, row);
+  void server.connect(transport);
+  transport.useRequestEntry(sdkRequestEntry(server));
   registry.delete(row.id);
   if (registry.size >= MAX_SERVERS) registry.delete(registry.keys().next().value!);
   registry.set(row.id, { updatedAt: row.updatedAt, transport });

@@ -4,7 +4,7 @@
  */
 import type { AppContext } from "~/context.server";
 import { json } from "~/http/headers.server";
-import { writeFetchResponse } from "~/http/node-request.server";
+import { endWith, writeFetchResponse } from "~/http/node-request.server";
 import { nodeProtocolRoute, protocolRoute, type RequestInfo } from "~/http/protocol.server";
 import { authenticateClient, registerClient, touchClient } from "./clients.server";
 import { OAuthError, oauthErrorResponse } from "./errors.server";
@@ -117,19 +117,19 @@ function fixedDocument(ctx: AppContext, which: "as" | "pr"): string {
 
 nodeProtocolRoute(/^\/\.well-known\/oauth-authorization-server$/, (req, res, ctx) => {
   if (req.method !== "GET") return false;
-  res.writeHead(200, DISCOVERY_HEADERS).end(fixedDocument(ctx, "as"));
+  endWith(res, 200, DISCOVERY_HEADERS, fixedDocument(ctx, "as"));
 });
 
 nodeProtocolRoute(/^\/\.well-known\/oauth-protected-resource$/, (req, res, ctx) => {
   if (req.method !== "GET") return false;
-  res.writeHead(200, DISCOVERY_HEADERS).end(fixedDocument(ctx, "pr"));
+  endWith(res, 200, DISCOVERY_HEADERS, fixedDocument(ctx, "pr"));
 });
 
 nodeProtocolRoute(/^\/\.well-known\/oauth-protected-resource\/mcp\/([A-Za-z0-9_-]{1,64})$/, (req, res, ctx, _info, match) => {
   if (req.method !== "GET") return false;
   const server = findServerForMetadataFast(ctx, match[1]!);
   if (!server) return false;
-  res.writeHead(200, DISCOVERY_HEADERS).end(JSON.stringify(protectedResourceMetadata(ctx, server)));
+  endWith(res, 200, DISCOVERY_HEADERS, JSON.stringify(protectedResourceMetadata(ctx, server)));
 });
 
 /**

@@ -104,4 +104,25 @@ describe("Node fast paths", () => {
     const unknown = await fetch(`${app.url}/.well-known/oauth-protected-resource/mcp/no-such-server`);
     expect(unknown.status).toBe(404);
   });
+
+  it("fast-path answers state their length and leave in one piece (no chunked encoding)", async () => {
+    const mcp = (auth: string) =>
+      `POST /mcp/${seeded.serverId} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n${auth}Content-Length: ${rpc.length}\r\nConnection: close\r\n\r\n${rpc}`;
+    const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
+    for (const [label, request, status] of [
+      ["tools/list", mcp(`Authorization: Bearer ${access.tokens.accessToken}\r\n`), 200],
+      ["MCP without a token", mcp(""), 401],
+      ["healthz", get("/healthz"), 200],
+      ["AS metadata", get("/.well-known/oauth-authorization-server"), 200],
+      ["PR metadata", get(`/.well-known/oauth-protected-resource/mcp/${seeded.serverId}`), 200],
+    ] as const) {
+      const { text } = await raw(app.url, request);
+      const [head, body] = text.split("\r\n\r\n", 2) as [string, string];
+      expect(head, label).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(head, label).not.toMatch(/transfer-encoding/i);
+      const length = /\r\ncontent-length: (\d+)/i.exec(head);
+      expect(length, label).not.toBeNull();
+      expect(Buffer.byteLength(body), label).toBe(Number(length![1]));
+    }
+  });
 });
