@@ -1,18 +1,20 @@
-import { PassThrough } from "node:stream";
 import type { AppLoadContext, EntryContext } from "@remix-run/node";
-import { createReadableStreamFromReadable } from "@remix-run/node";
 import { isRouteErrorResponse, RemixServer } from "@remix-run/react";
-import { isbot } from "isbot";
-import { renderToPipeableStream } from "react-dom/server";
+import { renderToString } from "react-dom/server";
 import { NonceProvider } from "./components/nonce";
-import { pageSecurityHeaders } from "./http/headers.server";
+import { knownTextResponse, pageSecurityHeaders } from "./http/headers.server";
 
 // The HTTP server and the CLI live in the same bundle as the app, so they share one module graph
 // (one database handle). bin/toolgate.js reaches them through the build's `entry.module`.
 export { runCli } from "./cli/main.server";
 
-const ABORT_DELAY = 5_000;
-
+/**
+ * Pages are rendered to one string: no route defers data or suspends, so streaming would only add
+ * a stream, a web-stream wrapper and an abort timer per request, and send the same bytes in
+ * chunks. The Node server writes the known text at once, with a Content-Length
+ * (app/http/node-request.server.ts, writeFetchResponse). A render error throws; Remix logs it
+ * through handleError and renders the error boundary, or its last-resort 500 page.
+ */
 export default function handleRequest(
   request: Request,
   responseStatusCode: number,
@@ -21,34 +23,16 @@ export default function handleRequest(
   loadContext: AppLoadContext,
 ) {
   const nonce = loadContext.cspNonce;
-  const callbackName = isbot(request.headers.get("user-agent") ?? "") ? "onAllReady" : "onShellReady";
-  return new Promise((resolve, reject) => {
-    let shellRendered = false;
-    const { pipe, abort } = renderToPipeableStream(
-      <NonceProvider value={nonce}>
-        <RemixServer context={remixContext} url={request.url} abortDelay={ABORT_DELAY} nonce={nonce} />
-      </NonceProvider>,
-      {
-        nonce,
-        [callbackName]: () => {
-          shellRendered = true;
-          const body = new PassThrough();
-          const stream = createReadableStreamFromReadable(body);
-          responseHeaders.set("Content-Type", "text/html; charset=utf-8");
-          pageSecurityHeaders(responseHeaders, nonce, loadContext.ctx.config.secureCookies);
-          resolve(new Response(stream, { headers: responseHeaders, status: responseStatusCode }));
-          pipe(body);
-        },
-        onShellError(error: unknown) {
-          reject(error);
-        },
-        onError(error: unknown) {
-          responseStatusCode = 500;
-          if (shellRendered) loadContext.ctx.logger.error("render error", { error });
-        },
-      },
-    );
-    setTimeout(abort, ABORT_DELAY);
+  const html = renderToString(
+    <NonceProvider value={nonce}>
+      <RemixServer context={remixContext} url={request.url} nonce={nonce} />
+    </NonceProvider>,
+  );
+  responseHeaders.set("Content-Type", "text/html; charset=utf-8");
+  pageSecurityHeaders(responseHeaders, nonce, loadContext.ctx.config.secureCookies);
+  return knownTextResponse(`<!DOCTYPE html>${html}`, {
+    headers: responseHeaders,
+    status: responseStatusCode,
   });
 }
 

@@ -40,17 +40,21 @@ export function json(body: unknown, init: ResponseInit & { noStore?: boolean } =
   headers.set("Content-Type", "application/json");
   headers.set("X-Content-Type-Options", "nosniff");
   if (init.noStore) noStore(headers);
-  const text = JSON.stringify(body);
-  const response = new Response(text, { status: init.status ?? 200, headers });
+  return knownTextResponse(JSON.stringify(body), { status: init.status ?? 200, headers });
+}
+
+// The text of bodies built by json() or knownTextResponse(), so the Node server can write it
+// directly instead of reading the Response's body stream back (app/http/node-request.server.ts).
+const bodyTexts = new WeakMap<Response, string>();
+
+/** A Response with a string body whose text the Node server writes at once (rendered pages, json()). */
+export function knownTextResponse(text: string, init: ResponseInit): Response {
+  const response = new Response(text, init);
   bodyTexts.set(response, text);
   return response;
 }
 
-// The text of bodies built by json(), so the Node server can write it directly instead of reading
-// the Response's body stream back (app/http/server.server.ts).
-const bodyTexts = new WeakMap<Response, string>();
-
-/** The body text of a Response built by json() whose body was not read, or undefined. */
+/** The body text of a Response built by json() or knownTextResponse() whose body was not read, or undefined. */
 export function knownBodyText(response: Response): string | undefined {
   return response.bodyUsed ? undefined : bodyTexts.get(response);
 }

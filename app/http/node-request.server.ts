@@ -79,11 +79,19 @@ export function endWith(
   res.end(head || body === null ? undefined : body);
 }
 
-/** Writes a fetch Response: a json() answer directly, anything else through its body stream. */
+/**
+ * Writes a fetch Response: an answer whose body text is known (json(), rendered pages) directly,
+ * with a Content-Length, anything else through its body stream.
+ */
 export async function writeFetchResponse(req: IncomingMessage, res: ServerResponse, response: Response): Promise<void> {
   const text = knownBodyText(response);
-  if (text === undefined || response.headers.has("set-cookie")) return sendResponse(res, response);
-  const headers: Record<string, string> = {};
-  response.headers.forEach((value, name) => (headers[name] = value));
-  endWith(res, response.status, headers, text, req.method === "HEAD");
+  if (text === undefined) return sendResponse(res, response);
+  const headers: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => {
+    // Each cookie stays its own Set-Cookie header (fetch's forEach lists them one by one).
+    if (name !== "set-cookie") headers[name] = value;
+  });
+  if (response.headers.has("set-cookie")) headers["set-cookie"] = response.headers.getSetCookie();
+  // writeHead takes an array for a repeated header.
+  endWith(res, response.status, headers as Record<string, string>, text, req.method === "HEAD");
 }
