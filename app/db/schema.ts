@@ -91,6 +91,12 @@ export const mcpServers = sqliteTable(
     signingSecretEnc: text("signing_secret_enc").notNull(),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
+    /**
+     * Bumped by database triggers (drizzle/0002_tools_version_triggers.sql) whenever a tool of this
+     * server or a grant's tool list for it changes, by any process: the MCP endpoint's cached
+     * tools/list answers are keyed by it, so none outlives a change.
+     */
+    toolsVersion: integer("tools_version").notNull().default(0),
   },
   (t) => [index("mcp_servers_owner_idx").on(t.ownerId)],
 );

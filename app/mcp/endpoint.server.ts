@@ -23,7 +23,7 @@ import type { AppContext } from "~/context.server";
 import { bearerChallenge, checkBearer } from "./bearer.server";
 import type { JsonRpcAnswer, OnAbort } from "./dispatch-transport.server";
 import { authInfoFor, dispatcherFor, type Caller } from "./mcp-server.server";
-import { findMcpServer } from "./granted-tools.server";
+import { findMcpServer, toolListJson } from "./granted-tools.server";
 import { noteGrantUsed } from "./last-used.server";
 import { addCorsHeaders, isAllowedOrigin, preflightHeaders } from "./origin.server";
 import { endWith, nodeHeader } from "~/http/node-request.server";
@@ -156,7 +156,13 @@ export async function answerMcpRequest(request: McpHttpRequest, ctx: AppContext,
   const parsed = parseMessages(raw);
   if (!parsed.ok) return rpcError(400, ErrorCode.InvalidRequest, parsed.message, parsed.id, headers);
 
-  const caller: Caller = { grantId: token.grantId, userId: token.userId, clientId: token.clientId, serverId };
+  const caller: Caller = {
+    grantId: token.grantId,
+    userId: token.userId,
+    clientId: token.clientId,
+    serverId,
+    toolsVersion: server.toolsVersion,
+  };
   const requests: JSONRPCRequest[] = [];
   for (const message of parsed.messages) {
     // Already validated by the SDK's schema: the shape tells requests from notifications.
@@ -180,10 +186,34 @@ export async function answerMcpRequest(request: McpHttpRequest, ctx: AppContext,
       if (inFlight.get(key) === cancel) inFlight.delete(key);
     }
   };
-  const payload = Array.isArray(raw) ? await Promise.all(requests.map(answerOne)) : await answerOne(requests[0]!);
+  const text = Array.isArray(raw)
+    ? `[${(await Promise.all(requests.map(answerOne))).map(answerJson).join(",")}]`
+    : answerJson(await answerOne(requests[0]!));
   headers["Content-Type"] = "application/json";
   headers["Cache-Control"] = "no-store";
-  return { status: 200, headers, body: JSON.stringify(payload) };
+  return { status: 200, headers, body: text };
+}
+
+/**
+ * `JSON.stringify(answer)`, except that a tools/list result whose list is cached keeps its
+ * serialised text (granted-tools.server.ts): the same bytes, without serialising ~2 KB per request.
+ * The SDK builds answers as `{ result, jsonrpc, id }`, the order kept here.
+ */
+export function answerJson(answer: JsonRpcAnswer): string {
+  if ("result" in answer && answer.jsonrpc === "2.0") {
+    const result = answer.result as Record<string, unknown>;
+    let only: string | undefined;
+    for (const key in result) {
+      if (only !== undefined || key !== "tools") return JSON.stringify(answer);
+      only = key;
+    }
+    const tools = toolListJson(result.tools);
+    const keys = Object.keys(answer);
+    if (tools !== undefined && keys.length === 3 && keys[0] === "result" && keys[1] === "jsonrpc" && keys[2] === "id") {
+      return `{"result":{"tools":${tools}},"jsonrpc":"2.0","id":${JSON.stringify(answer.id)}}`;
+    }
+  }
+  return JSON.stringify(answer);
 }
 
 // The SDK's own request schemas for the methods this server answers. The SDK reports a params
@@ -236,8 +266,21 @@ function checkPostHeaders(request: McpHttpRequest): { status: number; message: s
   return null;
 }
 
+// Clients send the same Accept header on every request: the verdict is remembered (bounded).
+const acceptVerdicts = new Map<string, boolean>();
+
 function acceptsBoth(accept: string | null): boolean {
   if (!accept) return false;
+  let verdict = acceptVerdicts.get(accept);
+  if (verdict === undefined) {
+    verdict = parseAcceptsBoth(accept);
+    if (acceptVerdicts.size >= 256) acceptVerdicts.clear();
+    acceptVerdicts.set(accept, verdict);
+  }
+  return verdict;
+}
+
+function parseAcceptsBoth(accept: string): boolean {
   const ranges = accept
     .split(",")
     .map((part) => part.split(";"))

@@ -7,17 +7,15 @@ import type { Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { AppContext } from "~/context.server";
 import type { ToolRow } from "~/servers/tool-execution.server";
 
-export type McpServerRow = { id: string; name: string; description: string; updatedAt: number };
+export type McpServerRow = { id: string; name: string; description: string; updatedAt: number; toolsVersion: number };
 
 type Statements = {
   server: Database.Statement<[string], McpServerRow>;
-  grantedTools: Database.Statement<[string, string], ToolVersion>;
-  toolDescription: Database.Statement<[string], ListedToolRow>;
+  grantedTools: Database.Statement<[string, string], ListedToolRow>;
   toolByName: Database.Statement<[string, string, string], ToolRow & { granted: number }>;
 };
 
-type ToolVersion = { id: string; updatedAt: number };
-type ListedToolRow = { id: string; name: string; description: string; inputSchema: string; updatedAt: number };
+type ListedToolRow = { name: string; description: string; inputSchema: string };
 
 const statements = new WeakMap<Database.Database, Statements>();
 
@@ -27,19 +25,15 @@ function prepared(ctx: AppContext): Statements {
   if (!s) {
     s = {
       server: client.prepare(
-        "select id, name, description, updated_at as updatedAt from mcp_servers where id = ?",
+        "select id, name, description, updated_at as updatedAt, tools_version as toolsVersion from mcp_servers where id = ?",
       ),
       // The grant names the tools the user approved (per-tool consent); tools/list shows only those.
-      // Only ids and versions: descriptions and schemas (the bulk of the text) come from the cache
-      // below and are read when a tool is new or was edited.
+      // Read only when the cached answer below is missing or outdated.
       grantedTools: client.prepare(
-        `select t.id, t.updated_at as updatedAt
+        `select t.name, t.description, t.input_schema as inputSchema
            from grant_tools gt join tools t on t.id = gt.tool_id
           where gt.grant_id = ? and t.server_id = ?
           order by t.name`,
-      ),
-      toolDescription: client.prepare(
-        `select id, name, description, input_schema as inputSchema, updated_at as updatedAt from tools where id = ?`,
       ),
       toolByName: client.prepare(
         `select t.id, t.server_id as serverId, t.name, t.description, t.input_schema as inputSchema,
@@ -60,37 +54,37 @@ export function findMcpServer(ctx: AppContext, serverId: string): McpServerRow |
   return prepared(ctx).server.get(serverId);
 }
 
-// Parsed tool descriptions, keyed by tool id and version: an edit bumps updated_at, so a stale
-// entry is never served. Bounded; the oldest entry goes first.
-const MAX_CACHED_TOOLS = 5000;
-const listedTools = new Map<string, Tool>();
+// Whole tools/list answers per grant, keyed by the server's tools_version, which database triggers
+// bump on every change to the server's tools or to any grant's tool list for it (whichever process
+// writes): a changed list is a new key, never a stale hit. Bounded; the oldest entry goes first.
+const MAX_CACHED_LISTS = 10_000;
+const grantLists = new Map<string, readonly Tool[]>();
+// The JSON text of each cached list: the answer's bulk, serialised once instead of per request.
+const listJson = new WeakMap<readonly Tool[], string>();
 
-function describeTool(s: Statements, version: ToolVersion): Tool | null {
-  const key = `${version.id}:${version.updatedAt}`;
-  let tool = listedTools.get(key);
-  if (!tool) {
-    const row = s.toolDescription.get(version.id);
-    // Deleted by another process (the CLI) between the two reads: it is gone, so it is not listed.
-    if (!row) return null;
-    tool = {
-      name: row.name,
-      description: row.description,
-      inputSchema: JSON.parse(row.inputSchema) as Tool["inputSchema"],
-    };
-    if (listedTools.size >= MAX_CACHED_TOOLS) listedTools.delete(listedTools.keys().next().value!);
-    listedTools.set(`${row.id}:${row.updatedAt}`, tool);
-  }
-  return tool;
+/** The JSON text of a list returned by listGrantedTools (undefined for any other value). */
+export function toolListJson(tools: unknown): string | undefined {
+  return typeof tools === "object" && tools !== null ? listJson.get(tools as readonly Tool[]) : undefined;
 }
 
-/** The tools of `serverId` that the grant covers, as MCP tool descriptions. */
-export function listGrantedTools(ctx: AppContext, grantId: string, serverId: string): Tool[] {
+/**
+ * The tools of the server that the grant covers, as MCP tool descriptions. `toolsVersion` is the
+ * server's `tools_version` as read for this request (findMcpServer).
+ */
+export function listGrantedTools(ctx: AppContext, grantId: string, serverId: string, toolsVersion: number): readonly Tool[] {
   const s = prepared(ctx);
-  const tools: Tool[] = [];
-  for (const version of s.grantedTools.all(grantId, serverId)) {
-    const tool = describeTool(s, version);
-    if (tool) tools.push(tool);
-  }
+  const key = `${grantId}\u0000${serverId}\u0000${toolsVersion}`;
+  const cached = grantLists.get(key);
+  if (cached) return cached;
+  const tools: Tool[] = s.grantedTools.all(grantId, serverId).map((row) => ({
+    name: row.name,
+    description: row.description,
+    inputSchema: JSON.parse(row.inputSchema) as Tool["inputSchema"],
+  }));
+  Object.freeze(tools);
+  listJson.set(tools, JSON.stringify(tools));
+  if (grantLists.size >= MAX_CACHED_LISTS) grantLists.delete(grantLists.keys().next().value!);
+  grantLists.set(key, tools);
   return tools;
 }
 

@@ -13,6 +13,7 @@ import {
   ListToolsRequestSchema,
   McpError,
   type CallToolResult,
+  type Tool,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { AppContext } from "~/context.server";
 import { recordAudit } from "~/oauth/audit.server";
@@ -21,7 +22,14 @@ import { DispatchTransport, sdkRequestEntry } from "./dispatch-transport.server"
 import { findToolForGrant, listGrantedTools, type McpServerRow } from "./granted-tools.server";
 
 /** What the bearer check established, attached to every request as `authInfo.extra`. */
-export type Caller = { grantId: string; userId: string; clientId: string; serverId: string };
+export type Caller = {
+  grantId: string;
+  userId: string;
+  clientId: string;
+  serverId: string;
+  /** The server's tools_version read for this request (the key of cached tools/list answers). */
+  toolsVersion: number;
+};
 
 export function authInfoFor(caller: Caller, scopes: string[], expiresAtMs: number): AuthInfo {
   // The raw token is not carried further: Toolgate never passes it on (MCP security best practices,
@@ -54,7 +62,8 @@ function buildServer(ctx: AppContext, row: McpServerRow): Server {
 
   server.setRequestHandler(ListToolsRequestSchema, (_request, extra) => {
     const caller = callerOf(extra.authInfo);
-    return { tools: listGrantedTools(ctx, caller.grantId, caller.serverId) };
+    // A frozen array shared by the requests of this grant until the server's tools change.
+    return { tools: listGrantedTools(ctx, caller.grantId, caller.serverId, caller.toolsVersion) as Tool[] };
   });
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {

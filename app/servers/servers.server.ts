@@ -91,6 +91,7 @@ export function createServer(
     signingSecretEnc: encryptText(ctx.secrets.dataKey, signingSecret),
     createdAt: now,
     updatedAt: now,
+    toolsVersion: 0,
   };
   ctx.db.transaction((tx) => {
     tx.insert(mcpServers).values(row).run();

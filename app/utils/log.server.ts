@@ -53,7 +53,13 @@ const SECRET_PATTERNS: [RegExp, string][] = [
   ],
 ];
 
+// Every pattern above needs one of these characters ("tg?_", whitespace after Bearer/Basic, "?" or
+// "&" before a parameter): text without any of them (ids, paths, methods, addresses) has nothing to
+// redact, and one test is cheaper than three replacements on every access-log field.
+const MAY_HOLD_SECRET = /[_\s?&]/;
+
 export function scrubText(text: string): string {
+  if (!MAY_HOLD_SECRET.test(text)) return text;
   let out = text;
   for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement);
   return out;

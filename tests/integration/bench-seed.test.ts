@@ -13,7 +13,7 @@ import { parseConfig } from "~/config.server";
 import type { AppContext } from "~/context.server";
 import { openDatabase } from "~/db/client.server";
 import { mcpServers } from "~/db/schema";
-import { listGrantedTools } from "~/mcp/granted-tools.server";
+import { findMcpServer, listGrantedTools } from "~/mcp/granted-tools.server";
 import { loadPendingRequest } from "~/oauth/authorize.server";
 import { resolveClient } from "~/oauth/clients.server";
 import { verifyAccessToken } from "~/oauth/tokens.server";
@@ -60,7 +60,8 @@ describe("bench seeding", () => {
     const known = fixture.accessTokens[7]!;
     const verified = verifyAccessToken(ctx, known.token);
     expect(verified?.serverId).toBe(known.serverId);
-    const tools = listGrantedTools(ctx, verified!.grantId, verified!.serverId);
+    const server = findMcpServer(ctx, verified!.serverId)!;
+    const tools = listGrantedTools(ctx, verified!.grantId, verified!.serverId, server.toolsVersion);
     expect(tools.map((t) => t.name)).toEqual(Array.from({ length: 10 }, (_, i) => `tool_${i}`));
     expect(verifyAccessToken(ctx, known.token.slice(0, -1) + (known.token.endsWith("A") ? "B" : "A"))).toBeNull();
   });

@@ -10,7 +10,7 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startHttpServer, type RunningServer } from "~/http/server.server";
-import { createLogger, scrub } from "~/utils/log.server";
+import { createLogger, scrub, scrubText } from "~/utils/log.server";
 import { freePort, runCli } from "../helpers/built-app";
 import { createTestContext, type TestContext } from "../helpers/context";
 import { connectClient, seedServer, startToolEndpoint } from "../helpers/mcp";
@@ -59,6 +59,18 @@ describe("redaction", () => {
     expect(parsed.statusCode).toBe(401);
     expect(parsed.url).toBe("https://a.example/cb?code=[redacted]&state=[redacted]&x=1");
     expect(scrub({ dataKey: Buffer.alloc(32) })).toEqual({ dataKey: "[redacted]" });
+  });
+
+  it("redacts secrets in free text whatever separates them, and leaves plain text as it is", () => {
+    const token = `tgr_${randomBytes(24).toString("base64url")}`;
+    for (const text of [token, `x${"\t"}Bearer${"\t"}abc.def`, `Basic\nYWxhZGRpbjpvcGVu`, `/cb?code=c0de`, `/cb?x=1&state=s7ate`, `(${token})`]) {
+      const out = scrubText(text);
+      expect(out, text).toContain("[redacted]");
+      for (const secret of [token, "abc.def", "YWxhZGRpbjpvcGVu", "c0de", "s7ate"]) expect(out).not.toContain(secret);
+    }
+    for (const plain of ["/mcp/bULq0aYfHm0L802zmxh8AQ", "127.0.0.1", "POST", "d0d00c5d-5027-4e7b-a379-108cc7d3c24f", "::ffff:10.0.0.1"]) {
+      expect(scrubText(plain)).toBe(plain);
+    }
   });
 });
 

@@ -1,0 +1,1 @@
+ALTER TABLE `mcp_servers` ADD `tools_version` integer DEFAULT 0 NOT NULL;

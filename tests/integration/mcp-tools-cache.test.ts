@@ -1,0 +1,165 @@
+/**
+ * tools/list answers are cached per grant, keyed by mcp_servers.tools_version, which database
+ * triggers bump (drizzle/0002_tools_version_triggers.sql). Every change to what a client may see
+ * shows on its very next tools/list, whoever made it: the app, or another process writing the same
+ * SQLite file (the CLI), which the app's memory knows nothing about.
+ */
+import path from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DATABASE_FILE } from "~/context.server";
+import type { RunningServer } from "~/http/server.server";
+import { createOrUpdateGrant } from "~/oauth/grants.server";
+import { addTool, deleteTool, listTools, updateTool } from "~/servers/servers.server";
+import { createTestContext, type TestContext } from "../helpers/context";
+import { startProtocolServer } from "../helpers/http";
+import { connectClient, grantAccess, seedServer, startToolEndpoint } from "../helpers/mcp";
+
+describe("tools/list cache", () => {
+  let ctx: TestContext;
+  let app: RunningServer;
+  let endpoint: Awaited<ReturnType<typeof startToolEndpoint>>;
+  let seeded: { userId: string; serverId: string };
+  let other: Database.Database;
+
+  beforeAll(async () => {
+    ctx = createTestContext();
+    endpoint = await startToolEndpoint();
+    seeded = await seedServer(ctx, endpoint.url, [
+      { name: "alpha", path: "/a" },
+      { name: "beta", path: "/b" },
+      { name: "gamma", path: "/c" },
+    ]);
+    app = await startProtocolServer(ctx);
+    // A second connection to the same file, as `toolgate tool …` in another process would open.
+    other = new Database(path.join(ctx.config.dataDir, DATABASE_FILE));
+    other.pragma("foreign_keys = ON");
+  });
+
+  afterAll(async () => {
+    other.close();
+    await app.close(100);
+    await endpoint.close();
+    ctx.cleanup();
+  });
+
+  const listed = async (accessToken: string) => {
+    const client = await connectClient(`${app.url}/mcp/${seeded.serverId}`, accessToken);
+    try {
+      const { tools } = await client.listTools();
+      return tools.map((t) => `${t.name}: ${t.description}`);
+    } finally {
+      await client.close();
+    }
+  };
+  const toolId = (name: string) => listTools(ctx, seeded.userId, seeded.serverId)!.find((t) => t.name === name)!.id;
+
+  it("the migrations install the version column and its triggers", () => {
+    const triggers = ctx.db.$client
+      .prepare("select name from sqlite_master where type = 'trigger' and name like 'tools_version_%' order by name")
+      .pluck()
+      .all();
+    expect(triggers).toEqual([
+      "tools_version_on_grant_tool_delete",
+      "tools_version_on_grant_tool_insert",
+      "tools_version_on_tool_delete",
+      "tools_version_on_tool_insert",
+      "tools_version_on_tool_update",
+    ]);
+  });
+
+  it("shows edits, deletions and re-consent made by the app or by another process at once", async () => {
+    const access = grantAccess(ctx, seeded, ["alpha", "beta"]);
+    const token = access.tokens.accessToken;
+    expect(await listed(token)).toEqual(["alpha: The alpha tool", "beta: The beta tool"]);
+    // Cached now: a second answer is the same.
+    expect(await listed(token)).toEqual(["alpha: The alpha tool", "beta: The beta tool"]);
+
+    // Edited in the app.
+    const alpha = listTools(ctx, seeded.userId, seeded.serverId)!.find((t) => t.name === "alpha")!;
+    updateTool(ctx, seeded.userId, seeded.serverId, alpha.id, {
+      name: "alpha",
+      description: "Edited in the app",
+      inputSchema: { type: "object" },
+      endpoint: { url: `${endpoint.url}/a` },
+    });
+    expect(await listed(token)).toEqual(["alpha: Edited in the app", "beta: The beta tool"]);
+
+    // Edited by another process, with the same updated_at (a clock that did not move): the cached
+    // answer and the per-tool description cache must both give way.
+    const updatedAt = (other.prepare("select updated_at from tools where id = ?").pluck().get(alpha.id) as number);
+    other.prepare("update tools set description = ?, updated_at = ? where id = ?").run("Edited elsewhere", updatedAt, alpha.id);
+    expect(await listed(token)).toEqual(["alpha: Edited elsewhere", "beta: The beta tool"]);
+
+    // Deleted by another process.
+    other.prepare("delete from tools where id = ?").run(toolId("beta"));
+    expect(await listed(token)).toEqual(["alpha: Edited elsewhere"]);
+
+    // Re-consent with another set of tools rewrites the grant's list.
+    ctx.db.transaction((tx) =>
+      createOrUpdateGrant(ctx, tx, {
+        userId: seeded.userId,
+        clientId: access.clientId,
+        serverId: seeded.serverId,
+        scope: "mcp:tools",
+        toolIds: [toolId("gamma")],
+      }),
+    );
+    expect(await listed(token)).toEqual(["gamma: The gamma tool"]);
+
+    // A tool added later is not granted, and deleting one in the app is seen as well.
+    addTool(ctx, seeded.userId, seeded.serverId, {
+      name: "delta",
+      description: "New",
+      inputSchema: { type: "object" },
+      endpoint: { url: `${endpoint.url}/d` },
+    });
+    expect(await listed(token)).toEqual(["gamma: The gamma tool"]);
+    deleteTool(ctx, seeded.userId, seeded.serverId, toolId("gamma"));
+    expect(await listed(token)).toEqual([]);
+  });
+
+  it("two grants on one server keep their own lists", async () => {
+    const a = grantAccess(ctx, seeded, ["alpha"]);
+    const b = grantAccess(ctx, seeded, ["alpha", "delta"]);
+    expect(await listed(a.tokens.accessToken)).toEqual(["alpha: Edited elsewhere"]);
+    expect(await listed(b.tokens.accessToken)).toEqual(["alpha: Edited elsewhere", "delta: New"]);
+  });
+
+  it("a cached list is sent byte for byte as JSON.stringify would send the answer, for any id and in batches", async () => {
+    const access = grantAccess(ctx, seeded, ["alpha", "delta"]);
+    const post = async (body: unknown) => {
+      const response = await fetch(`${app.url}/mcp/${seeded.serverId}`, {
+        method: "POST",
+        headers: {
+          Authorization: `Bearer ${access.tokens.accessToken}`,
+          "Content-Type": "application/json",
+          Accept: "application/json, text/event-stream",
+        },
+        body: JSON.stringify(body),
+      });
+      expect(response.status).toBe(200);
+      return response.text();
+    };
+    for (const id of [1, 0, -7, "a\"quoted\"\u2028id", "x".repeat(300)]) {
+      // Twice: the first answer fills the cache, the second is served from it.
+      for (let i = 0; i < 2; i++) {
+        const text = await post({ jsonrpc: "2.0", id, method: "tools/list" });
+        const parsed = JSON.parse(text) as { id: unknown; result: { tools: { name: string }[] } };
+        expect(text).toBe(JSON.stringify(parsed));
+        expect(parsed.id).toBe(id);
+        expect(parsed.result.tools.map((t) => t.name)).toEqual(["alpha", "delta"]);
+      }
+    }
+    const batch = await post([
+      { jsonrpc: "2.0", id: 1, method: "tools/list" },
+      { jsonrpc: "2.0", id: 2, method: "ping" },
+      { jsonrpc: "2.0", id: 3, method: "tools/list" },
+    ]);
+    const answers = JSON.parse(batch) as { id: number; result: { tools?: unknown[] } }[];
+    expect(batch).toBe(JSON.stringify(answers));
+    expect(answers.map((a) => a.id)).toEqual([1, 2, 3]);
+    expect(answers[0]!.result.tools).toHaveLength(2);
+    expect(answers[1]!.result).toEqual({});
+  });
+});
