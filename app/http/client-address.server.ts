@@ -26,19 +26,28 @@ function normalise(address: string): string {
   return address.startsWith("::ffff:") && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
 }
 
-// Built once per configured list: this runs on every request.
-const blockLists = new WeakMap<string[], net.BlockList>();
+// Built once per configured list: this runs on every request. BlockList.check builds a
+// SocketAddress per call, so verdicts are remembered per address (peers are few: proxies, clients).
+const blockLists = new WeakMap<string[], { list: net.BlockList; verdicts: Map<string, boolean> }>();
+const MAX_VERDICTS = 4096;
 
 export function isTrusted(address: string, trusted: string[]): boolean {
   if (!address || trusted.length === 0) return false;
-  let list = blockLists.get(trusted);
-  if (!list) {
-    list = new net.BlockList();
-    for (const entry of trusted) addEntry(list, entry);
-    blockLists.set(trusted, list);
+  let entry = blockLists.get(trusted);
+  if (!entry) {
+    const list = new net.BlockList();
+    for (const item of trusted) addEntry(list, item);
+    entry = { list, verdicts: new Map() };
+    blockLists.set(trusted, entry);
   }
-  const family = net.isIPv6(address) ? "ipv6" : "ipv4";
-  return net.isIP(address) !== 0 && list.check(address, family);
+  let verdict = entry.verdicts.get(address);
+  if (verdict === undefined) {
+    const family = net.isIPv6(address) ? "ipv6" : "ipv4";
+    verdict = net.isIP(address) !== 0 && entry.list.check(address, family);
+    if (entry.verdicts.size >= MAX_VERDICTS) entry.verdicts.clear();
+    entry.verdicts.set(address, verdict);
+  }
+  return verdict;
 }
 
 function addEntry(list: net.BlockList, entry: string) {

@@ -79,9 +79,11 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
 
   const server = http.createServer((req, res) => {
     const peer = req.socket.remoteAddress;
-    const forwardedId = isTrusted(normalisedPeer(peer), ctx.config.trustedProxies)
-      ? (req.headers["x-request-id"] as string | undefined)?.slice(0, 64).replace(/[^\w.-]/g, "")
-      : undefined;
+    const offeredId = req.headers["x-request-id"];
+    const forwardedId =
+      typeof offeredId === "string" && isTrusted(normalisedPeer(peer), ctx.config.trustedProxies)
+        ? offeredId.slice(0, 64).replace(/[^\w.-]/g, "")
+        : undefined;
     const requestId = forwardedId || randomUUID();
     const info: RequestInfo = {
       clientAddress: clientAddressOf(peer, req.headers["x-forwarded-for"] as string | undefined, ctx.config.trustedProxies),

@@ -122,6 +122,18 @@ function bufferStdout(line: string): void {
   setImmediate(flushStdout);
 }
 
+// Lines written in the same millisecond share one ISO timestamp string.
+let lastMs = 0;
+let lastIso = "";
+function timestamp(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+
 export type Logger = {
   debug(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;
@@ -140,13 +152,11 @@ export function createLogger(level: Level | "silent" = "info", write?: (line: st
     const scope = logScope.getStore();
     let line: string;
     try {
-      line = JSON.stringify({
-        time: new Date().toISOString(),
-        level: lvl,
-        msg: scrubText(msg),
-        ...(scope ? { requestId: scope.requestId } : {}),
-        ...(fields ? (scrub(fields) as Record<string, unknown>) : {}),
-      });
+      // Built in place (no spread copies): the access log writes one of these per request.
+      const entry: Record<string, unknown> = { time: timestamp(), level: lvl, msg: scrubText(msg) };
+      if (scope) entry.requestId = scope.requestId;
+      if (fields) for (const k in fields) entry[k] = isSecretField(k) ? REDACTED : scrub(fields[k], 1);
+      line = JSON.stringify(entry);
     } catch {
       // A value that cannot be serialised (a cycle, a BigInt) must not take the request down.
       line = JSON.stringify({ time: new Date().toISOString(), level: lvl, msg: scrubText(msg), ...(scope ? { requestId: scope.requestId } : {}), unserialisable: true });
