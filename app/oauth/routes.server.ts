@@ -125,11 +125,38 @@ nodeProtocolRoute(/^\/\.well-known\/oauth-protected-resource$/, (req, res, ctx) 
   endWith(res, 200, DISCOVERY_HEADERS, fixedDocument(ctx, "pr"));
 });
 
+// Per-server documents, kept for a second: they are public, carry no secret, and are already sent
+// with max-age=300, so a client may see a rename or a deletion that much later anyway. Clients ask
+// for this document before every authorization; this spares the read for bursts of them.
+const SERVER_DOCUMENT_TTL_MS = 1000;
+const MAX_SERVER_DOCUMENTS = 10_000;
+const serverDocuments = new WeakMap<AppContext["config"], Map<string, { json: string; until: number }>>();
+
+function serverDocument(ctx: AppContext, serverId: string): string | null {
+  let documents = serverDocuments.get(ctx.config);
+  if (!documents) {
+    documents = new Map();
+    serverDocuments.set(ctx.config, documents);
+  }
+  const now = performance.now();
+  const hit = documents.get(serverId);
+  if (hit && hit.until > now) return hit.json;
+  const server = findServerForMetadataFast(ctx, serverId);
+  if (!server) {
+    documents.delete(serverId);
+    return null;
+  }
+  const json = JSON.stringify(protectedResourceMetadata(ctx, server));
+  if (documents.size >= MAX_SERVER_DOCUMENTS) documents.delete(documents.keys().next().value!);
+  documents.set(serverId, { json, until: now + SERVER_DOCUMENT_TTL_MS });
+  return json;
+}
+
 nodeProtocolRoute(/^\/\.well-known\/oauth-protected-resource\/mcp\/([A-Za-z0-9_-]{1,64})$/, (req, res, ctx, _info, match) => {
   if (req.method !== "GET") return false;
-  const server = findServerForMetadataFast(ctx, match[1]!);
-  if (!server) return false;
-  endWith(res, 200, DISCOVERY_HEADERS, JSON.stringify(protectedResourceMetadata(ctx, server)));
+  const json = serverDocument(ctx, match[1]!);
+  if (json === null) return false;
+  endWith(res, 200, DISCOVERY_HEADERS, json);
 });
 
 /**

@@ -7,6 +7,7 @@ import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningServer } from "~/http/server.server";
 import { matchProtocolRoute } from "~/http/protocol.server";
+import { deleteServer, updateServer } from "~/servers/servers.server";
 import { createTestContext, type TestContext } from "../helpers/context";
 import { startProtocolServer } from "../helpers/http";
 import { echoSchema, grantAccess, seedServer, startToolEndpoint } from "../helpers/mcp";
@@ -124,5 +125,21 @@ describe("Node fast paths", () => {
       expect(length, label).not.toBeNull();
       expect(Buffer.byteLength(body), label).toBe(Number(length![1]));
     }
+  });
+
+  it("discovery: a per-server document follows a rename or a deletion within a second", async () => {
+    const other = await seedServer(ctx, endpoint.url, [{ name: "echo", path: "/echo" }], "Before");
+    const url = `${app.url}/.well-known/oauth-protected-resource/mcp/${other.serverId}`;
+    const name = async () => {
+      const res = await fetch(url);
+      return res.status === 200 ? ((await res.json()) as { resource_name: string }).resource_name : res.status;
+    };
+    expect(await name()).toBe("Before");
+    updateServer(ctx, other.userId, other.serverId, { name: "After", description: "" });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await name()).toBe("After");
+    deleteServer(ctx, other.userId, other.serverId);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await name()).toBe(404);
   });
 });
