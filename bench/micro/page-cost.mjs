@@ -1,8 +1,11 @@
 // Micro-benchmark: CPU time per request of two Remix pages of the built app, called in-process
 // through Remix's request handler with the app's load context (no HTTP server, no Node bridge):
 // the Authorize Application page (signed in, rotating over pending requests) and /sign-in.
-// Usage: npm run build && NODE_ENV=production node bench/micro/page-cost.mjs [--n N] [--only SUBSTRING] [--build FILE]
-// (--build: another build's index.js, e.g. of an older commit built in a copy of the tree: before/after).
+// Usage: npm run build && NODE_ENV=production node bench/micro/page-cost.mjs [--n N] [--rounds R] [--warmup W]
+//          [--only SUBSTRING] [--build FILE]...
+// (--build: another build's index.js, e.g. of an older commit built in a copy of the tree. Given
+// several times, the builds take turns in the same process, round after round, so a busy machine
+// slows them alike: before/after A/B/A/B; the medians per build come last.)
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -13,12 +16,17 @@ import { ROOT } from "../lib/app.mjs";
 import { seed } from "../lib/seed.mjs";
 
 const { values } = parseArgs({
-  options: { n: { type: "string", default: "2000" }, only: { type: "string" }, build: { type: "string" } },
+  options: {
+    n: { type: "string", default: "2000" },
+    rounds: { type: "string", default: "2" },
+    warmup: { type: "string", default: "500" },
+    only: { type: "string" },
+    build: { type: "string", multiple: true },
+  },
 });
 const N = Number(values.n);
-const buildPath = path.resolve(values.build ?? path.join(ROOT, "build", "index.js"));
-if (!fs.existsSync(buildPath)) throw new Error("run npm run build first");
-const build = await import(buildPath);
+const buildPaths = (values.build ?? [path.join(ROOT, "build", "index.js")]).map((p) => path.resolve(p));
+for (const p of buildPaths) if (!fs.existsSync(p)) throw new Error(`${p}: run npm run build first`);
 
 // The app's own modules for the load context, bundled from source as handler-cost.mjs does.
 const outfile = path.join(ROOT, "bench", ".tmp", `page-context-${process.pid}.mjs`);
@@ -52,9 +60,10 @@ const ctx = {
   logger: app.createLogger("silent"),
   now: Date.now,
 };
-const handle = createRequestHandler(build, "production");
+const handlers = [];
+for (const p of buildPaths) handlers.push(createRequestHandler(await import(p), "production"));
 
-async function call(pathAndQuery, headers) {
+async function call(handle, pathAndQuery, headers) {
   const response = await handle(new Request(new URL(pathAndQuery, publicUrl), { headers }), {
     ctx,
     cspNonce: "bench",
@@ -65,26 +74,41 @@ async function call(pathAndQuery, headers) {
   return response.status;
 }
 
+const results = new Map();
 async function time(label, makeRequest) {
   if (values.only && !label.includes(values.only)) return;
-  for (let i = 0; i < 200; i++) await makeRequest();
+  for (let i = 0; i < Number(values.warmup); i++) await makeRequest();
   const c0 = process.cpuUsage();
   for (let i = 0; i < N; i++) {
     const status = await makeRequest();
     if (status !== 200) throw new Error(`${label}: status ${status}`);
   }
   const c = process.cpuUsage(c0);
-  console.log(`${label.padEnd(40)} ${((c.user + c.system) / N).toFixed(0).padStart(6)} µs CPU`);
+  const us = (c.user + c.system) / N;
+  results.set(label, [...(results.get(label) ?? []), us]);
+  console.log(`${label.padEnd(50)} ${us.toFixed(0).padStart(6)} µs CPU`);
 }
 
 let i = 0;
 const ids = fixture.authRequestIds;
-console.log(`in-process Remix pages of ${buildPath}, ${N} sequential requests each, node ${process.version}`);
-for (let round = 0; round < 2; round++) {
-  await time("GET /authorize?request=<id> (signed in)", () =>
-    call(`/authorize?request=${encodeURIComponent(ids[i++ % ids.length])}`, { cookie: fixture.sessionCookie, accept: "text/html" }),
-  );
-  await time("GET /sign-in", () => call("/sign-in", { accept: "text/html" }));
+const name = (b) => (buildPaths.length > 1 ? ` [${b}]` : "");
+console.log(`in-process Remix pages, ${N} sequential requests each after ${values.warmup}, node ${process.version}`);
+buildPaths.forEach((p, b) => console.log(`build ${b}: ${p}`));
+for (let round = 0; round < Number(values.rounds); round++) {
+  for (let b = 0; b < handlers.length; b++) {
+    const handle = handlers[b];
+    await time(`GET /authorize?request=<id> (signed in)${name(b)}`, () =>
+      call(handle, `/authorize?request=${encodeURIComponent(ids[i++ % ids.length])}`, { cookie: fixture.sessionCookie, accept: "text/html" }),
+    );
+    await time(`GET /sign-in${name(b)}`, () => call(handle, "/sign-in", { accept: "text/html" }));
+  }
+}
+if (Number(values.rounds) > 1) {
+  console.log("median over the rounds:");
+  for (const [label, list] of results) {
+    const sorted = [...list].sort((a, b) => a - b);
+    console.log(`${label.padEnd(50)} ${sorted[Math.floor(sorted.length / 2)].toFixed(0).padStart(6)} µs CPU  (${list.map((x) => x.toFixed(0)).join(", ")})`);
+  }
 }
 ctx.db.$client.close();
 fs.rmSync(dir, { recursive: true, force: true });
