@@ -23,3 +23,22 @@ export function statement<P extends unknown[] = unknown[], R = unknown>(db: Pick
   }
   return prepared as Database.Statement<P, R>;
 }
+
+type Work = () => unknown;
+const immediateRuns = new WeakMap<Database.Database, (work: Work) => unknown>();
+
+/**
+ * Runs `work` in a BEGIN IMMEDIATE transaction on `db`'s connection (a savepoint when one is
+ * already open): committed when it returns, rolled back when it throws. The same as Drizzle's
+ * `db.transaction(fn, { behavior: "immediate" })`, without building a transaction object and a
+ * new better-sqlite3 wrapper on every call; statements and Drizzle queries on `db` take part in it.
+ */
+export function immediateTransaction<T>(db: Pick<Db, "$client">, work: () => T): T {
+  const client = db.$client;
+  let run = immediateRuns.get(client);
+  if (!run) {
+    run = client.transaction((w: Work) => w()).immediate;
+    immediateRuns.set(client, run);
+  }
+  return run(work) as T;
+}

@@ -4,9 +4,9 @@
  */
 import { and, eq, lt, notExists, sql } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { statement } from "~/db/statements.server";
+import { immediateTransaction, statement } from "~/db/statements.server";
 import { grants, oauthClients } from "~/db/schema";
-import { newId, safeEqual } from "~/utils/crypto.server";
+import { safeEqual } from "~/utils/crypto.server";
 import { recordAudit } from "./audit.server";
 import { parseClientMetadata, type TokenEndpointAuthMethod } from "./client-metadata.server";
 import { OAuthError } from "./errors.server";
@@ -15,7 +15,7 @@ import {
   MetadataDocumentError,
   type MetadataDocumentFetcher,
 } from "./metadata-document-fetch.server";
-import { newClientSecret, secretHash, type Tx } from "./tokens.server";
+import { newClientSecret, pooledRandomToken, secretHash, type Tx } from "./tokens.server";
 
 export type OAuthClient = {
   id: string;
@@ -191,7 +191,8 @@ export type RegistrationResult = { response: Record<string, unknown>; client: OA
  */
 export function registerClient(ctx: AppContext, input: unknown): RegistrationResult {
   const metadata = parseClientMetadata(input, "client_secret_basic");
-  const id = newId();
+  // 128 random bits, URL-safe (the same format as newId()).
+  const id = pooledRandomToken(16);
   const now = ctx.now();
   const secret = metadata.tokenEndpointAuthMethod === "none" ? null : newClientSecret();
   const registered: Record<string, unknown> = {
@@ -207,7 +208,8 @@ export function registerClient(ctx: AppContext, input: unknown): RegistrationRes
     ...(metadata.softwareVersion !== null ? { software_version: metadata.softwareVersion } : {}),
     ...(metadata.applicationType !== null ? { application_type: metadata.applicationType } : {}),
   };
-  ctx.db.transaction((tx) => {
+  const clientName = metadata.clientName ?? UNNAMED;
+  immediateTransaction(ctx.db, () => {
     // A statement prepared once (app/db/statements.server.ts): registration is a hot, open endpoint.
     statement(
       ctx.db,
@@ -218,19 +220,19 @@ export function registerClient(ctx: AppContext, input: unknown): RegistrationRes
       id,
       secret ? secretHash(secret) : null,
       metadata.tokenEndpointAuthMethod,
-      metadata.clientName ?? UNNAMED,
+      clientName,
       metadata.clientUri,
       metadata.logoUri,
       JSON.stringify(metadata.redirectUris),
       JSON.stringify(registered),
       now,
     );
-    recordAudit(ctx, tx, {
+    recordAudit(ctx, ctx.db, {
       kind: "client.registered",
       clientId: id,
       actor: `client:${id}`,
       detail: {
-        clientName: metadata.clientName ?? UNNAMED,
+        clientName,
         tokenEndpointAuthMethod: metadata.tokenEndpointAuthMethod,
         redirectUris: metadata.redirectUris,
       },
@@ -242,8 +244,18 @@ export function registerClient(ctx: AppContext, input: unknown): RegistrationRes
     ...(secret ? { client_secret: secret, client_secret_expires_at: 0 } : {}),
     ...registered,
   };
-  const row = statement<[string], typeof oauthClients.$inferSelect>(ctx.db, CLIENT_ROW).get(id)!;
-  return { response, client: toClient(row) };
+  // What toClient() would read back from the row just written.
+  const client: OAuthClient = {
+    id,
+    kind: "registered",
+    clientName,
+    clientUri: metadata.clientUri,
+    logoUri: metadata.logoUri,
+    redirectUris: [...metadata.redirectUris],
+    tokenEndpointAuthMethod: metadata.tokenEndpointAuthMethod,
+    grantTypes: [...metadata.grantTypes],
+  };
+  return { response, client };
 }
 
 /** Marks a client as used (at most once a minute, to keep the token endpoint write-light). */

@@ -180,6 +180,7 @@ inputRoute(
   }),
 );
 
+/** The authenticated client, marked as used (/revoke; the token grants mark it in their own transaction). */
 async function authenticatedClient(request: ProtocolInput, ctx: AppContext, params: Map<string, string>) {
   const client = await authenticateClient(ctx, parseClientCredentials(request, params));
   touchClient(ctx, client.id);
@@ -196,7 +197,7 @@ inputRoute(
       if (grantType !== "authorization_code" && grantType !== "refresh_token") {
         throw new OAuthError("unsupported_grant_type", `The grant type ${grantType.slice(0, 100)} is not supported`);
       }
-      const client = await authenticatedClient(request, ctx, params);
+      const client = await authenticateClient(ctx, parseClientCredentials(request, params));
       const tokens =
         grantType === "authorization_code"
           ? exchangeAuthorizationCode(ctx, client, params)

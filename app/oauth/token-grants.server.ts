@@ -6,16 +6,17 @@
  * synchronous, so a transaction runs to completion before any other request touches the database:
  * 50 concurrent redemptions of one code see exactly one unused code. The conditional UPDATEs
  * (`... WHERE used_at IS NULL`) keep that true even if this ever ran on several connections.
+ * The client's "last used" is written in the same transaction (one commit per exchange).
  */
 import { createHash } from "node:crypto";
 import { and, eq, isNull } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { statement } from "~/db/statements.server";
+import { immediateTransaction, statement } from "~/db/statements.server";
 import { authorizationCodes, grants } from "~/db/schema";
 import { safeEqual } from "~/utils/crypto.server";
 import { noteGrantUsed } from "~/mcp/last-used.server";
 import { recordAudit } from "./audit.server";
-import type { OAuthClient } from "./clients.server";
+import { touchClient, type OAuthClient } from "./clients.server";
 import { OAuthError } from "./errors.server";
 import { isOriginResource, mcpResourceUrl } from "./metadata.server";
 import type { FormParams } from "./request-parsing.server";
@@ -44,11 +45,31 @@ export function tokenResponseBody(tokens: IssuedTokens) {
 
 type Outcome = { ok: true; tokens: IssuedTokens } | { ok: false; error: OAuthError };
 
-/** Runs `work` in a transaction; a failure that must still commit (a revocation) is returned, not thrown. */
-function inTransaction(ctx: AppContext, work: (tx: Tx) => Outcome): IssuedTokens {
-  const outcome = ctx.db.transaction((tx) => work(tx), { behavior: "immediate" });
+/**
+ * Runs `work` in a transaction that also marks the authenticated client as used; a failure that
+ * must still commit (a revocation) is returned, not thrown. Statements and Drizzle queries on
+ * ctx.db (`tx`) run on the transaction's connection.
+ */
+function inTransaction(ctx: AppContext, client: OAuthClient, work: (tx: Tx) => Outcome): IssuedTokens {
+  const outcome = immediateTransaction(ctx.db, () => {
+    touchClient(ctx, client.id);
+    return work(ctx.db);
+  });
   if (!outcome.ok) throw outcome.error;
   return outcome.tokens;
+}
+
+/**
+ * Runs a grant; when it throws (before its transaction, or rolling it back), the client that
+ * authenticated is still marked as used, as it is when the grant succeeds or fails with a commit.
+ */
+function touchingClient(ctx: AppContext, client: OAuthClient, grant: () => IssuedTokens): IssuedTokens {
+  try {
+    return grant();
+  } catch (error) {
+    touchClient(ctx, client.id);
+    throw error;
+  }
 }
 
 const invalidGrant = (description: string, detail?: string) => new OAuthError("invalid_grant", description, 400, detail);
@@ -106,17 +127,42 @@ const REFRESH_ROW = `select token_hash as tokenHash, family_id as familyId, gran
          expires_at as expiresAt, rotated_at as rotatedAt, replaced_by as replacedBy, revoked_at as revokedAt
     from refresh_tokens where token_hash = ?`;
 
+/** A presented refresh token with its family's and its grant's state (null columns: no such row). */
+type PresentedRefreshRow = RefreshRow & {
+  familyFound: number;
+  familyRevokedAt: number | null;
+  grantUserId: string | null;
+  grantServerId: string | null;
+  grantScope: string | null;
+  grantRevokedAt: number | null;
+};
+
+// Each join is a primary-key lookup (token_families.id, grants.id); see EXPLAIN QUERY PLAN in
+// tests/integration/oauth-refresh-cost.test.ts.
+const PRESENTED_REFRESH_ROW = `select r.token_hash as tokenHash, r.family_id as familyId, r.grant_id as grantId, r.client_id as clientId,
+         r.expires_at as expiresAt, r.rotated_at as rotatedAt, r.replaced_by as replacedBy, r.revoked_at as revokedAt,
+         f.id is not null as familyFound, f.revoked_at as familyRevokedAt,
+         g.user_id as grantUserId, g.server_id as grantServerId, g.scope as grantScope, g.revoked_at as grantRevokedAt
+    from refresh_tokens r
+    left join token_families f on f.id = r.family_id
+    left join grants g on g.id = r.grant_id
+   where r.token_hash = ?`;
+
 /**
  * authorization_code grant (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3, RFC 7636 §4.5).
  * The client is already authenticated.
  */
 export function exchangeAuthorizationCode(ctx: AppContext, client: OAuthClient, params: FormParams): IssuedTokens {
+  return touchingClient(ctx, client, () => exchangeCode(ctx, client, params));
+}
+
+function exchangeCode(ctx: AppContext, client: OAuthClient, params: FormParams): IssuedTokens {
   const code = requireParam(params, "code");
   const verifier = requireParam(params, "code_verifier");
   const redirectUri = params.get("redirect_uri");
   const now = ctx.now();
 
-  return inTransaction(ctx, (tx) => {
+  return inTransaction(ctx, client, (tx) => {
     const row = tx.select().from(authorizationCodes).where(eq(authorizationCodes.codeHash, secretHash(code))).get();
     if (!row) return { ok: false, error: invalidGrant("The authorization code is invalid", "unknown code") };
     // RFC 6749 §4.1.3: the code must have been issued to the authenticated client.
@@ -202,6 +248,10 @@ function narrowScope(params: FormParams, granted: string): string {
  * (docs/decisions/004-refresh-rotation-and-grace.md).
  */
 export function refreshTokenGrant(ctx: AppContext, client: OAuthClient, params: FormParams): IssuedTokens {
+  return touchingClient(ctx, client, () => rotateRefreshToken(ctx, client, params));
+}
+
+function rotateRefreshToken(ctx: AppContext, client: OAuthClient, params: FormParams): IssuedTokens {
   // RFC 6749 §5.2 unauthorized_client: the client did not register this grant type (RFC 7591 §2).
   if (!client.grantTypes.includes("refresh_token")) {
     throw new OAuthError("unauthorized_client", "This client is not registered for the refresh_token grant");
@@ -210,9 +260,10 @@ export function refreshTokenGrant(ctx: AppContext, client: OAuthClient, params: 
   const now = ctx.now();
   const graceMs = ctx.config.refreshGraceSeconds * 1000;
 
-  return inTransaction(ctx, (tx) => {
+  return inTransaction(ctx, client, (tx) => {
+    // The token, its family and its grant in one read (three primary-key lookups).
     const row = presented.startsWith(REFRESH_TOKEN_PREFIX)
-      ? statement<[string], RefreshRow>(ctx.db, REFRESH_ROW).get(secretHash(presented))
+      ? statement<[string], PresentedRefreshRow>(ctx.db, PRESENTED_REFRESH_ROW).get(secretHash(presented))
       : undefined;
     if (!row) return { ok: false, error: invalidGrant("The refresh token is invalid", "unknown refresh token") };
     // RFC 6749 §6: the refresh token must have been issued to the authenticated client.
@@ -220,14 +271,11 @@ export function refreshTokenGrant(ctx: AppContext, client: OAuthClient, params: 
       return { ok: false, error: invalidGrant("The refresh token is invalid", "refresh token of another client") };
     }
     if (row.revokedAt !== null) return { ok: false, error: invalidGrant("The refresh token was revoked") };
-    const family = statement<[string], { revokedAt: number | null }>(
-      ctx.db,
-      "select revoked_at as revokedAt from token_families where id = ?",
-    ).get(row.familyId);
-    const grant = activeGrant(ctx, row.grantId);
-    if (!family || family.revokedAt !== null || !grant) {
+    // A missing or revoked family, a missing or revoked grant: the token no longer stands for anything.
+    if (!row.familyFound || row.familyRevokedAt !== null || row.grantUserId === null || row.grantRevokedAt !== null) {
       return { ok: false, error: invalidGrant("The refresh token was revoked") };
     }
+    const grant = { userId: row.grantUserId, serverId: row.grantServerId!, scope: row.grantScope! };
     if (row.expiresAt <= now) return { ok: false, error: invalidGrant("The refresh token expired") };
     checkResource(ctx, params, mcpResourceUrl(ctx, grant.serverId));
     const scope = narrowScope(params, grant.scope);
@@ -267,7 +315,7 @@ export function refreshTokenGrant(ctx: AppContext, client: OAuthClient, params: 
     const rotated = statement(
       ctx.db,
       "update refresh_tokens set rotated_at = ?, replaced_by = ? where token_hash = ? and revoked_at is null",
-    ).run(grace ? row.rotatedAt : now, secretHash(tokens.refreshToken!), row.tokenHash);
+    ).run(grace ? row.rotatedAt : now, tokens.refreshTokenHash, row.tokenHash);
     if (rotated.changes !== 1) throw new Error("refresh token row changed during its own transaction");
     // Informational "last used": batched like the MCP endpoint's uses (no grants page written per refresh).
     noteGrantUsed(ctx, row.grantId);

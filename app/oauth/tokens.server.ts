@@ -5,13 +5,14 @@
  * Revocation is written onto the token rows themselves (access_tokens.revoked_at), so checking a
  * bearer token is one primary-key read with no joins.
  */
+import { randomFillSync } from "node:crypto";
 import type Database from "better-sqlite3";
 import { and, eq, inArray, isNull } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import type { Db } from "~/db/client.server";
 import { accessTokens, grants, refreshTokens, tokenFamilies } from "~/db/schema";
 import { statement } from "~/db/statements.server";
-import { newId, randomToken, sha256Hex } from "~/utils/crypto.server";
+import { newId, sha256Hex } from "~/utils/crypto.server";
 
 export const ACCESS_TOKEN_PREFIX = "tga_";
 export const REFRESH_TOKEN_PREFIX = "tgr_";
@@ -21,10 +22,27 @@ export const CLIENT_SECRET_PREFIX = "tgs_";
 /** Drizzle's transaction object and the database share this interface. */
 export type Tx = Pick<Db, "select" | "insert" | "update" | "delete">;
 
-export const newAccessToken = () => ACCESS_TOKEN_PREFIX + randomToken(32);
-export const newRefreshToken = () => REFRESH_TOKEN_PREFIX + randomToken(32);
-export const newAuthorizationCode = () => CODE_PREFIX + randomToken(32);
-export const newClientSecret = () => CLIENT_SECRET_PREFIX + randomToken(32);
+// Random bytes for secrets and ids, drawn from the CSPRNG 4 KiB at a time: one randomBytes() call per
+// secret cost more than a refresh grant's hashing. Every byte is used once and zeroed once taken.
+const randomPool = Buffer.allocUnsafeSlow(4096);
+let randomOffset = randomPool.length;
+
+/** `bytes` (at most 4096) fresh random bytes as base64url: the same as randomBytes(bytes).toString("base64url"). */
+export function pooledRandomToken(bytes: number): string {
+  if (randomOffset + bytes > randomPool.length) {
+    randomFillSync(randomPool);
+    randomOffset = 0;
+  }
+  const text = randomPool.toString("base64url", randomOffset, randomOffset + bytes);
+  randomPool.fill(0, randomOffset, randomOffset + bytes);
+  randomOffset += bytes;
+  return text;
+}
+
+export const newAccessToken = () => ACCESS_TOKEN_PREFIX + pooledRandomToken(32);
+export const newRefreshToken = () => REFRESH_TOKEN_PREFIX + pooledRandomToken(32);
+export const newAuthorizationCode = () => CODE_PREFIX + pooledRandomToken(32);
+export const newClientSecret = () => CLIENT_SECRET_PREFIX + pooledRandomToken(32);
 
 /** The hash under which a bearer secret (token, code, client secret) is stored and looked up. */
 export const secretHash = sha256Hex;
@@ -43,6 +61,8 @@ export type TokenSubject = {
 export type IssuedTokens = {
   accessToken: string;
   refreshToken: string | null;
+  /** secretHash(refreshToken), as stored. */
+  refreshTokenHash: string | null;
   /** Seconds. */
   expiresIn: number;
   scope: string;
@@ -77,13 +97,14 @@ export function mintTokens(ctx: AppContext, _tx: Tx, subject: TokenSubject): Iss
     now,
     now + ctx.config.accessTokenTtlSeconds * 1000,
   );
-  if (refreshToken !== null) {
+  const refreshTokenHash = refreshToken === null ? null : secretHash(refreshToken);
+  if (refreshTokenHash !== null) {
     statement(
       ctx.db,
       `insert into refresh_tokens (token_hash, family_id, grant_id, client_id, created_at, expires_at) values (?, ?, ?, ?, ?, ?)`,
-    ).run(secretHash(refreshToken), subject.familyId, subject.grantId, subject.clientId, now, now + ctx.config.refreshTokenTtlSeconds * 1000);
+    ).run(refreshTokenHash, subject.familyId, subject.grantId, subject.clientId, now, now + ctx.config.refreshTokenTtlSeconds * 1000);
   }
-  return { accessToken, refreshToken, expiresIn: ctx.config.accessTokenTtlSeconds, scope: subject.scope };
+  return { accessToken, refreshToken, refreshTokenHash, expiresIn: ctx.config.accessTokenTtlSeconds, scope: subject.scope };
 }
 
 export type VerifiedAccessToken = {
