@@ -107,12 +107,12 @@ export async function answerMcpRequest(request: McpHttpRequest, ctx: AppContext,
   }
   if (request.method === "OPTIONS") return { status: 204, headers: preflightHeaders(origin), body: null };
 
-  const server = findMcpServer(ctx, serverId);
-  if (!server) {
+  // A valid token brings its server's row along (one read); only a refused token costs a second
+  // read, to tell an unknown server (404) from a missing or bad token (401).
+  const bearer = checkBearer(ctx, request.header("authorization"), serverId);
+  if (!bearer.ok && !findMcpServer(ctx, serverId)) {
     return rpcError(404, ErrorCode.InvalidRequest, "Not found: this MCP server does not exist", null, corsHeaders(origin));
   }
-
-  const bearer = checkBearer(ctx, request.header("authorization"), serverId);
   if (!bearer.ok) {
     const headers = corsHeaders(origin);
     headers["WWW-Authenticate"] = bearerChallenge(ctx, serverId, bearer.failure);
@@ -122,6 +122,7 @@ export async function answerMcpRequest(request: McpHttpRequest, ctx: AppContext,
     return { status: bearer.failure.status, headers, body: JSON.stringify(body) };
   }
   const token = bearer.token;
+  const server = token.server;
   noteGrantUsed(ctx, token.grantId);
 
   const headers = corsHeaders(origin);

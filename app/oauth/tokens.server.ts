@@ -8,6 +8,7 @@
 import { randomFillSync } from "node:crypto";
 import type Database from "better-sqlite3";
 import { and, eq, inArray, isNull } from "drizzle-orm";
+import type { McpServerRow } from "~/mcp/granted-tools.server";
 import type { AppContext } from "~/context.server";
 import type { Db } from "~/db/client.server";
 import { accessTokens, grants, refreshTokens, tokenFamilies } from "~/db/schema";
@@ -115,6 +116,8 @@ export type VerifiedAccessToken = {
   serverId: string;
   scope: string;
   expiresAt: number;
+  /** The MCP server the token is bound to, read in the same statement (the endpoint needs it). */
+  server: McpServerRow;
 };
 
 /**
@@ -133,23 +136,40 @@ export function verifyAccessToken(ctx: AppContext, token: string): VerifiedAcces
     serverId: row.serverId,
     scope: row.scope,
     expiresAt: row.expiresAt,
+    server: {
+      id: row.serverId,
+      name: row.serverName,
+      description: row.serverDescription,
+      updatedAt: row.serverUpdatedAt,
+      toolsVersion: row.serverToolsVersion,
+    },
   };
 }
 
-type AccessTokenRow = VerifiedAccessToken & { revokedAt: number | null };
+type AccessTokenRow = Omit<VerifiedAccessToken, "server"> & {
+  revokedAt: number | null;
+  serverName: string;
+  serverDescription: string;
+  serverUpdatedAt: number;
+  serverToolsVersion: number;
+};
 
 // The bearer check runs on every MCP request: one primary-key read through a statement prepared
 // once per database connection, on better-sqlite3 directly (the query builder's row mapping cost
-// more than the read itself).
+// more than the read itself). The token's server comes with it (a second primary-key lookup in the
+// same statement), so the endpoint needs no read of its own on the way to an answer.
 const accessTokenLookups = new WeakMap<Db, Database.Statement<[string], AccessTokenRow>>();
 
 function accessTokenLookup(db: Db) {
   let lookup = accessTokenLookups.get(db);
   if (!lookup) {
     lookup = db.$client.prepare(
-      `select grant_id as grantId, family_id as familyId, client_id as clientId, user_id as userId,
-              server_id as serverId, scope, expires_at as expiresAt, revoked_at as revokedAt
-         from access_tokens where token_hash = ?`,
+      `select a.grant_id as grantId, a.family_id as familyId, a.client_id as clientId, a.user_id as userId,
+              a.server_id as serverId, a.scope, a.expires_at as expiresAt, a.revoked_at as revokedAt,
+              s.name as serverName, s.description as serverDescription, s.updated_at as serverUpdatedAt,
+              s.tools_version as serverToolsVersion
+         from access_tokens a join mcp_servers s on s.id = a.server_id
+        where a.token_hash = ?`,
     );
     accessTokenLookups.set(db, lookup);
   }
