@@ -168,17 +168,48 @@ function inputRoute(pattern: RegExp, handler: Handler<ProtocolInput>): void {
   nodeProtocolRoute(pattern, async (req, res, ctx, info) => writeFetchResponse(req, res, await handler(nodeInput(req), ctx, info)));
 }
 
-/** RFC 7591 §3: dynamic client registration. */
-inputRoute(
-  /^\/register$/,
-  endpoint<ProtocolInput>({
-    POST: async (request, ctx) => {
-      const body = await parseJsonBody(request);
-      const { response } = registerClient(ctx, body);
-      return json(response, { status: 201, noStore: true });
+/** A JSON answer that carries or concerns credentials: never cached (RFC 6749 §5.1). */
+type JsonAnswer = { status: number; body: unknown };
+type JsonPost = (request: ProtocolInput, ctx: AppContext, info: RequestInfo) => Promise<JsonAnswer>;
+
+// The headers json(…, { noStore: true }) and withCors give such an answer, as writeFetchResponse
+// would write them (names in the order fetch's Headers lists them), computed once.
+const JSON_ANSWER_HEADERS: Record<string, string> = {};
+withCors(json(null, { noStore: true })).headers.forEach((value, name) => {
+  JSON_ANSWER_HEADERS[name] = value;
+});
+
+/**
+ * An endpoint whose POST answers JSON: inputRoute() with the POST handler's success written
+ * straight to Node's response on the fast path (no fetch Response is built for it). Errors, the
+ * CORS preflight and other methods answer exactly as endpoint() does on either path.
+ */
+function jsonPostRoute(pattern: RegExp, post: JsonPost): void {
+  const fetchStyle = endpoint<ProtocolInput>({
+    POST: async (request, ctx, info) => {
+      const answer = await post(request, ctx, info);
+      return json(answer.body, { status: answer.status, noStore: true });
     },
-  }),
-);
+  });
+  protocolRoute(pattern, (request, ctx, info) => fetchStyle(fetchInput(request), ctx, info));
+  nodeProtocolRoute(pattern, async (req, res, ctx, info) => {
+    if (req.method !== "POST") return writeFetchResponse(req, res, await fetchStyle(nodeInput(req), ctx, info));
+    let answer: JsonAnswer;
+    try {
+      answer = await post(nodeInput(req), ctx, info);
+    } catch (error) {
+      return writeFetchResponse(req, res, withCors(oauthErrorResponse(error, ctx)));
+    }
+    endWith(res, answer.status, JSON_ANSWER_HEADERS, JSON.stringify(answer.body));
+  });
+}
+
+/** RFC 7591 §3: dynamic client registration. */
+jsonPostRoute(/^\/register$/, async (request, ctx) => {
+  const body = await parseJsonBody(request);
+  const { response } = registerClient(ctx, body);
+  return { status: 201, body: response };
+});
 
 /** The authenticated client, marked as used (/revoke; the token grants mark it in their own transaction). */
 async function authenticatedClient(request: ProtocolInput, ctx: AppContext, params: Map<string, string>) {
@@ -188,24 +219,17 @@ async function authenticatedClient(request: ProtocolInput, ctx: AppContext, para
 }
 
 /** RFC 6749 §3.2: the token endpoint. */
-inputRoute(
-  /^\/token$/,
-  endpoint<ProtocolInput>({
-    POST: async (request, ctx) => {
-      const params = await parseFormBody(request);
-      const grantType = requireParam(params, "grant_type");
-      if (grantType !== "authorization_code" && grantType !== "refresh_token") {
-        throw new OAuthError("unsupported_grant_type", `The grant type ${grantType.slice(0, 100)} is not supported`);
-      }
-      const client = await authenticateClient(ctx, parseClientCredentials(request, params));
-      const tokens =
-        grantType === "authorization_code"
-          ? exchangeAuthorizationCode(ctx, client, params)
-          : refreshTokenGrant(ctx, client, params);
-      return json(tokenResponseBody(tokens), { noStore: true });
-    },
-  }),
-);
+jsonPostRoute(/^\/token$/, async (request, ctx) => {
+  const params = await parseFormBody(request);
+  const grantType = requireParam(params, "grant_type");
+  if (grantType !== "authorization_code" && grantType !== "refresh_token") {
+    throw new OAuthError("unsupported_grant_type", `The grant type ${grantType.slice(0, 100)} is not supported`);
+  }
+  const client = await authenticateClient(ctx, parseClientCredentials(request, params));
+  const tokens =
+    grantType === "authorization_code" ? exchangeAuthorizationCode(ctx, client, params) : refreshTokenGrant(ctx, client, params);
+  return { status: 200, body: tokenResponseBody(tokens) };
+});
 
 /** RFC 7009 §2: the revocation endpoint. */
 inputRoute(

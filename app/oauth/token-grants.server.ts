@@ -137,9 +137,9 @@ type PresentedRefreshRow = RefreshRow & {
   grantRevokedAt: number | null;
 };
 
-// Each join is a primary-key lookup (token_families.id, grants.id); see EXPLAIN QUERY PLAN in
-// tests/integration/oauth-refresh-cost.test.ts.
-const PRESENTED_REFRESH_ROW = `select r.token_hash as tokenHash, r.family_id as familyId, r.grant_id as grantId, r.client_id as clientId,
+// Each join is a primary-key lookup (token_families.id, grants.id): checked with EXPLAIN QUERY PLAN
+// in tests/integration/oauth-token-cost.test.ts.
+export const PRESENTED_REFRESH_ROW = `select r.token_hash as tokenHash, r.family_id as familyId, r.grant_id as grantId, r.client_id as clientId,
          r.expires_at as expiresAt, r.rotated_at as rotatedAt, r.replaced_by as replacedBy, r.revoked_at as revokedAt,
          f.id is not null as familyFound, f.revoked_at as familyRevokedAt,
          g.user_id as grantUserId, g.server_id as grantServerId, g.scope as grantScope, g.revoked_at as grantRevokedAt
