@@ -2,8 +2,9 @@
  * The Streamable HTTP endpoint of one MCP server, stateless with JSON answers
  * (MCP 2025-11-25 "Transports / Streamable HTTP"; docs/decisions/008-mcp-transport.md).
  *
- * Pipeline: Origin → server exists → bearer token → HTTP method → Accept / Content-Type /
- * MCP-Protocol-Version → body size → JSON → JSON-RPC shape → the SDK server. Every refusal is an
+ * Pipeline: Origin → bearer token, read with its server (a refused token on an unknown server is a
+ * 404) → HTTP method → Accept / Content-Type / MCP-Protocol-Version → body size → JSON → JSON-RPC
+ * shape → the SDK server. Every refusal is an
  * HTTP status with a JSON-RPC (or RFC 6750) error body; nothing here answers 500 on bad input.
  */
 import {
