@@ -5,7 +5,9 @@
 //          [--only SUBSTRING] [--build FILE]...
 // (--build: another build's index.js, e.g. of an older commit built in a copy of the tree. Given
 // several times, the builds take turns in the same process, round after round, so a busy machine
-// slows them alike: before/after A/B/A/B; the medians per build come last.)
+// slows them alike: before/after A/B/A/B; the medians per build come last. A build from before
+// af20011 leaves a 5 s abort timer per page, which fires during the next build's turn: compare
+// such builds in separate processes instead.)
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
