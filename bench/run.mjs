@@ -2,7 +2,7 @@
 // Toolgate benchmark suite (issue 9). Requires `npm run build`; builds nothing itself.
 //
 //   npm run bench                      full run (10 s per scenario after a 3 s warm-up)
-//   npm run bench:quick                quick run (3 s per scenario after 1 s), under two minutes
+//   npm run bench:quick                quick run (3 s per scenario after 2 s), under two minutes
 //   npm run bench -- --scale 1000000   seed 1,000,000 token families (1M access + 1M refresh tokens)
 //   npm run bench -- --scales 1000,1000000 --only mcp-tools-list,refresh-grant
 //                                      the same scenarios at each scale, compared (target: within 10%)
@@ -47,7 +47,8 @@ if (args.help) {
 }
 
 const seconds = Number(args.seconds ?? (args.quick ? 3 : 10));
-const warmupSeconds = Number(args.warmup ?? (args.quick ? 1 : 3));
+// Two seconds at least: a Remix page needs about that many requests before the JIT has settled.
+const warmupSeconds = Number(args.warmup ?? (args.quick ? 2 : 3));
 const scales = (args.scales ?? args.scale ?? (args.quick ? "1000" : "10000")).split(",").map((s) => Number(s.replace(/_/g, "")));
 const only = args.only?.split(",");
 const skip = args.skip?.split(",") ?? [];
