@@ -42,3 +42,59 @@ export function immediateTransaction<T>(db: Pick<Db, "$client">, work: () => T):
   }
   return run(work) as T;
 }
+
+type Waiter = { resolve: () => void; reject: (error: unknown) => void };
+type Group = { waiters: Waiter[] };
+const openGroups = new WeakMap<Database.Database, Group>();
+
+/**
+ * Group commit: runs `work` at once, in a savepoint of one BEGIN IMMEDIATE transaction shared by
+ * every `groupTransaction` of the same event-loop turn, and resolves with its result only after
+ * that transaction has committed (at the end of the turn, in a setImmediate). Each `work` is still
+ * all or nothing: one that throws is rolled back alone and rejects at once (nothing of it is
+ * written). A failed COMMIT rejects every waiter of the group; none of them has answered yet.
+ *
+ * One COMMIT (the WAL writes of every changed page, and the occasional checkpoint) is about half of
+ * a refresh grant's CPU; sharing it between the grants that arrive together is what lets /token keep
+ * up under load (docs/decisions/024-group-commit-on-the-token-endpoint.md). While a group is open,
+ * other statements on the connection (autocommit writes, `db.transaction()` calls, which nest as
+ * savepoints) join it and are committed with it at the end of the turn.
+ */
+export function groupTransaction<T>(db: Pick<Db, "$client">, work: () => T): Promise<T> {
+  const client = db.$client;
+  let group = openGroups.get(client);
+  if (!group) {
+    // Inside someone else's transaction (a caller's own): a plain savepoint of it.
+    if (client.inTransaction) return Promise.resolve(immediateTransaction(db, work));
+    statement(db, "BEGIN IMMEDIATE").run();
+    const opened: Group = { waiters: [] };
+    group = opened;
+    openGroups.set(client, opened);
+    setImmediate(() => commitGroup(db, opened));
+  }
+  let value: T;
+  try {
+    value = immediateTransaction(db, work);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const waiters = group.waiters;
+  return new Promise<T>((resolve, reject) => waiters.push({ resolve: () => resolve(value), reject }));
+}
+
+function commitGroup(db: Pick<Db, "$client">, group: Group): void {
+  const client = db.$client;
+  openGroups.delete(client);
+  try {
+    statement(db, "COMMIT").run();
+  } catch (error) {
+    try {
+      if (client.inTransaction) statement(db, "ROLLBACK").run();
+    } catch {
+      // The connection is closed or broken; the waiters hear of the first error.
+    }
+    for (const waiter of group.waiters) waiter.reject(error);
+    return;
+  }
+  for (const waiter of group.waiters) waiter.resolve();
+}

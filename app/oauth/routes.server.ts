@@ -227,7 +227,7 @@ jsonPostRoute(/^\/token$/, async (request, ctx) => {
   }
   const client = await authenticateClient(ctx, parseClientCredentials(request, params));
   const tokens =
-    grantType === "authorization_code" ? exchangeAuthorizationCode(ctx, client, params) : refreshTokenGrant(ctx, client, params);
+    grantType === "authorization_code" ? await exchangeAuthorizationCode(ctx, client, params) : await refreshTokenGrant(ctx, client, params);
   return { status: 200, body: tokenResponseBody(tokens) };
 });
 

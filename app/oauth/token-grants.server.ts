@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import { and, eq, isNull } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { immediateTransaction, statement } from "~/db/statements.server";
+import { groupTransaction, statement } from "~/db/statements.server";
 import { authorizationCodes, grants } from "~/db/schema";
 import { safeEqual } from "~/utils/crypto.server";
 import { noteGrantUsed } from "~/mcp/last-used.server";
@@ -50,8 +50,9 @@ type Outcome = { ok: true; tokens: IssuedTokens } | { ok: false; error: OAuthErr
  * must still commit (a revocation) is returned, not thrown. Statements and Drizzle queries on
  * ctx.db (`tx`) run on the transaction's connection.
  */
-function inTransaction(ctx: AppContext, client: OAuthClient, work: (tx: Tx) => Outcome): IssuedTokens {
-  const outcome = immediateTransaction(ctx.db, () => {
+async function inTransaction(ctx: AppContext, client: OAuthClient, work: (tx: Tx) => Outcome): Promise<IssuedTokens> {
+  // Committed together with the other grants of this event-loop turn; answered after the commit.
+  const outcome = await groupTransaction(ctx.db, () => {
     touchClient(ctx, client.id);
     return work(ctx.db);
   });
@@ -63,9 +64,9 @@ function inTransaction(ctx: AppContext, client: OAuthClient, work: (tx: Tx) => O
  * Runs a grant; when it throws (before its transaction, or rolling it back), the client that
  * authenticated is still marked as used, as it is when the grant succeeds or fails with a commit.
  */
-function touchingClient(ctx: AppContext, client: OAuthClient, grant: () => IssuedTokens): IssuedTokens {
+async function touchingClient(ctx: AppContext, client: OAuthClient, grant: () => Promise<IssuedTokens>): Promise<IssuedTokens> {
   try {
-    return grant();
+    return await grant();
   } catch (error) {
     touchClient(ctx, client.id);
     throw error;
@@ -152,11 +153,11 @@ export const PRESENTED_REFRESH_ROW = `select r.token_hash as tokenHash, r.family
  * authorization_code grant (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3, RFC 7636 §4.5).
  * The client is already authenticated.
  */
-export function exchangeAuthorizationCode(ctx: AppContext, client: OAuthClient, params: FormParams): IssuedTokens {
+export function exchangeAuthorizationCode(ctx: AppContext, client: OAuthClient, params: FormParams): Promise<IssuedTokens> {
   return touchingClient(ctx, client, () => exchangeCode(ctx, client, params));
 }
 
-function exchangeCode(ctx: AppContext, client: OAuthClient, params: FormParams): IssuedTokens {
+function exchangeCode(ctx: AppContext, client: OAuthClient, params: FormParams): Promise<IssuedTokens> {
   const code = requireParam(params, "code");
   const verifier = requireParam(params, "code_verifier");
   const redirectUri = params.get("redirect_uri");
@@ -247,11 +248,11 @@ function narrowScope(params: FormParams, granted: string): string {
  * a grace window for a retry with the just-replaced token, reuse detection that ends the grant
  * (docs/decisions/004-refresh-rotation-and-grace.md).
  */
-export function refreshTokenGrant(ctx: AppContext, client: OAuthClient, params: FormParams): IssuedTokens {
+export function refreshTokenGrant(ctx: AppContext, client: OAuthClient, params: FormParams): Promise<IssuedTokens> {
   return touchingClient(ctx, client, () => rotateRefreshToken(ctx, client, params));
 }
 
-function rotateRefreshToken(ctx: AppContext, client: OAuthClient, params: FormParams): IssuedTokens {
+function rotateRefreshToken(ctx: AppContext, client: OAuthClient, params: FormParams): Promise<IssuedTokens> {
   // RFC 6749 §5.2 unauthorized_client: the client did not register this grant type (RFC 7591 §2).
   if (!client.grantTypes.includes("refresh_token")) {
     throw new OAuthError("unauthorized_client", "This client is not registered for the refresh_token grant");
