@@ -81,7 +81,7 @@ describe("groupTransaction", () => {
   });
 
   it("inside a transaction the caller already holds, is a savepoint of it", async () => {
-    let inner: Promise<void> | undefined;
+    let inner: Promise<unknown> | undefined;
     immediateTransaction(ctx.db, () => {
       insert(1);
       inner = groupTransaction(ctx.db, () => insert(2));

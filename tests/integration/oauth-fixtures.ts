@@ -6,7 +6,10 @@ import { registerClient } from "~/oauth/clients.server";
 import { mcpResourceUrl } from "~/oauth/metadata.server";
 import { newAuthorizationCode, secretHash } from "~/oauth/tokens.server";
 import { newId } from "~/utils/crypto.server";
-import type { TestContext } from "../helpers/context";
+import { afterEach, beforeEach } from "vitest";
+import type { RunningServer } from "~/http/server.server";
+import { createTestContext, type TestContext } from "../helpers/context";
+import { startProtocolServer } from "../helpers/http";
 
 export const REDIRECT = "https://client.example.test/callback";
 
@@ -120,4 +123,29 @@ export async function issueTokens(ctx: TestContext, baseUrl: string, code: CodeO
 
 export function basic(clientId: string, secret: string) {
   return `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString("base64")}`;
+}
+
+export type OAuthWorld = {
+  ctx: TestContext;
+  server: RunningServer;
+  world: Awaited<ReturnType<typeof makeUserAndServer>>;
+  clientId: string;
+};
+
+/**
+ * For each test: a fresh context (with `env`), the protocol endpoints on a real HTTP server, a user
+ * with an MCP server, and one registered client; torn down after the test. `use` receives them.
+ */
+export function useOAuthWorld(env: Record<string, string>, use: (world: OAuthWorld) => void): void {
+  let current: OAuthWorld | undefined;
+  beforeEach(async () => {
+    const ctx = createTestContext(env);
+    const server = await startProtocolServer(ctx);
+    current = { ctx, server, world: await makeUserAndServer(ctx), clientId: makeClient(ctx).clientId };
+    use(current);
+  });
+  afterEach(async () => {
+    await current?.server.close(100);
+    current?.ctx.cleanup();
+  });
 }

@@ -1,29 +1,19 @@
 /** POST /token, refresh_token grant: rotation, the grace window, reuse detection (decision 004). */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
 import type { RunningServer } from "~/http/server.server";
 import { auditEvents, grants, refreshTokens } from "~/db/schema";
 import { secretHash, verifyAccessToken } from "~/oauth/tokens.server";
-import { createTestContext, type TestContext } from "../helpers/context";
-import { startProtocolServer } from "../helpers/http";
+import type { TestContext } from "../helpers/context";
 import { registerClient } from "~/oauth/clients.server";
-import { basic, issueCode, issueTokens, makeClient, makeUserAndServer, postForm, REDIRECT } from "./oauth-fixtures";
+import { basic, issueCode, issueTokens, makeClient, makeUserAndServer, postForm, REDIRECT, useOAuthWorld } from "./oauth-fixtures";
 
 let ctx: TestContext;
 let server: RunningServer;
 let world: Awaited<ReturnType<typeof makeUserAndServer>>;
 let clientId: string;
 
-beforeEach(async () => {
-  ctx = createTestContext({ TOOLGATE_REFRESH_GRACE: "30" });
-  server = await startProtocolServer(ctx);
-  world = await makeUserAndServer(ctx);
-  clientId = makeClient(ctx).clientId;
-});
-afterEach(async () => {
-  await server.close(100);
-  ctx.cleanup();
-});
+useOAuthWorld({ TOOLGATE_REFRESH_GRACE: "30" }, (w) => ({ ctx, server, world, clientId } = w));
 
 const tokensFor = () => issueTokens(ctx, server.url, { clientId, ...world });
 

@@ -1,28 +1,18 @@
 /** POST /revoke (RFC 7009). */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
 import type { RunningServer } from "~/http/server.server";
 import { auditEvents, grants } from "~/db/schema";
 import { verifyAccessToken } from "~/oauth/tokens.server";
-import { createTestContext, type TestContext } from "../helpers/context";
-import { startProtocolServer } from "../helpers/http";
-import { basic, issueTokens, makeClient, makeUserAndServer, postForm } from "./oauth-fixtures";
+import type { TestContext } from "../helpers/context";
+import { basic, issueTokens, makeClient, makeUserAndServer, postForm, useOAuthWorld } from "./oauth-fixtures";
 
 let ctx: TestContext;
 let server: RunningServer;
 let world: Awaited<ReturnType<typeof makeUserAndServer>>;
 let clientId: string;
 
-beforeEach(async () => {
-  ctx = createTestContext();
-  server = await startProtocolServer(ctx);
-  world = await makeUserAndServer(ctx);
-  clientId = makeClient(ctx).clientId;
-});
-afterEach(async () => {
-  await server.close(100);
-  ctx.cleanup();
-});
+useOAuthWorld({}, (w) => ({ ctx, server, world, clientId } = w));
 
 const tokensFor = (id = clientId, headers: Record<string, string> = {}) => issueTokens(ctx, server.url, { clientId: id, ...world }, headers);
 

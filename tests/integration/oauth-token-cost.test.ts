@@ -4,32 +4,22 @@
  * the batched flush, index lookups for every read of a refresh, and the same answers from the
  * Node fast path as from the fetch-style handlers.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
 import type { RunningServer } from "~/http/server.server";
 import { matchProtocolRoute } from "~/http/protocol.server";
 import { grants, oauthClients } from "~/db/schema";
 import { flushLastUsed } from "~/mcp/last-used.server";
 import { PRESENTED_REFRESH_ROW } from "~/oauth/token-grants.server";
-import { createTestContext, type TestContext } from "../helpers/context";
-import { startProtocolServer } from "../helpers/http";
-import { issueTokens, makeClient, makeUserAndServer, postForm } from "./oauth-fixtures";
+import type { TestContext } from "../helpers/context";
+import { issueTokens, makeUserAndServer, postForm, useOAuthWorld } from "./oauth-fixtures";
 
 let ctx: TestContext;
 let server: RunningServer;
 let world: Awaited<ReturnType<typeof makeUserAndServer>>;
 let clientId: string;
 
-beforeEach(async () => {
-  ctx = createTestContext({ TOOLGATE_REFRESH_GRACE: "30" });
-  server = await startProtocolServer(ctx);
-  world = await makeUserAndServer(ctx);
-  clientId = makeClient(ctx).clientId;
-});
-afterEach(async () => {
-  await server.close(100);
-  ctx.cleanup();
-});
+useOAuthWorld({ TOOLGATE_REFRESH_GRACE: "30" }, (w) => ({ ctx, server, world, clientId } = w));
 
 const clientLastUsed = (id = clientId) => ctx.db.select().from(oauthClients).where(eq(oauthClients.id, id)).get()!.lastUsedAt;
 const grantLastUsed = (id: string) => ctx.db.select().from(grants).where(eq(grants.id, id)).get()!.lastUsedAt;
