@@ -202,20 +202,18 @@ export async function answerMcpRequest(request: McpHttpRequest, ctx: AppContext,
  * The SDK builds answers as `{ result, jsonrpc, id }`, the order kept here.
  */
 export function answerJson(answer: JsonRpcAnswer): string {
-  if ("result" in answer && answer.jsonrpc === "2.0") {
-    const result = answer.result as Record<string, unknown>;
-    let only: string | undefined;
-    for (const key in result) {
-      if (only !== undefined || key !== "tools") return JSON.stringify(answer);
-      only = key;
-    }
-    const tools = toolListJson(result.tools);
-    const keys = Object.keys(answer);
-    if (tools !== undefined && keys.length === 3 && keys[0] === "result" && keys[1] === "jsonrpc" && keys[2] === "id") {
-      return `{"result":{"tools":${tools}},"jsonrpc":"2.0","id":${JSON.stringify(answer.id)}}`;
-    }
+  const result = "result" in answer ? (answer.result as Record<string, unknown>) : undefined;
+  const tools = result && sameKeys(result, ["tools"]) ? toolListJson(result.tools) : undefined;
+  if (tools === undefined || answer.jsonrpc !== "2.0" || !sameKeys(answer, ["result", "jsonrpc", "id"])) {
+    return JSON.stringify(answer);
   }
-  return JSON.stringify(answer);
+  return `{"result":{"tools":${tools}},"jsonrpc":"2.0","id":${JSON.stringify(answer.id)}}`;
+}
+
+/** Whether `value`'s own enumerable keys are exactly `keys`, in that order (JSON.stringify's order). */
+function sameKeys(value: object, keys: string[]): boolean {
+  const own = Object.keys(value);
+  return own.length === keys.length && own.every((key, i) => key === keys[i]);
 }
 
 // The SDK's own request schemas for the methods this server answers. The SDK reports a params

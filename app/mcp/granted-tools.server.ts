@@ -1,57 +1,36 @@
 /**
- * The reads the MCP endpoint does on every request, as prepared statements (one per database
- * connection). Each is a primary-key or indexed lookup: the hot path never scans.
+ * The reads the MCP endpoint does on every request, as statements prepared once per database
+ * connection (app/db/statements.server.ts). Each is a primary-key or indexed lookup: the hot path never scans.
  */
-import type Database from "better-sqlite3";
 import type { Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { AppContext } from "~/context.server";
+import { statement } from "~/db/statements.server";
 import type { ToolRow } from "~/servers/tool-execution.server";
 
 export type McpServerRow = { id: string; name: string; description: string; updatedAt: number; toolsVersion: number };
 
-type Statements = {
-  server: Database.Statement<[string], McpServerRow>;
-  grantedTools: Database.Statement<[string, string], ListedToolRow>;
-  toolByName: Database.Statement<[string, string, string], ToolRow & { granted: number }>;
-};
-
 type ListedToolRow = { name: string; description: string; inputSchema: string };
 
-const statements = new WeakMap<Database.Database, Statements>();
+const SERVER_ROW =
+  "select id, name, description, updated_at as updatedAt, tools_version as toolsVersion from mcp_servers where id = ?";
 
-function prepared(ctx: AppContext): Statements {
-  const client = ctx.db.$client;
-  let s = statements.get(client);
-  if (!s) {
-    s = {
-      server: client.prepare(
-        "select id, name, description, updated_at as updatedAt, tools_version as toolsVersion from mcp_servers where id = ?",
-      ),
-      // The grant names the tools the user approved (per-tool consent); tools/list shows only those.
-      // Read only when the cached answer below is missing or outdated.
-      grantedTools: client.prepare(
-        `select t.name, t.description, t.input_schema as inputSchema
-           from grant_tools gt join tools t on t.id = gt.tool_id
-          where gt.grant_id = ? and t.server_id = ?
-          order by t.name`,
-      ),
-      toolByName: client.prepare(
-        `select t.id, t.server_id as serverId, t.name, t.description, t.input_schema as inputSchema,
-                t.endpoint_url as endpointUrl, t.endpoint_method as endpointMethod,
-                t.endpoint_headers_enc as endpointHeadersEnc, t.created_at as createdAt,
-                t.updated_at as updatedAt,
-                exists(select 1 from grant_tools gt where gt.grant_id = ? and gt.tool_id = t.id) as granted
-           from tools t
-          where t.server_id = ? and t.name = ?`,
-      ),
-    };
-    statements.set(client, s);
-  }
-  return s;
-}
+// The grant names the tools the user approved (per-tool consent); tools/list shows only those.
+// Read only when the cached answer below is missing or outdated.
+const GRANTED_TOOLS = `select t.name, t.description, t.input_schema as inputSchema
+   from grant_tools gt join tools t on t.id = gt.tool_id
+  where gt.grant_id = ? and t.server_id = ?
+  order by t.name`;
+
+const TOOL_BY_NAME = `select t.id, t.server_id as serverId, t.name, t.description, t.input_schema as inputSchema,
+        t.endpoint_url as endpointUrl, t.endpoint_method as endpointMethod,
+        t.endpoint_headers_enc as endpointHeadersEnc, t.created_at as createdAt,
+        t.updated_at as updatedAt,
+        exists(select 1 from grant_tools gt where gt.grant_id = ? and gt.tool_id = t.id) as granted
+   from tools t
+  where t.server_id = ? and t.name = ?`;
 
 export function findMcpServer(ctx: AppContext, serverId: string): McpServerRow | undefined {
-  return prepared(ctx).server.get(serverId);
+  return statement<[string], McpServerRow>(ctx.db, SERVER_ROW).get(serverId);
 }
 
 // Whole tools/list answers per grant, keyed by the server's tools_version, which database triggers
@@ -72,11 +51,11 @@ export function toolListJson(tools: unknown): string | undefined {
  * server's `tools_version` as read for this request (findMcpServer).
  */
 export function listGrantedTools(ctx: AppContext, grantId: string, serverId: string, toolsVersion: number): readonly Tool[] {
-  const s = prepared(ctx);
   const key = `${grantId}\u0000${serverId}\u0000${toolsVersion}`;
   const cached = grantLists.get(key);
   if (cached) return cached;
-  const tools: Tool[] = s.grantedTools.all(grantId, serverId).map((row) => ({
+  const rows = statement<[string, string], ListedToolRow>(ctx.db, GRANTED_TOOLS).all(grantId, serverId);
+  const tools: Tool[] = rows.map((row) => ({
     name: row.name,
     description: row.description,
     inputSchema: JSON.parse(row.inputSchema) as Tool["inputSchema"],
@@ -95,7 +74,7 @@ export type ToolLookup =
 
 /** Finds a tool of the server by name and says whether the grant covers it. */
 export function findToolForGrant(ctx: AppContext, grantId: string, serverId: string, name: string): ToolLookup {
-  const row = prepared(ctx).toolByName.get(grantId, serverId, name);
+  const row = statement<[string, string, string], ToolRow & { granted: number }>(ctx.db, TOOL_BY_NAME).get(grantId, serverId, name);
   if (!row) return { kind: "unknown" };
   if (!row.granted) return { kind: "not_granted" };
   const { granted: _granted, ...tool } = row;

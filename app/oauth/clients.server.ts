@@ -6,7 +6,7 @@ import { and, eq, lt, notExists, sql } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import { immediateTransaction, statement } from "~/db/statements.server";
 import { grants, oauthClients } from "~/db/schema";
-import { safeEqual } from "~/utils/crypto.server";
+import { newId, safeEqual } from "~/utils/crypto.server";
 import { recordAudit } from "./audit.server";
 import { parseClientMetadata, type TokenEndpointAuthMethod } from "./client-metadata.server";
 import { OAuthError } from "./errors.server";
@@ -15,7 +15,7 @@ import {
   MetadataDocumentError,
   type MetadataDocumentFetcher,
 } from "./metadata-document-fetch.server";
-import { newClientSecret, pooledRandomToken, secretHash, type Tx } from "./tokens.server";
+import { newClientSecret, secretHash, type Tx } from "./tokens.server";
 
 export type OAuthClient = {
   id: string;
@@ -191,8 +191,7 @@ export type RegistrationResult = { response: Record<string, unknown>; client: OA
  */
 export function registerClient(ctx: AppContext, input: unknown): RegistrationResult {
   const metadata = parseClientMetadata(input, "client_secret_basic");
-  // 128 random bits, URL-safe (the same format as newId()).
-  const id = pooledRandomToken(16);
+  const id = newId();
   const now = ctx.now();
   const secret = metadata.tokenEndpointAuthMethod === "none" ? null : newClientSecret();
   const registered: Record<string, unknown> = {

@@ -5,15 +5,13 @@
  * Revocation is written onto the token rows themselves (access_tokens.revoked_at), so checking a
  * bearer token is one primary-key read with no joins.
  */
-import { randomFillSync } from "node:crypto";
-import type Database from "better-sqlite3";
 import { and, eq, inArray, isNull } from "drizzle-orm";
 import type { McpServerRow } from "~/mcp/granted-tools.server";
 import type { AppContext } from "~/context.server";
 import type { Db } from "~/db/client.server";
 import { accessTokens, grants, refreshTokens, tokenFamilies } from "~/db/schema";
 import { statement } from "~/db/statements.server";
-import { newId, sha256Hex } from "~/utils/crypto.server";
+import { newId, randomToken, sha256Hex } from "~/utils/crypto.server";
 
 export const ACCESS_TOKEN_PREFIX = "tga_";
 export const REFRESH_TOKEN_PREFIX = "tgr_";
@@ -23,27 +21,10 @@ export const CLIENT_SECRET_PREFIX = "tgs_";
 /** Drizzle's transaction object and the database share this interface. */
 export type Tx = Pick<Db, "select" | "insert" | "update" | "delete">;
 
-// Random bytes for secrets and ids, drawn from the CSPRNG 4 KiB at a time: one randomBytes() call per
-// secret cost more than a refresh grant's hashing. Every byte is used once and zeroed once taken.
-const randomPool = Buffer.allocUnsafeSlow(4096);
-let randomOffset = randomPool.length;
-
-/** `bytes` (at most 4096) fresh random bytes as base64url: the same as randomBytes(bytes).toString("base64url"). */
-export function pooledRandomToken(bytes: number): string {
-  if (randomOffset + bytes > randomPool.length) {
-    randomFillSync(randomPool);
-    randomOffset = 0;
-  }
-  const text = randomPool.toString("base64url", randomOffset, randomOffset + bytes);
-  randomPool.fill(0, randomOffset, randomOffset + bytes);
-  randomOffset += bytes;
-  return text;
-}
-
-export const newAccessToken = () => ACCESS_TOKEN_PREFIX + pooledRandomToken(32);
-export const newRefreshToken = () => REFRESH_TOKEN_PREFIX + pooledRandomToken(32);
-export const newAuthorizationCode = () => CODE_PREFIX + pooledRandomToken(32);
-export const newClientSecret = () => CLIENT_SECRET_PREFIX + pooledRandomToken(32);
+export const newAccessToken = () => ACCESS_TOKEN_PREFIX + randomToken(32);
+export const newRefreshToken = () => REFRESH_TOKEN_PREFIX + randomToken(32);
+export const newAuthorizationCode = () => CODE_PREFIX + randomToken(32);
+export const newClientSecret = () => CLIENT_SECRET_PREFIX + randomToken(32);
 
 /** The hash under which a bearer secret (token, code, client secret) is stored and looked up. */
 export const secretHash = sha256Hex;
@@ -126,7 +107,7 @@ export type VerifiedAccessToken = {
  */
 export function verifyAccessToken(ctx: AppContext, token: string): VerifiedAccessToken | null {
   if (!token.startsWith(ACCESS_TOKEN_PREFIX) || token.length > 200) return null;
-  const row = accessTokenLookup(ctx.db).get(secretHash(token));
+  const row = statement<[string], AccessTokenRow>(ctx.db, ACCESS_TOKEN_ROW).get(secretHash(token));
   if (!row || row.revokedAt !== null || row.expiresAt <= ctx.now()) return null;
   return {
     grantId: row.grantId,
@@ -158,23 +139,12 @@ type AccessTokenRow = Omit<VerifiedAccessToken, "server"> & {
 // once per database connection, on better-sqlite3 directly (the query builder's row mapping cost
 // more than the read itself). The token's server comes with it (a second primary-key lookup in the
 // same statement), so the endpoint needs no read of its own on the way to an answer.
-const accessTokenLookups = new WeakMap<Db, Database.Statement<[string], AccessTokenRow>>();
-
-function accessTokenLookup(db: Db) {
-  let lookup = accessTokenLookups.get(db);
-  if (!lookup) {
-    lookup = db.$client.prepare(
-      `select a.grant_id as grantId, a.family_id as familyId, a.client_id as clientId, a.user_id as userId,
-              a.server_id as serverId, a.scope, a.expires_at as expiresAt, a.revoked_at as revokedAt,
-              s.name as serverName, s.description as serverDescription, s.updated_at as serverUpdatedAt,
-              s.tools_version as serverToolsVersion
-         from access_tokens a join mcp_servers s on s.id = a.server_id
-        where a.token_hash = ?`,
-    );
-    accessTokenLookups.set(db, lookup);
-  }
-  return lookup;
-}
+const ACCESS_TOKEN_ROW = `select a.grant_id as grantId, a.family_id as familyId, a.client_id as clientId, a.user_id as userId,
+        a.server_id as serverId, a.scope, a.expires_at as expiresAt, a.revoked_at as revokedAt,
+        s.name as serverName, s.description as serverDescription, s.updated_at as serverUpdatedAt,
+        s.tools_version as serverToolsVersion
+   from access_tokens a join mcp_servers s on s.id = a.server_id
+  where a.token_hash = ?`;
 
 /** Revokes every access and refresh token of the given families. */
 export function revokeFamilies(ctx: AppContext, tx: Tx, familyIds: string[], reason: string): void {

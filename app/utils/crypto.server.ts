@@ -4,6 +4,7 @@ import {
   createHash,
   createHmac,
   randomBytes,
+  randomFillSync,
   scrypt as scryptCb,
   timingSafeEqual,
 } from "node:crypto";
@@ -16,14 +17,27 @@ const scrypt = promisify(scryptCb) as (
   options: { N: number; r: number; p: number; maxmem: number },
 ) => Promise<Buffer>;
 
-/** A random URL-safe string with `bytes` bytes of entropy. */
+// Random bytes drawn from the CSPRNG 4 KiB at a time: one randomBytes() call per token cost more
+// than a refresh grant's hashing. Every byte is used once and zeroed once taken.
+const randomPool = Buffer.allocUnsafeSlow(4096);
+let randomOffset = randomPool.length;
+
+/** A random URL-safe string with `bytes` bytes of entropy (base64url of fresh CSPRNG bytes). */
 export function randomToken(bytes = 32): string {
-  return randomBytes(bytes).toString("base64url");
+  if (bytes > randomPool.length) return randomBytes(bytes).toString("base64url");
+  if (randomOffset + bytes > randomPool.length) {
+    randomFillSync(randomPool);
+    randomOffset = 0;
+  }
+  const text = randomPool.toString("base64url", randomOffset, randomOffset + bytes);
+  randomPool.fill(0, randomOffset, randomOffset + bytes);
+  randomOffset += bytes;
+  return text;
 }
 
 /** Random id for rows (128 bits, URL-safe). */
 export function newId(): string {
-  return randomBytes(16).toString("base64url");
+  return randomToken(16);
 }
 
 /** SHA-256 of a secret, hex. Used for every bearer secret stored at rest. */

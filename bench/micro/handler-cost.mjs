@@ -7,8 +7,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import * as esbuild from "esbuild";
 import { ROOT } from "../lib/app.mjs";
+import { importAppModules } from "../lib/app-modules.mjs";
 import { startChildServer } from "../lib/proc.mjs";
 import { MCP_PROTOCOL_VERSION } from "../lib/scenarios.mjs";
 import { seed } from "../lib/seed.mjs";
@@ -26,27 +26,14 @@ const N = Number(values.n);
 
 // Bundle the protocol routes from source (app/), leaving packages external.
 const SRC = path.resolve(values.src ?? ROOT);
-const outfile = path.join(ROOT, "bench", ".tmp", `protocol-handlers-${process.pid}.mjs`);
-await esbuild.build({
-  stdin: {
-    contents: `import "~/http/routes.server";
-      export { matchProtocolRoute } from "~/http/protocol.server";
-      export { parseConfig } from "~/config.server";
-      export { openDatabase } from "~/db/client.server";
-      export { createLogger } from "~/utils/log.server";`,
-    resolveDir: SRC,
-    loader: "ts",
-  },
-  bundle: true,
-  platform: "node",
-  format: "esm",
-  packages: "external",
-  tsconfig: path.join(ROOT, "tsconfig.json"),
-  alias: { "~": path.join(SRC, "app") },
-  outfile,
-  logLevel: "error",
-});
-const app = await import(`${outfile}?t=${Date.now()}`);
+const app = await importAppModules(
+  `import "~/http/routes.server";
+   export { matchProtocolRoute } from "~/http/protocol.server";
+   export { parseConfig } from "~/config.server";
+   export { openDatabase } from "~/db/client.server";
+   export { createLogger } from "~/utils/log.server";`,
+  { src: SRC, name: "protocol-handlers" },
+);
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-micro-handlers-"));
 const noop = await startChildServer("noop-tool", dir);
@@ -123,7 +110,6 @@ const register = () =>
     body: JSON.stringify({ client_name: `c${c++}`, redirect_uris: ["http://127.0.0.1:45678/callback"], token_endpoint_auth_method: "none" }),
   });
 
-fs.rmSync(outfile, { force: true });
 console.log(`in-process protocol handlers from ${SRC}, ${N} sequential requests each, --scale ${values.scale}, node ${process.version}`);
 await time("GET /healthz", () => call("/healthz"), 200);
 await time("GET /.well-known/oauth-authorization-server", () => call("/.well-known/oauth-authorization-server"), 200);

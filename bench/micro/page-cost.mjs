@@ -13,8 +13,8 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { createRequestHandler } from "@remix-run/node";
-import * as esbuild from "esbuild";
 import { ROOT } from "../lib/app.mjs";
+import { importAppModules } from "../lib/app-modules.mjs";
 import { seed } from "../lib/seed.mjs";
 
 const { values } = parseArgs({
@@ -30,27 +30,13 @@ const N = Number(values.n);
 const buildPaths = (values.build ?? [path.join(ROOT, "build", "index.js")]).map((p) => path.resolve(p));
 for (const p of buildPaths) if (!fs.existsSync(p)) throw new Error(`${p}: run npm run build first`);
 
-// The app's own modules for the load context, bundled from source as handler-cost.mjs does.
-const outfile = path.join(ROOT, "bench", ".tmp", `page-context-${process.pid}.mjs`);
-await esbuild.build({
-  stdin: {
-    contents: `export { parseConfig } from "~/config.server";
-      export { openDatabase } from "~/db/client.server";
-      export { createLogger } from "~/utils/log.server";`,
-    resolveDir: ROOT,
-    loader: "ts",
-  },
-  bundle: true,
-  platform: "node",
-  format: "esm",
-  packages: "external",
-  tsconfig: path.join(ROOT, "tsconfig.json"),
-  alias: { "~": path.join(ROOT, "app") },
-  outfile,
-  logLevel: "error",
-});
-const app = await import(outfile);
-fs.rmSync(outfile, { force: true });
+// The app's own modules for the load context, bundled from source (bench/lib/app-modules.mjs).
+const app = await importAppModules(
+  `export { parseConfig } from "~/config.server";
+   export { openDatabase } from "~/db/client.server";
+   export { createLogger } from "~/utils/log.server";`,
+  { name: "page-context" },
+);
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-micro-pages-"));
 const publicUrl = "http://127.0.0.1:3999";

@@ -1,5 +1,27 @@
 import { authorizeUrl, pkce, registerClient, seedServer, startCallback } from "./authorize-data";
-import { createUser, expect, signIn, test } from "./fixtures";
+import type { Page } from "@playwright/test";
+import { createUser, expect, signIn, test, type AppUnderTest } from "./fixtures";
+
+/**
+ * Signs a new owner of a "Weather" server in and returns the authorize URL of a client whose
+ * redirect is the app link com.example.toolgate-<scheme>:/oauth/callback.
+ */
+async function signedInAppLinkRequest(page: Page, app: AppUnderTest, scheme: string, clientName: string, state: string) {
+  const user = await createUser(app);
+  const server = seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
+  const appLink = `com.example.toolgate-${scheme}:/oauth/callback`;
+  const clientId = await registerClient(app.url, [appLink], clientName);
+  await signIn(page, app, user.email);
+  return authorizeUrl(app.url, {
+    response_type: "code",
+    client_id: clientId,
+    redirect_uri: appLink,
+    code_challenge: pkce().challenge,
+    code_challenge_method: "S256",
+    state,
+    resource: `${app.url}/mcp/${server.id}`,
+  });
+}
 
 // What exists only with JavaScript: the pending "Authorizing..." state and the Close Tab button.
 
@@ -37,20 +59,7 @@ test('Approve shows "Authorizing..." while the action runs', async ({ page, app 
 });
 
 test("Authorization Complete offers Close Tab when the flow was opened as a popup", async ({ page, app, context }) => {
-  const user = await createUser(app);
-  const server = seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
-  const appLink = "com.example.toolgate-popup:/oauth/callback";
-  const clientId = await registerClient(app.url, [appLink], "Popup App");
-  await signIn(page, app, user.email);
-  const url = authorizeUrl(app.url, {
-    response_type: "code",
-    client_id: clientId,
-    redirect_uri: appLink,
-    code_challenge: pkce().challenge,
-    code_challenge_method: "S256",
-    state: "s2",
-    resource: `${app.url}/mcp/${server.id}`,
-  });
+  const url = await signedInAppLinkRequest(page, app, "popup", "Popup App", "s2");
   const [popup] = await Promise.all([context.waitForEvent("page"), page.evaluate((u) => void window.open(u, "_blank", "popup"), url)]);
   await popup.getByRole("button", { name: "Approve" }).waitFor();
   await popup.getByRole("button", { name: "Approve" }).click();
@@ -62,20 +71,7 @@ test("Authorization Complete offers Close Tab when the flow was opened as a popu
 });
 
 test("Authorization Complete opened without an opener does not offer Close Tab", async ({ page, app }) => {
-  const user = await createUser(app);
-  const server = seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
-  const appLink = "com.example.toolgate-tab:/oauth/callback";
-  const clientId = await registerClient(app.url, [appLink], "Tab App");
-  await signIn(page, app, user.email);
-  const url = authorizeUrl(app.url, {
-    response_type: "code",
-    client_id: clientId,
-    redirect_uri: appLink,
-    code_challenge: pkce().challenge,
-    code_challenge_method: "S256",
-    state: "s3",
-    resource: `${app.url}/mcp/${server.id}`,
-  });
+  const url = await signedInAppLinkRequest(page, app, "tab", "Tab App", "s3");
   await page.goto(url);
   await page.getByRole("button", { name: "Approve" }).click();
   await expect(page.getByRole("heading", { name: "Authorization Complete", level: 1 })).toBeVisible();
