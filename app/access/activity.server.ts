@@ -2,9 +2,10 @@
  * The audit log as people read it: one server's events, newest first, keyset-paginated on id,
  * filterable by client and kind, each with a sentence saying what happened.
  */
-import { and, desc, eq, lt, type SQL } from "drizzle-orm";
+import { and, desc, eq, inArray, lt, type SQL } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import { auditEvents, oauthClients, users } from "~/db/schema";
+import { applicationIdentity, redirectHostsOf } from "./connections.server";
 
 export const ACTIVITY_PAGE_SIZE = 50;
 
@@ -44,6 +45,8 @@ export type ActivityPage = {
 export type ActivityFilter = {
   serverId: string;
   clientId?: string | null;
+  /** Events of any of these clients (one application's registrations). */
+  clientIds?: string[] | null;
   kind?: string | null;
   /** Only events with an id below this (keyset pagination). */
   before?: number | null;
@@ -97,6 +100,15 @@ export function describeEvent(kind: string, detail: Record<string, unknown>, app
       const tool = str(detail.tool) ?? str(detail.toolName) ?? "a tool";
       const outcome = str(detail.outcome);
       const ms = typeof detail.durationMs === "number" ? ` in ${Math.round(detail.durationMs)} ms` : "";
+      // Toolgate's own argument check refused it: nothing was sent, so no duration is worth showing.
+      if (outcome === "invalid_arguments") {
+        return `${app} called ${tool}: refused: arguments did not match the schema (the endpoint was not called)`;
+      }
+      if (outcome === "refused") {
+        const why =
+          detail.reason === "not_granted" ? "the tool was not approved for it" : detail.reason === "unknown" ? "there is no such tool" : null;
+        return `${app} called ${tool}: refused${why ? `: ${why}` : ""} (the endpoint was not called)`;
+      }
       const result =
         outcome === null || outcome === "ok" || outcome === "success"
           ? "successfully"
@@ -123,6 +135,7 @@ export function listActivity(ctx: AppContext, filter: ActivityFilter): ActivityP
   const limit = Math.min(Math.max(filter.limit ?? ACTIVITY_PAGE_SIZE, 1), 500);
   const conditions: SQL[] = [eq(auditEvents.serverId, filter.serverId)];
   if (filter.clientId) conditions.push(eq(auditEvents.clientId, filter.clientId));
+  if (filter.clientIds) conditions.push(inArray(auditEvents.clientId, filter.clientIds.length > 0 ? filter.clientIds : [""]));
   if (filter.kind) conditions.push(eq(auditEvents.kind, filter.kind));
   if (filter.before) conditions.push(lt(auditEvents.id, filter.before));
   const rows = ctx.db
@@ -167,15 +180,35 @@ export function listActivity(ctx: AppContext, filter: ActivityFilter): ActivityP
   };
 }
 
-/** The clients that appear in a server's events, for the filter. */
-export function activityClients(ctx: AppContext, serverId: string): { id: string; name: string }[] {
-  return ctx.db
-    .selectDistinct({ id: auditEvents.clientId, name: oauthClients.clientName })
+export type ActivityApplication = { key: string; name: string; clientIds: string[] };
+
+/**
+ * The applications that appear in a server's events, for the filter: registrations of one
+ * application (same name and redirect hosts, or the same metadata-document client id) are one
+ * entry, keyed like the Connected applications page. A client since removed is listed by its id.
+ */
+export function activityClients(ctx: AppContext, serverId: string): ActivityApplication[] {
+  const rows = ctx.db
+    .selectDistinct({
+      id: auditEvents.clientId,
+      name: oauthClients.clientName,
+      kind: oauthClients.kind,
+      redirectUris: oauthClients.redirectUris,
+    })
     .from(auditEvents)
     .leftJoin(oauthClients, eq(oauthClients.id, auditEvents.clientId))
     .where(eq(auditEvents.serverId, serverId))
-    .all()
-    .filter((c): c is { id: string; name: string | null } => c.id !== null)
-    .map((c) => ({ id: c.id, name: c.name ?? c.id }))
-    .sort((a, b) => a.name.localeCompare(b.name));
+    .all();
+  const byKey = new Map<string, ActivityApplication>();
+  for (const r of rows) {
+    if (r.id === null) continue;
+    const key =
+      r.name === null || r.kind === null
+        ? applicationIdentity({ identifiedBy: "metadata_document", clientId: r.id, applicationName: r.id, redirectHosts: [] })
+        : applicationIdentity({ identifiedBy: r.kind, clientId: r.id, applicationName: r.name, redirectHosts: redirectHostsOf(r.redirectUris ?? "[]") });
+    const entry = byKey.get(key) ?? { key, name: r.name ?? r.id, clientIds: [] };
+    entry.clientIds.push(r.id);
+    byKey.set(key, entry);
+  }
+  return [...byKey.values()].sort((a, b) => a.name.localeCompare(b.name) || a.key.localeCompare(b.key));
 }

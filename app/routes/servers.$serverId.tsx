@@ -1,9 +1,10 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
-import { Form, Link, useLoaderData, useNavigation } from "@remix-run/react";
+import { Link, useLoaderData, useNavigation } from "@remix-run/react";
 import { requireCsrf } from "~/auth/csrf.server";
 import { useRootData } from "~/root";
-import { CopyField, Snippet, Toast } from "~/servers/components";
+import { ConfirmAction } from "~/components/confirm-action";
+import { CopyField, rotateSecretConsequence, Snippet, Toast } from "~/servers/components";
 import { notFound, readFlash, readForm, redirectWithFlash, requireOwnServer } from "~/servers/pages.server";
 import { listTools, mcpUrl, rotateSigningSecret } from "~/servers/servers.server";
 
@@ -166,12 +167,16 @@ export default function ServerPage() {
           the HMAC-SHA256 of <code>timestamp + &quot;.&quot; + body</code> with this server&apos;s signing secret. The secret
           was shown once when the server was created; rotate it to get a new one (the old one stops working at once).
         </p>
-        <Form method="post">
-          <input type="hidden" name="csrf" value={root?.csrf ?? ""} />
-          <button type="submit" name="intent" value="rotate-secret" className="button button--secondary" disabled={rotating}>
-            {rotating ? "Rotating..." : "Rotate signing secret"}
-          </button>
-        </Form>
+        <ConfirmAction
+          label={rotating ? "Rotating..." : "Rotate signing secret"}
+          confirmHref={`/servers/${server.id}/rotate-secret`}
+          title={`Rotate the signing secret of ${server.name}?`}
+          consequence={rotateSecretConsequence(server.name, tools.length)}
+          action={`/servers/${server.id}`}
+          fields={{ csrf: root?.csrf ?? "", intent: "rotate-secret" }}
+          confirmLabel="Rotate signing secret"
+          disabled={rotating}
+        />
       </section>
     </article>
   );
