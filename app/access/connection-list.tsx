@@ -108,7 +108,7 @@ function ApplicationCard({ group: g, csrf, showServer, basePath }: { group: Appl
       <p className="small muted group-summary" data-testid="group-summary">
         {g.identifiedBy === "metadata_document"
           ? `Published at ${g.clientIdHost ?? "its client ID URL"}`
-          : countLabel(g.registrations, "registration", "registrations")}
+          : `Self-registered · ${countLabel(g.registrations, "registration", "registrations")}`}
         {" · "}
         {countLabel(g.devices, "device", "devices")}
         {servers ? ` · ${servers}` : null}

@@ -7,6 +7,7 @@ const localFormat = (ms: number) =>
     month: "short",
     day: "numeric",
     hour: "2-digit",
+    hourCycle: "h23",
     minute: "2-digit",
     second: "2-digit",
     timeZoneName: "short",

@@ -33,6 +33,8 @@ export class AuthorizePageError extends Error {
   constructor(
     message: string,
     readonly status = 400,
+    /** Shown under the message: the redirect address the request asked for (redirectInvalid). */
+    readonly requestedRedirectUri: string | null = null,
   ) {
     super(message);
   }
@@ -130,7 +132,7 @@ export function checkRedirectUri(client: OAuthClient, params: URLSearchParams): 
     );
   }
   const redirectUri = sent[0]!;
-  if (!redirectUriMatches(client.redirectUris, redirectUri)) throw new AuthorizePageError(MESSAGES.redirectInvalid);
+  if (!redirectUriMatches(client.redirectUris, redirectUri)) throw new AuthorizePageError(MESSAGES.redirectInvalid, 400, redirectUri);
   return { client, redirectUri, redirectUriProvided: true };
 }
 
@@ -338,7 +340,34 @@ const PENDING_REQUEST = `select id, client_id as clientId, redirect_uri as redir
 export async function reverifyClient(ctx: AppContext, request: PendingAuthorizationRequest): Promise<OAuthClient> {
   const client = await resolveKnownClient(ctx, request.clientId);
   if (!client || !redirectUriMatches(client.redirectUris, request.redirectUri)) {
-    throw new AuthorizePageError(MESSAGES.redirectInvalid);
+    throw new AuthorizePageError(MESSAGES.redirectInvalid, 400, request.redirectUri);
   }
   return client;
+}
+
+/**
+ * What the sign-in page says when a person arrives from an authorization request: the application's
+ * name (as stored; nothing is fetched) and the server the request names (its name is public in the
+ * protected resource metadata). Null for anything but a live pending request.
+ */
+export function describePendingRequest(ctx: AppContext, returnTo: string): { applicationName: string; serverName: string | null } | null {
+  let url: URL;
+  try {
+    url = new URL(returnTo, "http://toolgate.invalid");
+  } catch {
+    return null;
+  }
+  if (url.pathname !== "/authorize") return null;
+  let pending: PendingAuthorizationRequest;
+  try {
+    pending = loadPendingRequest(ctx, url.searchParams.get("request"));
+  } catch {
+    return null;
+  }
+  const client = statement<[string], { name: string }>(ctx.db, "select client_name as name from oauth_clients where id = ?").get(pending.clientId);
+  if (!client) return null;
+  const server = pending.serverId
+    ? statement<[string], { name: string }>(ctx.db, "select name from mcp_servers where id = ?").get(pending.serverId)
+    : undefined;
+  return { applicationName: client.name || "Unnamed application", serverName: server?.name ?? null };
 }
