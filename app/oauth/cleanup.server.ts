@@ -4,6 +4,7 @@
  * docs/storage.md lists what each lifetime means.
  */
 import { and, eq, lt, notExists, sql } from "drizzle-orm";
+import { deleteUnusedLogos } from "./client-logos.server";
 import type { AppContext } from "~/context.server";
 import { onShutdown } from "~/http/lifecycle.server";
 import { accessTokens, authorizationCodes, authorizationRequests, refreshTokens, sessions, tokenFamilies } from "~/db/schema";
@@ -19,6 +20,7 @@ export type CleanupReport = {
   refreshTokens: number;
   tokenFamilies: number;
   sessions: number;
+  clientLogos: number;
 };
 
 export function runOAuthCleanup(ctx: AppContext): CleanupReport {
@@ -33,6 +35,7 @@ export function runOAuthCleanup(ctx: AppContext): CleanupReport {
       refreshTokens: tx.delete(refreshTokens).where(lt(refreshTokens.expiresAt, now - DAY)).run().changes,
       tokenFamilies: 0,
       clients: 0,
+      clientLogos: 0,
       // An expired session is refused at read time already; removing the row keeps the table small.
       sessions: tx.delete(sessions).where(lt(sessions.expiresAt, now)).run().changes,
     };
@@ -48,6 +51,7 @@ export function runOAuthCleanup(ctx: AppContext): CleanupReport {
       )
       .run().changes;
     report.clients = deleteIdleClients(ctx, tx);
+    report.clientLogos = deleteUnusedLogos(tx);
     return report;
   });
 }

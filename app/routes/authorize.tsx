@@ -154,6 +154,7 @@ function ClientSummary({ client }: { client: ClientPresentation }) {
   return (
     <div className="stack">
       <p className="consent-lead">
+        {client.logoUrl ? <img src={client.logoUrl} alt="" width={40} height={40} className="app-logo consent-logo" /> : null}
         <strong className="consent-client">{client.name}</strong>{" "}
         {client.kind === "registered" ? (
           <span className="badge badge--warn" title="The application registered itself; its name is not verified">
