@@ -28,6 +28,7 @@ export type ConfirmActionProps = {
 export function ConfirmAction(props: ConfirmActionProps) {
   const hydrated = useHydrated();
   const dialog = useRef<HTMLDialogElement>(null);
+  const cancel = useRef<HTMLButtonElement>(null);
   const id = useId();
   const className = props.className ?? "button button--danger";
   if (!hydrated) {
@@ -45,7 +46,11 @@ export function ConfirmAction(props: ConfirmActionProps) {
         aria-label={props.accessibleLabel}
         aria-haspopup="dialog"
         disabled={props.disabled}
-        onClick={() => dialog.current?.showModal()}
+        onClick={() => {
+          dialog.current?.showModal();
+          // The safe choice has the focus: Enter does not confirm by accident.
+          cancel.current?.focus();
+        }}
       >
         {props.label}
       </button>
@@ -60,7 +65,7 @@ export function ConfirmAction(props: ConfirmActionProps) {
           <button type="submit" className="button button--danger-solid">
             {props.confirmLabel}
           </button>
-          <button type="button" className="button button--secondary" onClick={() => dialog.current?.close()} autoFocus>
+          <button ref={cancel} type="button" className="button button--secondary" onClick={() => dialog.current?.close()}>
             Cancel
           </button>
         </Form>
