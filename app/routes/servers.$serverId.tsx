@@ -82,7 +82,7 @@ export default function ServerPage() {
       <Toast message={toast} />
       {signingSecret ? (
         <section className="alert alert--warn" aria-labelledby="new-secret-title">
-          <h2 id="new-secret-title">Signing secret</h2>
+          <h2 id="new-secret-title">Your new signing secret</h2>
           <p>Copy it now: it is shown only once. Your tool endpoints use it to check that a call comes from Toolgate.</p>
           <CopyField id="signing-secret-value" label="Signing secret" value={signingSecret} />
         </section>

@@ -107,7 +107,7 @@ export default function ServerActivity() {
       {events.length === 0 ? (
         <p className="muted">No events{filter.client || filter.kind ? " match this filter" : " yet"}.</p>
       ) : (
-        <div className="card table-card">
+        <div className="card table-card" tabIndex={0} role="region" aria-label="Events">
           <table>
             <caption className="visually-hidden">Events, newest first</caption>
             <thead>
