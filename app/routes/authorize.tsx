@@ -330,13 +330,16 @@ export function ErrorBoundary() {
       <h1 id="authorize-title">Authorize Application</h1>
       <div className="alert alert--error" role="alert">
         {data ? data.message : "The request could not be completed. Please try again."}
-        {data?.requestedRedirectUri ? (
-          <p className="small alert-detail">
-            The application asked to return to <code className="break" data-testid="requested-redirect-uri"><bdi>{data.requestedRedirectUri}</bdi></code>,
-            which it has not registered (or no longer lists).
-          </p>
-        ) : null}
       </div>
+      {data?.requestedRedirectUri ? (
+        <p className="small">
+          The application asked to return to{" "}
+          <code className="break" data-testid="requested-redirect-uri">
+            <bdi>{data.requestedRedirectUri}</bdi>
+          </code>
+          , which it has not registered (or no longer lists).
+        </p>
+      ) : null}
       {data?.account && data.switchAccountReturnTo ? (
         <div className="stack">
           <p>
