@@ -12,6 +12,7 @@ import { json } from "./headers.server";
 import { endWith, writeFetchResponse } from "./node-request.server";
 import { markDraining, runShutdownHooks } from "./lifecycle.server";
 import { DEFAULT_LIMITS, limitFor, limitKey, RateLimiter, rateLimitedResponse } from "./rate-limit.server";
+import { checkPageForm } from "./page-form.server";
 import { checkRequestTarget, protocolPathname } from "./request-target.server";
 import { isProtocolPath, matchNodeRoute, matchProtocolRoute, type NodeProtocolHandler, type ProtocolHandler, type RequestInfo } from "./protocol.server";
 import "./routes.server";
@@ -54,7 +55,9 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
   const remix = build ? createRequestHandler(build, mode) : undefined;
   const pages: ProtocolHandler = async (request, _ctx, info) => {
     if (!remix) return json({ error: "not_found" }, { status: 404 });
-    const checked = pageRequest(request, publicUrl);
+    const page = pageRequest(request, publicUrl);
+    if (page instanceof Response) return page;
+    const checked = page.method === "GET" || page.method === "HEAD" ? page : await checkPageForm(page);
     if (checked instanceof Response) return checked;
     return remix(checked, { ctx, cspNonce: randomBytes(16).toString("base64"), ...info });
   };
