@@ -196,6 +196,23 @@ describe("device cookies (decision 030)", () => {
     expect(await laptop.signIn(OWNER, PASSWORD)).toBe(302);
   });
 
+  it("the browser that set the workspace up is trusted for the owner's account", async () => {
+    await server.close(100);
+    ctx.cleanup();
+    ctx = createTestContext({ TOOLGATE_RATE_LIMIT: "on", TOOLGATE_TRUSTED_PROXIES: "loopback" });
+    server = await startHttpServer({ ctx, build, port: 0, host: "127.0.0.1" });
+    const first = new Browser("198.51.100.50");
+    const page = await first.request("GET", "/setup");
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)![1]!;
+    const setUp = await first.request("POST", "/setup", new URLSearchParams({ csrf, email: OWNER, name: "Owner", password: PASSWORD, confirm: PASSWORD }));
+    expect(setUp.status).toBe(302);
+    expect(first.device).toMatch(/^v1\./);
+    first.signOut();
+    await guess(OWNER, 3, 3);
+    expect(await new Browser("198.51.100.51").signIn(OWNER, PASSWORD)).toBe(429);
+    expect(await first.signIn(OWNER, PASSWORD)).toBe(302);
+  });
+
   it("behind one address (a NAT) with a guesser, the owner's browser still signs in", async () => {
     const nat = "198.51.100.40";
     const owner = new Browser(nat);
