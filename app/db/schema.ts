@@ -286,9 +286,16 @@ export const refreshTokens = sqliteTable(
     expiresAt: integer("expires_at").notNull(),
     /** Set when this token was exchanged for a new one (rotation). */
     rotatedAt: integer("rotated_at"),
-    /** Hash of the token that replaced it, so a retry inside the grace window gets the same pair. */
+    /** Hash of the token that replaced it: the one live successor (a grace retry re-points it). */
     replacedBy: text("replaced_by"),
     revokedAt: integer("revoked_at"),
+    /**
+     * Set (with revoked_at) when a retry of its predecessor inside the grace window replaced this
+     * never-used token; presenting it afterwards is reuse (docs/decisions/004).
+     */
+    supersededAt: integer("superseded_at"),
+    /** Hash of the access token issued together with it, revoked with it when it is superseded. */
+    accessTokenHash: text("access_token_hash"),
   },
   (t) => [
     index("refresh_tokens_family_idx").on(t.familyId),
