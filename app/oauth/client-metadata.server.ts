@@ -3,6 +3,7 @@
  * Documents. Turns untrusted JSON into typed metadata or throws an OAuthError.
  */
 import { z } from "zod";
+import { findUnsafeCharacter } from "~/utils/display-text";
 import { OAuthError } from "./errors.server";
 import { checkRedirectUriForRegistration } from "./redirect-uri.server";
 import { DEFAULT_SCOPE, SUPPORTED_SCOPES } from "./metadata.server";
@@ -64,6 +65,32 @@ export type ValidatedClientMetadata = {
   applicationType: "web" | "native" | null;
 };
 
+type ParsedMetadata = z.infer<typeof clientMetadataSchema>;
+
+/**
+ * Every field a page may show must be plain visible text: a direction override or an invisible
+ * character in a client's name would change how the consent page reads around it
+ * (docs/decisions/031-consent-screen-truth.md).
+ */
+function checkDisplayFields(m: ParsedMetadata): void {
+  const fields: [string, string | undefined][] = [
+    ["client_name", m.client_name],
+    ["client_uri", m.client_uri],
+    ["logo_uri", m.logo_uri],
+    ["tos_uri", m.tos_uri],
+    ["policy_uri", m.policy_uri],
+    ["software_id", m.software_id],
+    ["software_version", m.software_version],
+    ...(m.contacts ?? []).map((c): [string, string] => ["contacts", c]),
+  ];
+  for (const [field, value] of fields) {
+    const found = value === undefined ? null : findUnsafeCharacter(value);
+    if (found) {
+      throw invalidMetadata(`${field} must not contain control, formatting, direction or invisible characters (found ${found})`);
+    }
+  }
+}
+
 const GRANT_TYPES = new Set(["authorization_code", "refresh_token"]);
 const AUTH_METHODS = new Set<string>(["none", "client_secret_basic", "client_secret_post"]);
 
@@ -102,6 +129,7 @@ export function parseClientMetadata(input: unknown, defaultAuthMethod: TokenEndp
     const problem = checkRedirectUriForRegistration(uri);
     if (problem) throw new OAuthError("invalid_redirect_uri", problem);
   }
+  checkDisplayFields(m);
 
   if (m.client_uri !== undefined && !isWebUrl(m.client_uri, true)) {
     throw invalidMetadata("client_uri must be an https URL");
