@@ -1,10 +1,10 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
-import { Form, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
+import { Form, Link, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
 import { z } from "zod";
 import { checkCsrf } from "~/auth/csrf.server";
 import { createUserSession, csrfToken, getBrowserSession } from "~/auth/session.server";
-import { countUsers, createUser, emailSchema, passwordSchema, UserExistsError } from "~/auth/users.server";
+import { countUsers, createUser, emailSchema, passwordSchema, SetupDoneError, UserExistsError } from "~/auth/users.server";
 import { FormField } from "~/servers/components";
 
 export const meta: MetaFunction = () => [{ title: "Create the owner account · Toolgate" }];
@@ -26,7 +26,9 @@ const setupSchema = z
   .refine((v) => v.password === v.confirm, { path: ["confirm"], message: "The passwords do not match" });
 
 type Fields = "email" | "name" | "password" | "confirm";
-type ActionData = { formError?: string; fieldErrors?: Partial<Record<Fields, string>>; values?: { email?: string; name?: string } };
+const SETUP_DONE = "The owner account of this workspace was created a moment ago, so this one was not. Sign in instead.";
+
+type ActionData = { formError?: string; signIn?: boolean; fieldErrors?: Partial<Record<Fields, string>>; values?: { email?: string; name?: string } };
 
 export async function action({ request, context }: ActionFunctionArgs) {
   const { ctx } = context;
@@ -48,14 +50,19 @@ export async function action({ request, context }: ActionFunctionArgs) {
   }
   let user;
   try {
-    // The count check and the insert race only with another first-run form; the unique email and
-    // the re-check below keep a second owner from appearing.
-    user = await createUser(ctx, { email: parsed.data.email, password: parsed.data.password, name: parsed.data.name, role: "owner" });
+    // "No account yet" is checked again in the insert's own transaction: of two first-run forms sent
+    // at once, one creates the owner and the other is told so.
+    user = await createUser(
+      ctx,
+      { email: parsed.data.email, password: parsed.data.password, name: parsed.data.name, role: "owner" },
+      { onlyFirst: true },
+    );
   } catch (error) {
-    if (error instanceof UserExistsError) throw redirect("/sign-in");
+    if (error instanceof SetupDoneError || error instanceof UserExistsError) {
+      return json<ActionData>({ formError: SETUP_DONE, signIn: true }, { status: 409 });
+    }
     throw error;
   }
-  if (countUsers(ctx) > 1) ctx.logger.warn("first-run form raced another account creation");
   const cookie = await createUserSession(ctx, request, user.id);
   return redirect("/", { headers: { "Set-Cookie": cookie } });
 }
@@ -98,6 +105,12 @@ export default function Setup() {
       {data?.formError ? (
         <div className="alert alert--error" role="alert">
           {data.formError}
+          {data.signIn ? (
+            <>
+              {" "}
+              <Link to="/sign-in">Sign in</Link>
+            </>
+          ) : null}
         </div>
       ) : null}
       <Form method="post" noValidate>
