@@ -26,3 +26,11 @@ export function findUnsafeCharacter(text: string): string | null {
 export function displayText(text: string): string {
   return text.replace(UNSAFE_CHARACTERS, "\uFFFD").replace(MARK_STACKS, "$1");
 }
+
+/**
+ * A name from outside for a plain-text message (a toast): cleaned, between FSI and PDI, which
+ * isolate it in text as <bdi> does in markup; the Toast component renders that part in <bdi>.
+ */
+export function isolatedName(text: string): string {
+  return `\u2068${displayText(text)}\u2069`;
+}
