@@ -33,8 +33,19 @@ function isWebUrl(value: string, allowLoopbackHttp: boolean): boolean {
   return allowLoopbackHttp && url.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
 }
 
+/**
+ * Storage bounds (docs/decisions/032-bounded-client-storage.md): a registration is open to anyone,
+ * so what one can make us store is capped: the number of redirect URIs (each at most 2000
+ * characters, checkRedirectUriForRegistration) and the size of all metadata together.
+ */
+export const MAX_REDIRECT_URIS = 10;
+export const MAX_METADATA_CHARS = 8192;
+
 export const clientMetadataSchema = z.object({
-  redirect_uris: z.array(z.string()).min(1).max(20),
+  redirect_uris: z
+    .array(z.string())
+    .min(1, "at least one redirect URI is required")
+    .max(MAX_REDIRECT_URIS, `at most ${MAX_REDIRECT_URIS} redirect URIs are allowed`),
   client_name: displayText(100).optional(),
   client_uri: z.string().max(2000).optional(),
   logo_uri: z.string().max(2000).optional(),
@@ -130,6 +141,13 @@ export function parseClientMetadata(input: unknown, defaultAuthMethod: TokenEndp
     if (problem) throw new OAuthError("invalid_redirect_uri", problem);
   }
   checkDisplayFields(m);
+  // The fields kept (zod dropped every other member), measured as they are stored.
+  const size = JSON.stringify(m).length;
+  if (size > MAX_METADATA_CHARS) {
+    throw invalidMetadata(
+      `The client metadata is too large (${size} characters; at most ${MAX_METADATA_CHARS} for redirect URIs, names and URIs together)`,
+    );
+  }
 
   if (m.client_uri !== undefined && !isWebUrl(m.client_uri, true)) {
     throw invalidMetadata("client_uri must be an https URL");
