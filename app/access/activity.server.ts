@@ -4,6 +4,7 @@
  */
 import { and, desc, eq, lt, type SQL } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
+import { displayText } from "~/utils/display-text";
 import { auditEvents, oauthClients, users } from "~/db/schema";
 
 export const ACTIVITY_PAGE_SIZE = 50;
@@ -185,7 +186,9 @@ export function listActivity(ctx: AppContext, filter: ActivityFilter): ActivityP
     .all();
   const page = rows.slice(0, limit);
   return {
-    events: page.map((r) => {
+    events: page.map((row) => {
+      // A client's name, cleaned of characters the page would not show (decision 031).
+      const r = { ...row, clientName: row.clientName === null ? null : displayText(row.clientName) };
       const detail = parseDetail(r.detail);
       const app = r.clientName ?? (r.clientId ? "An application" : "Toolgate");
       const who = actorLabel(r.actor, r.actorEmail, r.clientName);
@@ -215,6 +218,6 @@ export function activityClients(ctx: AppContext, serverId: string): { id: string
     .where(eq(auditEvents.serverId, serverId))
     .all()
     .filter((c): c is { id: string; name: string | null } => c.id !== null)
-    .map((c) => ({ id: c.id, name: c.name ?? c.id }))
+    .map((c) => ({ id: c.id, name: displayText(c.name ?? c.id) }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }

@@ -18,6 +18,7 @@ import {
 import type { OAuthClient } from "./clients.server";
 import { createOrUpdateGrant, toolsOfServer } from "./grants.server";
 import { mcpResourceUrl } from "./metadata.server";
+import { displayText } from "~/utils/display-text";
 import { redirectDestination } from "./redirect-uri.server";
 import { newAuthorizationCode, secretHash, type Tx } from "./tokens.server";
 
@@ -87,9 +88,10 @@ export function presentClient(client: OAuthClient, redirectUri: string): ClientP
     }
   }
   return {
-    name: client.clientName || "Unnamed application",
+    // Cleaned here too, so that not even the page's data carries a character the page would not show.
+    name: displayText(client.clientName || "Unnamed application"),
     kind: client.kind,
-    redirectHost,
+    redirectHost: displayText(redirectHost),
     redirectPort,
     redirectKind: destination?.kind ?? "web",
     clientIdHost,

@@ -9,11 +9,18 @@ import { FormField } from "~/servers/components";
 
 export const meta: MetaFunction = () => [{ title: "Create the owner account · Toolgate" }];
 
+/** Where a first-run form that lost to another one lands: the page says the owner exists. */
+const TAKEN_PATH = "/setup?taken=1";
+
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const { ctx } = context;
-  if (countUsers(ctx) > 0) throw redirect("/sign-in");
+  if (countUsers(ctx) > 0) {
+    // After a lost race the page explains (a document POST renders through this loader too).
+    if (new URL(request.url).searchParams.get("taken") === "1") return json({ csrf: null, taken: true }, { status: 409 });
+    throw redirect("/sign-in");
+  }
   const { sid, setCookie } = await getBrowserSession(context, request);
-  return json({ csrf: csrfToken(ctx, sid, "setup") }, { headers: setCookie ? { "Set-Cookie": setCookie } : undefined });
+  return json({ csrf: csrfToken(ctx, sid, "setup"), taken: false }, { headers: setCookie ? { "Set-Cookie": setCookie } : undefined });
 }
 
 const setupSchema = z
@@ -28,7 +35,7 @@ const setupSchema = z
 type Fields = "email" | "name" | "password" | "confirm";
 const SETUP_DONE = "The owner account of this workspace was created a moment ago, so this one was not. Sign in instead.";
 
-type ActionData = { formError?: string; signIn?: boolean; fieldErrors?: Partial<Record<Fields, string>>; values?: { email?: string; name?: string } };
+type ActionData = { formError?: string; fieldErrors?: Partial<Record<Fields, string>>; values?: { email?: string; name?: string } };
 
 export async function action({ request, context }: ActionFunctionArgs) {
   const { ctx } = context;
@@ -36,7 +43,8 @@ export async function action({ request, context }: ActionFunctionArgs) {
   if (!(await checkCsrf(ctx, request, form, "setup"))) {
     return json<ActionData>({ formError: "This form has expired. Please try again." }, { status: 403 });
   }
-  if (countUsers(ctx) > 0) throw redirect("/sign-in");
+  // A form posted after the owner exists (another browser was quicker) is told so.
+  if (countUsers(ctx) > 0) throw redirect(TAKEN_PATH);
   const raw = Object.fromEntries(["email", "name", "password", "confirm"].map((k) => [k, String(form.get(k) ?? "")]));
   const values = { email: raw.email?.slice(0, 254), name: raw.name?.slice(0, 100) };
   const parsed = setupSchema.safeParse(raw);
@@ -58,9 +66,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
       { onlyFirst: true },
     );
   } catch (error) {
-    if (error instanceof SetupDoneError || error instanceof UserExistsError) {
-      return json<ActionData>({ formError: SETUP_DONE, signIn: true }, { status: 409 });
-    }
+    if (error instanceof SetupDoneError || error instanceof UserExistsError) throw redirect(TAKEN_PATH);
     throw error;
   }
   const cookie = await createUserSession(ctx, request, user.id);
@@ -93,11 +99,26 @@ function Field(props: {
 }
 
 export default function Setup() {
-  const { csrf } = useLoaderData<typeof loader>();
+  const { csrf, taken } = useLoaderData<typeof loader>();
   const data = useActionData<typeof action>();
   const navigation = useNavigation();
   const busy = navigation.state !== "idle";
   const e = data?.fieldErrors ?? {};
+  if (taken || csrf === null) {
+    return (
+      <section className="card narrow stack" aria-labelledby="setup-title">
+        <h1 id="setup-title">Welcome to Toolgate</h1>
+        <div className="alert alert--error" role="alert">
+          {SETUP_DONE}
+        </div>
+        <p>
+          <Link to="/sign-in" className="button">
+            Sign in
+          </Link>
+        </p>
+      </section>
+    );
+  }
   return (
     <section className="card narrow" aria-labelledby="setup-title">
       <h1 id="setup-title">Welcome to Toolgate</h1>
@@ -105,12 +126,6 @@ export default function Setup() {
       {data?.formError ? (
         <div className="alert alert--error" role="alert">
           {data.formError}
-          {data.signIn ? (
-            <>
-              {" "}
-              <Link to="/sign-in">Sign in</Link>
-            </>
-          ) : null}
         </div>
       ) : null}
       <Form method="post" noValidate>

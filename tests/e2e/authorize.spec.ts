@@ -187,7 +187,7 @@ test("a self-registered client with a loopback redirect is marked Unverified and
   const { server, clientId } = await setup(app, page);
   await page.goto(authorizeUrl(app.url, { ...params(clientId), resource: resourceOf(app, server.id) }));
   await expect(page.getByText("Unverified", { exact: true })).toBeVisible();
-  await expect(page.getByTestId("redirect-host")).toHaveText(new URL(callback.url).host);
+  await expect(page.getByTestId("returns-to")).toHaveText(`this computer (port ${new URL(callback.url).port})`);
   await expect(page.getByTestId("redirect-warning")).toContainText("The authorization goes to a program on this computer");
 });
 
