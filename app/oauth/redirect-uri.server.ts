@@ -121,7 +121,8 @@ export function checkRedirectUriForRegistration(uri: string): string | null {
   // The page says "returns to an app on this device"; a scheme that opens a browser on a URL it
   // carries would return somewhere else (docs/decisions/031-consent-screen-truth.md).
   const name = scheme.slice(0, -1);
-  if (BROWSER_LAUNCHER_SCHEMES.has(name) || name.startsWith("x-safari") || name.startsWith("microsoft-edge")) {
+  // `web+…` schemes are handled by whichever web site registered itself (registerProtocolHandler).
+  if (BROWSER_LAUNCHER_SCHEMES.has(name) || name.startsWith("x-safari") || name.startsWith("microsoft-edge") || name.startsWith("web+")) {
     return `The ${name} scheme opens a browser or another program, not an app's redirect; it is not allowed in a redirect URI`;
   }
   if (embedsUrl(uri.slice(scheme.length))) {

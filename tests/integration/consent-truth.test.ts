@@ -160,6 +160,7 @@ describe("browser-launcher redirect schemes are refused (invalid_redirect_uri)",
     "myapp:/open?u=https%253A%252F%252Fevil.example",
     "myapp:HTTPS://evil.example",
     "myapp:javascript:alert(1)",
+    "web+evil://anything",
   ];
   it.each(launchers)("%s", async (uri) => {
     const res = await register({ ...base, redirect_uris: [uri] });
