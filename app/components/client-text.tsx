@@ -12,3 +12,12 @@ export function ClientText({ children, className, testId }: { children: string; 
     </bdi>
   );
 }
+
+/**
+ * A plain-text message (a toast) in which names from outside travel between FSI and PDI
+ * (isolatedName): each such name is rendered in its own <bdi>, the rest as text.
+ */
+export function MessageText({ children }: { children: string }) {
+  const parts = children.split(/\u2068([^\u2069]*)\u2069/);
+  return <>{parts.map((part, i) => (i % 2 === 1 ? <ClientText key={i}>{part}</ClientText> : part))}</>;
+}

@@ -1,6 +1,6 @@
 /** UI pieces shared by the server and tool pages (no server-only imports). */
 import { useEffect, useState, type ReactNode } from "react";
-import { ClientText } from "~/components/client-text";
+import { MessageText } from "~/components/client-text";
 
 /** True once React has hydrated: things that need JavaScript render only then. */
 export function useHydrated(): boolean {
@@ -124,11 +124,9 @@ export function FormError({ message }: { message?: string | null }) {
 
 export function Toast({ message }: { message?: string | null }) {
   if (!message) return null;
-  // A name from outside travels in the text between FSI and PDI (isolatedName); it is shown in <bdi>.
-  const parts = message.split(/\u2068([^\u2069]*)\u2069/);
   return (
     <div className="alert alert--ok" role="status">
-      {parts.map((part, i) => (i % 2 === 1 ? <ClientText key={i}>{part}</ClientText> : part))}
+      <MessageText>{message}</MessageText>
     </div>
   );
 }
