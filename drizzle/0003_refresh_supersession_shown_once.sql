@@ -8,4 +8,6 @@ CREATE TABLE `shown_once_secrets` (
 	FOREIGN KEY (`user_id`) REFERENCES `users`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
-CREATE INDEX `shown_once_secrets_expires_idx` ON `shown_once_secrets` (`expires_at`);
+CREATE INDEX `shown_once_secrets_expires_idx` ON `shown_once_secrets` (`expires_at`);--> statement-breakpoint
+ALTER TABLE `refresh_tokens` ADD `superseded_at` integer;--> statement-breakpoint
+ALTER TABLE `refresh_tokens` ADD `access_token_hash` text;
