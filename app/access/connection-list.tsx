@@ -1,6 +1,8 @@
 import { Form, Link } from "@remix-run/react";
 import { ConfirmAction } from "~/components/confirm-action";
 import { LocalTime } from "~/components/local-time";
+import { ClientText } from "~/components/client-text";
+import { displayText } from "~/utils/display-text";
 
 export type ConnectionEntryView = {
   grantId: string;
@@ -90,15 +92,15 @@ function ApplicationCard({ group: g, csrf, showServer, basePath }: { group: Appl
         <div className="app-title">
           {g.logoUrl ? <img src={g.logoUrl} alt="" width={32} height={32} className="app-logo" /> : null}
           <h2 id={headingId} className="app-name">
-            {g.applicationName}
+            <ClientText>{g.applicationName}</ClientText>
           </h2>
           {g.identifiedBy === "registered" ? <span className="badge badge--warn">unverified</span> : null}
         </div>
         <ConfirmAction
           label={many ? "Revoke all" : "Revoke access"}
-          accessibleLabel={`${many ? "Revoke all access" : "Revoke access"} for ${g.applicationName}`}
+          accessibleLabel={`${many ? "Revoke all access" : "Revoke access"} for ${displayText(g.applicationName)}`}
           confirmHref={`${basePath}/revoke?app=${encodeURIComponent(g.key)}`}
-          title={`Revoke access for ${g.applicationName}?`}
+          title={`Revoke access for ${displayText(g.applicationName)}?`}
           consequence={g.consequence}
           action={basePath}
           fields={{ csrf, app: g.key }}
@@ -118,7 +120,7 @@ function ApplicationCard({ group: g, csrf, showServer, basePath }: { group: Appl
       <details className="group-details">
         <summary>
           {many ? `Show ${g.entries.length} authorizations` : "Show details"}
-          <span className="visually-hidden"> of {g.applicationName}</span>
+          <span className="visually-hidden"> of <ClientText>{g.applicationName}</ClientText></span>
         </summary>
         <ol className="list entry-list">
           {g.entries.map((e, i) => (
@@ -126,14 +128,14 @@ function ApplicationCard({ group: g, csrf, showServer, basePath }: { group: Appl
               <div className="spread">
                 <h3 className="entry-title" id={`grant-${e.grantId}`}>
                   {showServer ? e.serverName : `Authorization ${i + 1}`}
-                  {e.redirectHosts.length > 0 ? <span className="muted small"> → {e.redirectHosts.join(", ")}</span> : null}
+                  {e.redirectHosts.length > 0 ? <span className="muted small"> → <HostList hosts={e.redirectHosts} /></span> : null}
                 </h3>
                 {many ? (
                   <ConfirmAction
                     label="Revoke"
-                    accessibleLabel={`Revoke access for ${g.applicationName}${showServer ? ` to ${e.serverName}` : ""}, authorization ${i + 1}`}
+                    accessibleLabel={`Revoke access for ${displayText(g.applicationName)}${showServer ? ` to ${e.serverName}` : ""}, authorization ${i + 1}`}
                     confirmHref={`${basePath}/revoke?grantId=${encodeURIComponent(e.grantId)}`}
-                    title={`Revoke access for ${g.applicationName}?`}
+                    title={`Revoke access for ${displayText(g.applicationName)}?`}
                     consequence={e.consequence}
                     action={basePath}
                     fields={{ csrf, grantId: e.grantId }}
@@ -152,7 +154,7 @@ function ApplicationCard({ group: g, csrf, showServer, basePath }: { group: Appl
                   </>
                 ) : null}
                 <dt>Redirects to</dt>
-                <dd>{e.redirectHosts.length > 0 ? e.redirectHosts.join(", ") : "unknown"}</dd>
+                <dd>{e.redirectHosts.length > 0 ? <HostList hosts={e.redirectHosts} /> : "unknown"}</dd>
                 <dt>First authorized</dt>
                 <dd>
                   <LocalTime ms={e.firstAuthorizedAt} />
@@ -166,7 +168,7 @@ function ApplicationCard({ group: g, csrf, showServer, basePath }: { group: Appl
                   {e.tools.length === 0 ? (
                     <span className="muted">none</span>
                   ) : (
-                    <ul className="inline-list" aria-label={`Tools granted to ${g.applicationName}`}>
+                    <ul className="inline-list" aria-label={`Tools granted to ${displayText(g.applicationName)}`}>
                       {e.tools.map((t) => (
                         <li key={t.id} className="tool-name">
                           {t.name}
@@ -181,5 +183,19 @@ function ApplicationCard({ group: g, csrf, showServer, basePath }: { group: Appl
         </ol>
       </details>
     </li>
+  );
+}
+
+/** Redirect hosts as a comma-separated list, each isolated (they come from the client). */
+function HostList({ hosts }: { hosts: string[] }) {
+  return (
+    <>
+      {hosts.map((host, i) => (
+        <span key={host}>
+          {i > 0 ? ", " : null}
+          <ClientText>{host}</ClientText>
+        </span>
+      ))}
+    </>
   );
 }

@@ -10,6 +10,7 @@ import { requireCsrf } from "~/auth/csrf.server";
 import { commitSession, getSession, requireUser } from "~/auth/session.server";
 import type { AppContext } from "~/context.server";
 import { findRevokeTargets, revokeConnections, revokeConsequence, type RevokeTarget } from "./connections.server";
+import { isolatedName } from "~/utils/display-text";
 
 export const REVOKE_CSRF_PURPOSE = "connections";
 
@@ -44,8 +45,8 @@ export async function handleRevoke(ctx: AppContext, request: Request, backTo: st
   session.flash(
     "toast",
     result.count > 1
-      ? `Access revoked for ${result.applicationName} (${result.count} authorizations). Its tokens no longer work.`
-      : `Access revoked for ${result.applicationName}. Its tokens no longer work.`,
+      ? `Access revoked for ${isolatedName(result.applicationName)} (${result.count} authorizations). Its tokens no longer work.`
+      : `Access revoked for ${isolatedName(result.applicationName)}. Its tokens no longer work.`,
   );
   return redirect(backTo, { headers: { "Set-Cookie": await commitSession(ctx, session) } });
 }

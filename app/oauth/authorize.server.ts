@@ -17,7 +17,7 @@ import { newId } from "~/utils/crypto.server";
 import { isMetadataDocumentClientId, resolveClient, type OAuthClient } from "./clients.server";
 import { OAuthError } from "./errors.server";
 import { DEFAULT_SCOPE, isOriginResource, serverIdFromResource, SUPPORTED_SCOPES } from "./metadata.server";
-import { redirectUriMatches } from "./redirect-uri.server";
+import { checkRedirectUriForRegistration, redirectUriMatches } from "./redirect-uri.server";
 
 /** The four messages of the product documentation, word for word. */
 export const MESSAGES = {
@@ -27,6 +27,18 @@ export const MESSAGES = {
   noAccess: "You do not have access to this MCP server.",
 } as const;
 
+/**
+ * The redirect URI matches a registered one and is still allowed by today's registration rules: a
+ * client stored before a rule existed (a browser-launcher scheme, an invisible character) is not
+ * sent there (docs/decisions/031-consent-screen-truth.md).
+ */
+function checkRegisteredRedirectUri(client: OAuthClient, redirectUri: string): void {
+  if (!redirectUriMatches(client.redirectUris, redirectUri)) throw new AuthorizePageError(MESSAGES.redirectInvalid, 400, redirectUri);
+  const problem = checkRedirectUriForRegistration(redirectUri);
+  // The message keeps its exact words; why the stored address is refused goes below it.
+  if (problem) throw new AuthorizePageError(MESSAGES.redirectInvalid, 400, redirectUri, `${problem}.`);
+}
+
 /** An error shown on our page; the browser is not redirected (the redirect URI is not trusted). */
 export class AuthorizePageError extends Error {
   override name = "AuthorizePageError";
@@ -35,6 +47,8 @@ export class AuthorizePageError extends Error {
     readonly status = 400,
     /** Shown under the message: the redirect address the request asked for (redirectInvalid). */
     readonly requestedRedirectUri: string | null = null,
+    /** Shown under the message too: why a registered address is no longer accepted. */
+    readonly reason: string | null = null,
   ) {
     super(message);
   }
@@ -125,6 +139,7 @@ export function checkRedirectUri(client: OAuthClient, params: URLSearchParams): 
   }
   if (sent.length === 0) {
     if (client.redirectUris.length === 1) {
+      checkRegisteredRedirectUri(client, client.redirectUris[0]!);
       return { client, redirectUri: client.redirectUris[0]!, redirectUriProvided: false };
     }
     throw new AuthorizePageError(
@@ -132,7 +147,7 @@ export function checkRedirectUri(client: OAuthClient, params: URLSearchParams): 
     );
   }
   const redirectUri = sent[0]!;
-  if (!redirectUriMatches(client.redirectUris, redirectUri)) throw new AuthorizePageError(MESSAGES.redirectInvalid, 400, redirectUri);
+  checkRegisteredRedirectUri(client, redirectUri);
   return { client, redirectUri, redirectUriProvided: true };
 }
 
@@ -339,9 +354,8 @@ const PENDING_REQUEST = `select id, client_id as clientId, redirect_uri as redir
  */
 export async function reverifyClient(ctx: AppContext, request: PendingAuthorizationRequest): Promise<OAuthClient> {
   const client = await resolveKnownClient(ctx, request.clientId);
-  if (!client || !redirectUriMatches(client.redirectUris, request.redirectUri)) {
-    throw new AuthorizePageError(MESSAGES.redirectInvalid, 400, request.redirectUri);
-  }
+  if (!client) throw new AuthorizePageError(MESSAGES.redirectInvalid, 400, request.redirectUri);
+  checkRegisteredRedirectUri(client, request.redirectUri);
   return client;
 }
 

@@ -6,6 +6,8 @@ import { activityClients, AUDIT_KINDS, listActivity } from "~/access/activity.se
 import { findOwnedServer } from "~/access/connections.server";
 import { LocalTime } from "~/components/local-time";
 import { requireRequestUser } from "~/auth/session.server";
+import { ClientText } from "~/components/client-text";
+import { displayText } from "~/utils/display-text";
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [
   { title: data ? `Activity · ${data.server.name} · Toolgate` : "Toolgate" },
@@ -53,6 +55,7 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
       at: e.at,
       kind: e.kind,
       description: e.description,
+      descriptionParts: e.descriptionParts,
       clientName: e.clientName,
     })),
     nextBefore: page.nextBefore,
@@ -82,8 +85,8 @@ export default function ServerActivity() {
           <select id="filter-client" name="client" defaultValue={filter.client}>
             <option value="">All applications</option>
             {clients.map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
+              <option key={c.id} value={c.id} dir="auto">
+                {displayText(c.name)}
                 {c.registrations > 1 ? ` (${c.registrations} registrations)` : ""}
               </option>
             ))}
