@@ -127,7 +127,11 @@ export default function ServerActivity() {
                     <LocalTime ms={e.at} />
                   </td>
                   <td>{kindLabel(e.kind)}</td>
-                  <td>{e.description}</td>
+                  <td>
+                    {e.descriptionParts.map((part, i) =>
+                      typeof part === "string" ? part : <ClientText key={i}>{part.name}</ClientText>,
+                    )}
+                  </td>
                 </tr>
               ))}
             </tbody>
