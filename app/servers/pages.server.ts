@@ -12,14 +12,23 @@ export function notFound(): Response {
 }
 
 /** The signed-in user and one of their servers; throws a 404 for any other server id. */
-export async function requireOwnServer(context: AppLoadContext, request: Request, serverId: string | undefined) {
+export async function requireOwnServer(
+  context: AppLoadContext,
+  request: Request,
+  serverId: string | undefined,
+) {
   const user = await requireRequestUser(context, request);
   const server = serverId ? getServer(context.ctx, user.id, serverId) : null;
   if (!server) throw notFound();
   return { user, server };
 }
 
-export async function requireOwnTool(context: AppLoadContext, request: Request, serverId: string | undefined, toolId: string | undefined) {
+export async function requireOwnTool(
+  context: AppLoadContext,
+  request: Request,
+  serverId: string | undefined,
+  toolId: string | undefined,
+) {
   const { user, server } = await requireOwnServer(context, request, serverId);
   const tool = toolId ? getTool(context.ctx, user.id, server.id, toolId) : null;
   if (!tool) throw notFound();
@@ -31,12 +40,15 @@ export async function readForm(request: Request): Promise<FormData> {
   try {
     return await request.formData();
   } catch {
-    throw new Response("Send the form as application/x-www-form-urlencoded or multipart/form-data.", { status: 400 });
+    throw new Response("Send the form as application/x-www-form-urlencoded or multipart/form-data.", {
+      status: 400,
+    });
   }
 }
 
 /** Field names of the tool form. */
-export type ToolFormField = "name" | "description" | "inputSchema" | "endpointUrl" | "endpointMethod" | "endpointHeaders";
+export type ToolFormField =
+  "name" | "description" | "inputSchema" | "endpointUrl" | "endpointMethod" | "endpointHeaders";
 export type ToolFormValues = Record<ToolFormField, string>;
 export type ToolFormErrors = Partial<Record<ToolFormField | "form", string>>;
 
@@ -55,7 +67,9 @@ const ECHO_LIMIT = 70_000;
 /** Reads the tool form into a tool definition, or field errors with the values to show again. */
 export function parseToolForm(
   form: FormData,
-): { ok: true; tool: ToolDefinition; values: ToolFormValues } | { ok: false; errors: ToolFormErrors; values: ToolFormValues } {
+):
+  | { ok: true; tool: ToolDefinition; values: ToolFormValues }
+  | { ok: false; errors: ToolFormErrors; values: ToolFormValues } {
   const text = (k: string) => {
     const v = form.get(k);
     return typeof v === "string" ? v.slice(0, ECHO_LIMIT) : "";
@@ -84,11 +98,16 @@ export function parseToolForm(
     name: values.name,
     description: values.description,
     inputSchema: errors.inputSchema ? {} : inputSchema,
-    endpoint: { url: values.endpointUrl, method: values.endpointMethod, headers: headers.ok ? headers.headers : {} },
+    endpoint: {
+      url: values.endpointUrl,
+      method: values.endpointMethod,
+      headers: headers.ok ? headers.headers : {},
+    },
   });
   if (!parsed.success) {
     for (const [path, message] of Object.entries(fieldErrorsOf(parsed.error))) {
-      const field = FIELD_OF[path] ?? FIELD_OF[path.split(".").slice(0, 2).join(".")] ?? FIELD_OF[path.split(".")[0]!];
+      const field =
+        FIELD_OF[path] ?? FIELD_OF[path.split(".").slice(0, 2).join(".")] ?? FIELD_OF[path.split(".")[0]!];
       if (field) errors[field] ??= message;
       else errors.form ??= message;
     }
@@ -113,7 +132,8 @@ export async function redirectWithFlash(
 ) {
   const session = await getSession(ctx, request);
   if (flash.toast) session.flash("toast", flash.toast);
-  if (flash.signingSecret) session.flash("signingSecret", `${flash.signingSecret.serverId}:${flash.signingSecret.secret}`);
+  if (flash.signingSecret)
+    session.flash("signingSecret", `${flash.signingSecret.serverId}:${flash.signingSecret.secret}`);
   return redirect(to, { headers: { "Set-Cookie": await commitSession(ctx, session) } });
 }
 
@@ -123,7 +143,8 @@ export async function readFlash(ctx: AppContext, request: Request, serverId?: st
   const toast = session.get("toast") ?? null;
   const sealed = session.get("signingSecret") ?? null;
   let signingSecret: string | null = null;
-  if (sealed && serverId && sealed.startsWith(`${serverId}:`)) signingSecret = sealed.slice(serverId.length + 1);
+  if (sealed && serverId && sealed.startsWith(`${serverId}:`))
+    signingSecret = sealed.slice(serverId.length + 1);
   const setCookie = toast || sealed ? await commitSession(ctx, session) : null;
   return { toast, signingSecret, setCookie };
 }
