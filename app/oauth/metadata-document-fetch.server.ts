@@ -14,6 +14,7 @@ import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import ipaddr from "ipaddr.js";
+import { JsonTooDeepError, parseUntrustedJson } from "~/utils/json.server";
 
 export type ResolvedAddress = { address: string; family: 4 | 6 };
 /** dns.lookup(hostname, { all: true })-shaped. */
@@ -199,7 +200,6 @@ const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
  */
 export function checkClientIdUrl(clientId: string): string | null {
   if (clientId.length > 2000) return "too long";
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u0020\u007f\\]/.test(clientId)) return "has spaces, control characters or backslashes";
   let url: URL;
   try {
@@ -321,9 +321,9 @@ async function fetchMetadataDocument(clientId: string, policy: FetchPolicy): Pro
   }
   let document: unknown;
   try {
-    document = JSON.parse(response.body.toString("utf8"));
-  } catch {
-    throw new MetadataDocumentError("the document is not valid JSON");
+    document = parseUntrustedJson(response.body.toString("utf8"));
+  } catch (error) {
+    throw new MetadataDocumentError(error instanceof JsonTooDeepError ? `the document is ${error.message}` : "the document is not valid JSON");
   }
   return { document, cacheSeconds: cacheSecondsFrom(response.cacheControl, policy) };
 }

@@ -5,7 +5,7 @@ import equalModule from "ajv/dist/runtime/equal.js";
 import ucs2lengthModule from "ajv/dist/runtime/ucs2length.js";
 import uriModule from "ajv/dist/runtime/uri.js";
 import { RE2JS } from "re2js";
-import { validateInPool, type PoolAnswer } from "./validation-pool.server";
+import { validateInPool } from "./validation-pool.server";
 
 /**
  * Tool input schemas and argument validation (docs/decisions/025-bounded-argument-validation.md).

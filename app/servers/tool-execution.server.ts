@@ -6,6 +6,7 @@ import { statement } from "~/db/statements.server";
 import { decryptText, hmacSha256Hex } from "~/utils/crypto.server";
 import { readCappedText } from "~/utils/read-capped.server";
 import { checkToolArguments } from "./json-schema.server";
+import { parseUntrustedJson } from "~/utils/json.server";
 
 export type ToolRow = typeof tools.$inferSelect;
 
@@ -201,8 +202,9 @@ export async function executeTool(
 function toContent(text: string): CallToolResult {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseUntrustedJson(text);
   } catch {
+    // Not JSON, or nested too deeply to be worth reading as a result: the text as it came.
     return { content: [{ type: "text", text }] };
   }
   if (

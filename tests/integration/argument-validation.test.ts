@@ -142,7 +142,8 @@ describe("decision 025: tool argument validation stays off the event loop's crit
       list: Array.from({ length: 20_000 }, (_, i) => ({ id: i, v: `x${i}` })),
     });
     let deep = "0";
-    for (let i = 0; i < 1_000; i++) deep = `[${deep}]`;
+    // Within the body nesting cap, but each level doubles the work of the schema below.
+    for (let i = 0; i < 55; i++) deep = `[${deep}]`;
     // Two workers for four hostile calls at once: any of them may run out of its time waiting for
     // one, so "in time" is a correct answer for each; what each gets alone is tested below.
     const hostileBodies: { name: string; args: string; expect: RegExp }[] = [
@@ -278,9 +279,10 @@ describe("decision 025: tool argument validation stays off the event loop's crit
     );
   });
 
-  it("arguments nested deeper than the stack can serialise get a tool error, not a 500", async () => {
-    let deep = "1";
-    for (let i = 0; i < 200_000; i++) deep = `[${deep}]`;
+  it("bodies nested deeper than 64 levels are refused before they are parsed, up to the size cap", async () => {
+    // 1 MB of nested arrays: V8's JSON.parse alone would take a long while on it.
+    const deep = "[".repeat(500_000) + "]".repeat(500_000);
+    const t0 = performance.now();
     const res = await fetch(hostileUrl, {
       method: "POST",
       headers: {
@@ -288,12 +290,28 @@ describe("decision 025: tool argument validation stays off the event loop's crit
         Authorization: `Bearer ${hostileToken}`,
         "MCP-Protocol-Version": "2025-06-18",
       },
-      body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":${deep}}}}`,
+      body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":${deep.slice(0, 1_000_000 - 200)}}}}`,
     });
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as { result?: { isError?: boolean; content: { text: string }[] } };
-    expect(body.result?.isError).toBe(true);
-    expect(body.result?.content[0]?.text).toMatch(/nested too deeply|Invalid arguments/);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      jsonrpc: "2.0",
+      id: null,
+      error: { code: -32700, message: "Parse error: JSON nested more than 64 levels deep" },
+    });
+    const register = await fetch(`${app.url}/register`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: `{"client_name":"x","redirect_uris":["http://127.0.0.1/cb"],"extra":${"[".repeat(30_000)}${"]".repeat(30_000)}}`,
+    });
+    expect(register.status).toBe(400);
+    expect(await register.json()).toEqual({
+      error: "invalid_client_metadata",
+      error_description: "The request body is JSON nested more than 64 levels deep",
+    });
+    expect(performance.now() - t0).toBeLessThan(5_000);
+    // At the limit, arguments still reach the tool.
+    const ok = await call("echo", { text: "x", nested: JSON.parse("[".repeat(55) + "]".repeat(55)) });
+    expect(ok.body.result?.content[0]?.text).toMatch(/must NOT have additional properties/);
   });
 
   it("a stored schema that no longer passes the rules (saved before them) gives the owner-must-fix error", async () => {
@@ -319,6 +337,17 @@ describe("decision 025: tool argument validation stays off the event loop's crit
       "The tool echo has an invalid input schema; its owner must fix it.",
     );
     expect(ctx.logs.some((l) => l.includes("tool input schema does not compile"))).toBe(true);
+  });
+});
+
+describe("decision 026: the nesting scan", () => {
+  it("counts objects and arrays, not brackets inside strings", async () => {
+    const { jsonNestingExceeds } = await import("~/utils/json.server");
+    expect(jsonNestingExceeds('{"a":[[1]]}', 3)).toBe(false);
+    expect(jsonNestingExceeds('{"a":[[[1]]]}', 3)).toBe(true);
+    expect(jsonNestingExceeds(JSON.stringify({ s: '[[[[[[\\"{{{{{{' }), 1)).toBe(false);
+    expect(jsonNestingExceeds(JSON.stringify([{ s: '"]]]"' }, [[[]]]]), 3)).toBe(true);
+    expect(jsonNestingExceeds(JSON.stringify([{ s: '"]]]"' }, [[]]]), 3)).toBe(false);
   });
 });
 
