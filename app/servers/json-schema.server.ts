@@ -5,7 +5,7 @@ import equalModule from "ajv/dist/runtime/equal.js";
 import ucs2lengthModule from "ajv/dist/runtime/ucs2length.js";
 import uriModule from "ajv/dist/runtime/uri.js";
 import { RE2JS } from "re2js";
-import { validateInPool } from "./validation-pool.server";
+import { startValidationPool, validateInPool } from "./validation-pool.server";
 
 /**
  * Tool input schemas and argument validation (docs/decisions/025-bounded-argument-validation.md).
@@ -249,6 +249,21 @@ function planFor(tool: { id: string; updatedAt: number; inputSchema: string }): 
   if (plans.size >= MAX_CACHED) plans.delete(plans.keys().next().value!);
   plans.set(key, plan);
   return plan;
+}
+
+/** Starts the validation workers ahead of the first tool call (`toolgate serve` does). */
+export function startArgumentValidation(): void {
+  startValidationPool(workerSource);
+}
+
+/** Where a tool version's arguments are checked now (diagnostics and tests). */
+export function argumentCheckPath(tool: {
+  id: string;
+  updatedAt: number;
+  inputSchema: string;
+}): "inline" | "inline-pending" | "worker" {
+  const plan = planFor(tool);
+  return plan.kind === "worker" ? "worker" : plan.validate ? "inline" : "inline-pending";
 }
 
 /** What standalone validation code may require: Ajv's runtime helpers and the RE2 engine. */

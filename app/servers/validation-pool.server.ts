@@ -87,6 +87,11 @@ class ValidationPool {
     });
   }
 
+  /** Spawns the workers (and the spare) so that the first job does not wait for them to load. */
+  warm(): void {
+    while (this.slots.length < POOL_SIZE + 1) this.slots.push(this.spawn());
+  }
+
   /** The time is over: drop a waiting job, or stop the worker running it. */
   private expire(job: Job): void {
     const waiting = this.queue.indexOf(job);
@@ -101,7 +106,7 @@ class ValidationPool {
     while (this.queue.length > 0) {
       // One spare worker beyond those that may run at once: a worker stopped for overrunning is
       // replaced by one that has already loaded, so the next job does not wait for a start.
-      while (this.slots.length < POOL_SIZE + 1) this.slots.push(this.spawn());
+      this.warm();
       if (this.slots.filter((s) => s.job !== null).length >= POOL_SIZE) return;
       const slot = this.slots.find((s) => s.ready && s.job === null);
       if (!slot) return;
@@ -119,8 +124,6 @@ class ValidationPool {
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
     });
     const slot: Slot = { worker, ready: false, job: null };
-    // Idle workers must not keep a CLI command or a test process alive.
-    worker.unref();
     worker.on("message", (answer: (PoolAnswer & { id: number }) | { ready: true }) => {
       if ("ready" in answer) {
         slot.ready = true;
@@ -146,6 +149,9 @@ class ValidationPool {
     };
     worker.on("error", lost);
     worker.on("exit", lost);
+    // Workers must not keep a stopping server, a CLI command or a test process alive. After the
+    // listeners: adding a "message" listener refs the worker's port again.
+    worker.unref();
     return slot;
   }
 
@@ -161,6 +167,12 @@ class ValidationPool {
 }
 
 let pool: ValidationPool | undefined;
+
+/** Starts the workers now rather than on the first call that needs one (the server does at start). */
+export function startValidationPool(source: () => string): void {
+  pool ??= new ValidationPool(source);
+  pool.warm();
+}
 
 /**
  * Validates `input` (JSON text) against `schema` (JSON text) in a worker within `budgetMs`;
