@@ -5,6 +5,7 @@
 import { and, desc, eq, lt, type SQL } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import { auditEvents, oauthClients, users } from "~/db/schema";
+import { statement } from "~/db/statements.server";
 
 export const ACTIVITY_PAGE_SIZE = 50;
 
@@ -53,7 +54,9 @@ export type ActivityFilter = {
 function parseDetail(text: string): Record<string, unknown> {
   try {
     const value: unknown = JSON.parse(text);
-    return value && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+    return value && typeof value === "object" && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : {};
   } catch {
     return {};
   }
@@ -66,7 +69,12 @@ function list(v: unknown): string[] | null {
 }
 
 /** A sentence for one event. `app` is the client's name (or "An application"), `who` the actor. */
-export function describeEvent(kind: string, detail: Record<string, unknown>, app: string, who: string): string {
+export function describeEvent(
+  kind: string,
+  detail: Record<string, unknown>,
+  app: string,
+  who: string,
+): string {
   const tools = list(detail.tools) ?? list(detail.toolNames);
   switch (kind) {
     case "authorization.approved":
@@ -167,15 +175,26 @@ export function listActivity(ctx: AppContext, filter: ActivityFilter): ActivityP
   };
 }
 
+/** At most this many clients are offered in the Activity filter. */
+export const MAX_ACTIVITY_CLIENTS = 500;
+
+// The distinct clients of a server's events by skipping through audit_events_server_client_idx:
+// one index seek per client instead of a scan of every event (clients make as many events as
+// they call tools).
+const ACTIVITY_CLIENTS = `with recursive c(id) as (
+  select (select min(client_id) from audit_events where server_id = @serverId and client_id is not null)
+  union all
+  select (select min(client_id) from audit_events where server_id = @serverId and client_id > c.id) from c where c.id is not null
+)
+select c.id as id, oc.client_name as name from c left join oauth_clients oc on oc.id = c.id where c.id is not null limit @limit`;
+
 /** The clients that appear in a server's events, for the filter. */
 export function activityClients(ctx: AppContext, serverId: string): { id: string; name: string }[] {
-  return ctx.db
-    .selectDistinct({ id: auditEvents.clientId, name: oauthClients.clientName })
-    .from(auditEvents)
-    .leftJoin(oauthClients, eq(oauthClients.id, auditEvents.clientId))
-    .where(eq(auditEvents.serverId, serverId))
-    .all()
-    .filter((c): c is { id: string; name: string | null } => c.id !== null)
+  return statement<[{ serverId: string; limit: number }], { id: string; name: string | null }>(
+    ctx.db,
+    ACTIVITY_CLIENTS,
+  )
+    .all({ serverId, limit: MAX_ACTIVITY_CLIENTS })
     .map((c) => ({ id: c.id, name: c.name ?? c.id }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }

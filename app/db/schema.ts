@@ -6,14 +6,7 @@
  * docs/storage.md describes every table.
  */
 import { sql } from "drizzle-orm";
-import {
-  index,
-  integer,
-  primaryKey,
-  sqliteTable,
-  text,
-  uniqueIndex,
-} from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const users = sqliteTable(
   "users",
@@ -23,7 +16,9 @@ export const users = sqliteTable(
     name: text("name"),
     /** scrypt hash in PHC-like form; null for accounts that only sign in through a provider. */
     passwordHash: text("password_hash"),
-    role: text("role", { enum: ["owner", "member"] }).notNull().default("member"),
+    role: text("role", { enum: ["owner", "member"] })
+      .notNull()
+      .default("member"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
@@ -309,10 +304,17 @@ export const auditEvents = sqliteTable(
     /** Who did it: a user id, "client:<id>" or "system". */
     actor: text("actor"),
     /** JSON object with event details; never arguments or secrets. */
-    detail: text("detail").notNull().default(sql`'{}'`),
+    detail: text("detail")
+      .notNull()
+      .default(sql`'{}'`),
   },
+  // The Activity page reads one page of a server's events newest first, optionally of one kind or
+  // one client: each index below is (server_id[, column], rowid), so every such page is read in
+  // index order whatever the number of events (clients make as many as they call tools).
   (t) => [
-    index("audit_events_server_at_idx").on(t.serverId, t.at),
+    index("audit_events_server_idx").on(t.serverId),
+    index("audit_events_server_kind_idx").on(t.serverId, t.kind),
+    index("audit_events_server_client_idx").on(t.serverId, t.clientId),
     index("audit_events_at_idx").on(t.at),
   ],
 );
