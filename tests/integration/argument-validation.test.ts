@@ -61,6 +61,15 @@ const hostileTools = [
     },
     path: "/echo",
   },
+  {
+    name: "redos_keys",
+    inputSchema: {
+      type: "object",
+      patternProperties: { "^(a|aa)+$": { type: "string" } },
+      propertyNames: { pattern: "^(a*)*b?$" },
+    },
+    path: "/echo",
+  },
   { name: "echo", inputSchema: echoSchema, path: "/echo" },
 ];
 
@@ -133,6 +142,11 @@ describe("decision 025: tool argument validation stays off the event loop's crit
     );
     const long = await call("redos", { s: "a".repeat(100_000) + "!" });
     expect(long.body.result?.content[0]?.text).toContain("must match pattern");
+    // The same engine runs patternProperties keys and propertyNames.
+    const keys = await call("redos_keys", { [`${"a".repeat(40)}!`]: "x" });
+    expect(keys.body.result?.content[0]?.text).toMatch(
+      /^Invalid arguments for tool redos_keys: .*must match pattern/,
+    );
     const accepted = await call("redos", { s: "a".repeat(40) });
     expect(accepted.body.result?.isError).toBeFalsy();
     expect(performance.now() - started).toBeLessThan(5_000);
