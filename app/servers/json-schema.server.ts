@@ -82,34 +82,36 @@ function compilable(schema: Record<string, unknown>): Record<string, unknown> {
 
 type Walk = { depth: number; patterns: string[]; refs: string[]; anchors: Set<string> };
 
+/** Keywords whose values are instances, not schemas: nothing in them is a pattern or a reference. */
+const DATA_KEYWORDS = new Set(["const", "enum", "default", "examples"]);
+/** Keywords whose values map names to schemas: their keys are names, not keywords. */
+const NAME_MAPS = new Set(["properties", "patternProperties", "$defs", "definitions", "dependentSchemas"]);
+
 /** Collects depth, patterns, references and anchors; stops descending past the depth cap. */
-function walkSchema(value: unknown, walk: Walk, depth: number, parentKey: string | null): void {
+function walkSchema(value: unknown, walk: Walk, depth: number, mode: "schema" | "names" | "data"): void {
   if (value === null || typeof value !== "object") return;
   walk.depth = Math.max(walk.depth, depth);
   if (depth > SCHEMA_LIMITS.depth) return;
   if (Array.isArray(value)) {
-    for (const item of value) walkSchema(item, walk, depth + 1, null);
+    for (const item of value) walkSchema(item, walk, depth + 1, mode === "data" ? "data" : "schema");
     return;
   }
-  // Keywords inside `properties` etc. are property names, not keywords; but a name such as
-  // "pattern" there is harmless to collect only if it is a string, so check the parent.
-  const isNameMap =
-    parentKey === "properties" ||
-    parentKey === "patternProperties" ||
-    parentKey === "$defs" ||
-    parentKey === "definitions" ||
-    parentKey === "dependentSchemas";
   for (const [key, child] of Object.entries(value)) {
-    if (!isNameMap) {
+    if (mode === "schema") {
       if (key === "pattern" && typeof child === "string") walk.patterns.push(child);
       if (key === "patternProperties" && child && typeof child === "object" && !Array.isArray(child))
         walk.patterns.push(...Object.keys(child));
-      if (key === "$ref" && typeof child === "string") walk.refs.push(child);
-      if (key === "$anchor" && typeof child === "string") walk.anchors.add(child);
-      if ((key === "$dynamicRef" || key === "$recursiveRef") && typeof child === "string")
+      if ((key === "$ref" || key === "$dynamicRef" || key === "$recursiveRef") && typeof child === "string")
         walk.refs.push(child);
+      if (key === "$anchor" && typeof child === "string") walk.anchors.add(child);
     }
-    walkSchema(child, walk, depth + 1, isNameMap ? null : key);
+    const next =
+      mode === "data" || (mode === "schema" && DATA_KEYWORDS.has(key))
+        ? "data"
+        : mode === "schema" && NAME_MAPS.has(key)
+          ? "names"
+          : "schema";
+    walkSchema(child, walk, depth + 1, next);
   }
 }
 
@@ -154,7 +156,7 @@ export function schemaProblem(schema: Record<string, unknown>): string | null {
   const text = JSON.stringify(schema);
   if (text.length > SCHEMA_LIMITS.bytes) return `the schema is larger than ${SCHEMA_LIMITS.bytes / 1024} KiB`;
   const walk: Walk = { depth: 0, patterns: [], refs: [], anchors: new Set() };
-  walkSchema(schema, walk, 1, null);
+  walkSchema(schema, walk, 1, "schema");
   if (walk.depth > SCHEMA_LIMITS.depth)
     return `the schema is nested more than ${SCHEMA_LIMITS.depth} levels deep`;
   if (walk.patterns.length > SCHEMA_LIMITS.patterns)
@@ -374,6 +376,8 @@ function validationWorkerMain(
       if (compiled.size >= 50) compiled.delete(compiled.keys().next().value!);
       compiled.set(job.key, validate);
     }
+    // Compiled now or before: the validation budget starts here.
+    port.postMessage({ id: job.id, compiled: true });
     if (typeof validate === "string") {
       port.postMessage({ id: job.id, kind: "schema_error", message: validate });
       return;

@@ -5,8 +5,8 @@ import { Worker } from "node:worker_threads";
  * A small pool of worker threads that validate tool arguments whose cost is not provably small
  * (docs/decisions/025-bounded-argument-validation.md). A job still waiting for a worker when its
  * budget is over is answered "timeout" and dropped; a job still running when its budget is over
- * is answered "timeout" and its worker is terminated (the only way to stop synchronous
- * JavaScript) and replaced. The event loop of the server only posts and receives
+ * (counted after the schema is compiled, which has its own bound) is answered "timeout" and its
+ * worker is terminated (the only way to stop synchronous JavaScript) and replaced. The event loop of the server only posts and receives
  * messages, so a hostile schema/argument pair costs one worker for at most the budget.
  */
 
@@ -45,6 +45,12 @@ export const MAX_QUEUED = 64;
 const WORKER_HEAP_MB = 128;
 /** Extra waiting allowed while no worker has started yet (loading Ajv takes a few hundred ms). */
 const STARTUP_ALLOWANCE_MS = 5_000;
+/**
+ * Time for compiling a schema the worker has not compiled yet, before the validation budget
+ * starts: compiling the largest schema a tool may have takes up to about a second, and a tool
+ * whose first call always timed out while compiling could never be called at all.
+ */
+export const COMPILE_BUDGET_MS = 10_000;
 
 class ValidationPool {
   private readonly slots: Slot[] = [];
@@ -113,8 +119,15 @@ class ValidationPool {
       const job = this.queue.shift()!;
       slot.job = job;
       clearTimeout(job.timer);
-      job.timer = setTimeout(() => this.expire(job), job.budgetMs);
-      slot.worker.postMessage({ id: job.id, key: job.key, schema: job.schema, input: job.input, wantCode: job.wantCode });
+      // The worker says "compiled" when it had to compile; the validation budget starts then.
+      job.timer = setTimeout(() => this.expire(job), COMPILE_BUDGET_MS + job.budgetMs);
+      slot.worker.postMessage({
+        id: job.id,
+        key: job.key,
+        schema: job.schema,
+        input: job.input,
+        wantCode: job.wantCode,
+      });
     }
   }
 
@@ -124,20 +137,31 @@ class ValidationPool {
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
     });
     const slot: Slot = { worker, ready: false, job: null };
-    worker.on("message", (answer: (PoolAnswer & { id: number }) | { ready: true }) => {
-      if ("ready" in answer) {
-        slot.ready = true;
+    worker.on(
+      "message",
+      (answer: (PoolAnswer & { id: number }) | { ready: true } | { id: number; compiled: true }) => {
+        if ("ready" in answer) {
+          slot.ready = true;
+          this.drain();
+          return;
+        }
+        if ("compiled" in answer) {
+          const job = slot.job;
+          if (job?.id === answer.id) {
+            clearTimeout(job.timer);
+            job.timer = setTimeout(() => this.expire(job), job.budgetMs);
+          }
+          return;
+        }
+        if (!slot.job || slot.job.id !== answer.id) return;
+        const job = slot.job;
+        slot.job = null;
+        const { id: _id, ...rest } = answer;
+        void _id;
+        job.settle(rest as PoolAnswer);
         this.drain();
-        return;
-      }
-      if (!slot.job || slot.job.id !== answer.id) return;
-      const job = slot.job;
-      slot.job = null;
-      const { id: _id, ...rest } = answer;
-      void _id;
-      job.settle(rest as PoolAnswer);
-      this.drain();
-    });
+      },
+    );
     const lost = () => {
       const index = this.slots.indexOf(slot);
       if (index < 0) return;

@@ -23,7 +23,9 @@ import { echoSchema, grantAccess, seedServer, startToolEndpoint } from "../helpe
  */
 
 const MCP_HEADERS = { "Content-Type": "application/json", Accept: "application/json, text/event-stream" };
-const BUDGET_MS = 1000;
+// Compiling has its own bound; 1.5 s of validation is far more than any legitimate case here
+// needs, even on a loaded machine, and far less than uniqueItems over 20,000 objects takes.
+const BUDGET_MS = 1500;
 
 const hostileTools = [
   {
@@ -206,7 +208,7 @@ describe("decision 025: tool argument validation stays off the event loop's crit
     latencies.healthz.length = 0;
     latencies.toolsList.length = 0;
     const quietStarted = performance.now();
-    await new Promise((r) => setTimeout(r, 1_500));
+    await new Promise((r) => setTimeout(r, 3_000));
     const quiet = {
       healthz: p(latencies.healthz, 0.99),
       toolsList: p(latencies.toolsList, 0.99),
@@ -218,9 +220,12 @@ describe("decision 025: tool argument validation stays off the event loop's crit
 
     const outcomes: { name: string; ms: number; text: string }[] = [];
     try {
-      for (let round = 0; round < 2; round++) {
-        await Promise.all(
-          hostileBodies.map(async (h) => {
+      // Each hostile client repeats its call for a few seconds, so that the others' p99 rests on
+      // a few hundred samples rather than on the single worst one.
+      const hostileUntil = performance.now() + 4_000;
+      await Promise.all(
+        hostileBodies.map(async (h) => {
+          do {
             const t0 = performance.now();
             const res = await fetch(hostileUrl, {
               method: "POST",
@@ -242,9 +247,9 @@ describe("decision 025: tool argument validation stays off the event loop's crit
             expect(res.status).toBe(200);
             expect(body.result?.isError).toBe(true);
             expect(body.result?.content[0]?.text).toMatch(h.expect);
-          }),
-        );
-      }
+          } while (performance.now() < hostileUntil);
+        }),
+      );
     } finally {
       loop.disable();
       running = false;
@@ -270,14 +275,15 @@ describe("decision 025: tool argument validation stays off the event loop's crit
     expect(report.healthz.n).toBeGreaterThan(20);
     expect(report.toolsList.n).toBeGreaterThan(20);
     // The requirement is 50 ms p99. On a shared machine the others' latency is noisy without any
-    // hostile call, so what the same clients measured in the quiet phase is allowed on top (twice
-    // over); on an idle machine that is a few milliseconds. Before decision 025 they waited 3-22 s.
-    expect(report.healthz.p99).toBeLessThan(50 + 2 * quiet.healthz);
-    expect(report.toolsList.p99).toBeLessThan(50 + 2 * quiet.toolsList);
+    // hostile call, and the hostile calls' own parsing and worker compete for the same cores, so
+    // three times what the same clients measured in the quiet phase is allowed on top; on an idle
+    // machine that is a few milliseconds. Before decision 025 the others waited 3 to 22 s.
+    expect(report.healthz.p99).toBeLessThan(50 + 3 * quiet.healthz);
+    expect(report.toolsList.p99).toBeLessThan(50 + 3 * quiet.toolsList);
     // Each hostile call is answered within its budget for waiting plus its budget for running,
     // plus the time to carry ~230 KB both ways.
-    for (const o of outcomes) expect(o.ms, o.name).toBeLessThan(2 * BUDGET_MS + 2_000);
-  });
+    for (const o of outcomes) expect(o.ms, o.name).toBeLessThan(2 * BUDGET_MS + 3_000);
+  }, 60_000);
 
   it("after a worker was stopped for overrunning, large valid arguments still pass through a fresh one", async () => {
     const list = Array.from({ length: 300 }, (_, i) => ({ id: i }));
@@ -419,6 +425,17 @@ describe("decision 025: input schemas are refused when saved if their checks cou
       ]),
     );
     expect(schemaProblem(obj(long))).toMatch(/longer than 8192 characters together/);
+  });
+
+  it("values of const, enum, default and examples are data, not schema", () => {
+    expect(
+      schemaProblem(obj({ a: { const: { pattern: "(?=x)", $ref: "https://example.com/x" } } })),
+    ).toBeNull();
+    expect(
+      schemaProblem(obj({ a: { enum: [{ pattern: "(a)\\1" }], default: { $ref: "#/nowhere" } } })),
+    ).toBeNull();
+    // A property may be named like a keyword.
+    expect(schemaProblem(obj({ pattern: { type: "string" }, $ref: { type: "string" } }))).toBeNull();
   });
 
   it("references must point inside the schema", () => {
