@@ -1,6 +1,7 @@
 /** Shared pieces of the server and tool pages: ownership lookups, form parsing, flash messages. */
 import { redirect, type AppLoadContext } from "@remix-run/node";
 import { commitSession, getSession, requireRequestUser, type SessionUser } from "~/auth/session.server";
+import { storeShownOnce, takeShownOnce } from "~/auth/shown-once.server";
 import type { AppContext } from "~/context.server";
 import { fieldErrorsOf, getServer, getTool, type ServerSummary } from "./servers.server";
 import { parseHeadersText, toolDefinitionSchema, type ToolDefinition } from "./tool-definition.server";
@@ -14,23 +15,14 @@ export function notFound(): Response {
 }
 
 /** The signed-in user and one of their servers; throws a 404 for any other server id. */
-export async function requireOwnServer(
-  context: AppLoadContext,
-  request: Request,
-  serverId: string | undefined,
-) {
+export async function requireOwnServer(context: AppLoadContext, request: Request, serverId: string | undefined) {
   const user = await requireRequestUser(context, request);
   const server = serverId ? getServer(context.ctx, user.id, serverId) : null;
   if (!server) throw notFound();
   return { user, server };
 }
 
-export async function requireOwnTool(
-  context: AppLoadContext,
-  request: Request,
-  serverId: string | undefined,
-  toolId: string | undefined,
-) {
+export async function requireOwnTool(context: AppLoadContext, request: Request, serverId: string | undefined, toolId: string | undefined) {
   const { user, server } = await requireOwnServer(context, request, serverId);
   const tool = toolId ? getTool(context.ctx, user.id, server.id, toolId) : null;
   if (!tool) throw notFound();
@@ -42,15 +34,12 @@ export async function readForm(request: Request): Promise<FormData> {
   try {
     return await request.formData();
   } catch {
-    throw new Response("Send the form as application/x-www-form-urlencoded or multipart/form-data.", {
-      status: 400,
-    });
+    throw new Response("Send the form as application/x-www-form-urlencoded or multipart/form-data.", { status: 400 });
   }
 }
 
 /** Field names of the tool form. */
-export type ToolFormField =
-  "name" | "description" | "inputSchema" | "endpointUrl" | "endpointMethod" | "endpointHeaders";
+export type ToolFormField = "name" | "description" | "inputSchema" | "endpointUrl" | "endpointMethod" | "endpointHeaders";
 export type ToolFormValues = Record<ToolFormField, string>;
 export type ToolFormErrors = Partial<Record<ToolFormField | "form", string>>;
 
@@ -69,9 +58,7 @@ const ECHO_LIMIT = 70_000;
 /** Reads the tool form into a tool definition, or field errors with the values to show again. */
 export function parseToolForm(
   form: FormData,
-):
-  | { ok: true; tool: ToolDefinition; values: ToolFormValues }
-  | { ok: false; errors: ToolFormErrors; values: ToolFormValues } {
+): { ok: true; tool: ToolDefinition; values: ToolFormValues } | { ok: false; errors: ToolFormErrors; values: ToolFormValues } {
   const text = (k: string) => {
     const v = form.get(k);
     return typeof v === "string" ? v.slice(0, ECHO_LIMIT) : "";
@@ -100,16 +87,11 @@ export function parseToolForm(
     name: values.name,
     description: values.description,
     inputSchema: errors.inputSchema ? {} : inputSchema,
-    endpoint: {
-      url: values.endpointUrl,
-      method: values.endpointMethod,
-      headers: headers.ok ? headers.headers : {},
-    },
+    endpoint: { url: values.endpointUrl, method: values.endpointMethod, headers: headers.ok ? headers.headers : {} },
   });
   if (!parsed.success) {
     for (const [path, message] of Object.entries(fieldErrorsOf(parsed.error))) {
-      const field =
-        FIELD_OF[path] ?? FIELD_OF[path.split(".").slice(0, 2).join(".")] ?? FIELD_OF[path.split(".")[0]!];
+      const field = FIELD_OF[path] ?? FIELD_OF[path.split(".").slice(0, 2).join(".")] ?? FIELD_OF[path.split(".")[0]!];
       if (field) errors[field] ??= message;
       else errors.form ??= message;
     }
@@ -125,29 +107,38 @@ export function toolFormErrorsOf(fieldErrors: Record<string, string>): ToolFormE
   return out;
 }
 
-/** A redirect that carries a one-time message (and optionally a signing secret to show once). */
+const signingSecretPurpose = (serverId: string) => `signing_secret:${serverId}`;
+
+/**
+ * A redirect that carries a one-time message, and optionally a signing secret to show once: the
+ * secret is stored server-side (encrypted, read once, minutes to live) and only a reference to it
+ * goes into the flash, so it is never in a cookie (docs/decisions/034-secrets-shown-once.md).
+ */
 export async function redirectWithFlash(
   ctx: AppContext,
   request: Request,
   to: string,
-  flash: { toast?: string; signingSecret?: { serverId: string; secret: string } },
+  flash: { toast?: string; signingSecret?: { userId: string; serverId: string; secret: string } },
 ) {
   const session = await getSession(ctx, request);
   if (flash.toast) session.flash("toast", flash.toast);
-  if (flash.signingSecret)
-    session.flash("signingSecret", `${flash.signingSecret.serverId}:${flash.signingSecret.secret}`);
+  if (flash.signingSecret) {
+    const { userId, serverId, secret } = flash.signingSecret;
+    session.flash("signingSecretRef", storeShownOnce(ctx, userId, signingSecretPurpose(serverId), secret));
+  }
   return redirect(to, { headers: { "Set-Cookie": await commitSession(ctx, session) } });
 }
 
-/** Reads and clears the flash: the toast, and the signing secret if it is for `serverId`. */
-export async function readFlash(ctx: AppContext, request: Request, serverId?: string) {
+/**
+ * Reads and clears the flash: the toast, and the signing secret if the flash refers to one of
+ * `userId`'s for `serverId` (taking it: a second load shows nothing).
+ */
+export async function readFlash(ctx: AppContext, request: Request, userId?: string, serverId?: string) {
   const session = await getSession(ctx, request);
   const toast = session.get("toast") ?? null;
-  const sealed = session.get("signingSecret") ?? null;
-  let signingSecret: string | null = null;
-  if (sealed && serverId && sealed.startsWith(`${serverId}:`))
-    signingSecret = sealed.slice(serverId.length + 1);
-  const setCookie = toast || sealed ? await commitSession(ctx, session) : null;
+  const ref = session.get("signingSecretRef") ?? null;
+  const signingSecret = ref && userId && serverId ? takeShownOnce(ctx, userId, signingSecretPurpose(serverId), ref) : null;
+  const setCookie = toast || ref ? await commitSession(ctx, session) : null;
   return { toast, signingSecret, setCookie };
 }
 

@@ -23,11 +23,7 @@ export type ServerSummary = Omit<ServerRow, "signingSecretEnc"> & { toolCount: n
 export class ValidationError extends Error {
   override name = "ValidationError";
   constructor(public readonly fieldErrors: Record<string, string>) {
-    super(
-      Object.entries(fieldErrors)
-        .map(([k, v]) => `${k}: ${v}`)
-        .join("\n"),
-    );
+    super(Object.entries(fieldErrors).map(([k, v]) => `${k}: ${v}`).join("\n"));
   }
 }
 
@@ -66,9 +62,7 @@ function toolRowValues(ctx: AppContext, serverId: string, tool: ToolDefinition, 
     inputSchema: JSON.stringify(tool.inputSchema),
     endpointUrl: tool.endpoint.url,
     endpointMethod: tool.endpoint.method,
-    endpointHeadersEnc: Object.keys(headers).length
-      ? encryptText(ctx.secrets.dataKey, JSON.stringify(headers))
-      : null,
+    endpointHeadersEnc: Object.keys(headers).length ? encryptText(ctx.secrets.dataKey, JSON.stringify(headers)) : null,
     serverId,
     updatedAt: now,
   };
@@ -101,10 +95,7 @@ export function createServer(
   };
   ctx.db.transaction((tx) => {
     tx.insert(mcpServers).values(row).run();
-    for (const tool of toolList)
-      tx.insert(tools)
-        .values({ id: newId(), createdAt: now, ...toolRowValues(ctx, row.id, tool, now) })
-        .run();
+    for (const tool of toolList) tx.insert(tools).values({ id: newId(), createdAt: now, ...toolRowValues(ctx, row.id, tool, now) }).run();
   });
   ctx.logger.info("server created", { serverId: row.id, ownerId: row.ownerId, tools: toolList.length });
   return { server: summary(row, toolList.length), signingSecret };
@@ -116,10 +107,7 @@ export function listServers(ctx: AppContext, ownerId: string): ServerSummary[] {
 }
 
 /** Every server (CLI), by owner then name, with the owner's email. */
-export function listAllServers(
-  ctx: AppContext,
-  ownerId?: string,
-): (ServerSummary & { ownerEmail: string })[] {
+export function listAllServers(ctx: AppContext, ownerId?: string): (ServerSummary & { ownerEmail: string })[] {
   const rows = ctx.db
     .select({ server: mcpServers, ownerEmail: users.email, toolCount: count(tools.id) })
     .from(mcpServers)
@@ -165,12 +153,7 @@ export function findServerById(ctx: AppContext, serverId: string): ServerSummary
 }
 
 /** Updates name and description; false when the server is not the owner's. */
-export function updateServer(
-  ctx: AppContext,
-  ownerId: string,
-  serverId: string,
-  input: { name: unknown; description?: unknown },
-): boolean {
+export function updateServer(ctx: AppContext, ownerId: string, serverId: string, input: { name: unknown; description?: unknown }): boolean {
   const fields = parseOrThrow(serverInputSchema, { name: input.name, description: input.description ?? "" });
   const result = ctx.db
     .update(mcpServers)
@@ -182,10 +165,7 @@ export function updateServer(
 
 /** Deletes the server; its tools, grants and tokens go with it (foreign keys cascade). */
 export function deleteServer(ctx: AppContext, ownerId: string, serverId: string): boolean {
-  const result = ctx.db
-    .delete(mcpServers)
-    .where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId)))
-    .run();
+  const result = ctx.db.delete(mcpServers).where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId))).run();
   if (result.changes > 0) ctx.logger.info("server deleted", { serverId, ownerId });
   return result.changes > 0;
 }
@@ -205,11 +185,7 @@ export function rotateSigningSecret(ctx: AppContext, ownerId: string, serverId: 
 
 /** The signing secret in clear text (tool execution and tests). */
 export function readSigningSecret(ctx: AppContext, serverId: string): string | null {
-  const row = ctx.db
-    .select({ enc: mcpServers.signingSecretEnc })
-    .from(mcpServers)
-    .where(eq(mcpServers.id, serverId))
-    .get();
+  const row = ctx.db.select({ enc: mcpServers.signingSecretEnc }).from(mcpServers).where(eq(mcpServers.id, serverId)).get();
   return row ? decryptText(ctx.secrets.dataKey, row.enc) : null;
 }
 
@@ -248,16 +224,10 @@ export function toolDefinitionOf(ctx: AppContext, tool: ToolRow): ToolDefinition
   };
 }
 
-const duplicateName = (name: string) =>
-  new ValidationError({ name: `A tool named ${name} already exists on this server.` });
+const duplicateName = (name: string) => new ValidationError({ name: `A tool named ${name} already exists on this server.` });
 
 /** Adds a tool to an owner's server. Null when the server is not theirs; ValidationError on bad input. */
-export function addTool(
-  ctx: AppContext,
-  ownerId: string | null,
-  serverId: string,
-  input: ToolDefinitionInput | unknown,
-): ToolRow | null {
+export function addTool(ctx: AppContext, ownerId: string | null, serverId: string, input: ToolDefinitionInput | unknown): ToolRow | null {
   const server = ownerId === null ? findServerById(ctx, serverId) : getServer(ctx, ownerId, serverId);
   if (!server) return null;
   const tool = parseOrThrow(toolDefinitionSchema, input);
@@ -273,13 +243,7 @@ export function addTool(
 }
 
 /** Replaces a tool's definition. Null when the tool is not on one of the owner's servers. */
-export function updateTool(
-  ctx: AppContext,
-  ownerId: string,
-  serverId: string,
-  toolId: string,
-  input: unknown,
-): ToolRow | null {
+export function updateTool(ctx: AppContext, ownerId: string, serverId: string, toolId: string, input: unknown): ToolRow | null {
   const existing = getTool(ctx, ownerId, serverId, toolId);
   if (!existing) return null;
   const tool = parseOrThrow(toolDefinitionSchema, input);

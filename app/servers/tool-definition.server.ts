@@ -64,18 +64,11 @@ export const inputSchemaSchema = z
       return;
     }
     if (JSON.stringify(schema).length > LIMITS.inputSchemaBytes) {
-      ctx.addIssue({
-        code: z.ZodIssueCode.custom,
-        message: `The input schema is larger than ${LIMITS.inputSchemaBytes / 1024} KiB.`,
-      });
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The input schema is larger than ${LIMITS.inputSchemaBytes / 1024} KiB.` });
       return;
     }
     const problem = schemaProblem(schema);
-    if (problem)
-      ctx.addIssue({
-        code: z.ZodIssueCode.custom,
-        message: `The input schema is not valid JSON Schema: ${problem}`,
-      });
+    if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The input schema is not valid JSON Schema: ${problem}` });
   });
 
 export const endpointUrlSchema = z
@@ -88,10 +81,7 @@ export const endpointUrlSchema = z
     try {
       url = new URL(value);
     } catch {
-      ctx.addIssue({
-        code: z.ZodIssueCode.custom,
-        message: "Enter a full URL starting with http:// or https://.",
-      });
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: "Enter a full URL starting with http:// or https://." });
       return;
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") {
@@ -105,11 +95,7 @@ export const endpointMethodSchema = z
   .string()
   .trim()
   .transform((m) => m.toUpperCase())
-  .pipe(
-    z.enum(ENDPOINT_METHODS, {
-      errorMap: () => ({ message: `Choose one of ${ENDPOINT_METHODS.join(", ")}.` }),
-    }),
-  );
+  .pipe(z.enum(ENDPOINT_METHODS, { errorMap: () => ({ message: `Choose one of ${ENDPOINT_METHODS.join(", ")}.` }) }));
 
 export const endpointHeadersSchema = z
   .record(z.string({ invalid_type_error: "Header values must be strings." }))
@@ -122,28 +108,16 @@ export const endpointHeadersSchema = z
     for (const [name, value] of entries) {
       const lower = name.toLowerCase();
       if (!HEADER_NAME.test(name) || name.length > LIMITS.headerName) {
-        ctx.addIssue({
-          code: z.ZodIssueCode.custom,
-          message: `"${name.slice(0, 40)}" is not a valid header name.`,
-        });
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${name.slice(0, 40)}" is not a valid header name.` });
       } else if (RESERVED_HEADERS.has(lower) || lower.startsWith("x-toolgate-")) {
-        ctx.addIssue({
-          code: z.ZodIssueCode.custom,
-          message: `The header ${name} is set by Toolgate and cannot be changed.`,
-        });
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The header ${name} is set by Toolgate and cannot be changed.` });
       } else if (seen.has(lower)) {
         ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The header ${name} appears twice.` });
       } else if (value.length > LIMITS.headerValue) {
-        ctx.addIssue({
-          code: z.ZodIssueCode.custom,
-          message: `The value of ${name} is longer than ${LIMITS.headerValue} characters.`,
-        });
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The value of ${name} is longer than ${LIMITS.headerValue} characters.` });
       } else if (/[^\t\x20-\x7e]/.test(value)) {
         // RFC 9110 §5.5: field values are visible ASCII, spaces and tabs (no line breaks: no header injection).
-        ctx.addIssue({
-          code: z.ZodIssueCode.custom,
-          message: `The value of ${name} may only contain printable ASCII characters.`,
-        });
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The value of ${name} may only contain printable ASCII characters.` });
       }
       seen.add(lower);
     }
@@ -171,11 +145,7 @@ export const toolDefinitionListSchema = z
     const seen = new Set<string>();
     list.forEach((tool, i) => {
       if (seen.has(tool.name)) {
-        ctx.addIssue({
-          code: z.ZodIssueCode.custom,
-          path: [i, "name"],
-          message: `A tool named ${tool.name} already exists on this server.`,
-        });
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [i, "name"], message: `A tool named ${tool.name} already exists on this server.` });
       }
       seen.add(tool.name);
     });
@@ -190,20 +160,17 @@ export const serverInputSchema = z.object({
  * Headers typed in a form: either a JSON object or "Name: value" lines. Returns the parsed object or a
  * message saying what is wrong.
  */
-export function parseHeadersText(
-  text: string,
-): { ok: true; headers: Record<string, string> } | { ok: false; message: string } {
+export function parseHeadersText(text: string): { ok: true; headers: Record<string, string> } | { ok: false; message: string } {
   const trimmed = text.trim();
   if (trimmed === "") return { ok: true, headers: {} };
   if (trimmed.startsWith("{")) {
     try {
       const value = JSON.parse(trimmed) as unknown;
-      if (value && typeof value === "object" && !Array.isArray(value))
-        return { ok: true, headers: value as Record<string, string> };
+      if (value && typeof value === "object" && !Array.isArray(value)) return { ok: true, headers: value as Record<string, string> };
     } catch {
       // fall through to the message below
     }
-    return { ok: false, message: 'Headers must be a JSON object or one "Name: value" per line.' };
+    return { ok: false, message: "Headers must be a JSON object or one \"Name: value\" per line." };
   }
   // No prototype: a header named __proto__ is kept as the owner wrote it, not swallowed.
   const headers: Record<string, string> = Object.create(null) as Record<string, string>;

@@ -82,13 +82,7 @@ export async function executeTool(
 ): Promise<CallToolResult> {
   const started = ctx.now();
   const log = (outcome: string, fields: Record<string, unknown> = {}) =>
-    ctx.logger.info("tool call", {
-      toolId: tool.id,
-      serverId: tool.serverId,
-      tool: tool.name,
-      outcome,
-      ...fields,
-    });
+    ctx.logger.info("tool call", { toolId: tool.id, serverId: tool.serverId, tool: tool.name, outcome, ...fields });
   try {
     const input = args ?? {};
     let body: string;
@@ -118,9 +112,7 @@ export async function executeTool(
       return toolError(`Invalid arguments for tool ${tool.name}: ${detail}`);
     }
 
-    const server = statement<[string], { signingSecretEnc: string }>(ctx.db, SIGNING_SECRET).get(
-      tool.serverId,
-    );
+    const server = statement<[string], { signingSecretEnc: string }>(ctx.db, SIGNING_SECRET).get(tool.serverId);
     if (!server) return toolError(`The tool ${tool.name} no longer exists.`);
     const secret = unsealed(ctx, `s:${tool.serverId}`, server.signingSecretEnc);
     const extraHeaders = tool.endpointHeadersEnc
@@ -207,12 +199,7 @@ function toContent(text: string): CallToolResult {
     // Not JSON, or nested too deeply to be worth reading as a result: the text as it came.
     return { content: [{ type: "text", text }] };
   }
-  if (
-    parsed &&
-    typeof parsed === "object" &&
-    !Array.isArray(parsed) &&
-    Array.isArray((parsed as { content?: unknown }).content)
-  ) {
+  if (parsed && typeof parsed === "object" && !Array.isArray(parsed) && Array.isArray((parsed as { content?: unknown }).content)) {
     const result = CallToolResultSchema.safeParse(parsed);
     if (!result.success) return toolError("The tool endpoint answered with MCP content that is not valid.");
     return result.data as CallToolResult;
