@@ -11,6 +11,7 @@ import { opsCommands } from "./ops-commands.server";
 import { auditCommands } from "./audit-commands.server";
 import { inviteCommands } from "./invite-commands.server";
 import { recordServingUrl } from "./public-url.server";
+import { startArgumentValidation } from "~/servers/json-schema.server";
 
 export type CliIo = {
   out(text: string): void;
@@ -67,6 +68,7 @@ export const commands: Record<string, Command> = {
       recordServingUrl(ctx.config);
       startOAuthCleanup(ctx);
       startAccessJobs(ctx);
+      startArgumentValidation();
       if (process.env.NODE_ENV === "development") {
         const { broadcastDevReady } = await import("@remix-run/node");
         await broadcastDevReady(build);
