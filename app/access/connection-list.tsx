@@ -120,7 +120,7 @@ function ApplicationCard({ group: g, csrf, showServer, basePath }: { group: Appl
       <details className="group-details">
         <summary>
           {many ? `Show ${g.entries.length} authorizations` : "Show details"}
-          <span className="visually-hidden"> of <ClientText>{g.applicationName}</ClientText></span>
+          <span className="visually-hidden"> of {g.applicationName}</span>
         </summary>
         <ol className="list entry-list">
           {g.entries.map((e, i) => (

@@ -199,15 +199,14 @@ function ClientSummary({ client }: { client: ClientPresentation }) {
       </dl>
       {client.kind === "registered" ? (
         <p className="muted small">
-          This application registered itself, so the name &ldquo;<ClientText>{client.name}</ClientText>&rdquo; is not
-          verified by Toolgate.
+          This application registered itself, so its name is not verified by Toolgate.
         </p>
       ) : null}
       {client.redirectKind === "loopback" ? (
         <div className="alert alert--warn" role="note" data-testid="redirect-warning">
           <strong>Check that you started this.</strong> The authorization goes to a program on this computer (
-          <code>{client.redirectHost}</code>). Any local program can call itself &ldquo;<ClientText>{client.name}</ClientText>&rdquo;: approve
-          only if you just connected it yourself.
+          <code>{client.redirectHost}</code>). Any local program can use this name: approve only if
+          you just connected it yourself.
         </div>
       ) : null}
       {client.redirectKind === "app" ? (
@@ -216,8 +215,7 @@ function ClientSummary({ client }: { client: ClientPresentation }) {
           <code>
             <ClientText>{client.redirectHost}</ClientText>
           </code>
-          ). Any installed app can claim that link: approve only if you just connected &ldquo;
-          <ClientText>{client.name}</ClientText>&rdquo; yourself.
+          ). Any installed app can claim that link: approve only if you just connected this application yourself.
         </div>
       ) : null}
     </div>
@@ -285,7 +283,7 @@ export default function Authorize() {
         {data.server ? (
           <fieldset>
             <legend>
-              Tools <ClientText>{data.client.name}</ClientText> may call on <span data-testid="tools-server-name">{data.server.name}</span>
+              Tools this application may call on <span data-testid="tools-server-name">{data.server.name}</span>
             </legend>
             {data.tools.length === 0 ? <p className="muted">This server has no tools yet.</p> : null}
             <ul className="list">

@@ -58,7 +58,7 @@ export default function AuthorizationComplete() {
       <p>Returning you to the application. If nothing happens, open it with this link:</p>
       <p>
         <a className="button" href={completion.location} data-testid="return-link">
-          Return to <ClientText>{completion.clientName}</ClientText>
+          Return to the application
         </a>
       </p>
       {popup ? (
