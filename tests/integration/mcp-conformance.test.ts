@@ -208,7 +208,7 @@ describe("MCP conformance suite (server scenarios) against Toolgate", () => {
   describe("--spec-version 2026-07-28", () => {
     it.each(["tools-list", "caching", "http-header-validation", "http-custom-header-server-validation", "dns-rebinding-protection", "tools-call-simple-text", "tools-call-error"])(
       "passes %s",
-      (scenario) => passes(scenario, "2026-07-28"),
+      async (scenario) => void (await passes(scenario, "2026-07-28")),
       90_000,
     );
 
@@ -221,7 +221,7 @@ describe("MCP conformance suite (server scenarios) against Toolgate", () => {
   describe("--spec-version 2025-11-25", () => {
     it.each(["server-initialize", "ping", "tools-list", "tools-call-simple-text", "tools-call-error", "dns-rebinding-protection"])(
       "passes %s",
-      (scenario) => passes(scenario, "2025-11-25"),
+      async (scenario) => void (await passes(scenario, "2025-11-25")),
       90_000,
     );
   });
