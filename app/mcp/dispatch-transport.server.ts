@@ -22,6 +22,24 @@ export type Dispatched = { answer: JsonRpcAnswer; beforeHandler: boolean };
 
 type InFlight = { originalId: JSONRPCRequest["id"]; resolve: (dispatched: Dispatched) => void };
 
+type MessageExtra = { authInfo?: AuthInfo; classification?: MessageClassification };
+type RequestEntry = (request: JSONRPCRequest, extra: MessageExtra) => void;
+
+/**
+ * The SDK's own request entry of a connected `Protocol` (`Server`), if this SDK version has one:
+ * the method its `transport.onmessage` calls once it has told a request from a response or a
+ * notification. Telling them apart tries the SDK's zod schemas for responses first, and each miss
+ * costs a failed parse; the endpoint has already had the SDK classify the message
+ * (`classifyInboundRequest`) and knows it is a request, so only that second classification is
+ * skipped; the SDK still checks the era, finds the handler, validates params and answers. `null`
+ * (a later SDK without the method) falls back to `onmessage`, which is equivalent
+ * (tests/integration/mcp-dispatch.test.ts compares both paths and fails if the entry disappears).
+ */
+export function sdkRequestEntry(protocol: object): RequestEntry | null {
+  const entry = (protocol as { _onrequest?: unknown })._onrequest;
+  return typeof entry === "function" ? (entry as RequestEntry).bind(protocol) : null;
+}
+
 export class DispatchTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
@@ -30,9 +48,20 @@ export class DispatchTransport implements Transport {
   private nextId = 1;
   private handingOver = false;
   private readonly inFlight = new Map<number, InFlight>();
+  private requestEntry: RequestEntry | null = null;
 
   /** `classification` is what the endpoint established for every request sent through here. */
   constructor(private readonly classification: MessageClassification | undefined) {}
+
+  /** Hands requests straight to `protocol`'s request entry (see `sdkRequestEntry`) once connected. */
+  useRequestEntry(entry: RequestEntry | null): void {
+    this.requestEntry = entry;
+  }
+
+  /** Whether requests skip the SDK's second message classification (tests check it stays true). */
+  get direct(): boolean {
+    return this.requestEntry !== null;
+  }
 
   async start(): Promise<void> {}
 
@@ -61,9 +90,12 @@ export class DispatchTransport implements Transport {
     const answer = new Promise<Dispatched>((resolve) => {
       this.inFlight.set(internalId, { originalId: request.id, resolve });
     });
+    const message = { ...request, id: internalId };
+    const extra: MessageExtra = this.classification ? { authInfo, classification: this.classification } : { authInfo };
     this.handingOver = true;
     try {
-      this.onmessage?.({ ...request, id: internalId }, { authInfo, ...(this.classification && { classification: this.classification }) });
+      if (this.requestEntry) this.requestEntry(message, extra);
+      else this.onmessage?.(message, extra);
     } finally {
       this.handingOver = false;
     }

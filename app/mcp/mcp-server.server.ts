@@ -19,7 +19,7 @@ import {
 import type { AppContext } from "~/context.server";
 import { recordAudit } from "~/oauth/audit.server";
 import { executeTool } from "~/servers/tool-execution.server";
-import { DispatchTransport } from "./dispatch-transport.server";
+import { DispatchTransport, sdkRequestEntry } from "./dispatch-transport.server";
 import { findToolForGrant, listGrantedTools, type McpServerRow } from "./granted-tools.server";
 import { LEGACY_REVISIONS, MODERN_REVISION, type Era } from "./revisions.server";
 
@@ -174,7 +174,9 @@ const MODERN_CLASSIFICATION: MessageClassification = { era: "modern", revision: 
 function connected(ctx: AppContext, row: McpServerRow, era: Era): DispatchTransport {
   const transport = new DispatchTransport(era === "modern" ? MODERN_CLASSIFICATION : undefined);
   // connect() only wires callbacks and awaits start(), which does nothing: usable at once.
-  void buildServer(ctx, row, era).connect(transport);
+  const server = buildServer(ctx, row, era);
+  void server.connect(transport);
+  transport.useRequestEntry(sdkRequestEntry(server));
   return transport;
 }
 

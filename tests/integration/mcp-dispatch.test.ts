@@ -6,7 +6,7 @@
  */
 import { PerRequestHTTPServerTransport, Server, type JSONRPCRequest, type ServerOptions } from "@modelcontextprotocol/server";
 import { describe, expect, it } from "vitest";
-import { DispatchTransport } from "~/mcp/dispatch-transport.server";
+import { DispatchTransport, sdkRequestEntry } from "~/mcp/dispatch-transport.server";
 import { EraServer, TOOLS_LIST_CACHE_HINT } from "~/mcp/mcp-server.server";
 import { LEGACY_REVISIONS, MODERN_REVISION } from "~/mcp/revisions.server";
 
@@ -33,11 +33,12 @@ function withHandlers(server: Server) {
   return () => lastSignal;
 }
 
-function longLived(era: "modern" | "legacy") {
+function longLived(era: "modern" | "legacy", direct = true) {
   const server = new EraServer({ name: "Test server", version: "1.0.0" }, options, era === "modern" ? MODERN_REVISION : undefined);
   const signal = withHandlers(server);
   const transport = new DispatchTransport(era === "modern" ? classification : undefined);
   void server.connect(transport);
+  transport.useRequestEntry(direct ? sdkRequestEntry(server) : null);
   return { transport, signal };
 }
 
@@ -76,6 +77,19 @@ const modernRequests: JSONRPCRequest[] = [
 ];
 
 describe("long-lived SDK servers behind DispatchTransport", () => {
+  it("uses the SDK's request entry with this SDK version, and it answers as the SDK's onmessage does", async () => {
+    expect(sdkRequestEntry(new Server({ name: "s", version: "1" }, options))).toBeTypeOf("function");
+    for (const era of ["modern", "legacy"] as const) {
+      const direct = longLived(era).transport;
+      const classic = longLived(era, false).transport;
+      expect(direct.direct).toBe(true);
+      expect(classic.direct).toBe(false);
+      for (const request of era === "modern" ? modernRequests : [{ jsonrpc: "2.0" as const, id: 1, method: "tools/list", params: {} }, { jsonrpc: "2.0" as const, id: 2, method: "nope" }]) {
+        expect(await direct.dispatch(request, authInfo).answer, request.method).toEqual(await classic.dispatch(request, authInfo).answer);
+      }
+    }
+  });
+
   it("2026-07-28: every answer equals the SDK's per-request serving, and gate errors are told apart", async () => {
     const { transport } = longLived("modern");
     for (const request of modernRequests) {
