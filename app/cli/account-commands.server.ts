@@ -1,6 +1,6 @@
 import { ZodError } from "zod";
 import { listUsers, removeUser, resetPassword } from "~/auth/accounts.server";
-import { print, requireString, type Command, type CommandArgs } from "./commands.server";
+import { print, requireString, type Command, type CommandArgs } from "./command.server";
 
 /** Runs `fn`, turning a validation error into one readable line. */
 export async function readable<T>(fn: () => T | Promise<T>): Promise<T> {

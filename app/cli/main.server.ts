@@ -2,7 +2,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import type { ServerBuild } from "@remix-run/node";
 import { ConfigError, parseConfig } from "~/config.server";
-import { createAppContext, setAppContext, type AppContext } from "~/context.server";
+import { createAppContext, type AppContext } from "~/context.server";
 import { setLogOutput } from "~/utils/log.server";
 import { commands, type CliIo } from "./commands.server";
 
@@ -77,7 +77,6 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     }
     throw error;
   }
-  setAppContext(ctx);
   try {
     return await command.run({
       ctx,
