@@ -60,7 +60,7 @@ function endpoint(methods: { GET?: MethodHandler; POST?: MethodHandler }): Proto
 // Discovery documents change rarely: a short public cache keeps clients fast and edits visible.
 const DISCOVERY = { "Cache-Control": "public, max-age=300" };
 
-// The two fixed documents, serialised once per configuration (the hot-path caches: app/http/README.md).
+// The two fixed documents, serialised once per configuration (the hot-path caches are listed in docs/decisions/023).
 const fixedDocuments = new WeakMap<AppContext["config"], { as: string; pr: string }>();
 
 function fixedDocument(ctx: AppContext, which: "as" | "pr"): ProtocolAnswer {
