@@ -54,3 +54,13 @@ export function matchProtocolRoute(
   }
   return null;
 }
+
+/** Whether a protocol route answers this raw path (the limiter: those are served before Remix). */
+export function isProtocolPath(pathname: string, routes: readonly ProtocolRoute[] = PROTOCOL_ROUTES): boolean {
+  return matchProtocolRoute(pathname, routes) !== null;
+}
+
+/** Every protocol route's pattern (the generative battery derives its paths from them). */
+export function protocolRoutePatterns(): RegExp[] {
+  return PROTOCOL_ROUTES.map((route) => route.pattern);
+}
