@@ -10,6 +10,7 @@ import {
   ProtocolErrorCode,
   ResourceNotFoundError,
   type AuthInfo,
+  type BaseContext,
   type CallToolResult,
   type MessageClassification,
   type ServerContext,
@@ -73,6 +74,17 @@ export class EraServer extends Server {
   constructor(info: { name: string; version: string }, options: ServerOptions, revision: string | undefined) {
     super(info, options);
     if (revision) this._negotiatedProtocolVersion = revision;
+  }
+
+  /**
+   * The handler context without the server-to-client helpers (`log`, `elicitInput`,
+   * `requestSampling`) the SDK adds for every request: Toolgate's handlers never log to the client,
+   * elicit or sample (there is no stream to carry them), and building them was a fifth of the
+   * SDK's cost of a `tools/list`. The SDK's own context (request id, signal, `_meta`, the caller's
+   * `authInfo`) is kept as is; `buildContext` is the SDK's extension point for subclasses.
+   */
+  protected override buildContext(ctx: BaseContext): ServerContext {
+    return ctx as ServerContext;
   }
 }
 
