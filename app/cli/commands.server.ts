@@ -7,6 +7,7 @@ import { serverCommands } from "./server-commands.server";
 import { opsCommands } from "./ops-commands.server";
 import { auditCommands } from "./audit-commands.server";
 import { inviteCommands } from "./invite-commands.server";
+import { startArgumentValidation } from "~/servers/json-schema.server";
 import { print, requireString, type Command } from "./command.server";
 
 export type { CliIo, Command, CommandArgs } from "./command.server";
@@ -26,6 +27,7 @@ export const commands: Record<string, Command> = {
       ctx.logger.info("listening", { url: running.url, publicUrl: ctx.config.publicUrl, dataDir: ctx.config.dataDir });
       startOAuthCleanup(ctx);
       startAccessJobs(ctx);
+      startArgumentValidation();
       if (process.env.NODE_ENV === "development") {
         const { broadcastDevReady } = await import("@remix-run/node");
         await broadcastDevReady(build);

@@ -71,6 +71,27 @@ export const sessions = sqliteTable(
   (t) => [index("sessions_user_idx").on(t.userId)],
 );
 
+/**
+ * A secret to be shown once on the page a redirect leads to (a new signing secret): encrypted with
+ * the data key, keyed by the hash of a random reference that only the browser's flash carries,
+ * deleted when read, refused after `expires_at` (docs/decisions/034-secrets-shown-once.md).
+ */
+export const shownOnceSecrets = sqliteTable(
+  "shown_once_secrets",
+  {
+    refHash: text("ref_hash").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    /** What the secret is for, e.g. "signing_secret:<server id>"; read back only for the same purpose. */
+    purpose: text("purpose").notNull(),
+    secretEnc: text("secret_enc").notNull(),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [index("shown_once_secrets_expires_idx").on(t.expiresAt)],
+);
+
 /** Failed sign-in counters, keyed by "account:<email>" or "address:<ip>". */
 export const signInThrottle = sqliteTable("sign_in_throttle", {
   key: text("key").primaryKey(),
@@ -286,9 +307,16 @@ export const refreshTokens = sqliteTable(
     expiresAt: integer("expires_at").notNull(),
     /** Set when this token was exchanged for a new one (rotation). */
     rotatedAt: integer("rotated_at"),
-    /** Hash of the token that replaced it, so a retry inside the grace window gets the same pair. */
+    /** Hash of the token that replaced it: the one live successor (a grace retry re-points it). */
     replacedBy: text("replaced_by"),
     revokedAt: integer("revoked_at"),
+    /**
+     * Set (with revoked_at) when a retry of its predecessor inside the grace window replaced this
+     * never-used token; presenting it afterwards is reuse (docs/decisions/004).
+     */
+    supersededAt: integer("superseded_at"),
+    /** Hash of the access token issued together with it, revoked with it when it is superseded. */
+    accessTokenHash: text("access_token_hash"),
   },
   (t) => [
     index("refresh_tokens_family_idx").on(t.familyId),
@@ -311,8 +339,13 @@ export const auditEvents = sqliteTable(
     /** JSON object with event details; never arguments or secrets. */
     detail: text("detail").notNull().default(sql`'{}'`),
   },
+  // The Activity page reads one page of a server's events newest first, optionally of one kind or
+  // one client: each index below is (server_id[, column], rowid), so every such page is read in
+  // index order whatever the number of events (clients make as many as they call tools).
   (t) => [
-    index("audit_events_server_at_idx").on(t.serverId, t.at),
+    index("audit_events_server_idx").on(t.serverId),
+    index("audit_events_server_kind_idx").on(t.serverId, t.kind),
+    index("audit_events_server_client_idx").on(t.serverId, t.clientId),
     index("audit_events_at_idx").on(t.at),
   ],
 );

@@ -33,6 +33,7 @@ import { findMcpServer, findToolSchema, toolListJson } from "./granted-tools.ser
 import { noteGrantUsed } from "./last-used.server";
 import { authInfoFor, dispatcherFor, type Caller } from "./mcp-server.server";
 import { addCorsHeaders, isAllowedOrigin, preflightHeaders } from "./origin.server";
+import { JsonTooDeepError, parseUntrustedJson } from "~/utils/json.server";
 import { checkParamHeaders, paramHeaderDeclarations } from "./param-headers.server";
 import { LEGACY_REVISIONS, MODERN_REVISION } from "./revisions.server";
 import { checkStandardHeaders } from "./standard-headers.server";
@@ -126,9 +127,11 @@ export async function answerMcp(request: ProtocolRequest, ctx: AppContext, serve
   if (read.kind === "aborted") return rpcErrorAnswer(400, { code: ProtocolErrorCode.ParseError, message: "Parse error: the request body was not received" }, null, headers);
   let body: unknown;
   try {
-    body = JSON.parse(read.text);
-  } catch {
-    return rpcErrorAnswer(400, { code: ProtocolErrorCode.ParseError, message: "Parse error: the request body is not valid JSON" }, null, headers);
+    // Depth-capped before parsing: JSON from outside never nests past 64 levels (decision 026).
+    body = parseUntrustedJson(read.text);
+  } catch (error) {
+    const why = error instanceof JsonTooDeepError ? error.message : "the request body is not valid JSON";
+    return rpcErrorAnswer(400, { code: ProtocolErrorCode.ParseError, message: `Parse error: ${why}` }, null, headers);
   }
 
   const route = classifyInboundRequest({

@@ -6,6 +6,7 @@ import type { ProtocolRequest } from "~/http/protocol.server";
 import { OAuthError } from "./errors.server";
 import type { TokenEndpointAuthMethod } from "./client-metadata.server";
 import type { ClientCredentials } from "./clients.server";
+import { JsonTooDeepError, parseUntrustedJson } from "~/utils/json.server";
 
 /** Reads the body, refusing more than `maxBytes` (413 would be less useful to OAuth clients than a 400). */
 export async function readBodyText(request: ProtocolRequest, maxBytes: number, errorCode: string): Promise<string> {
@@ -50,8 +51,9 @@ export async function parseJsonBody(request: ProtocolRequest, maxBytes = 64 * 10
   }
   const text = await readBodyText(request, maxBytes, "invalid_client_metadata");
   try {
-    return JSON.parse(text);
-  } catch {
+    return parseUntrustedJson(text);
+  } catch (error) {
+    if (error instanceof JsonTooDeepError) throw new OAuthError("invalid_client_metadata", `The request body is ${error.message}`);
     throw new OAuthError("invalid_client_metadata", "The request body is not valid JSON");
   }
 }
