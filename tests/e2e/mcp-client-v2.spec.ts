@@ -86,7 +86,7 @@ async function authorize(page: Page, mcpUrl: string, email: string) {
     await page.getByRole("button", { name: "Sign in" }).click();
   }
   await expect(page.getByRole("heading", { name: "Authorize Application" })).toBeVisible();
-  await expect(page.getByText("SDK v2 E2E Client", { exact: true })).toBeVisible();
+  await expect(page.locator(".consent-client").getByText("SDK v2 E2E Client", { exact: true })).toBeVisible();
   await page.getByRole("button", { name: "Approve" }).click();
   // The callback's parameters as received: the client checks `iss` (RFC 9207) before the code.
   const answer = await callback.received;
