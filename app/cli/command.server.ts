@@ -34,8 +34,13 @@ export function print(args: CommandArgs, value: unknown, text: string): void {
   args.io.out(args.json ? JSON.stringify(value) + "\n" : text.endsWith("\n") ? text : text + "\n");
 }
 
+/** A command line that cannot be run as given (exit code 2, with the command's usage). */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
 export function requireString(values: CommandArgs["values"], name: string): string {
   const v = values[name];
-  if (typeof v !== "string" || v.trim() === "") throw new Error(`--${name} is required`);
+  if (typeof v !== "string" || v.trim() === "") throw new UsageError(`--${name} is required`);
   return v;
 }

@@ -4,7 +4,9 @@ import type { ServerBuild } from "@remix-run/node";
 import { ConfigError, parseConfig } from "~/config.server";
 import { createAppContext, type AppContext } from "~/context.server";
 import { setLogOutput } from "~/utils/log.server";
-import { commands, type CliIo } from "./commands.server";
+import { UsageError, type CliIo } from "./command.server";
+import { commands } from "./commands.server";
+import { effectivePublicUrl } from "./public-url.server";
 
 export type CliOptions = {
   build: ServerBuild;
@@ -53,9 +55,10 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   const rest = argv.slice(name.split(" ").length);
   let parsed;
   try {
+    const options = { ...command.options, json: { type: "boolean" as const }, help: { type: "boolean" as const, short: "h" } };
     parsed = parseArgs({
-      args: rest,
-      options: { ...command.options, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      args: attachDashValues(rest, options),
+      options,
       allowPositionals: false,
       strict: true,
     });
@@ -71,7 +74,12 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   setLogOutput(name === "serve" ? "stdout" : "stderr");
   let ctx: AppContext;
   try {
-    ctx = createAppContext(parseConfig(env));
+    let config = parseConfig(env);
+    if (name !== "serve") {
+      const publicUrl = effectivePublicUrl(config, env, (line) => io.err(`${line}\n`));
+      if (publicUrl !== config.publicUrl) config = { ...config, publicUrl, secureCookies: publicUrl.startsWith("https:") };
+    }
+    ctx = createAppContext(config);
   } catch (error) {
     if (error instanceof ConfigError) {
       io.err(`${error.message}\n`);
@@ -90,10 +98,32 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
+    const usage = error instanceof UsageError;
     if (parsed.values.json) io.err(JSON.stringify({ error: message }) + "\n");
-    else io.err(`Error: ${message}\n`);
-    return 1;
+    else io.err(`Error: ${message}\n${usage ? `\nUsage: toolgate ${name} ${command.usage ?? ""}\n` : ""}`);
+    return usage ? 2 : 1;
   } finally {
     if (name !== "serve") ctx.db.$client.close();
   }
+}
+
+/**
+ * `--server -Ab3…` as `--server=-Ab3…`: ids are base64url and may start with "-", which parseArgs
+ * would otherwise refuse as an ambiguous option value. Only for options that take a value, and
+ * only when the next word is not itself one of the command's options.
+ */
+export function attachDashValues(args: string[], options: Record<string, { type: "string" | "boolean" }>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    const name = arg.startsWith("--") && !arg.includes("=") ? arg.slice(2) : null;
+    const takesValue = name !== null && Object.hasOwn(options, name) && options[name]!.type === "string";
+    const nextIsOption = next !== undefined && next.startsWith("--") && Object.hasOwn(options, next.slice(2).split("=")[0]!);
+    if (takesValue && next !== undefined && next.startsWith("-") && !nextIsOption) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
 }

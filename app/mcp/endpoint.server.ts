@@ -102,6 +102,8 @@ export async function answerMcp(request: ProtocolRequest, ctx: AppContext, serve
       bearerChallenge(ctx, serverId, failure),
     );
     const answer = oauthErrorAnswer(error, ctx);
+    // RFC 6750 §3.1: a request with no authentication gets no error code, in the body as in the header.
+    if (!failure.error) answer.body = JSON.stringify({ error_description: failure.description });
     addCorsHeaders(answer.headers as Record<string, string>, origin);
     return answer;
   }
