@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import { parseConfig, type Config } from "./config.server";
+import type { Config } from "./config.server";
 import { openDatabase, type Db } from "./db/client.server";
 import { createLogger, type Logger } from "./utils/log.server";
 
@@ -56,16 +56,4 @@ export function createAppContext(config: Config, overrides: Partial<AppContext> 
     logger: overrides.logger ?? createLogger(config.logLevel),
     now: overrides.now ?? Date.now,
   };
-}
-
-let current: AppContext | undefined;
-
-/** The process-wide context, built from process.env on first use. */
-export function getAppContext(): AppContext {
-  current ??= createAppContext(parseConfig(process.env));
-  return current;
-}
-
-export function setAppContext(ctx: AppContext | undefined): void {
-  current = ctx;
 }

@@ -1,10 +1,6 @@
 import type { AppContext } from "~/context.server";
 import { getSession, verifyCsrf } from "./session.server";
 
-export class CsrfError extends Error {
-  override name = "CsrfError";
-}
-
 /**
  * Checks a state-changing form post: the Origin header, when the browser sends one, must be ours,
  * and the form's `csrf` field must be the token of this browser's session for `purpose`.

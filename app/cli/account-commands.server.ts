@@ -1,6 +1,6 @@
 import { ZodError } from "zod";
 import { listUsers, removeUser, resetPassword } from "~/auth/accounts.server";
-import { print, requireString, UsageError, type Command, type CommandArgs } from "./commands.server";
+import { print, requireString, UsageError, type Command, type CommandArgs } from "./command.server";
 
 /** Runs `fn`, turning a validation error into readable sentences (never the schema library's dump). */
 export async function readable<T>(fn: () => T | Promise<T>): Promise<T> {

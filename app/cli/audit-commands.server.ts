@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import { exportAuditEvents, parseSince } from "~/access/export.server";
-import type { Command } from "./commands.server";
+import type { Command } from "./command.server";
 
 /** CLI commands for the audit log. */
 export const auditCommands: Record<string, Command> = {

@@ -1,6 +1,3 @@
-import type { ParseArgsConfig } from "node:util";
-import type { ServerBuild } from "@remix-run/node";
-import type { AppContext } from "~/context.server";
 import { createUser } from "~/auth/users.server";
 import { serveUntilSignal, startHttpServer } from "~/http/server.server";
 import { startOAuthCleanup } from "~/oauth/cleanup.server";
@@ -12,44 +9,10 @@ import { auditCommands } from "./audit-commands.server";
 import { inviteCommands } from "./invite-commands.server";
 import { recordServingUrl } from "./public-url.server";
 import { startArgumentValidation } from "~/servers/json-schema.server";
+import { print, requireString, UsageError, type Command } from "./command.server";
 
-export type CliIo = {
-  out(text: string): void;
-  err(text: string): void;
-  readStdin(): Promise<string>;
-};
-
-export type CommandArgs = {
-  ctx: AppContext;
-  values: Record<string, string | boolean | string[] | undefined>;
-  json: boolean;
-  io: CliIo;
-  build: ServerBuild;
-  publicDir: string;
-};
-
-export type Command = {
-  summary: string;
-  usage?: string;
-  options: NonNullable<ParseArgsConfig["options"]>;
-  run(args: CommandArgs): Promise<number>;
-};
-
-/** Prints a value as JSON (with --json) or as the given human text. */
-export function print(args: CommandArgs, value: unknown, text: string): void {
-  args.io.out(args.json ? JSON.stringify(value) + "\n" : text.endsWith("\n") ? text : text + "\n");
-}
-
-/** A command line that cannot be run as given (exit code 2, with the command's usage). */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
-
-export function requireString(values: CommandArgs["values"], name: string): string {
-  const v = values[name];
-  if (typeof v !== "string" || v.trim() === "") throw new UsageError(`--${name} is required`);
-  return v;
-}
+export type { CliIo, Command, CommandArgs } from "./command.server";
+export { UsageError } from "./command.server";
 
 export const commands: Record<string, Command> = {
   serve: {

@@ -1,5 +1,5 @@
 import { inviteEmail, listInvitations, revokeInvitation } from "~/auth/providers/invitations.server";
-import { print, requireString, type Command } from "./commands.server";
+import { print, requireString, type Command } from "./command.server";
 
 /** CLI commands for invitations (who may create an account through an identity provider). */
 export const inviteCommands: Record<string, Command> = {

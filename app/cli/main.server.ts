@@ -2,9 +2,10 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import type { ServerBuild } from "@remix-run/node";
 import { ConfigError, parseConfig } from "~/config.server";
-import { createAppContext, setAppContext, type AppContext } from "~/context.server";
+import { createAppContext, type AppContext } from "~/context.server";
 import { setLogOutput } from "~/utils/log.server";
-import { commands, UsageError, type CliIo } from "./commands.server";
+import { UsageError, type CliIo } from "./command.server";
+import { commands } from "./commands.server";
 import { effectivePublicUrl } from "./public-url.server";
 
 export type CliOptions = {
@@ -86,7 +87,6 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     }
     throw error;
   }
-  setAppContext(ctx);
   try {
     return await command.run({
       ctx,

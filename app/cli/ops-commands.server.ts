@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import type { AppContext } from "~/context.server";
-import { print, requireString, type Command } from "./commands.server";
+import { print, requireString, type Command } from "./command.server";
 
 /** The secrets file written next to a backup: `<backup>.secrets.json`. */
 export const secretsFileFor = (backupFile: string) => `${backupFile}.secrets.json`;

@@ -3,7 +3,7 @@ import { findUserByEmail } from "~/auth/users.server";
 import { addTool, createServer, findServerById, listAllServers, mcpUrl, ValidationError } from "~/servers/servers.server";
 import { parseHeadersText } from "~/servers/tool-definition.server";
 import { readable } from "./account-commands.server";
-import { print, requireString, type Command, type CommandArgs } from "./commands.server";
+import { print, requireString, type Command, type CommandArgs } from "./command.server";
 
 function readJsonFile(file: string): unknown {
   let text: string;

@@ -1,10 +1,8 @@
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import type { AppContext } from "~/context.server";
 import { findMigrationsFolder } from "~/db/client.server";
-import { json } from "./headers.server";
 import { isDraining } from "./lifecycle.server";
-import { endWith } from "./node-request.server";
-import { nodeProtocolRoute, protocolRoute } from "./protocol.server";
+import { jsonAnswer, NO_STORE, type ProtocolAnswer, type ProtocolHandler } from "./protocol.server";
 
 type Migration = { folderMillis: number; hash: string };
 let expected: Migration[] | undefined;
@@ -39,17 +37,11 @@ export function readiness(ctx: AppContext): Readiness {
   return { ready: true };
 }
 
-// Liveness: the process answers. Deliberately touches nothing else.
-protocolRoute(/^\/healthz$/, () => json({ status: "ok" }, { noStore: true }));
-const HEALTHY = JSON.stringify({ status: "ok" });
-const HEALTHY_HEADERS = { "Content-Type": "application/json", "Cache-Control": "no-store", Pragma: "no-cache" };
-nodeProtocolRoute(/^\/healthz$/, (_req, res) => {
-  endWith(res, 200, HEALTHY_HEADERS, HEALTHY);
-});
+// Liveness: the process answers. Deliberately touches nothing else (one constant answer).
+const HEALTHY: ProtocolAnswer = { status: 200, headers: { ...NO_STORE, "Content-Type": "application/json" }, body: JSON.stringify({ status: "ok" }) };
+export const healthEndpoint: ProtocolHandler = () => HEALTHY;
 
-protocolRoute(/^\/readyz$/, (_request, ctx) => {
+export const readinessEndpoint: ProtocolHandler = (_request, ctx) => {
   const state = readiness(ctx);
-  return state.ready
-    ? json({ status: "ready" }, { noStore: true })
-    : json({ status: "unavailable", reason: state.reason }, { status: 503, noStore: true });
-});
+  return state.ready ? jsonAnswer(200, { status: "ready" }, NO_STORE) : jsonAnswer(503, { status: "unavailable", reason: state.reason }, NO_STORE);
+};

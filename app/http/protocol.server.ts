@@ -1,69 +1,42 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+/**
+ * The one request type and the one answer type of every protocol endpoint (/token, /register,
+ * /revoke, /mcp/*, discovery, health), served by app/http/server.server.ts from the route table in
+ * app/http/routes.server.ts, before and without Remix (docs/decisions/001, 035).
+ *
+ * A `ProtocolRequest` is read from Node's IncomingMessage without building a fetch Request (that
+ * conversion costs more CPU than a whole bare Node answer); a `ProtocolAnswer` is plain data that
+ * app/http/writer.server.ts writes in one go. Tests build the same request from a fetch Request
+ * (tests/helpers/protocol.ts) and call the same handlers.
+ */
 import type { AppContext } from "~/context.server";
-import { json } from "./headers.server";
 
 export type RequestInfo = { clientAddress: string; requestId: string };
 
-/** A protocol endpoint: plain fetch-style handler served before (and without) the Remix pipeline. */
-export type ProtocolHandler = (request: Request, ctx: AppContext, info: RequestInfo) => Response | Promise<Response>;
+/** What reading a body gave: its text, or why there is none (the reader stops at the cap). */
+export type BodyRead = { kind: "ok"; text: string } | { kind: "too_large" } | { kind: "aborted" };
 
-type Route = { pattern: RegExp; handler: ProtocolHandler };
+export type ProtocolRequest = RequestInfo & {
+  /** The HTTP method, upper case. */
+  method: string;
+  pathname: string;
+  /** A request header by lower-case name; repeated headers joined with ", " as fetch joins them. */
+  header(name: string): string | null;
+  /** Reads the body once, up to `maxBytes` (app/http/body.server.ts is the only reader). */
+  readBody(maxBytes: number): Promise<BodyRead>;
+  /** Calls `cancel` if the client goes away before the answer is written. */
+  onAbort(cancel: () => void): void;
+};
 
-const routes: Route[] = [];
+/** A whole answer: status, headers (an array for a repeated header) and the body text, or null. */
+export type ProtocolAnswer = { status: number; headers: Record<string, string | string[]>; body: string | null };
 
-/** Registers a protocol route. Patterns match the whole pathname. */
-export function protocolRoute(pattern: RegExp, handler: ProtocolHandler): void {
-  routes.push({ pattern, handler });
+/** A protocol endpoint. `match` is the route pattern's match of the pathname. */
+export type ProtocolHandler = (request: ProtocolRequest, ctx: AppContext, match: RegExpExecArray) => ProtocolAnswer | Promise<ProtocolAnswer>;
+
+/** Headers for answers that carry or concern credentials (RFC 6749 §5.1): never cached. */
+export const NO_STORE = { "Cache-Control": "no-store", Pragma: "no-cache" } as const;
+
+/** A JSON answer. `headers` are copied, never modified. */
+export function jsonAnswer(status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): ProtocolAnswer {
+  return { status, headers: { ...headers, "Content-Type": "application/json" }, body: JSON.stringify(body) };
 }
-
-export function matchProtocolRoute(pathname: string): ProtocolHandler | null {
-  for (const route of routes) if (route.pattern.test(pathname)) return route.handler;
-  return null;
-}
-
-/**
- * A hot protocol endpoint served on Node's own request and response objects: no fetch Request or
- * Response is built (that conversion costs more CPU than a whole bare Node answer). `match` is the
- * pattern's match. A route registered this way should also be registered with protocolRoute (the
- * fetch-style handler is what in-process callers use); the Node server tries node routes first.
- * A handler that returns `false` (synchronously, before writing anything) passes the request on to
- * the fetch-style route: the fast path can cover only the common case.
- */
-export type NodeProtocolHandler = (
-  req: IncomingMessage,
-  res: ServerResponse,
-  ctx: AppContext,
-  info: RequestInfo,
-  match: RegExpExecArray,
-) => false | void | Promise<void>;
-
-const nodeRoutes: { pattern: RegExp; handler: NodeProtocolHandler }[] = [];
-
-export function nodeProtocolRoute(pattern: RegExp, handler: NodeProtocolHandler): void {
-  nodeRoutes.push({ pattern, handler });
-}
-
-export function matchNodeRoute(pathname: string): { handler: NodeProtocolHandler; match: RegExpExecArray } | null {
-  for (const route of nodeRoutes) {
-    const match = route.pattern.exec(pathname);
-    if (match) return { handler: route.handler, match };
-  }
-  return null;
-}
-
-/** Every registered protocol route's pattern (the generative battery derives its paths from them). */
-export function protocolRoutePatterns(): RegExp[] {
-  return routes.map((route) => route.pattern);
-}
-
-/** The prefixes the Node server hands to the protocol router instead of Remix. */
-export function isProtocolPath(pathname: string): boolean {
-  return matchProtocolRoute(pathname) !== null;
-}
-
-// /healthz and /readyz: app/http/health.server.ts.
-
-// Toolgate is not an OpenID provider. A 404 here makes clients fall back to RFC 8414 metadata.
-protocolRoute(/^\/\.well-known\/openid-configuration$/, () =>
-  json({ error: "not_found", error_description: "This server is not an OpenID Connect provider" }, { status: 404 }),
-);

@@ -9,13 +9,17 @@ import type { AppContext } from "~/context.server";
 import { logScope } from "~/utils/log.server";
 import { clientAddressOf, isTrusted } from "./client-address.server";
 import { json } from "./headers.server";
-import { endWith, writeFetchResponse } from "./node-request.server";
+import { nodeProtocolRequest } from "./node-request.server";
 import { markDraining, runShutdownHooks } from "./lifecycle.server";
 import { DEFAULT_LIMITS, limitFor, limitKey, RateLimiter, rateLimitedResponse } from "./rate-limit.server";
 import { checkPageForm } from "./page-form.server";
+import type { ProtocolAnswer, RequestInfo } from "./protocol.server";
 import { checkRequestTarget, protocolPathname } from "./request-target.server";
-import { isProtocolPath, matchNodeRoute, matchProtocolRoute, type NodeProtocolHandler, type ProtocolHandler, type RequestInfo } from "./protocol.server";
-import "./routes.server";
+import { isProtocolPath, matchProtocolRoute, type ProtocolRoute } from "./routes.server";
+import { endWith, writeAnswer, writeFetchResponse } from "./writer.server";
+
+/** A Remix page (or anything else that is not a protocol endpoint): fetch Request in, Response out. */
+type PageHandler = (request: Request, ctx: AppContext, info: RequestInfo) => Response | Promise<Response>;
 
 export type StartOptions = {
   ctx: AppContext;
@@ -26,6 +30,8 @@ export type StartOptions = {
   mode?: "production" | "development";
   port?: number;
   host?: string;
+  /** The protocol route table (PROTOCOL_ROUTES; tests add routes of their own). */
+  routes?: readonly ProtocolRoute[];
 };
 
 export type RunningServer = {
@@ -53,7 +59,7 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
     createRequest(req, res, { host: publicUrl.host, protocol: publicUrl.protocol });
 
   const remix = build ? createRequestHandler(build, mode) : undefined;
-  const pages: ProtocolHandler = async (request, _ctx, info) => {
+  const pages: PageHandler = async (request, _ctx, info) => {
     if (!remix) return json({ error: "not_found" }, { status: 404 });
     const page = pageRequest(request, publicUrl);
     if (page instanceof Response) return page;
@@ -131,13 +137,11 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       }
       // Before protocol handlers and Remix alike, by the route that will answer (decision 028):
       // 429 with Retry-After, never 400/401 (which send OAuth clients into re-authorization loops).
-      const limitName = limiter ? limitFor(req.method ?? "GET", checked.target, isProtocolPath) : null;
+      const limitName = limiter ? limitFor(req.method ?? "GET", checked.target, (path) => isProtocolPath(path, options.routes)) : null;
       const wait = limitName ? limiter!.take(limitName, limitKey(info.clientAddress)) : 0;
       if (wait > 0) return respond(() => rateLimitedResponse(wait), req, res, info);
-      const fast = matchNodeRoute(pathname);
-      if (fast && respondNode(fast.handler, fast.match, req, res, info)) return;
-      const protocol = matchProtocolRoute(pathname);
-      if (protocol) return respond(protocol, req, res, info);
+      const protocol = matchProtocolRoute(pathname, options.routes);
+      if (protocol) return serveProtocol(protocol.route, protocol.match, pathname, req, res, info);
       // Only a path that can name a file of public/ (under /build/, or a last segment with a dot,
       // like /favicon.ico) goes through express.static, which costs a stat() per request; pages
       // go straight to Remix.
@@ -149,31 +153,35 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
   server.headersTimeout = 66_000;
   server.requestTimeout = 120_000;
 
-  function respondNode(
-    handler: NodeProtocolHandler,
+  function serveProtocol(
+    route: ProtocolRoute,
     match: RegExpExecArray,
+    pathname: string,
     req: http.IncomingMessage,
     res: http.ServerResponse,
     info: RequestInfo,
-  ): boolean {
-    let result: ReturnType<NodeProtocolHandler>;
+  ): void {
+    const write = (answer: ProtocolAnswer) => {
+      // Answers may be shared constants: a draining server adds its header to a copy.
+      writeAnswer(req, res, draining ? { ...answer, headers: { ...answer.headers, Connection: "close" } } : answer);
+    };
+    let result: ProtocolAnswer | Promise<ProtocolAnswer>;
     try {
-      result = handler(req, res, ctx, info, match);
+      result = route.handler(nodeProtocolRequest(req, res, pathname, info), ctx, match);
     } catch (error) {
       result = Promise.reject(error);
     }
-    if (result === false) return false;
-    Promise.resolve(result)
+    if (!(result instanceof Promise)) return write(result);
+    result
       .catch((error: unknown) => {
-        ctx.logger.error("unhandled error", { error, path: (req.url ?? "/").split("?")[0] });
-        if (res.headersSent) return void res.destroy();
-        const body = JSON.stringify({ error: "server_error", error_description: "The server could not complete the request" });
-        endWith(res, 500, { "Content-Type": "application/json", "Cache-Control": "no-store", Pragma: "no-cache" }, body);
-      });
-    return true;
+        if (res.headersSent) throw error;
+        return route.crash(error, ctx);
+      })
+      .then(write)
+      .catch(() => res.destroy());
   }
 
-  function respond(handler: ProtocolHandler, req: http.IncomingMessage, res: http.ServerResponse, info: RequestInfo) {
+  function respond(handler: PageHandler, req: http.IncomingMessage, res: http.ServerResponse, info: RequestInfo) {
     let request: Request;
     try {
       request = toRequest(req, res);
@@ -277,7 +285,7 @@ function normalisedPeer(address: string | undefined): string {
 }
 
 export type ServeOptions = {
-  /** How long in-flight requests may take after the first signal (TOOLGATE_SHUTDOWN_GRACE_MS). */
+  /** How long in-flight requests may take after the first signal (default 10 s). */
   graceMs?: number;
   /** Called instead of process.exit when a second signal forces the stop (tests). */
   forceExit?: () => void;

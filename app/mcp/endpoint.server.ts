@@ -1,111 +1,91 @@
 /**
- * The Streamable HTTP endpoint of one MCP server, stateless with JSON answers
- * (MCP 2025-11-25 "Transports / Streamable HTTP"; docs/decisions/008-mcp-transport.md).
+ * The Streamable HTTP endpoint of one MCP server, `/mcp/<serverId>`: revision 2026-07-28 and the
+ * 2025 revisions on one URL, classified per request by the SDK's `classifyInboundRequest`, served
+ * stateless with JSON answers by one long-lived SDK server per era (docs/decisions/008, 035, 036).
  *
  * Pipeline: Origin → bearer token, read with its server (a refused token on an unknown server is a
- * 404) → HTTP method → Accept / Content-Type / MCP-Protocol-Version → body size → JSON → JSON-RPC
- * shape → the SDK server. Every refusal is an
- * HTTP status with a JSON-RPC (or RFC 6750) error body; nothing here answers 500 on bad input.
+ * 404) → HTTP method → Content-Type → body size → JSON → the SDK's classification → per era:
+ *   2026-07-28: supported revision → standard headers (Mcp-Method, Mcp-Name) → Mcp-Param headers
+ *               of tools/call → the modern SDK server;
+ *   2025:       Accept → MCP-Protocol-Version → the legacy SDK server (batches of 1 to 100).
+ * Every refusal is an HTTP status with a JSON-RPC error (or, for the bearer check, an RFC 6750
+ * challenge); nothing here answers 500 on bad input.
  */
 import {
-  CallToolRequestSchema,
-  InitializeRequestSchema,
-  ListToolsRequestSchema,
-  PingRequestSchema,
-  JSONRPCMessageSchema,
-  SUPPORTED_PROTOCOL_VERSIONS,
-  ErrorCode,
+  classifyInboundRequest,
+  isJsonContentType,
+  ProtocolErrorCode,
+  UnsupportedProtocolVersionError,
+  type AuthInfo,
+  type InboundLegacyRoute,
+  type InboundModernRoute,
   type JSONRPCMessage,
   type JSONRPCNotification,
   type JSONRPCRequest,
-} from "@modelcontextprotocol/sdk/types.js";
-import type { IncomingMessage, ServerResponse } from "node:http";
+  type RequestId,
+} from "@modelcontextprotocol/server";
 import type { AppContext } from "~/context.server";
+import type { ProtocolAnswer, ProtocolRequest } from "~/http/protocol.server";
+import { OAuthError, oauthErrorAnswer } from "~/oauth/errors.server";
 import { bearerChallenge, checkBearer } from "./bearer.server";
-import type { JsonRpcAnswer, OnAbort } from "./dispatch-transport.server";
-import { authInfoFor, dispatcherFor, type Caller } from "./mcp-server.server";
-import { findMcpServer, toolListJson } from "./granted-tools.server";
+import type { Dispatched, JsonRpcAnswer } from "./dispatch-transport.server";
+import { findMcpServer, findToolSchema, toolListJson } from "./granted-tools.server";
 import { noteGrantUsed } from "./last-used.server";
+import { authInfoFor, dispatcherFor, type Caller } from "./mcp-server.server";
 import { addCorsHeaders, isAllowedOrigin, preflightHeaders } from "./origin.server";
-import { endWith, nodeHeader } from "~/http/node-request.server";
 import { JsonTooDeepError, parseUntrustedJson } from "~/utils/json.server";
+import { checkParamHeaders, paramHeaderDeclarations } from "./param-headers.server";
+import { LEGACY_REVISIONS, MODERN_REVISION } from "./revisions.server";
+import { checkStandardHeaders } from "./standard-headers.server";
 
 /** Request bodies above this are refused with 413 before they are parsed. */
 export const MAX_BODY_BYTES = 1024 * 1024;
-/** JSON-RPC batches (allowed by MCP 2025-03-26 only) are capped like the SDK's own transport. */
+/** JSON-RPC batches (2025-03-26 only; never in the modern era) are capped like the SDK's own. */
 export const MAX_BATCH = 100;
 
-type JsonRpcId = string | number | null;
+// The SDK's generic "server error" code, used by its HTTP transports for refusals at the HTTP level.
+const HTTP_REFUSAL = -32000;
 
-/**
- * The HTTP request as the endpoint needs it. Two adapters fill it: the fetch-style handler
- * (`handleMcpRequest`, tests and tools) and the Node server's direct path (`serveMcpNode`), which
- * skips building a fetch Request and Response per call (docs/decisions/008-mcp-transport.md).
- */
-export type McpHttpRequest = {
-  method: string;
-  /** A request header by lower-case name; repeated headers joined with ", " as fetch does. */
-  header(name: string): string | null;
-  readBody(): Promise<Body>;
-  /** Aborts (or calls back) when the HTTP client goes away. */
-  signal?: AbortSignal | OnAbort;
-};
+type RpcError = { code: number; message: string; data?: unknown };
 
-/** The answer; `body` is the JSON text, or null for an empty body. */
-export type McpHttpAnswer = { status: number; headers: Record<string, string>; body: string | null };
-
-function rpcError(status: number, code: number, message: string, id: JsonRpcId = null, headers: Record<string, string> = {}): McpHttpAnswer {
+/** A JSON-RPC error answer: the one place the endpoint shapes one (the error itself comes from the SDK). */
+function rpcErrorAnswer(status: number, error: RpcError, id: RequestId | null, headers: Record<string, string>): ProtocolAnswer {
   headers["Content-Type"] = "application/json";
   headers["Cache-Control"] = "no-store";
-  return { status, headers, body: JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id }) };
-}
-
-// In-flight requests by token family (one client installation) and the client's own request id, so
-// a client's notifications/cancelled reaches its own request and nobody else's.
-const inFlight = new Map<string, () => void>();
-const inFlightKey = (familyId: string, id: JSONRPCRequest["id"]) => `${familyId}\u0000${typeof id}:${id}`;
-
-/** The fetch-style endpoint (registered as a protocol route; the Node server has a faster path). */
-export async function handleMcpRequest(request: Request, ctx: AppContext, serverId: string): Promise<Response> {
-  const answer = await answerMcpRequest(
-    {
-      method: request.method,
-      header: (name) => request.headers.get(name),
-      readBody: () => readFetchBody(request),
-      signal: request.signal,
-    },
-    ctx,
-    serverId,
-  );
-  return new Response(answer.body, { status: answer.status, headers: answer.headers });
-}
-
-/** The same endpoint on Node's request and response objects, without fetch objects in between. */
-export async function serveMcpNode(req: IncomingMessage, res: ServerResponse, ctx: AppContext, serverId: string): Promise<void> {
-  let cancels: (() => void)[] | undefined;
-  const onAbort: OnAbort = (cancel) => {
-    if (req.socket.destroyed) return queueMicrotask(cancel);
-    if (!cancels) {
-      const list: (() => void)[] = (cancels = []);
-      res.once("close", () => {
-        if (!res.writableFinished) for (const c of list) c();
-      });
-    }
-    cancels.push(cancel);
+  const body: { jsonrpc: "2.0"; error: RpcError; id: RequestId | null } = {
+    jsonrpc: "2.0",
+    error: { code: error.code, message: error.message, ...(error.data !== undefined && { data: error.data }) },
+    id,
   };
-  const answer = await answerMcpRequest(
-    { method: req.method ?? "GET", header: (name) => nodeHeader(req, name), readBody: () => readNodeBody(req), signal: onAbort },
-    ctx,
-    serverId,
-  );
-  endWith(res, answer.status, answer.headers, answer.body, req.method === "HEAD");
+  return { status, headers, body: JSON.stringify(body) };
 }
 
-export async function answerMcpRequest(request: McpHttpRequest, ctx: AppContext, serverId: string): Promise<McpHttpAnswer> {
+/** The id to echo on an error: the single request's own id when it has one (MCP "unsupported version"). */
+function echoableId(body: unknown): RequestId | null {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return null;
+  const { method, id } = body as { method?: unknown; id?: unknown };
+  if (typeof method !== "string") return null;
+  return typeof id === "string" || typeof id === "number" ? id : null;
+}
+
+/**
+ * What a crash inside the endpoint answers (the route table's error mapper for /mcp): a JSON-RPC
+ * internal error, never OAuth JSON, with no detail.
+ */
+export function mcpCrashAnswer(): ProtocolAnswer {
+  return rpcErrorAnswer(500, { code: ProtocolErrorCode.InternalError, message: "Internal server error" }, null, {});
+}
+
+// In-flight legacy requests by token family (one client installation) and the client's own request
+// id, so a client's notifications/cancelled reaches its own request and nobody else's.
+const inFlight = new Map<string, () => void>();
+const inFlightKey = (familyId: string, id: RequestId) => `${familyId}\u0000${typeof id}:${id}`;
+
+export async function answerMcp(request: ProtocolRequest, ctx: AppContext, serverId: string): Promise<ProtocolAnswer> {
   const origin = request.header("origin");
-  // MCP 2025-11-25 Streamable HTTP "Security Warning": an invalid Origin gets 403 (DNS rebinding).
+  // MCP Streamable HTTP "Security Warning": an invalid Origin gets 403 (DNS rebinding).
   if (!isAllowedOrigin(ctx, origin)) {
-    return rpcError(403, ErrorCode.ConnectionClosed, `Forbidden: requests from origin ${origin} are not accepted`);
+    return rpcErrorAnswer(403, { code: HTTP_REFUSAL, message: `Forbidden: requests from origin ${origin} are not accepted` }, null, {});
   }
   if (request.method === "OPTIONS") return { status: 204, headers: preflightHeaders(origin), body: null };
 
@@ -113,163 +93,219 @@ export async function answerMcpRequest(request: McpHttpRequest, ctx: AppContext,
   // read, to tell an unknown server (404) from a missing or bad token (401).
   const bearer = checkBearer(ctx, request.header("authorization"), serverId);
   if (!bearer.ok && !findMcpServer(ctx, serverId)) {
-    return rpcError(404, ErrorCode.InvalidRequest, "Not found: this MCP server does not exist", null, corsHeaders(origin));
+    return rpcErrorAnswer(404, { code: ProtocolErrorCode.InvalidRequest, message: "Not found: this MCP server does not exist" }, null, corsHeaders(origin));
   }
   if (!bearer.ok) {
-    const headers = corsHeaders(origin);
-    headers["WWW-Authenticate"] = bearerChallenge(ctx, serverId, bearer.failure);
-    headers["Content-Type"] = "application/json";
-    headers["Cache-Control"] = "no-store";
+    const { failure } = bearer;
+    const error = new OAuthError(failure.error ?? "invalid_token", failure.description, failure.status).withHeader(
+      "WWW-Authenticate",
+      bearerChallenge(ctx, serverId, failure),
+    );
+    const answer = oauthErrorAnswer(error, ctx);
     // RFC 6750 §3.1: a request with no authentication gets no error code, in the body as in the header.
-    const body = bearer.failure.error
-      ? { error: bearer.failure.error, error_description: bearer.failure.description }
-      : { error_description: bearer.failure.description };
-    return { status: bearer.failure.status, headers, body: JSON.stringify(body) };
+    if (!failure.error) answer.body = JSON.stringify({ error_description: failure.description });
+    addCorsHeaders(answer.headers as Record<string, string>, origin);
+    return answer;
   }
   const token = bearer.token;
-  const server = token.server;
   noteGrantUsed(ctx, token.grantId);
 
   const headers = corsHeaders(origin);
-  if (request.method === "GET" || request.method === "DELETE") {
-    // Stateless: no standalone SSE stream and no session to delete. Streamable HTTP allows 405
-    // for both ("Listening for Messages from the Server", "Session Management").
-    headers.Allow = "POST, OPTIONS";
-    return rpcError(405, ErrorCode.ConnectionClosed, "Method not allowed: this endpoint is stateless; use POST", null, headers);
-  }
   if (request.method !== "POST") {
+    // Stateless in both eras: no standalone SSE stream, no session to delete (Streamable HTTP
+    // allows 405 for both).
     headers.Allow = "POST, OPTIONS";
-    return rpcError(405, ErrorCode.ConnectionClosed, "Method not allowed: use POST", null, headers);
+    return rpcErrorAnswer(405, { code: HTTP_REFUSAL, message: "Method not allowed: this endpoint is stateless; use POST" }, null, headers);
   }
-
-  const problem = checkPostHeaders(request);
-  if (problem) return rpcError(problem.status, ErrorCode.ConnectionClosed, problem.message, null, headers);
-
-  const body = await request.readBody();
-  if (body.kind === "too_large") {
+  if (!isJsonContentType(request.header("content-type"))) {
+    return rpcErrorAnswer(415, { code: HTTP_REFUSAL, message: "Unsupported Media Type: Content-Type must be application/json" }, null, headers);
+  }
+  const read = await request.readBody(MAX_BODY_BYTES);
+  if (read.kind === "too_large") {
     // The rest of the body is never read, so the connection cannot carry another request.
     headers.Connection = "close";
-    return rpcError(413, ErrorCode.InvalidRequest, `Request body too large: the limit is ${MAX_BODY_BYTES} bytes`, null, headers);
+    return rpcErrorAnswer(413, { code: HTTP_REFUSAL, message: `Payload Too Large: the request body must not exceed ${MAX_BODY_BYTES} bytes` }, null, headers);
   }
-  if (body.kind === "aborted") return rpcError(400, ErrorCode.ParseError, "Parse error: the request body was not received", null, headers);
-
-  let raw: unknown;
+  if (read.kind === "aborted") return rpcErrorAnswer(400, { code: ProtocolErrorCode.ParseError, message: "Parse error: the request body was not received" }, null, headers);
+  let body: unknown;
   try {
-    raw = parseUntrustedJson(body.text);
+    // Depth-capped before parsing: JSON from outside never nests past 64 levels (decision 026).
+    body = parseUntrustedJson(read.text);
   } catch (error) {
-    const why = error instanceof JsonTooDeepError ? error.message : "the body is not valid JSON";
-    return rpcError(400, ErrorCode.ParseError, `Parse error: ${why}`, null, headers);
+    const why = error instanceof JsonTooDeepError ? error.message : "the request body is not valid JSON";
+    return rpcErrorAnswer(400, { code: ProtocolErrorCode.ParseError, message: `Parse error: ${why}` }, null, headers);
   }
-  const parsed = parseMessages(raw);
-  if (!parsed.ok) return rpcError(400, ErrorCode.InvalidRequest, parsed.message, parsed.id, headers);
 
+  const route = classifyInboundRequest({
+    httpMethod: "POST",
+    protocolVersionHeader: request.header("mcp-protocol-version") ?? undefined,
+    mcpMethodHeader: request.header("mcp-method") ?? undefined,
+    mcpNameHeader: request.header("mcp-name") ?? undefined,
+    body,
+  });
   const caller: Caller = {
     grantId: token.grantId,
     userId: token.userId,
     clientId: token.clientId,
     serverId,
-    toolsVersion: server.toolsVersion,
+    toolsVersion: token.server.toolsVersion,
   };
-  const requests: JSONRPCRequest[] = [];
-  for (const message of parsed.messages) {
-    // Already validated by the SDK's schema: the shape tells requests from notifications.
-    if ("method" in message && "id" in message) requests.push(message as JSONRPCRequest);
-    else if ("method" in message) handleClientNotification(token.familyId, message as JSONRPCNotification);
-    // Responses from the client answer server-initiated requests, which this endpoint never sends.
-  }
-  if (requests.length === 0) return { status: 202, headers, body: null };
-
-  const transport = dispatcherFor(ctx, server);
   const authInfo = authInfoFor(caller, token.scope.split(" "), token.expiresAt);
-  const answerOne = async (message: JSONRPCRequest): Promise<JsonRpcAnswer> => {
-    const invalid = invalidParams(message);
-    if (invalid) return invalid;
-    const key = inFlightKey(token.familyId, message.id);
-    const { answer, cancel } = transport.dispatch(message, authInfo, request.signal);
-    inFlight.set(key, cancel);
-    try {
-      return await answer;
-    } finally {
-      if (inFlight.get(key) === cancel) inFlight.delete(key);
-    }
+  const served: Served = { ctx, request, headers, caller, authInfo, familyId: token.familyId, server: token.server };
+  switch (route.kind) {
+    case "reject":
+      return rpcErrorAnswer(route.httpStatus, route, echoableId(body), headers);
+    case "modern":
+      return serveModern(served, route);
+    case "legacy":
+      return serveLegacy(served, route, body);
+  }
+}
+
+type Served = {
+  ctx: AppContext;
+  request: ProtocolRequest;
+  headers: Record<string, string>;
+  caller: Caller;
+  authInfo: AuthInfo;
+  familyId: string;
+  server: Parameters<typeof dispatcherFor>[1];
+};
+
+/** A 2026-07-28 request: one message, its `_meta` envelope already checked by the classifier. */
+async function serveModern(served: Served, route: InboundModernRoute): Promise<ProtocolAnswer> {
+  const { request, headers } = served;
+  const revision = route.classification.revision;
+  const id = route.messageKind === "request" ? route.message.id : null;
+  if (revision !== MODERN_REVISION) {
+    const error = new UnsupportedProtocolVersionError({ supported: [MODERN_REVISION], requested: revision ?? "unknown" });
+    return rpcErrorAnswer(400, error, id, headers);
+  }
+  // The modern era has no client notifications Toolgate acts on (cancelling is closing the request).
+  if (route.messageKind === "notification") return { status: 202, headers, body: null };
+  const message = route.message;
+  const standard = checkStandardHeaders(
+    { protocolVersion: request.header("mcp-protocol-version"), method: request.header("mcp-method"), name: request.header("mcp-name") },
+    message.method,
+    message.params,
+    revision,
+  );
+  if (standard) return rpcErrorAnswer(standard.httpStatus, standard.error, message.id, headers);
+  if (message.method === "tools/call") {
+    const rejected = checkToolCallParamHeaders(served, message);
+    if (rejected) return rejected;
+  }
+  const dispatched = await dispatch(served, "modern", message);
+  return {
+    status: dispatched.beforeHandler && "error" in dispatched.answer ? ladderStatus(dispatched.answer.error.code) : 200,
+    headers: jsonHeaders(headers),
+    body: answerJson(dispatched.answer),
   };
-  const text = Array.isArray(raw)
-    ? `[${(await Promise.all(requests.map(answerOne))).map(answerJson).join(",")}]`
-    : answerJson(await answerOne(requests[0]!));
-  headers["Content-Type"] = "application/json";
-  headers["Cache-Control"] = "no-store";
-  return { status: 200, headers, body: text };
 }
 
 /**
- * `JSON.stringify(answer)`, except that a tools/list result whose list is cached keeps its
- * serialised text (granted-tools.server.ts): the same bytes, without serialising ~2 KB per request.
- * The SDK builds answers as `{ result, jsonrpc, id }`, the order kept here.
+ * MCP 2026-07-28 "Custom request headers": a tool whose input schema marks a parameter with
+ * `x-mcp-header` is called with that argument mirrored in `Mcp-Param-<Name>`; a missing or
+ * disagreeing header is refused before the tool is looked up for the call. The schema is read by
+ * name for this server only; whether the grant covers the tool is decided later, by the handler.
  */
-export function answerJson(answer: JsonRpcAnswer): string {
-  const result = "result" in answer ? (answer.result as Record<string, unknown>) : undefined;
-  const tools = result && sameKeys(result, ["tools"]) ? toolListJson(result.tools) : undefined;
-  if (tools === undefined || answer.jsonrpc !== "2.0" || !sameKeys(answer, ["result", "jsonrpc", "id"])) {
-    return JSON.stringify(answer);
+function checkToolCallParamHeaders(served: Served, message: JSONRPCRequest): ProtocolAnswer | null {
+  const params = message.params as { name?: unknown; arguments?: unknown } | undefined;
+  if (typeof params?.name !== "string") return null;
+  const schema = findToolSchema(served.ctx, served.caller.serverId, params.name);
+  if (schema === undefined) return null;
+  const declarations = paramHeaderDeclarations(schema);
+  if (declarations.length === 0) return null;
+  const rejected = checkParamHeaders(declarations, params.arguments, (name) => served.request.header(name));
+  return rejected ? rpcErrorAnswer(rejected.httpStatus, rejected.error, message.id, served.headers) : null;
+}
+
+// The SDK's statuses for errors its pre-handler gates give (its per-request transport keeps the
+// same table): an unknown or removed method is 404, other gate errors 400. Errors from handlers
+// stay in-band on 200.
+function ladderStatus(code: number): number {
+  if (code === ProtocolErrorCode.MethodNotFound) return 404;
+  if (code === ProtocolErrorCode.InvalidParams || code === ProtocolErrorCode.InternalError) return 200;
+  return 400;
+}
+
+/** A 2025-era request, notification, posted response or batch of them. */
+async function serveLegacy(served: Served, route: InboundLegacyRoute, body: unknown): Promise<ProtocolAnswer> {
+  const { request, headers } = served;
+  // Streamable HTTP (2025) "Sending Messages to the Server": the client accepts both answers.
+  if (!acceptsBoth(request.header("accept"))) {
+    return rpcErrorAnswer(406, { code: HTTP_REFUSAL, message: "Not Acceptable: the Accept header must list application/json and text/event-stream" }, null, headers);
   }
-  return `{"result":{"tools":${tools}},"jsonrpc":"2.0","id":${JSON.stringify(answer.id)}}`;
+  // "Protocol Version Header": an unsupported version is a 400. A missing header is allowed (the
+  // server then assumes 2025-03-26; the SDK answers any version it serves).
+  const version = request.header("mcp-protocol-version");
+  if (version !== null && !(LEGACY_REVISIONS as readonly string[]).includes(version.trim())) {
+    const message = `Bad Request: unsupported MCP-Protocol-Version ${version} (supported: ${[MODERN_REVISION, ...LEGACY_REVISIONS].join(", ")})`;
+    return rpcErrorAnswer(400, { code: HTTP_REFUSAL, message }, echoableId(body), headers);
+  }
+  const messages = (Array.isArray(body) ? body : [body]) as JSONRPCMessage[];
+  if (route.reason === "batch" && messages.length > MAX_BATCH) {
+    return rpcErrorAnswer(400, { code: ProtocolErrorCode.InvalidRequest, message: `Invalid Request: a batch must hold 1 to ${MAX_BATCH} messages` }, null, headers);
+  }
+  const requests: JSONRPCRequest[] = [];
+  for (const message of messages) {
+    // The classifier has checked every element's shape; the shape tells requests from notifications.
+    if ("method" in message && "id" in message) requests.push(message as JSONRPCRequest);
+    else if ("method" in message) handleClientNotification(served.familyId, message as JSONRPCNotification);
+    // Responses from the client answer server-initiated requests, which this endpoint never sends.
+  }
+  if (requests.length === 0) return { status: 202, headers, body: null };
+  const text = Array.isArray(body)
+    ? `[${(await Promise.all(requests.map((r) => dispatch(served, "legacy", r)))).map((d) => answerJson(d.answer)).join(",")}]`
+    : answerJson((await dispatch(served, "legacy", requests[0]!)).answer);
+  return { status: 200, headers: jsonHeaders(headers), body: text };
 }
 
-/** Whether `value`'s own enumerable keys are exactly `keys`, in that order (JSON.stringify's order). */
-function sameKeys(value: object, keys: string[]): boolean {
-  const own = Object.keys(value);
-  return own.length === keys.length && own.every((key, i) => key === keys[i]);
-}
-
-// The SDK's own request schemas for the methods this server answers. The SDK reports a params
-// mismatch as an internal error (-32603); checking first gives the JSON-RPC "Invalid params".
-const REQUEST_SCHEMAS = {
-  initialize: InitializeRequestSchema,
-  ping: PingRequestSchema,
-  "tools/list": ListToolsRequestSchema,
-  "tools/call": CallToolRequestSchema,
-} as const;
-
-function invalidParams(message: JSONRPCRequest): JsonRpcAnswer | null {
-  // The method is the client's string: an own-key check, or `constructor` would find Object's.
-  if (!Object.hasOwn(REQUEST_SCHEMAS, message.method)) return null;
-  const schema = REQUEST_SCHEMAS[message.method as keyof typeof REQUEST_SCHEMAS];
-  const result = schema.safeParse(message);
-  if (result.success) return null;
-  const detail = result.error.issues
-    .slice(0, 3)
-    .map((issue) => `${issue.path.join(".") || "(request)"}: ${issue.message}`)
-    .join("; ");
-  return { jsonrpc: "2.0", id: message.id, error: { code: ErrorCode.InvalidParams, message: `Invalid params for ${message.method}: ${detail}` } };
+async function dispatch(served: Served, era: "modern" | "legacy", message: JSONRPCRequest): Promise<Dispatched> {
+  const transport = dispatcherFor(served.ctx, served.server, era);
+  const { answer, cancel } = transport.dispatch(message, served.authInfo);
+  served.request.onAbort(cancel);
+  if (era === "modern") return answer;
+  const key = inFlightKey(served.familyId, message.id);
+  inFlight.set(key, cancel);
+  try {
+    return await answer;
+  } finally {
+    if (inFlight.get(key) === cancel) inFlight.delete(key);
+  }
 }
 
 /** A client's notifications/cancelled aborts its own in-flight request; other notifications need nothing. */
 function handleClientNotification(familyId: string, message: JSONRPCNotification) {
   if (message.method !== "notifications/cancelled") return;
-  const requestId = message.params?.requestId;
+  const requestId = (message.params as { requestId?: unknown } | undefined)?.requestId;
   if (typeof requestId !== "string" && typeof requestId !== "number") return;
   inFlight.get(inFlightKey(familyId, requestId))?.();
 }
 
-/** Accept, Content-Type and MCP-Protocol-Version checks of a POST (Streamable HTTP §"Sending Messages"). */
-function checkPostHeaders(request: McpHttpRequest): { status: number; message: string } | null {
-  if (!acceptsBoth(request.header("accept"))) {
-    return { status: 406, message: "Not Acceptable: the Accept header must list application/json and text/event-stream" };
-  }
-  const contentType = (request.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-  if (contentType !== "application/json") {
-    return { status: 415, message: "Unsupported Media Type: Content-Type must be application/json" };
-  }
-  // Streamable HTTP "Protocol Version Header": an unsupported version is a 400. A missing header is
-  // allowed (the server then assumes 2025-03-26, and the SDK answers any version it knows).
-  const version = request.header("mcp-protocol-version");
-  if (version !== null && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
-    return {
-      status: 400,
-      message: `Bad Request: unsupported MCP-Protocol-Version ${version} (supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")})`,
-    };
-  }
-  return null;
+// A random marker no client can predict, standing in for a cached tool list while the rest of the
+// answer is serialised (see answerJson).
+const TOOLS_MARKER = `tools-${crypto.randomUUID()}`;
+const TOOLS_MARKER_JSON = JSON.stringify(TOOLS_MARKER);
+
+/**
+ * `JSON.stringify(answer)`, except that a tools/list result whose list is cached keeps its
+ * serialised text (granted-tools.server.ts): the same JSON, without serialising ~2 KB per request.
+ * The list is the first thing in the answer (`result` comes before `id`, `tools` first in it), so
+ * the marker's first occurrence is the list's place even if the client chose the marker as its id.
+ */
+export function answerJson(answer: JsonRpcAnswer): string {
+  const result = "result" in answer ? (answer.result as Record<string, unknown>) : undefined;
+  const tools = result ? toolListJson(result.tools) : undefined;
+  if (tools === undefined) return JSON.stringify(answer);
+  const text = JSON.stringify({ result: { ...result, tools: TOOLS_MARKER }, jsonrpc: answer.jsonrpc, id: answer.id });
+  return text.replace(TOOLS_MARKER_JSON, () => tools);
+}
+
+function jsonHeaders(headers: Record<string, string>): Record<string, string> {
+  headers["Content-Type"] = "application/json";
+  headers["Cache-Control"] = "no-store";
+  return headers;
 }
 
 // Clients send the same Accept header on every request: the verdict is remembered (bounded).
@@ -292,101 +328,10 @@ function parseAcceptsBoth(accept: string): boolean {
     .map((part) => part.split(";"))
     .filter((params) => !params.slice(1).some((p) => /^\s*q\s*=\s*0(\.0*)?\s*$/.test(p)))
     .map((params) => params[0]!.trim().toLowerCase());
-  const accepts = (type: string) =>
-    ranges.some((range) => range === type || range === "*/*" || range === `${type.split("/")[0]}/*`);
+  const accepts = (type: string) => ranges.some((range) => range === type || range === "*/*" || range === `${type.split("/")[0]}/*`);
   return accepts("application/json") && accepts("text/event-stream");
-}
-
-type Body = { kind: "ok"; text: string } | { kind: "too_large" } | { kind: "aborted" };
-
-/** Reads the body, stopping as soon as it passes MAX_BODY_BYTES. */
-async function readFetchBody(request: Request): Promise<Body> {
-  const length = request.headers.get("content-length");
-  const declared = length === null ? NaN : Number(length);
-  if (declared > MAX_BODY_BYTES) return { kind: "too_large" };
-  if (!request.body) return { kind: "ok", text: "" };
-  if (Number.isInteger(declared)) {
-    // Node's HTTP parser never delivers more than Content-Length bytes, so the cap already holds.
-    try {
-      return { kind: "ok", text: await request.text() };
-    } catch {
-      return { kind: "aborted" };
-    }
-  }
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > MAX_BODY_BYTES) {
-        void reader.cancel().catch(() => {});
-        return { kind: "too_large" };
-      }
-      chunks.push(value);
-    }
-  } catch {
-    return { kind: "aborted" };
-  }
-  return { kind: "ok", text: Buffer.concat(chunks).toString("utf8") };
-}
-
-/** The same as readFetchBody, on Node's request stream. */
-function readNodeBody(req: IncomingMessage): Promise<Body> {
-  const length = req.headers["content-length"];
-  if (length !== undefined && Number(length) > MAX_BODY_BYTES) return Promise.resolve({ kind: "too_large" });
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.byteLength;
-      if (size > MAX_BODY_BYTES) {
-        done({ kind: "too_large" });
-        req.pause();
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () =>
-      done({ kind: "ok", text: chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8") });
-    const onAbort = () => done({ kind: "aborted" });
-    let settled = false;
-    function done(body: Body) {
-      if (settled) return;
-      settled = true;
-      req.off("data", onData).off("end", onEnd).off("error", onAbort).off("aborted", onAbort);
-      resolve(body);
-    }
-    req.on("data", onData).on("end", onEnd).on("error", onAbort).on("aborted", onAbort);
-  });
 }
 
 function corsHeaders(origin: string | null): Record<string, string> {
   return addCorsHeaders({}, origin);
-}
-
-type Parsed = { ok: true; messages: JSONRPCMessage[] } | { ok: false; message: string; id: JsonRpcId };
-
-/** Validates the JSON-RPC shape with the SDK's own schema (one message or a batch). */
-function parseMessages(raw: unknown): Parsed {
-  const items = Array.isArray(raw) ? raw : [raw];
-  if (Array.isArray(raw) && (raw.length === 0 || raw.length > MAX_BATCH)) {
-    return { ok: false, message: `Invalid Request: a batch must hold 1 to ${MAX_BATCH} messages`, id: null };
-  }
-  const messages: JSONRPCMessage[] = [];
-  for (const item of items) {
-    const result = JSONRPCMessageSchema.safeParse(item);
-    if (!result.success) {
-      const id = item && typeof item === "object" && "id" in item ? (item as { id: unknown }).id : null;
-      return {
-        ok: false,
-        message: "Invalid Request: not a JSON-RPC 2.0 request, notification or response",
-        id: typeof id === "string" || typeof id === "number" ? id : null,
-      };
-    }
-    messages.push(result.data as JSONRPCMessage);
-  }
-  return { ok: true, messages };
 }

@@ -2,24 +2,40 @@
  * The reads the MCP endpoint does on every request, as statements prepared once per database
  * connection (app/db/statements.server.ts). Each is a primary-key or indexed lookup: the hot path never scans.
  */
-import type { Tool } from "@modelcontextprotocol/sdk/types.js";
+import type { Tool } from "@modelcontextprotocol/server";
 import type { AppContext } from "~/context.server";
 import { statement } from "~/db/statements.server";
 import type { ToolRow } from "~/servers/tool-execution.server";
 
 export type McpServerRow = { id: string; name: string; description: string; updatedAt: number; toolsVersion: number };
 
-type ListedToolRow = { name: string; description: string; inputSchema: string };
+type ListedToolRow = { name: string; description: string; inputSchema: string; annotations?: string | null };
 
 const SERVER_ROW =
   "select id, name, description, updated_at as updatedAt, tools_version as toolsVersion from mcp_servers where id = ?";
 
 // The grant names the tools the user approved (per-tool consent); tools/list shows only those.
 // Read only when the cached answer below is missing or outdated.
-const GRANTED_TOOLS = `select t.name, t.description, t.input_schema as inputSchema
+// Ordered by name, byte-wise (SQLite's BINARY collation): the same list in the same order on every
+// process and every request. Tool annotations (readOnlyHint, …) are served when the schema has them.
+const grantedToolsSql = (withAnnotations: boolean) => `select t.name, t.description, t.input_schema as inputSchema${
+  withAnnotations ? ", t.annotations as annotations" : ""
+}
    from grant_tools gt join tools t on t.id = gt.tool_id
   where gt.grant_id = ? and t.server_id = ?
   order by t.name`;
+
+const annotationsColumn = new WeakMap<object, boolean>();
+
+function hasAnnotationsColumn(ctx: AppContext): boolean {
+  let known = annotationsColumn.get(ctx.db);
+  if (known === undefined) {
+    const columns = ctx.db.$client.prepare("select name from pragma_table_info('tools')").all() as { name: string }[];
+    known = columns.some((c) => c.name === "annotations");
+    annotationsColumn.set(ctx.db, known);
+  }
+  return known;
+}
 
 const TOOL_BY_NAME = `select t.id, t.server_id as serverId, t.name, t.description, t.input_schema as inputSchema,
         t.endpoint_url as endpointUrl, t.endpoint_method as endpointMethod,
@@ -54,12 +70,12 @@ export function listGrantedTools(ctx: AppContext, grantId: string, serverId: str
   const key = `${grantId}\u0000${serverId}\u0000${toolsVersion}`;
   const cached = grantLists.get(key);
   if (cached) return cached;
-  const rows = statement<[string, string], ListedToolRow>(ctx.db, GRANTED_TOOLS).all(grantId, serverId);
-  const tools: Tool[] = rows.map((row) => ({
-    name: row.name,
-    description: row.description,
-    inputSchema: JSON.parse(row.inputSchema) as Tool["inputSchema"],
-  }));
+  const rows = statement<[string, string], ListedToolRow>(ctx.db, grantedToolsSql(hasAnnotationsColumn(ctx))).all(grantId, serverId);
+  const tools: Tool[] = rows.map((row) => {
+    const tool: Tool = { name: row.name, description: row.description, inputSchema: JSON.parse(row.inputSchema) as Tool["inputSchema"] };
+    if (row.annotations) tool.annotations = JSON.parse(row.annotations) as Tool["annotations"];
+    return tool;
+  });
   Object.freeze(tools);
   listJson.set(tools, JSON.stringify(tools));
   if (grantLists.size >= MAX_CACHED_LISTS) grantLists.delete(grantLists.keys().next().value!);
@@ -79,4 +95,12 @@ export function findToolForGrant(ctx: AppContext, grantId: string, serverId: str
   if (!row.granted) return { kind: "not_granted" };
   const { granted: _granted, ...tool } = row;
   return { kind: "granted", tool };
+}
+
+const TOOL_SCHEMA = "select input_schema as inputSchema from tools where server_id = ? and name = ?";
+
+/** A tool's input schema by name on this server (the Mcp-Param header check), or undefined. */
+export function findToolSchema(ctx: AppContext, serverId: string, name: string): unknown {
+  const row = statement<[string, string], { inputSchema: string }>(ctx.db, TOOL_SCHEMA).get(serverId, name);
+  return row ? (JSON.parse(row.inputSchema) as unknown) : undefined;
 }

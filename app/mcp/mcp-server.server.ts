@@ -4,22 +4,25 @@
  * ping, tools/list, tools/call, unknown methods, bad params); Toolgate supplies the tools of the
  * caller's grant. Who the caller is travels with each request as `authInfo`, never in the server.
  */
-import { Server } from "@modelcontextprotocol/sdk/server/index.js";
-import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
-import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import {
-  CallToolRequestSchema,
-  ErrorCode,
-  ListToolsRequestSchema,
-  McpError,
+  Server,
+  ProtocolError,
+  ProtocolErrorCode,
+  ResourceNotFoundError,
+  type AuthInfo,
+  type BaseContext,
   type CallToolResult,
+  type MessageClassification,
+  type ServerContext,
+  type ServerOptions,
   type Tool,
-} from "@modelcontextprotocol/sdk/types.js";
+} from "@modelcontextprotocol/server";
 import type { AppContext } from "~/context.server";
 import { recordAudit } from "~/oauth/audit.server";
 import { executeTool, isArgumentRefusal } from "~/servers/tool-execution.server";
 import { DispatchTransport, sdkRequestEntry } from "./dispatch-transport.server";
 import { findToolForGrant, listGrantedTools, type McpServerRow } from "./granted-tools.server";
+import { LEGACY_REVISIONS, MODERN_REVISION, type Era } from "./revisions.server";
 
 /** What the bearer check established, attached to every request as `authInfo.extra`. */
 export type Caller = {
@@ -37,55 +40,107 @@ export function authInfoFor(caller: Caller, scopes: string[], expiresAtMs: numbe
   return { token: "", clientId: caller.clientId, scopes, expiresAt: Math.floor(expiresAtMs / 1000), extra: caller };
 }
 
-function callerOf(authInfo: AuthInfo | undefined): Caller {
-  const caller = authInfo?.extra as Caller | undefined;
+function callerOf(context: ServerContext): Caller {
+  const caller = context.http?.authInfo?.extra as Caller | undefined;
   // Unreachable through the endpoint (it always attaches the caller); refuse rather than guess.
-  if (!caller?.grantId) throw new McpError(ErrorCode.InvalidRequest, "Unauthenticated request");
+  if (!caller?.grantId) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, "Unauthenticated request");
   return caller;
 }
 
-// Only used by the SDK for elicitation schemas (which Toolgate never sends); one shared instance
-// instead of one Ajv per server.
-const sharedValidator = new AjvJsonSchemaValidator();
-
 export const TOOLGATE_VERSION = "0.1.0";
 
-function buildServer(ctx: AppContext, row: McpServerRow): Server {
-  const server = new Server(
+/**
+ * tools/list freshness for 2026-07-28 clients (MCP "Caching"): `private`, because the list is the
+ * grant's; `ttlMs: 0` (re-fetch whenever needed), because every positive lifetime could outlive
+ * what changes the list: a revocation, a re-approval with other tools, or the owner editing or
+ * removing a tool, none of which Toolgate can push to a client (no sessions, no notifications).
+ * Re-fetching is cheap: the answer is cached here per tools_version (decision 023). Decision 037.
+ */
+export const TOOLS_LIST_CACHE_HINT = { ttlMs: 0, cacheScope: "private" } as const;
+
+/**
+ * Toolgate serves tools only; its prompt and resource lists are empty for everyone, always, so a
+ * client may keep them (MCP "Caching": `public`, an hour). Listing them empty instead of answering
+ * "method not found" lets 2026-07-28 clients cache the answer like any other list (decision 037).
+ */
+export const EMPTY_LIST_CACHE_HINT = { ttlMs: 3_600_000, cacheScope: "public" } as const;
+
+/**
+ * An SDK server bound to one era for its whole life. The SDK binds an instance to an era from its
+ * own entries (per request, or per stdio connection); a long-lived instance shared by requests of
+ * one era sets the negotiated revision itself, through the field the SDK declares for subclasses.
+ */
+export class EraServer extends Server {
+  constructor(info: { name: string; version: string }, options: ServerOptions, revision: string | undefined) {
+    super(info, options);
+    if (revision) this._negotiatedProtocolVersion = revision;
+  }
+
+  /**
+   * The handler context without the server-to-client helpers (`log`, `elicitInput`,
+   * `requestSampling`) the SDK adds for every request: Toolgate's handlers never log to the client,
+   * elicit or sample (there is no stream to carry them), and building them was a fifth of the
+   * SDK's cost of a `tools/list`. The SDK's own context (request id, signal, `_meta`, the caller's
+   * `authInfo`) is kept as is; `buildContext` is the SDK's extension point for subclasses.
+   */
+  protected override buildContext(ctx: BaseContext): ServerContext {
+    return ctx as ServerContext;
+  }
+}
+
+function buildServer(ctx: AppContext, row: McpServerRow, era: Era): Server {
+  const server = new EraServer(
     { name: row.name, version: TOOLGATE_VERSION },
     {
-      capabilities: { tools: {} },
+      capabilities: { tools: {}, prompts: {}, resources: {} },
       ...(row.description ? { instructions: row.description } : {}),
-      jsonSchemaValidator: sharedValidator,
+      supportedProtocolVersions: [MODERN_REVISION, ...LEGACY_REVISIONS],
+      cacheHints: {
+        "tools/list": TOOLS_LIST_CACHE_HINT,
+        "prompts/list": EMPTY_LIST_CACHE_HINT,
+        "resources/list": EMPTY_LIST_CACHE_HINT,
+        "resources/templates/list": EMPTY_LIST_CACHE_HINT,
+      },
     },
+    era === "modern" ? MODERN_REVISION : undefined,
   );
 
-  server.setRequestHandler(ListToolsRequestSchema, (_request, extra) => {
-    const caller = callerOf(extra.authInfo);
+  server.setRequestHandler("tools/list", (_request, context) => {
+    const caller = callerOf(context);
     // A frozen array shared by the requests of this grant until the server's tools change.
     return { tools: listGrantedTools(ctx, caller.grantId, caller.serverId, caller.toolsVersion) as Tool[] };
   });
 
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
-    const caller = callerOf(extra.authInfo);
+  server.setRequestHandler("tools/call", async (request, context): Promise<CallToolResult> => {
+    const caller = callerOf(context);
     const name = request.params.name;
     const found = findToolForGrant(ctx, caller.grantId, caller.serverId, name);
     if (found.kind !== "granted") recordRefusedCall(ctx, caller, name, found.kind);
-    if (found.kind === "unknown") throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
+    if (found.kind === "unknown") throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
     if (found.kind === "not_granted") {
-      throw new McpError(
-        ErrorCode.InvalidParams,
+      throw new ProtocolError(
+        ProtocolErrorCode.InvalidParams,
         `Tool "${name}" was not approved for this application; reconnect and approve it to use it`,
       );
     }
     const started = performance.now();
-    const result = await executeTool(ctx, found.tool, request.params.arguments ?? {}, { signal: extra.signal });
+    const result = await executeTool(ctx, found.tool, request.params.arguments ?? {}, { signal: context.mcpReq.signal });
     const outcome = isArgumentRefusal(result) ? "invalid_arguments" : result.isError ? "error" : "ok";
     recordToolCall(ctx, caller, name, outcome, Math.round(performance.now() - started));
     return result;
   });
 
-  server.onerror = (error) => ctx.logger.warn("mcp server error", { serverId: row.id, error });
+  server.setRequestHandler("prompts/list", () => ({ prompts: [] }));
+  server.setRequestHandler("prompts/get", (request) => {
+    throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`);
+  });
+  server.setRequestHandler("resources/list", () => ({ resources: [] }));
+  server.setRequestHandler("resources/templates/list", () => ({ resourceTemplates: [] }));
+  server.setRequestHandler("resources/read", (request) => {
+    throw new ResourceNotFoundError(request.params.uri);
+  });
+
+  server.onerror = (error) => ctx.logger.warn("mcp server error", { serverId: row.id, era, error });
   return server;
 }
 
@@ -122,32 +177,40 @@ function auditToolCall(ctx: AppContext, caller: Caller, detail: Record<string, u
   }
 }
 
-type Entry = { updatedAt: number; transport: DispatchTransport };
+type Entry = { updatedAt: number; modern: DispatchTransport; legacy: DispatchTransport };
 
 const MAX_SERVERS = 1000;
 const registries = new WeakMap<AppContext, Map<string, Entry>>();
 
+const MODERN_CLASSIFICATION: MessageClassification = { era: "modern", revision: MODERN_REVISION };
+
+function connected(ctx: AppContext, row: McpServerRow, era: Era): DispatchTransport {
+  const transport = new DispatchTransport(era === "modern" ? MODERN_CLASSIFICATION : undefined);
+  // connect() only wires callbacks and awaits start(), which does nothing: usable at once.
+  const server = buildServer(ctx, row, era);
+  void server.connect(transport);
+  transport.useRequestEntry(sdkRequestEntry(server));
+  return transport;
+}
+
 /**
- * The dispatcher of the SDK server for `row`, built on first use and rebuilt when the server's
- * row changes (name, description: mcp_servers.updated_at). Tools are read per request, so tool
- * edits need no rebuild. An evicted entry is not closed: requests still in flight on it finish.
+ * The dispatcher of the long-lived SDK server of `row` for one era, built on first use and rebuilt
+ * when the server's row changes (name, description: mcp_servers.updated_at). Tools are read per
+ * request, so tool edits need no rebuild. An evicted entry is not closed: requests still in flight
+ * on it finish.
  */
-export function dispatcherFor(ctx: AppContext, row: McpServerRow): DispatchTransport {
+export function dispatcherFor(ctx: AppContext, row: McpServerRow, era: Era): DispatchTransport {
   let registry = registries.get(ctx);
   if (!registry) {
     registry = new Map();
     registries.set(ctx, registry);
   }
-  const hit = registry.get(row.id);
-  if (hit && hit.updatedAt === row.updatedAt) return hit.transport;
-  const transport = new DispatchTransport();
-  // connect() only wires callbacks and awaits start(), which does nothing: the transport is
-  // usable at once.
-  const server = buildServer(ctx, row);
-  void server.connect(transport);
-  transport.useRequestEntry(sdkRequestEntry(server));
-  registry.delete(row.id);
-  if (registry.size >= MAX_SERVERS) registry.delete(registry.keys().next().value!);
-  registry.set(row.id, { updatedAt: row.updatedAt, transport });
-  return transport;
+  let entry = registry.get(row.id);
+  if (!entry || entry.updatedAt !== row.updatedAt) {
+    entry = { updatedAt: row.updatedAt, modern: connected(ctx, row, "modern"), legacy: connected(ctx, row, "legacy") };
+    registry.delete(row.id);
+    if (registry.size >= MAX_SERVERS) registry.delete(registry.keys().next().value!);
+    registry.set(row.id, entry);
+  }
+  return era === "modern" ? entry.modern : entry.legacy;
 }

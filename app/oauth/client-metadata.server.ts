@@ -137,7 +137,7 @@ export function parseClientMetadata(input: unknown, defaultAuthMethod: TokenEndp
   const m = parsed.data;
 
   for (const uri of m.redirect_uris) {
-    const problem = checkRedirectUriForRegistration(uri);
+    const problem = checkRedirectUriForRegistration(uri, m.application_type ?? null);
     if (problem) throw new OAuthError("invalid_redirect_uri", problem);
   }
   checkDisplayFields(m);

@@ -67,15 +67,6 @@ export function createOrUpdateGrant(
   return { grantId, created: !existing };
 }
 
-/** Ids of the tools a grant covers. */
-export function grantedToolIds(ctx: AppContext, grantId: string): string[] {
-  return ctx.db
-    .select({ toolId: grantTools.toolId })
-    .from(grantTools)
-    .where(eq(grantTools.grantId, grantId))
-    .all()
-    .map((r) => r.toolId);
-}
 
 /** The tools a grant covers, by name. */
 export function grantedTools(ctx: AppContext, grantId: string): { id: string; name: string }[] {

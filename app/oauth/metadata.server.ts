@@ -86,17 +86,10 @@ export function originProtectedResourceMetadata(ctx: Pick<AppContext, "config">)
   };
 }
 
-export function findServerForMetadata(ctx: Pick<AppContext, "db">, serverId: string): ServerForMetadata | null {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(serverId)) return null;
-  return (
-    ctx.db.select({ id: mcpServers.id, name: mcpServers.name }).from(mcpServers).where(eq(mcpServers.id, serverId)).get() ??
-    null
-  );
-}
 
 const serverLookups = new WeakMap<AppContext["db"], { get(id: string): ServerForMetadata | undefined }>();
 
-/** findServerForMetadata on a statement prepared once per connection (the discovery fast path). */
+/** The server a protected-resource document describes, by id (a statement prepared once per connection). */
 export function findServerForMetadataFast(ctx: Pick<AppContext, "db">, serverId: string): ServerForMetadata | null {
   let lookup = serverLookups.get(ctx.db);
   if (!lookup) {

@@ -85,11 +85,30 @@ export function isPrivateUseSchemeRedirectUri(uri: string): boolean {
   return scheme !== undefined && scheme !== "http" && scheme !== "https";
 }
 
+/** The client's kind as it registered (OpenID Connect Registration §2 `application_type`), if it said. */
+export type ApplicationType = "web" | "native" | null;
+
 /**
  * Checks a redirect URI a client wants to register. Returns null when acceptable, otherwise a reason
  * that is safe to send as `error_description` of `invalid_redirect_uri` (RFC 7591 §3.2.2).
+ *
+ * MCP 2026-07-28 asks clients to say what they are (`application_type`), and the kind decides the
+ * URIs (OpenID Connect Registration §2, RFC 8252 §7): a `web` client is redirected over https only;
+ * a `native` client (desktop, CLI, mobile) to a loopback http URI or a private-use scheme. A client
+ * that does not say (the 2025 revisions) keeps the union of both (decision 039).
  */
-export function checkRedirectUriForRegistration(uri: string): string | null {
+export function checkRedirectUriForRegistration(uri: string, applicationType: ApplicationType = null): string | null {
+  const problem = checkRedirectUriShape(uri);
+  if (problem !== null || applicationType === null) return problem;
+  const https = /^https:/i.test(uri);
+  if (applicationType === "web" && !https) return "A web application (application_type web) must use https redirect URIs";
+  if (applicationType === "native" && https) {
+    return "A native application (application_type native) must use a loopback http or a private-use scheme redirect URI";
+  }
+  return null;
+}
+
+function checkRedirectUriShape(uri: string): string | null {
   if (typeof uri !== "string" || uri.length === 0) return "A redirect URI must be a non-empty string";
   if (uri.length > 2000) return "A redirect URI must be at most 2000 characters";
   if (/[\s\x00-\x1f\x7f]/.test(uri)) return "A redirect URI must not contain whitespace or control characters";

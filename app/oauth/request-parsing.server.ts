@@ -2,52 +2,25 @@
  * Turns the raw HTTP request of /token, /revoke and /register into checked values: bounded body,
  * form parameters that appear at most once, client credentials from exactly one place.
  */
-import type { IncomingMessage } from "node:http";
-import { nodeHeader, readNodeText } from "~/http/node-request.server";
-import { readCappedText } from "~/utils/read-capped.server";
+import type { ProtocolRequest } from "~/http/protocol.server";
 import { OAuthError } from "./errors.server";
 import type { TokenEndpointAuthMethod } from "./client-metadata.server";
 import type { ClientCredentials } from "./clients.server";
 import { JsonTooDeepError, parseUntrustedJson } from "~/utils/json.server";
 
-/**
- * What /token, /revoke and /register read from a request. Built from a fetch Request
- * (`fetchInput`) or, on the Node server's fast path, from Node's request (`nodeInput`), which
- * skips the fetch Request and its body stream.
- */
-export type ProtocolInput = {
-  method: string;
-  headers: { get(name: string): string | null };
-  /** The body text, or null once it passed `maxBytes` (reading stops there). */
-  readText(maxBytes: number): Promise<string | null>;
-};
-
-export function fetchInput(request: Request): ProtocolInput {
-  return { method: request.method, headers: request.headers, readText: (maxBytes) => readCappedText(request.body, maxBytes) };
-}
-
-export function nodeInput(req: IncomingMessage): ProtocolInput {
-  return {
-    method: req.method ?? "GET",
-    headers: { get: (name) => nodeHeader(req, name.toLowerCase()) },
-    readText: (maxBytes) => readNodeText(req, maxBytes),
-  };
-}
-
 /** Reads the body, refusing more than `maxBytes` (413 would be less useful to OAuth clients than a 400). */
-export async function readBodyText(request: ProtocolInput, maxBytes: number, errorCode: string): Promise<string> {
-  const declared = Number(request.headers.get("content-length"));
-  // The rest of the body is never read, so the connection cannot carry another request.
-  const tooLarge = () =>
-    new OAuthError(errorCode, `The request body must be at most ${maxBytes} bytes`, 413).withHeader("Connection", "close");
-  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge();
-  const text = await request.readText(maxBytes);
-  if (text === null) throw tooLarge();
-  return text;
+export async function readBodyText(request: ProtocolRequest, maxBytes: number, errorCode: string): Promise<string> {
+  const read = await request.readBody(maxBytes);
+  if (read.kind === "too_large") {
+    // The rest of the body is never read, so the connection cannot carry another request.
+    throw new OAuthError(errorCode, `The request body must be at most ${maxBytes} bytes`, 413).withHeader("Connection", "close");
+  }
+  if (read.kind === "aborted") throw new OAuthError("invalid_request", "The request body was not received");
+  return read.text;
 }
 
-function mediaType(request: ProtocolInput): string {
-  return (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+function mediaType(request: ProtocolRequest): string {
+  return (request.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
 }
 
 export type FormParams = Map<string, string>;
@@ -57,7 +30,7 @@ export type FormParams = Map<string, string>;
  * is invalid_request (RFC 6749 §3.1: "MUST NOT be included more than once"); empty values count as
  * absent (RFC 6749 §3.1).
  */
-export async function parseFormBody(request: ProtocolInput, maxBytes = 16 * 1024): Promise<FormParams> {
+export async function parseFormBody(request: ProtocolRequest, maxBytes = 16 * 1024): Promise<FormParams> {
   if (mediaType(request) !== "application/x-www-form-urlencoded") {
     throw new OAuthError("invalid_request", "The request body must be application/x-www-form-urlencoded");
   }
@@ -72,7 +45,7 @@ export async function parseFormBody(request: ProtocolInput, maxBytes = 16 * 1024
 }
 
 /** Parses the JSON body of a registration request (RFC 7591 §3.1). */
-export async function parseJsonBody(request: ProtocolInput, maxBytes = 64 * 1024): Promise<unknown> {
+export async function parseJsonBody(request: ProtocolRequest, maxBytes = 64 * 1024): Promise<unknown> {
   if (mediaType(request) !== "application/json") {
     throw new OAuthError("invalid_client_metadata", "The request body must be application/json");
   }
@@ -95,8 +68,8 @@ export function requireParam(params: FormParams, name: string): string {
  * Where the client put its credentials (RFC 6749 §2.3.1): HTTP Basic, or client_id/client_secret
  * in the body, never both (RFC 6749 §2.3: "MUST NOT use more than one authentication method").
  */
-export function parseClientCredentials(request: ProtocolInput, params: FormParams): ClientCredentials {
-  const header = request.headers.get("authorization");
+export function parseClientCredentials(request: ProtocolRequest, params: FormParams): ClientCredentials {
+  const header = request.header("authorization");
   const bodyId = params.get("client_id");
   const bodySecret = params.get("client_secret");
   if (header !== null) {

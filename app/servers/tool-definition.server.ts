@@ -185,9 +185,3 @@ export function parseHeadersText(text: string): { ok: true; headers: Record<stri
   return { ok: true, headers };
 }
 
-/** Headers as "Name: value" lines, for an edit form. */
-export function formatHeadersText(headers: Record<string, string>): string {
-  return Object.entries(headers)
-    .map(([k, v]) => `${k}: ${v}`)
-    .join("\n");
-}

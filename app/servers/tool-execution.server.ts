@@ -1,5 +1,5 @@
 import { asc, eq } from "drizzle-orm";
-import { CallToolResultSchema, type CallToolResult, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import { isCallToolResult, type CallToolResult } from "@modelcontextprotocol/server";
 import type { AppContext } from "~/context.server";
 import { tools } from "~/db/schema";
 import { statement } from "~/db/statements.server";
@@ -26,15 +26,6 @@ export function signToolRequest(secret: string, timestamp: string, body: string)
 /** A server's tools, by name: what tools/list shows and tools/call may call. */
 export function listToolsForServer(ctx: AppContext, serverId: string): ToolRow[] {
   return ctx.db.select().from(tools).where(eq(tools.serverId, serverId)).orderBy(asc(tools.name)).all();
-}
-
-/** A tool row as the MCP `Tool` object of tools/list. */
-export function toMcpTool(tool: ToolRow): Tool {
-  return {
-    name: tool.name,
-    description: tool.description,
-    inputSchema: JSON.parse(tool.inputSchema) as Tool["inputSchema"],
-  };
 }
 
 const SIGNING_SECRET = "select signing_secret_enc as signingSecretEnc from mcp_servers where id = ?";
@@ -211,9 +202,9 @@ function toContent(text: string): CallToolResult {
     return { content: [{ type: "text", text }] };
   }
   if (parsed && typeof parsed === "object" && !Array.isArray(parsed) && Array.isArray((parsed as { content?: unknown }).content)) {
-    const result = CallToolResultSchema.safeParse(parsed);
-    if (!result.success) return toolError("The tool endpoint answered with MCP content that is not valid.");
-    return result.data as CallToolResult;
+    // The SDK's own CallToolResult schema decides what is valid MCP content.
+    if (!isCallToolResult(parsed)) return toolError("The tool endpoint answered with MCP content that is not valid.");
+    return parsed;
   }
   return { content: [{ type: "text", text }] };
 }

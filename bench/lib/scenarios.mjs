@@ -1,9 +1,17 @@
 // The measured scenarios. Each `prepare` sends one probe request and checks the answer is what a
 // real client would accept; only then is the scenario put under load. An endpoint that does not
 // exist yet (404/405 from the app) is reported as not available instead of failing the run.
-import { LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js";
-
-export const MCP_PROTOCOL_VERSION = LATEST_PROTOCOL_VERSION;
+// The two eras the endpoint serves (app/mcp/revisions.server.ts): the newest 2025 revision, spoken by
+// the SDK 1.x client and v2 clients in their default mode, and 2026-07-28, spoken by v2 clients in
+// `auto` mode (a per-request `_meta` envelope and the Mcp-Method header instead of initialize).
+export const MCP_PROTOCOL_VERSION = "2025-11-25";
+export const MCP_MODERN_VERSION = "2026-07-28";
+const MODERN_ENVELOPE = {
+  "io.modelcontextprotocol/protocolVersion": MCP_MODERN_VERSION,
+  "io.modelcontextprotocol/clientInfo": { name: "toolgate-bench", version: "1" },
+  "io.modelcontextprotocol/clientCapabilities": {},
+};
+const modernBody = (id, method, params = {}) => JSON.stringify({ jsonrpc: "2.0", id, method, params: { ...params, _meta: MODERN_ENVELOPE } });
 
 class Unavailable extends Error {}
 
@@ -44,11 +52,12 @@ export function parseMcpBody(res) {
   }
 }
 
-const mcpHeaders = (token, sessionId) => ({
+const mcpHeaders = (token, sessionId, modern) => ({
   authorization: `Bearer ${token}`,
   "content-type": "application/json",
   accept: "application/json, text/event-stream",
-  "mcp-protocol-version": MCP_PROTOCOL_VERSION,
+  "mcp-protocol-version": modern ? MCP_MODERN_VERSION : MCP_PROTOCOL_VERSION,
+  ...(modern ? { "mcp-method": modern.method, ...(modern.name ? { "mcp-name": modern.name } : {}) } : {}),
   ...(sessionId ? { "mcp-session-id": sessionId } : {}),
 });
 
@@ -56,10 +65,11 @@ const mcpHeaders = (token, sessionId) => ({
  * Finds out whether the MCP endpoint is stateless (answers without initialize) or needs a session;
  * in the latter case initializes once per token used and returns the session ids to reuse.
  */
-async function mcpSessions(env, tokens, probeBody) {
+async function mcpSessions(env, tokens, probeBody, modern) {
   const first = tokens[0];
   const url = `${env.app.url}/mcp/${first.serverId}`;
-  const res = await send(url, { method: "POST", headers: mcpHeaders(first.token), body: probeBody });
+  const res = await send(url, { method: "POST", headers: mcpHeaders(first.token, undefined, modern), body: probeBody });
+  if (modern && res.status !== 200) throw new Error(`MCP ${MCP_MODERN_VERSION} probe failed: ${res.status} ${res.text.slice(0, 300)}`);
   if (res.status === 404 && !parseMcpBody(res)) notFound(res, "MCP endpoint");
   if (res.status === 405) notFound(res, "MCP endpoint");
   const message = parseMcpBody(res);
@@ -97,11 +107,14 @@ async function mcpSessions(env, tokens, probeBody) {
   return { stateful: true, sessions, probe: answer };
 }
 
-/** autocannon options that send `body` to /mcp/<server> rotating through the seeded tokens. */
-async function mcpScenario(env, body, check) {
+/**
+ * autocannon options that send `body` to /mcp/<server> rotating through the seeded tokens;
+ * `modern` ({ method, name? }) sends it as a 2026-07-28 request with its standard headers.
+ */
+async function mcpScenario(env, body, check, modern) {
   // A stateful endpoint gets one session per token for a small slice of the pool.
   let tokens = env.fixture.accessTokens;
-  const first = await mcpSessions(env, tokens.slice(0, 1), body);
+  const first = await mcpSessions(env, tokens.slice(0, 1), body, modern);
   check(first.probe);
   const stateful = first.stateful;
   let sessionMap = first.sessions;
@@ -120,7 +133,7 @@ async function mcpScenario(env, body, check) {
             const t = tokens[i++ % tokens.length];
             request.method = "POST";
             request.path = `/mcp/${t.serverId}`;
-            request.headers = mcpHeaders(t.token, sessionMap.get(t.token));
+            request.headers = mcpHeaders(t.token, sessionMap.get(t.token), modern);
             request.body = body;
             return request;
           },
@@ -134,13 +147,31 @@ export function scenarios() {
   return [
     {
       key: "mcp-tools-list",
-      label: "(a) MCP tools/list",
-      target: { ratio: 0.1, p99: 15 },
+      label: "(a) MCP tools/list, 2025-11-25",
+      target: { ratio: 0.17, p99: 10 },
       prepare: (env) =>
         mcpScenario(env, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: {} }), (answer) => {
           const n = answer.result?.tools?.length;
           if (n !== 10) throw new Error(`tools/list returned ${n} tools, expected the 10 seeded ones`);
         }),
+    },
+    {
+      key: "mcp-tools-list-2026",
+      label: "(a2) MCP tools/list, 2026-07-28",
+      target: { ratio: 0.17, p99: 10 },
+      prepare: (env) =>
+        mcpScenario(
+          env,
+          modernBody(1, "tools/list"),
+          (answer) => {
+            const n = answer.result?.tools?.length;
+            if (n !== 10) throw new Error(`tools/list returned ${n} tools, expected the 10 seeded ones`);
+            if (answer.result.resultType !== "complete" || answer.result.cacheScope !== "private") {
+              throw new Error(`tools/list is not a 2026-07-28 answer: ${JSON.stringify(answer).slice(0, 300)}`);
+            }
+          },
+          { method: "tools/list" },
+        ),
     },
     {
       key: "mcp-tools-call",
@@ -156,6 +187,23 @@ export function scenarios() {
               throw new Error(`tools/call did not succeed: ${JSON.stringify(answer).slice(0, 300)}`);
             }
           },
+        ),
+    },
+    {
+      key: "mcp-tools-call-2026",
+      label: "(b2) MCP tools/call, 2026-07-28 (no-op endpoint)",
+      target: null,
+      helpers: ["noop"],
+      prepare: (env) =>
+        mcpScenario(
+          env,
+          modernBody(2, "tools/call", { name: "tool_3", arguments: { query: "bench" } }),
+          (answer) => {
+            if (!answer.result || answer.result.isError) {
+              throw new Error(`tools/call did not succeed: ${JSON.stringify(answer).slice(0, 300)}`);
+            }
+          },
+          { method: "tools/call", name: "tool_3" },
         ),
     },
     {

@@ -1,5 +1,7 @@
 // Micro-benchmark: CPU time per request of the app's protocol handlers called in-process, one at a
-// time, with no HTTP in between (the same fetch-style handlers the Node server calls). This splits
+// time, with no HTTP in between (the handlers of the route table the Node server calls, given a
+// request read from a fetch Request as tests/helpers/protocol.ts does; a --src tree from before the
+// route table is called through its fetch-style handlers). This splits
 // a scenario's cost into "handler" and "HTTP + Request/Response plumbing" (compare with the bench's
 // CPU µs/req column) and is much less sensitive to other load than req/s.
 // Usage: node bench/micro/handler-cost.mjs [--scale N] [--n N] [--only SUBSTRING] [--src DIR]
@@ -10,7 +12,7 @@ import { parseArgs } from "node:util";
 import { ROOT } from "../lib/app.mjs";
 import { importAppModules } from "../lib/app-modules.mjs";
 import { startChildServer } from "../lib/proc.mjs";
-import { MCP_PROTOCOL_VERSION } from "../lib/scenarios.mjs";
+import { MCP_MODERN_VERSION, MCP_PROTOCOL_VERSION } from "../lib/scenarios.mjs";
 import { seed } from "../lib/seed.mjs";
 
 const { values } = parseArgs({
@@ -26,12 +28,14 @@ const N = Number(values.n);
 
 // Bundle the protocol routes from source (app/), leaving packages external.
 const SRC = path.resolve(values.src ?? ROOT);
-const app = await importAppModules(
-  `import "~/http/routes.server";
-   export { matchProtocolRoute } from "~/http/protocol.server";
-   export { parseConfig } from "~/config.server";
+const common = `export { parseConfig } from "~/config.server";
    export { openDatabase } from "~/db/client.server";
-   export { createLogger } from "~/utils/log.server";`,
+   export { createLogger } from "~/utils/log.server";`;
+const routeTable = fs.existsSync(path.join(SRC, "app/http/body.server.ts"));
+const app = await importAppModules(
+  routeTable
+    ? `export { matchProtocolRoute } from "~/http/routes.server"; ${common}`
+    : `import "~/http/routes.server"; export { matchProtocolRoute } from "~/http/protocol.server"; ${common}`,
   { src: SRC, name: "protocol-handlers" },
 );
 
@@ -55,11 +59,24 @@ const info = { clientAddress: "127.0.0.1", requestId: "bench" };
 
 async function call(url, init) {
   const u = new URL(url, publicUrl);
-  const handler = app.matchProtocolRoute(u.pathname);
-  if (!handler) throw new Error(`no protocol route for ${u.pathname}`);
-  const response = await handler(new Request(u, init), ctx, info);
-  await response.text();
-  return response.status;
+  const found = app.matchProtocolRoute(u.pathname);
+  if (!found) throw new Error(`no protocol route for ${u.pathname}`);
+  const request = new Request(u, init);
+  if (!routeTable) {
+    const response = await found(request, ctx, info);
+    await response.text();
+    return response.status;
+  }
+  const protocolRequest = {
+    method: request.method,
+    pathname: u.pathname,
+    ...info,
+    header: (name) => request.headers.get(name),
+    readBody: async () => ({ kind: "ok", text: await request.text() }),
+    onAbort() {},
+  };
+  const answer = await found.route.handler(protocolRequest, ctx, found.match);
+  return answer.status;
 }
 
 async function time(label, makeRequest, expected) {
@@ -77,8 +94,15 @@ async function time(label, makeRequest, expected) {
   console.log(`${label.padEnd(52)} ${cpu.toFixed(0).padStart(6)} µs CPU  ${wall.toFixed(0).padStart(6)} µs wall`);
 }
 
-const mcp = (body) => {
+const envelope = {
+  "io.modelcontextprotocol/protocolVersion": MCP_MODERN_VERSION,
+  "io.modelcontextprotocol/clientInfo": { name: "toolgate-bench", version: "1" },
+  "io.modelcontextprotocol/clientCapabilities": {},
+};
+/** `modern` ({ method, name? }): a 2026-07-28 request (envelope in the body, standard headers). */
+const mcp = (message, modern) => {
   let i = 0;
+  const body = JSON.stringify(modern ? { ...message, params: { ...message.params, _meta: envelope } } : message);
   return () => {
     const t = fixture.accessTokens[i++ % fixture.accessTokens.length];
     return call(`/mcp/${t.serverId}`, {
@@ -87,7 +111,8 @@ const mcp = (body) => {
         authorization: `Bearer ${t.token}`,
         "content-type": "application/json",
         accept: "application/json, text/event-stream",
-        "mcp-protocol-version": MCP_PROTOCOL_VERSION,
+        "mcp-protocol-version": modern ? MCP_MODERN_VERSION : MCP_PROTOCOL_VERSION,
+        ...(modern ? { "mcp-method": modern.method, ...(modern.name ? { "mcp-name": modern.name } : {}) } : {}),
       },
       body,
     });
@@ -114,12 +139,12 @@ console.log(`in-process protocol handlers from ${SRC}, ${N} sequential requests 
 await time("GET /healthz", () => call("/healthz"), 200);
 await time("GET /.well-known/oauth-authorization-server", () => call("/.well-known/oauth-authorization-server"), 200);
 await time("GET /.well-known/oauth-protected-resource/mcp/<id>", () => call(`/.well-known/oauth-protected-resource/mcp/${fixture.servers[0].id}`), 200);
-await time("POST /mcp/<id> tools/list", mcp(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: {} })), 200);
-await time(
-  "POST /mcp/<id> tools/call (no-op endpoint, incl. its fetch)",
-  mcp(JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "tool_3", arguments: { query: "bench" } } })),
-  200,
-);
+const list = { jsonrpc: "2.0", id: 1, method: "tools/list", params: {} };
+const callTool = { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "tool_3", arguments: { query: "bench" } } };
+await time("POST /mcp/<id> tools/list, 2025-11-25", mcp(list), 200);
+if (routeTable) await time("POST /mcp/<id> tools/list, 2026-07-28", mcp(list, { method: "tools/list" }), 200);
+await time("POST /mcp/<id> tools/call, 2025-11-25 (no-op endpoint, incl. its fetch)", mcp(callTool), 200);
+if (routeTable) await time("POST /mcp/<id> tools/call, 2026-07-28 (no-op endpoint, incl. its fetch)", mcp(callTool, { method: "tools/call", name: "tool_3" }), 200);
 await time("POST /token refresh_token (rotation)", refresh, 200);
 await time("POST /register", register, 201);
 

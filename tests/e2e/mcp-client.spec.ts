@@ -88,7 +88,7 @@ async function authorize(page: Page, mcpUrl: string, email: string, options: { d
   await expectAuthorizationRequired(provider, mcpUrl, "sdk-e2e");
   await provider.opened;
   await signInIfAsked(page, email);
-  await expect(page.getByText("SDK E2E Client", { exact: true })).toBeVisible();
+  await expect(page.locator(".consent-client").getByText("SDK E2E Client", { exact: true })).toBeVisible();
   await expect(page.getByText("mcp:tools", { exact: true })).toBeVisible();
   await page.getByRole("button", { name: options.deny ? "Deny" : "Approve" }).click();
   const answer = await callback.received;

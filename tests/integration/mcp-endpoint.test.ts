@@ -301,13 +301,126 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
     });
   });
 
+  describe("MCP 2026-07-28: the modern era on the same URL, and its bad input", () => {
+    const envelope = {
+      "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+      "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+      "io.modelcontextprotocol/clientCapabilities": {},
+    };
+    const modern = (id: number | string, method: string, params: Record<string, unknown> = {}, meta: Record<string, unknown> = envelope) =>
+      JSON.stringify({ jsonrpc: "2.0", id, method, params: { ...params, _meta: meta } });
+    const headers = (method: string, extra: Record<string, string> = {}) => ({ "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method, ...extra });
+    const rpc = async (res: Response) => ({ status: res.status, body: (await res.json()) as { id: unknown; error?: { code: number; message: string; data?: unknown }; result?: Record<string, unknown> } });
+
+    it("server/discover: the revision, the capabilities, serverInfo in _meta; no session header", async () => {
+      const res = await post(modern(1, "server/discover"), headers("server/discover"));
+      expect(res.headers.get("mcp-session-id")).toBeNull();
+      const { status, body } = await rpc(res);
+      expect(status).toBe(200);
+      expect(body.result).toMatchObject({
+        supportedVersions: ["2026-07-28"],
+        capabilities: { tools: {} },
+        resultType: "complete",
+        _meta: { "io.modelcontextprotocol/serverInfo": { name: "Notes" } },
+      });
+    });
+
+    it("tools/list: the grant's tools in name order, resultType, ttlMs 0 and cacheScope private", async () => {
+      const { status, body } = await rpc(await post(modern(2, "tools/list"), headers("tools/list")));
+      expect(status).toBe(200);
+      expect(body.result).toMatchObject({ resultType: "complete", ttlMs: 0, cacheScope: "private" });
+      expect((body.result!.tools as { name: string }[]).map((t) => t.name)).toEqual(["broken", "echo"]);
+    });
+
+    it("tools/call with Mcp-Name; a grant-less tool is still refused", async () => {
+      const ok = await rpc(await post(modern(3, "tools/call", { name: "echo", arguments: { text: "modern" } }), headers("tools/call", { "Mcp-Name": "echo" })));
+      expect(ok.status).toBe(200);
+      expect(ok.body.result).toMatchObject({ content: [{ type: "text", text: JSON.stringify({ echoed: { text: "modern" } }) }], resultType: "complete" });
+      const refused = await rpc(await post(modern(4, "tools/call", { name: "not_approved", arguments: {} }), headers("tools/call", { "Mcp-Name": "not_approved" })));
+      expect(refused.body.error).toMatchObject({ code: -32602, message: expect.stringMatching(/was not approved/) });
+    });
+
+    it("unknown and removed methods, Object.prototype names included: 404 with -32601 and the request's id", async () => {
+      for (const method of ["initialize", "ping", "logging/setLevel", "resources/subscribe", "unknown/method", "constructor", "__proto__", "toString"]) {
+        const { status, body } = await rpc(await post(modern(`m-${method}`, method), headers(method)));
+        expect(status, method).toBe(404);
+        expect(body, method).toMatchObject({ id: `m-${method}`, error: { code: -32601 } });
+      }
+    });
+
+    it("an unknown revision: 400 UnsupportedProtocolVersion with the supported list and the request's id", async () => {
+      const meta = { ...envelope, "io.modelcontextprotocol/protocolVersion": "2099-01-01" };
+      const { status, body } = await rpc(await post(modern(7, "tools/list", {}, meta), { "MCP-Protocol-Version": "2099-01-01", "Mcp-Method": "tools/list" }));
+      expect(status).toBe(400);
+      expect(body).toMatchObject({ id: 7, error: { code: -32022, data: { supported: ["2026-07-28"], requested: "2099-01-01" } } });
+    });
+
+    it("header/body disagreements: 400 HeaderMismatch (-32020), never a tool call", async () => {
+      const before = endpoint.received.length;
+      const cases: [string, Record<string, string>][] = [
+        [modern(8, "tools/list"), headers("tools/call")],
+        [modern(9, "tools/list"), { "MCP-Protocol-Version": "2026-07-28" }],
+        [modern(10, "tools/list"), { "Mcp-Method": "tools/list" }],
+        [modern(11, "tools/list"), { "MCP-Protocol-Version": "2025-11-25", "Mcp-Method": "tools/list" }],
+        [modern(12, "tools/call", { name: "echo", arguments: { text: "x" } }), headers("tools/call", { "Mcp-Name": "broken" })],
+        [modern(13, "tools/call", { name: "echo", arguments: { text: "x" } }), headers("tools/call")],
+        [modern(14, "tools/call", { name: "echo", arguments: { text: "x" } }), headers("tools/call", { "Mcp-Name": "=?base64?ZWNobw?=" })],
+      ];
+      for (const [body, h] of cases) {
+        const answer = await rpc(await post(body, h));
+        expect(answer.status, JSON.stringify(h)).toBe(400);
+        expect(answer.body.error?.code, JSON.stringify(h)).toBe(-32020);
+        expect(answer.body.error?.message).toMatch(/^Bad Request: the request headers and body disagree: /);
+      }
+      // Whitespace around a header value is not part of it (RFC 9110 §5.5); base64 names decode.
+      const spaced = await rpc(await post(modern(15, "tools/call", { name: "echo", arguments: { text: "ows" } }), headers("tools/call", { "Mcp-Name": "  echo\t" })));
+      expect(spaced.status).toBe(200);
+      const encoded = await rpc(await post(modern(16, "tools/call", { name: "echo", arguments: { text: "b64" } }), headers("tools/call", { "Mcp-Name": "=?base64?ZWNobw==?=" })));
+      expect(encoded.status).toBe(200);
+      expect(endpoint.received.length).toBe(before + 2);
+    });
+
+    it("a missing or malformed _meta envelope: 400 invalid params naming the key", async () => {
+      const partial = { "io.modelcontextprotocol/protocolVersion": "2026-07-28" };
+      const a = await rpc(await post(modern(17, "tools/list", {}, partial), headers("tools/list")));
+      expect(a.status).toBe(400);
+      expect(a.body.error).toMatchObject({ code: -32602, message: expect.stringContaining("clientCapabilities") });
+      const none = await rpc(await post(JSON.stringify({ jsonrpc: "2.0", id: 18, method: "tools/list", params: {} }), headers("tools/list")));
+      expect(none.status).toBe(400);
+      expect(none.body.error?.code).toBe(-32602);
+      const wrongType = await rpc(await post(modern(19, "tools/list", {}, { ...envelope, "io.modelcontextprotocol/clientInfo": "me" }), headers("tools/list")));
+      expect(wrongType.status).toBe(400);
+      expect(wrongType.body.error?.code).toBe(-32602);
+    });
+
+    it("a batch holding a modern request: 400 invalid request; wrong Content-Type 415; oversized 413", async () => {
+      const batch = await rpc(await post(`[${modern(20, "tools/list")}]`, headers("tools/list")));
+      expect(batch.status).toBe(400);
+      expect(batch.body.error).toMatchObject({ code: -32600, message: expect.stringMatching(/batches/) });
+      const typed = await post(modern(21, "tools/list"), headers("tools/list", { "Content-Type": "text/plain" }));
+      expect(typed.status).toBe(415);
+      const big = await post(modern(22, "tools/call", { name: "echo", arguments: { text: "x".repeat(MAX_BODY_BYTES) } }), headers("tools/call", { "Mcp-Name": "echo" }));
+      expect(big.status).toBe(413);
+      expect((await big.json()).error.message).toMatch(/Payload Too Large/);
+    });
+
+    it("arguments that do not match the schema are a tool error; the endpoint is never called with them", async () => {
+      const before = endpoint.received.length;
+      const { status, body } = await rpc(await post(modern(23, "tools/call", { name: "echo", arguments: { text: 42 } }), headers("tools/call", { "Mcp-Name": "echo" })));
+      expect(status).toBe(200);
+      expect(body.result).toMatchObject({ isError: true });
+      expect(JSON.stringify(body.result)).toContain("Invalid arguments for tool echo");
+      expect(endpoint.received.length).toBe(before);
+    });
+  });
+
   describe("Streamable HTTP: bad input gets the protocol's error answer", () => {
     const ping = JSON.stringify({ jsonrpc: "2.0", id: 7, method: "ping" });
 
     it("malformed JSON -> 400 parse error", async () => {
       const res = await post("{not json");
       expect(res.status).toBe(400);
-      expect(await res.json()).toEqual({ jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error: the body is not valid JSON" } });
+      expect(await res.json()).toEqual({ jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error: the request body is not valid JSON" } });
     });
 
     it("JSON that is not JSON-RPC -> 400 invalid request", async () => {
@@ -335,25 +448,36 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
       const big = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping", params: { pad: "x".repeat(MAX_BODY_BYTES) } });
       const res = await post(big);
       expect(res.status).toBe(413);
-      expect((await res.json()).error.message).toBe(`Request body too large: the limit is ${MAX_BODY_BYTES} bytes`);
+      expect((await res.json()).error.message).toBe(`Payload Too Large: the request body must not exceed ${MAX_BODY_BYTES} bytes`);
       // The endpoint (and the client's next connection) keeps working.
       expect((await post(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }))).status).toBe(200);
     });
 
-    it("an unknown method -> JSON-RPC method not found", async () => {
-      const res = await post(JSON.stringify({ jsonrpc: "2.0", id: "x", method: "resources/list" }));
+    it("an unknown method -> JSON-RPC method not found (2025 era: in-band, HTTP 200)", async () => {
+      for (const method of ["sampling/createMessage", "constructor", "__proto__", "toString", "hasOwnProperty"]) {
+        const res = await post(JSON.stringify({ jsonrpc: "2.0", id: "x", method }));
+        expect(res.status, method).toBe(200);
+        expect(await res.json(), method).toEqual({ jsonrpc: "2.0", id: "x", error: { code: -32601, message: "Method not found" } });
+      }
+    });
+
+    it("a batch with Object.prototype method names keeps every answer", async () => {
+      const batch = ["constructor", "__proto__", "toString", "tools/list", "valueOf"].map((method, id) => ({ jsonrpc: "2.0", id, method, params: {} }));
+      const res = await post(JSON.stringify(batch));
       expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ jsonrpc: "2.0", id: "x", error: { code: -32601, message: "Method not found" } });
+      const answers = (await res.json()) as { id: number; error?: { code: number }; result?: unknown }[];
+      expect(answers.map((a) => a.id)).toEqual([0, 1, 2, 3, 4]);
+      expect(answers.filter((a) => a.error?.code === -32601).map((a) => a.id)).toEqual([0, 1, 2, 4]);
+      expect(answers[3]!.result).toMatchObject({ tools: [{ name: "broken" }, { name: "echo" }] });
     });
 
     it("tools/call without a tool name -> invalid params", async () => {
       const res = await post(JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { arguments: {} } }));
       const body = await res.json();
-      expect(body).toEqual({
-        jsonrpc: "2.0",
-        id: 2,
-        error: { code: -32602, message: "Invalid params for tools/call: params.name: Invalid input: expected string, received undefined" },
-      });
+      // The SDK's own params validation answers, in-band (HTTP 200), naming the field.
+      expect(res.status).toBe(200);
+      expect(body).toMatchObject({ jsonrpc: "2.0", id: 2, error: { code: -32602 } });
+      expect(body.error.message).toMatch(/^Invalid tools\/call request: .*"name"/s);
     });
 
     it("an unsupported MCP-Protocol-Version -> 400", async () => {

@@ -125,6 +125,40 @@ describe("RFC 7591 §3.2.2 invalid_redirect_uri", () => {
   }
 });
 
+describe("MCP 2026-07-28: application_type decides the redirect URI rules (OpenID Connect Registration §2)", () => {
+  const refused: Array<[string, string[], string]> = [
+    ["web", ["http://127.0.0.1:4567/cb"], "A web application (application_type web) must use https redirect URIs"],
+    ["web", ["http://localhost/cb"], "A web application (application_type web) must use https redirect URIs"],
+    ["web", ["cursor://anysphere.cursor-retrieval/oauth/callback"], "A web application (application_type web) must use https redirect URIs"],
+    ["web", ["https://app.example.com/cb", "myapp:/cb"], "A web application (application_type web) must use https redirect URIs"],
+    ["native", ["https://app.example.com/cb"], "A native application (application_type native) must use a loopback http or a private-use scheme redirect URI"],
+    ["native", ["HTTPS://app.example.com/cb"], "A native application (application_type native) must use a loopback http or a private-use scheme redirect URI"],
+    ["native", ["http://example.com/cb"], "An http redirect URI is only allowed for loopback addresses (localhost, 127.0.0.1, [::1]); use https"],
+    ["native", ["javascript:alert(1)"], "The javascript scheme is not allowed in a redirect URI"],
+  ];
+  for (const [applicationType, uris, description] of refused) {
+    it(`refuses ${applicationType} with ${JSON.stringify(uris)}`, async () => {
+      const res = await register({ client_name: "Typed", application_type: applicationType, redirect_uris: uris, token_endpoint_auth_method: "none" });
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ error: "invalid_redirect_uri", error_description: description });
+    });
+  }
+  const accepted: Array<[string | undefined, string[]]> = [
+    ["web", ["https://app.example.com/cb"]],
+    ["native", ["http://127.0.0.1:4567/cb", "http://[::1]/cb", "http://localhost:9/cb"]],
+    ["native", ["cursor://anysphere.cursor-retrieval/oauth/callback", "com.example.app:/oauth"]],
+    // Without application_type (the 2025 revisions) both kinds stay accepted.
+    [undefined, ["https://app.example.com/cb", "http://127.0.0.1:4567/cb", "myapp:/cb"]],
+  ];
+  for (const [applicationType, uris] of accepted) {
+    it(`accepts ${applicationType ?? "no application_type"} with ${JSON.stringify(uris)}`, async () => {
+      const res = await register({ client_name: "Typed", ...(applicationType && { application_type: applicationType }), redirect_uris: uris, token_endpoint_auth_method: "none" });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      if (applicationType) expect(res.body.application_type).toBe(applicationType);
+    });
+  }
+});
+
 describe("RFC 7591 §3.2.2 invalid_client_metadata", () => {
   const base = { client_name: "App", redirect_uris: [REDIRECT], token_endpoint_auth_method: "none" };
   const cases: Array<[Record<string, unknown>, string]> = [

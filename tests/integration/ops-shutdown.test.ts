@@ -3,19 +3,29 @@ import http from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { isDraining, markDraining, onShutdown } from "~/http/lifecycle.server";
 import { readiness } from "~/http/health.server";
-import { protocolRoute } from "~/http/protocol.server";
-import { serveUntilSignal, startHttpServer } from "~/http/server.server";
+import type { ProtocolAnswer } from "~/http/protocol.server";
+import { PROTOCOL_ROUTES, type ProtocolRoute } from "~/http/routes.server";
+import { serveUntilSignal, startHttpServer as startServer } from "~/http/server.server";
 import { createTestContext, type TestContext } from "../helpers/context";
 
-// A route that takes a while, registered only in this test file's worker.
+// Routes that take a while, added to the real table for this file's servers only.
 const SLOW_MS = 400;
 let finishedRequests = 0;
-protocolRoute(/^\/__test\/slow$/, async () => {
-  await new Promise((r) => setTimeout(r, SLOW_MS));
-  finishedRequests++;
-  return new Response("done", { status: 200 });
-});
-protocolRoute(/^\/__test\/hang$/, () => new Promise<Response>(() => {}));
+const crash = () => ({ status: 500, headers: {}, body: null });
+const testRoutes: ProtocolRoute[] = [
+  ...PROTOCOL_ROUTES,
+  {
+    pattern: /^\/__test\/slow$/,
+    handler: async () => {
+      await new Promise((r) => setTimeout(r, SLOW_MS));
+      finishedRequests++;
+      return { status: 200, headers: { "Content-Type": "text/plain" }, body: "done" };
+    },
+    crash,
+  },
+  { pattern: /^\/__test\/hang$/, handler: () => new Promise<ProtocolAnswer>(() => {}), crash },
+];
+const startHttpServer = (options: Parameters<typeof startServer>[0]) => startServer({ ...options, routes: testRoutes });
 
 /** A GET on its own keep-alive agent, so the connection is busy and not idle. */
 function get(url: string, agent?: http.Agent): Promise<{ status: number; body: string; connection?: string }> {

@@ -8,7 +8,7 @@ import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { knownTextResponse } from "~/http/headers.server";
-import { writeFetchResponse } from "~/http/node-request.server";
+import { writeFetchResponse } from "~/http/writer.server";
 import { createUser, startApp, type AppUnderTest } from "../e2e/fixtures";
 
 /** The raw answer to one request on a fresh connection: head lines and body bytes as sent. */

@@ -6,7 +6,7 @@
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningServer } from "~/http/server.server";
-import { matchProtocolRoute } from "~/http/protocol.server";
+import { callProtocol } from "../helpers/protocol";
 import { deleteServer, updateServer } from "~/servers/servers.server";
 import { createTestContext, type TestContext } from "../helpers/context";
 import { startProtocolServer } from "../helpers/http";
@@ -87,14 +87,14 @@ describe("Node fast paths", () => {
     expect(token.closed).toBe(true);
   });
 
-  it("discovery: the fast path sends the fetch handler's documents and headers", async () => {
+  it("discovery: over HTTP, the documents and headers of the handler called in-process", async () => {
     for (const path of [
       "/.well-known/oauth-authorization-server",
       "/.well-known/oauth-protected-resource",
       `/.well-known/oauth-protected-resource/mcp/${seeded.serverId}`,
     ]) {
       const fast = await fetch(`${app.url}${path}`);
-      const slow = await matchProtocolRoute(path)!(new Request(`${ctx.config.publicUrl}${path}`), ctx, { clientAddress: "127.0.0.1", requestId: "t" });
+      const slow = await callProtocol(ctx, new Request(`${ctx.config.publicUrl}${path}`));
       expect(fast.status).toBe(200);
       expect(await fast.text()).toBe(await slow.text());
       for (const name of ["content-type", "cache-control", "access-control-allow-origin", "access-control-allow-headers", "access-control-expose-headers"]) {

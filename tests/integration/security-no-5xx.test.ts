@@ -19,8 +19,7 @@ import Database from "better-sqlite3";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MAX_PAGE_FORM_BYTES } from "~/http/page-form.server";
-import { protocolRoutePatterns } from "~/http/protocol.server";
-import "~/http/routes.server";
+import { protocolRoutePatterns } from "~/http/routes.server";
 import { createUser, PASSWORD, startApp, type AppUnderTest } from "../e2e/fixtures";
 
 let app: AppUnderTest & { stop(): Promise<void> };

@@ -11,9 +11,8 @@ import { matchRoutes, type AgnosticRouteObject } from "@remix-run/router";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { limitFor, type LimitName } from "~/http/rate-limit.server";
-import { isProtocolPath } from "~/http/protocol.server";
+import { isProtocolPath } from "~/http/routes.server";
 import { checkRequestTarget, pagePathname } from "~/http/request-target.server";
-import "~/http/routes.server";
 
 type BuiltRoute = { id: string; path?: string; index?: boolean; caseSensitive?: boolean; parentId?: string };
 let tree: AgnosticRouteObject[] = [];
