@@ -7,7 +7,8 @@ export type ConnectionView = {
   serverName: string;
   applicationName: string;
   redirectHosts: string[];
-  identifiedBy: "metadata_document" | "registered";
+  identifiedBy: "metadata_document" | "registered" | "machine";
+  source?: "consent" | "machine" | "enterprise";
   clientIdHost: string | null;
   firstAuthorizedAt: number;
   lastUsedAt: number | null;
@@ -70,7 +71,11 @@ function ConnectionItem({ connection: c, csrf, showServer }: { connection: Conne
         <dd>{c.redirectHosts.length > 0 ? c.redirectHosts.join(", ") : "unknown"}</dd>
         <dt>Identified by</dt>
         <dd>
-          {c.identifiedBy === "metadata_document" ? (
+          {c.identifiedBy === "machine" ? (
+            <>
+              Machine client you created <span className="badge">machine client</span>
+            </>
+          ) : c.identifiedBy === "metadata_document" ? (
             <>Metadata document published at {c.clientIdHost ?? "its client ID URL"}</>
           ) : (
             <>
@@ -78,6 +83,14 @@ function ConnectionItem({ connection: c, csrf, showServer }: { connection: Conne
             </>
           )}
         </dd>
+        {c.source === "enterprise" ? (
+          <>
+            <dt>Authorized by</dt>
+            <dd>
+              Your enterprise identity provider <span className="badge">enterprise-managed</span>
+            </dd>
+          </>
+        ) : null}
         <dt>First authorized</dt>
         <dd>
           <time dateTime={new Date(c.firstAuthorizedAt).toISOString()}>{formatUtc(c.firstAuthorizedAt)}</time>

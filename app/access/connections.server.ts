@@ -10,7 +10,7 @@ import { grants, grantTools, mcpServers, oauthClients, tools } from "~/db/schema
 import { recordAudit } from "~/oauth/audit.server";
 import { revokeGrant } from "~/oauth/tokens.server";
 
-export type ClientIdentification = "metadata_document" | "registered";
+export type ClientIdentification = "metadata_document" | "registered" | "machine";
 
 export type Connection = {
   grantId: string;
@@ -27,6 +27,8 @@ export type Connection = {
   firstAuthorizedAt: number;
   lastUsedAt: number | null;
   tools: { id: string; name: string }[];
+  /** "consent": approved on the consent screen; "machine": a machine client; "enterprise": an ID-JAG grant. */
+  source: "consent" | "machine" | "enterprise";
 };
 
 /** The server if `userId` owns it, else null (the caller answers 404: never reveal other users' ids). */
@@ -91,6 +93,7 @@ export function listConnections(ctx: AppContext, userId: string, options: { serv
       redirectUris: oauthClients.redirectUris,
       createdAt: grants.createdAt,
       lastUsedAt: grants.lastUsedAt,
+      source: grants.source,
     })
     .from(grants)
     .innerJoin(mcpServers, eq(mcpServers.id, grants.serverId))
@@ -125,6 +128,7 @@ export function listConnections(ctx: AppContext, userId: string, options: { serv
     firstAuthorizedAt: r.createdAt,
     lastUsedAt: r.lastUsedAt,
     tools: toolsByGrant.get(r.grantId) ?? [],
+    source: r.source,
   }));
 }
 

@@ -110,13 +110,14 @@ export async function answerMcpRequest(request: McpHttpRequest, ctx: AppContext,
 
   // A valid token brings its server's row along (one read); only a refused token costs a second
   // read, to tell an unknown server (404) from a missing or bad token (401).
-  const bearer = checkBearer(ctx, request.header("authorization"), serverId);
+  const bearer = await checkBearer(ctx, request.header("authorization"), serverId, { method: request.method, dpop: request.header("dpop") });
   if (!bearer.ok && !findMcpServer(ctx, serverId)) {
     return rpcError(404, ErrorCode.InvalidRequest, "Not found: this MCP server does not exist", null, corsHeaders(origin));
   }
   if (!bearer.ok) {
     const headers = corsHeaders(origin);
     headers["WWW-Authenticate"] = bearerChallenge(ctx, serverId, bearer.failure);
+    Object.assign(headers, bearer.failure.headers);
     headers["Content-Type"] = "application/json";
     headers["Cache-Control"] = "no-store";
     const body = { error: bearer.failure.error ?? "invalid_token", error_description: bearer.failure.description };

@@ -8,6 +8,7 @@ import type { AppContext } from "~/context.server";
 import { onShutdown } from "~/http/lifecycle.server";
 import { accessTokens, authorizationCodes, authorizationRequests, refreshTokens, sessions, tokenFamilies } from "~/db/schema";
 import { deleteIdleClients } from "./clients.server";
+import { deleteExpiredReplayKeys } from "./replay-guard.server";
 
 const DAY = 24 * 3600 * 1000;
 
@@ -19,6 +20,7 @@ export type CleanupReport = {
   refreshTokens: number;
   tokenFamilies: number;
   sessions: number;
+  replayKeys: number;
 };
 
 export function runOAuthCleanup(ctx: AppContext): CleanupReport {
@@ -35,6 +37,8 @@ export function runOAuthCleanup(ctx: AppContext): CleanupReport {
       clients: 0,
       // An expired session is refused at read time already; removing the row keeps the table small.
       sessions: tx.delete(sessions).where(lt(sessions.expiresAt, now)).run().changes,
+      // One-time jtis past their expiry: the values they guard are refused as expired already.
+      replayKeys: deleteExpiredReplayKeys(ctx),
     };
     // A family with no token left (all expired and purged) is history; its grant keeps the record.
     report.tokenFamilies = tx

@@ -8,6 +8,7 @@ import { immediateTransaction, statement } from "~/db/statements.server";
 import { grants, oauthClients } from "~/db/schema";
 import { newId, safeEqual } from "~/utils/crypto.server";
 import { recordAudit } from "./audit.server";
+import { clientKeysOf, verifyClientAssertion } from "./client-assertion.server";
 import { parseClientMetadata, type TokenEndpointAuthMethod } from "./client-metadata.server";
 import { OAuthError } from "./errors.server";
 import {
@@ -19,7 +20,7 @@ import { newClientSecret, secretHash, type Tx } from "./tokens.server";
 
 export type OAuthClient = {
   id: string;
-  kind: "registered" | "metadata_document";
+  kind: "registered" | "metadata_document" | "machine";
   clientName: string;
   clientUri: string | null;
   logoUri: string | null;
@@ -84,7 +85,7 @@ export async function resolveClient(
 ): Promise<OAuthClient | null> {
   if (typeof clientId !== "string" || clientId.length === 0 || clientId.length > 2000) return null;
   const row = statement<[string], typeof oauthClients.$inferSelect>(ctx.db, CLIENT_ROW).get(clientId);
-  if (!isMetadataDocumentClientId(clientId)) return row && row.kind === "registered" ? toClient(row) : null;
+  if (!isMetadataDocumentClientId(clientId)) return row && row.kind !== "metadata_document" ? toClient(row) : null;
   if (row && row.kind === "metadata_document" && row.expiresAt !== null && row.expiresAt > ctx.now()) {
     return toClient(row);
   }
@@ -273,6 +274,8 @@ export type ClientCredentials = {
   secret: string | null;
   /** Whether the credentials came in an HTTP Basic header (a failure then answers WWW-Authenticate). */
   basicHeader?: boolean;
+  /** private_key_jwt: the client assertion (RFC 7523 §2.2). */
+  assertion?: string;
 };
 
 const secretCheckHash = secretHash("tgs_not-a-real-secret");
@@ -303,6 +306,13 @@ export async function authenticateClient(
   }
   if (credentials.method !== client.tokenEndpointAuthMethod) {
     throw fail(`client authenticated with ${credentials.method}, registered ${client.tokenEndpointAuthMethod}`);
+  }
+  if (client.tokenEndpointAuthMethod === "private_key_jwt") {
+    const row = statement<[string], { metadata: string }>(ctx.db, "select metadata from oauth_clients where id = ?").get(client.id);
+    const keys = row ? clientKeysOf(row.metadata) : null;
+    if (!keys || credentials.assertion === undefined) throw fail("private_key_jwt client without keys or assertion");
+    await verifyClientAssertion(ctx, client.id, keys, credentials.assertion, fetcher);
+    return client;
   }
   const row = ctx.db.select({ secretHash: oauthClients.secretHash }).from(oauthClients).where(eq(oauthClients.id, client.id)).get();
   if (!row?.secretHash || !safeEqual(row.secretHash, secretHash(credentials.secret ?? ""))) throw fail("wrong client secret");

@@ -26,14 +26,17 @@ import {
 } from "./request-parsing.server";
 import { revokeToken } from "./revocation.server";
 import { exchangeAuthorizationCode, refreshTokenGrant, tokenResponseBody } from "./token-grants.server";
+import { CLIENT_CREDENTIALS_GRANT, clientCredentialsGrant } from "./client-credentials-grant.server";
+import { dpopNonceHeaders, tokenRequestDpop } from "./dpop.server";
+import { JWT_BEARER_GRANT, jwtBearerGrant } from "./jwt-bearer-grant.server";
 
 // Browser-based MCP clients call discovery, /register, /token and /revoke from their own origin.
 // These endpoints use no cookies, so an open CORS policy exposes nothing (credentials are never
 // allowed cross-origin).
 const CORS = {
   "Access-Control-Allow-Origin": "*",
-  "Access-Control-Allow-Headers": "Authorization, Content-Type, MCP-Protocol-Version",
-  "Access-Control-Expose-Headers": "WWW-Authenticate",
+  "Access-Control-Allow-Headers": "Authorization, Content-Type, MCP-Protocol-Version, DPoP",
+  "Access-Control-Expose-Headers": "WWW-Authenticate, DPoP-Nonce",
   "Access-Control-Max-Age": "600",
 };
 
@@ -169,7 +172,7 @@ function inputRoute(pattern: RegExp, handler: Handler<ProtocolInput>): void {
 }
 
 /** A JSON answer that carries or concerns credentials: never cached (RFC 6749 §5.1). */
-type JsonAnswer = { status: number; body: unknown };
+type JsonAnswer = { status: number; body: unknown; headers?: Record<string, string> };
 type JsonPost = (request: ProtocolInput, ctx: AppContext, info: RequestInfo) => Promise<JsonAnswer>;
 
 // The headers json(…, { noStore: true }) and withCors give such an answer, as writeFetchResponse
@@ -188,7 +191,7 @@ function jsonPostRoute(pattern: RegExp, post: JsonPost): void {
   const fetchStyle = endpoint<ProtocolInput>({
     POST: async (request, ctx, info) => {
       const answer = await post(request, ctx, info);
-      return json(answer.body, { status: answer.status, noStore: true });
+      return json(answer.body, { status: answer.status, noStore: true, headers: answer.headers });
     },
   });
   protocolRoute(pattern, (request, ctx, info) => fetchStyle(fetchInput(request), ctx, info));
@@ -200,7 +203,7 @@ function jsonPostRoute(pattern: RegExp, post: JsonPost): void {
     } catch (error) {
       return writeFetchResponse(req, res, withCors(oauthErrorResponse(error, ctx)));
     }
-    endWith(res, answer.status, JSON_ANSWER_HEADERS, JSON.stringify(answer.body));
+    endWith(res, answer.status, answer.headers ? { ...JSON_ANSWER_HEADERS, ...answer.headers } : JSON_ANSWER_HEADERS, JSON.stringify(answer.body));
   });
 }
 
@@ -218,17 +221,24 @@ async function authenticatedClient(request: ProtocolInput, ctx: AppContext, para
   return client;
 }
 
+const TOKEN_GRANTS = {
+  authorization_code: exchangeAuthorizationCode,
+  refresh_token: refreshTokenGrant,
+  [CLIENT_CREDENTIALS_GRANT]: clientCredentialsGrant,
+  [JWT_BEARER_GRANT]: jwtBearerGrant,
+} as const;
+
 /** RFC 6749 §3.2: the token endpoint. */
 jsonPostRoute(/^\/token$/, async (request, ctx) => {
   const params = await parseFormBody(request);
   const grantType = requireParam(params, "grant_type");
-  if (grantType !== "authorization_code" && grantType !== "refresh_token") {
-    throw new OAuthError("unsupported_grant_type", `The grant type ${grantType.slice(0, 100)} is not supported`);
-  }
+  const grant = Object.hasOwn(TOKEN_GRANTS, grantType) ? TOKEN_GRANTS[grantType as keyof typeof TOKEN_GRANTS] : undefined;
+  if (!grant) throw new OAuthError("unsupported_grant_type", `The grant type ${grantType.slice(0, 100)} is not supported`);
   const client = await authenticateClient(ctx, parseClientCredentials(request, params));
-  const tokens =
-    grantType === "authorization_code" ? await exchangeAuthorizationCode(ctx, client, params) : await refreshTokenGrant(ctx, client, params);
-  return { status: 200, body: tokenResponseBody(tokens) };
+  // RFC 9449 §5: a DPoP proof binds what this request issues to the proof's key.
+  const dpopJkt = await tokenRequestDpop(ctx, request.headers);
+  const tokens = await grant(ctx, client, params, dpopJkt);
+  return { status: 200, body: tokenResponseBody(tokens), headers: dpopJkt ? dpopNonceHeaders(ctx) : undefined };
 });
 
 /** RFC 7009 §2: the revocation endpoint. */

@@ -38,6 +38,10 @@ export type TokenSubject = {
   scope: string;
   /** False for a client that did not register the refresh_token grant: it gets an access token only. */
   withRefreshToken?: boolean;
+  /** RFC 9449: the thumbprint of the DPoP key the access token is bound to. */
+  dpopJkt?: string | null;
+  /** RFC 9449 §5: bind the refresh token to the same key too (public clients). */
+  bindRefreshToken?: boolean;
 };
 
 export type IssuedTokens = {
@@ -48,6 +52,8 @@ export type IssuedTokens = {
   /** Seconds. */
   expiresIn: number;
   scope: string;
+  /** "DPoP" for a DPoP-bound access token (RFC 9449 §5), else "Bearer". */
+  tokenType: "Bearer" | "DPoP";
 };
 
 /** Starts a token family (one per authorization code exchange) under a grant. */
@@ -66,8 +72,8 @@ export function mintTokens(ctx: AppContext, _tx: Tx, subject: TokenSubject): Iss
   // (app/db/statements.server.ts).
   statement(
     ctx.db,
-    `insert into access_tokens (token_hash, family_id, grant_id, client_id, user_id, server_id, scope, created_at, expires_at)
-     values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `insert into access_tokens (token_hash, family_id, grant_id, client_id, user_id, server_id, scope, created_at, expires_at, dpop_jkt)
+     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(
     secretHash(accessToken),
     subject.familyId,
@@ -78,15 +84,31 @@ export function mintTokens(ctx: AppContext, _tx: Tx, subject: TokenSubject): Iss
     subject.scope,
     now,
     now + ctx.config.accessTokenTtlSeconds * 1000,
+    subject.dpopJkt ?? null,
   );
   const refreshTokenHash = refreshToken === null ? null : secretHash(refreshToken);
   if (refreshTokenHash !== null) {
     statement(
       ctx.db,
-      `insert into refresh_tokens (token_hash, family_id, grant_id, client_id, created_at, expires_at) values (?, ?, ?, ?, ?, ?)`,
-    ).run(refreshTokenHash, subject.familyId, subject.grantId, subject.clientId, now, now + ctx.config.refreshTokenTtlSeconds * 1000);
+      `insert into refresh_tokens (token_hash, family_id, grant_id, client_id, created_at, expires_at, dpop_jkt) values (?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      refreshTokenHash,
+      subject.familyId,
+      subject.grantId,
+      subject.clientId,
+      now,
+      now + ctx.config.refreshTokenTtlSeconds * 1000,
+      subject.bindRefreshToken ? (subject.dpopJkt ?? null) : null,
+    );
   }
-  return { accessToken, refreshToken, refreshTokenHash, expiresIn: ctx.config.accessTokenTtlSeconds, scope: subject.scope };
+  return {
+    accessToken,
+    refreshToken,
+    refreshTokenHash,
+    expiresIn: ctx.config.accessTokenTtlSeconds,
+    scope: subject.scope,
+    tokenType: subject.dpopJkt ? "DPoP" : "Bearer",
+  };
 }
 
 export type VerifiedAccessToken = {
@@ -97,6 +119,10 @@ export type VerifiedAccessToken = {
   serverId: string;
   scope: string;
   expiresAt: number;
+  /** RFC 9449 cnf.jkt: the DPoP key the token is bound to; null for a plain bearer token. */
+  dpopJkt: string | null;
+  /** Whether the token's server accepts DPoP-bound tokens only. */
+  serverDpopRequired: boolean;
   /** The MCP server the token is bound to, read in the same statement (the endpoint needs it). */
   server: McpServerRow;
 };
@@ -117,6 +143,8 @@ export function verifyAccessToken(ctx: AppContext, token: string): VerifiedAcces
     serverId: row.serverId,
     scope: row.scope,
     expiresAt: row.expiresAt,
+    dpopJkt: row.dpopJkt,
+    serverDpopRequired: row.serverDpopRequired === 1,
     server: {
       id: row.serverId,
       name: row.serverName,
@@ -127,7 +155,8 @@ export function verifyAccessToken(ctx: AppContext, token: string): VerifiedAcces
   };
 }
 
-type AccessTokenRow = Omit<VerifiedAccessToken, "server"> & {
+type AccessTokenRow = Omit<VerifiedAccessToken, "server" | "serverDpopRequired"> & {
+  serverDpopRequired: number;
   revokedAt: number | null;
   serverName: string;
   serverDescription: string;
@@ -140,7 +169,8 @@ type AccessTokenRow = Omit<VerifiedAccessToken, "server"> & {
 // more than the read itself). The token's server comes with it (a second primary-key lookup in the
 // same statement), so the endpoint needs no read of its own on the way to an answer.
 const ACCESS_TOKEN_ROW = `select a.grant_id as grantId, a.family_id as familyId, a.client_id as clientId, a.user_id as userId,
-        a.server_id as serverId, a.scope, a.expires_at as expiresAt, a.revoked_at as revokedAt,
+        a.server_id as serverId, a.scope, a.expires_at as expiresAt, a.revoked_at as revokedAt, a.dpop_jkt as dpopJkt,
+        s.dpop_required as serverDpopRequired,
         s.name as serverName, s.description as serverDescription, s.updated_at as serverUpdatedAt,
         s.tools_version as serverToolsVersion
    from access_tokens a join mcp_servers s on s.id = a.server_id
