@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { ClientCredentialsProvider, DpopSession } from "@modelcontextprotocol/client";
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from "jose";
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK } from "jose";
 import { createMachineClient } from "~/oauth/machine-clients.server";
 import { updateServerAccessSettings } from "~/oauth/server-access.server";
 import { accessTokenHash } from "~/oauth/dpop.server";
@@ -130,7 +130,7 @@ describe("DPoP without server nonces", () => {
       [sign({ jti: undefined }), "The DPoP proof needs a jti of 8 to 256 characters"],
       [sign({ htu: `${w.issuer}/other` }), `The DPoP proof's htu must be ${tokenUrl}`],
       [`${Buffer.from(JSON.stringify({ alg: "none", typ: "dpop+jwt", jwk })).toString("base64url")}.${Buffer.from("{}").toString("base64url")}.x`, "The DPoP proof's alg must be one of ES256 ES384 ES512 RS256 RS384 RS512 PS256 PS384 PS512 EdDSA"],
-      [new SignJWT({ htm: "POST", htu: tokenUrl, iat: Math.floor(Date.now() / 1000), jti: crypto.randomUUID() }).setProtectedHeader({ alg: "HS256", typ: "dpop+jwt", jwk: { kty: "oct", k: "c2VjcmV0" } }).sign(new TextEncoder().encode("secret")), "The DPoP proof's alg must be one of ES256 ES384 ES512 RS256 RS384 RS512 PS256 PS384 PS512 EdDSA"],
+      [new SignJWT({ htm: "POST", htu: tokenUrl, iat: Math.floor(Date.now() / 1000), jti: crypto.randomUUID() }).setProtectedHeader({ alg: "HS256", typ: "dpop+jwt", jwk: { kty: "oct", k: "c2VjcmV0" } as unknown as JWK }).sign(new TextEncoder().encode("secret")), "The DPoP proof's alg must be one of ES256 ES384 ES512 RS256 RS384 RS512 PS256 PS384 PS512 EdDSA"],
       ["a.b.c, d.e.f", "The DPoP header must hold exactly one proof JWT"],
     ];
     for (const [proof, description] of cases) {
