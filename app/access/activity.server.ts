@@ -20,6 +20,9 @@ export const AUDIT_KINDS: Record<string, string> = {
   "code.reuse_detected": "Authorization code reuse detected",
   "tool.called": "Tool called",
   "client.registered": "Application registered",
+  "machine_client.created": "Machine client created",
+  "machine_client.secret_rotated": "Machine client secret rotated",
+  "server.access_settings": "Access settings changed",
 };
 
 export type ActivityEvent = {
@@ -80,7 +83,17 @@ export function describeEvent(kind: string, detail: Record<string, unknown>, app
     case "grant.revoked":
       return `${who} revoked the access of ${app}; its tokens stopped working`;
     case "token.issued":
-      return `${app} received new tokens`;
+      return detail.grantType === "client_credentials"
+        ? `${app} (machine client) received an access token`
+        : detail.grantType === "urn:ietf:params:oauth:grant-type:jwt-bearer"
+          ? `${app} received an access token on the word of ${str(detail.idp) ?? "an enterprise identity provider"}`
+          : `${app} received new tokens`;
+    case "machine_client.created":
+      return `${who} created the machine client ${app}${tools ? ` for ${tools.length === 0 ? "no tools" : tools.join(", ")}` : ""}`;
+    case "machine_client.secret_rotated":
+      return `${who} replaced the secret of ${app}`;
+    case "server.access_settings":
+      return `${who} set DPoP ${detail.dpopRequired ? "required" : "optional"} and enterprise-managed connections ${detail.enterpriseAccess ? "on" : "off"}`;
     case "token.refreshed":
       return `${app} refreshed its tokens`;
     case "token.revoked":
