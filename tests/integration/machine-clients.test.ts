@@ -191,3 +191,60 @@ describe("machine client with a secret (ClientCredentialsProvider)", () => {
     expect(() => createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "x", jwksUri: "http://127.0.0.1/jwks" })).toThrow(/not https/);
   });
 });
+
+describe("private_key_jwt with a jwks_uri (fetched under the metadata-document rules)", () => {
+  it("fetches the keys, refetches on an unknown kid (rotation), and refuses what the fetch rules refuse", async () => {
+    const http = await import("node:http");
+    const { authenticateClient } = await import("~/oauth/clients.server");
+    const { createMetadataDocumentFetcher } = await import("~/oauth/metadata-document-fetch.server");
+    const first = await keyPair("ES256");
+    const rotated = await keyPair("ES256");
+    rotated.publicJwk.kid = rotated.privateJwk.kid = "k-rotated";
+    let served = [first.publicJwk];
+    let fetches = 0;
+    const keyServer = http.createServer((req, res) => {
+      fetches++;
+      if (req.url === "/redirect") return res.writeHead(302, { Location: "/jwks.json" }).end();
+      res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "max-age=3600" }).end(JSON.stringify({ keys: served }));
+    });
+    await new Promise<void>((resolve) => keyServer.listen(0, "127.0.0.1", resolve));
+    const port = (keyServer.address() as import("node:net").AddressInfo).port;
+    // The production rules, pointed at this loopback server (tests only: the URL stays https).
+    const fetcher = createMetadataDocumentFetcher({ resolve: async () => [{ address: "127.0.0.1", family: 4 }], isAllowedAddress: () => true, plainHttpPort: port });
+    try {
+      const created = createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "remote", jwksUri: "https://keys.example.test/jwks.json" });
+      const authenticate = async (key: CryptoKey, kid: string) =>
+        authenticateClient(
+          w.ctx,
+          { clientId: created.clientId, method: "private_key_jwt", secret: null, assertion: await assertion(created.clientId, key, {}, { kid }) },
+          fetcher,
+        );
+      await expect(authenticate(first.privateKey, "k-ES256")).resolves.toMatchObject({ id: created.clientId });
+      await authenticate(first.privateKey, "k-ES256");
+      expect(fetches).toBe(1);
+      served = [first.publicJwk, rotated.publicJwk];
+      // An unknown kid refetches the set, at most once a minute (so a flood of bad kids is not a flood of fetches).
+      await expect(authenticate(rotated.privateKey, "k-rotated")).rejects.toMatchObject({ code: "invalid_client" });
+      expect(fetches).toBe(1);
+      w.ctx.now = () => Date.now() + 61_000;
+      await expect(authenticate(rotated.privateKey, "k-rotated")).resolves.toMatchObject({ id: created.clientId });
+      expect(fetches).toBe(2);
+
+      // A jwks_uri that redirects is refused: redirects are never followed.
+      const redirecting = createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "r", jwksUri: "https://keys.example.test/redirect" });
+      await expect(
+        authenticateClient(w.ctx, { clientId: redirecting.clientId, method: "private_key_jwt", secret: null, assertion: await assertion(redirecting.clientId, first.privateKey, {}) }, fetcher),
+      ).rejects.toMatchObject({ code: "invalid_client", description: expect.stringContaining("keys could not be fetched from the jwks_uri") });
+      // With the production policy, a host on a private address is never contacted.
+      const privateHost = createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "p", jwksUri: "https://127.0.0.1/jwks.json" });
+      const before = fetches;
+      await expect(
+        authenticateClient(w.ctx, { clientId: privateHost.clientId, method: "private_key_jwt", secret: null, assertion: await assertion(privateHost.clientId, first.privateKey, {}) }),
+      ).rejects.toMatchObject({ code: "invalid_client" });
+      expect(fetches).toBe(before);
+    } finally {
+      keyServer.closeAllConnections();
+      await new Promise<void>((resolve) => keyServer.close(() => resolve()));
+    }
+  });
+});
