@@ -1,6 +1,6 @@
 /**
  * DPoP proofs (RFC 9449): the one verifier /token and the MCP endpoint share, and the server nonces
- * (docs/decisions/050-dpop-sender-constrained-tokens.md).
+ * (docs/decisions/049-dpop-sender-constrained-tokens.md, 050-one-time-values-across-replicas.md).
  *
  * A proof is a JWT signed by the client's key, carried in the `DPoP` header, that names the HTTP
  * method and URL of the request it travels with (`htm`, `htu`), when it was made (`iat`), a unique

@@ -1,6 +1,6 @@
 /**
  * One-time use of `jti`s (client assertions, ID-JAGs, DPoP proofs), shared by every replica through
- * the database (docs/decisions/050-dpop-sender-constrained-tokens.md). A value is claimed by an
+ * the database (docs/decisions/050-one-time-values-across-replicas.md). A value is claimed by an
  * insert on a unique key; an expired row with the same key is taken over in the same statement, so
  * the check and the claim are one atomic write and two replicas can never both win.
  */
