@@ -12,6 +12,7 @@ import { clientKeysOf, verifyClientAssertion } from "./client-assertion.server";
 import { parseClientMetadata, type TokenEndpointAuthMethod } from "./client-metadata.server";
 import { OAuthError } from "./errors.server";
 import {
+  checkClientIdUrl,
   createMetadataDocumentFetcher,
   MetadataDocumentError,
   type MetadataDocumentFetcher,
@@ -154,12 +155,21 @@ async function refreshMetadataDocumentClient(
   if (typeof doc.client_name !== "string") return reject("client_name is required");
   // A document is public; it cannot carry a shared secret.
   if ("client_secret" in doc || "client_secret_expires_at" in doc) return reject("documents must not contain a client secret");
-  if (doc.token_endpoint_auth_method !== undefined && doc.token_endpoint_auth_method !== "none") {
+  // A document may also name public keys the client signs with (private_key_jwt, RFC 7523 §2.2):
+  // the way such a client becomes confidential, e.g. to redeem enterprise ID-JAGs.
+  const signsWithKeys = doc.token_endpoint_auth_method === "private_key_jwt";
+  if (doc.token_endpoint_auth_method !== undefined && doc.token_endpoint_auth_method !== "none" && !signsWithKeys) {
     return reject(`token_endpoint_auth_method ${String(doc.token_endpoint_auth_method)} is not supported for metadata documents`);
+  }
+  if (signsWithKeys && !clientKeysOf(JSON.stringify(doc))) {
+    return reject("private_key_jwt needs jwks (public keys) or an https jwks_uri");
+  }
+  if (signsWithKeys && typeof doc.jwks_uri === "string" && checkClientIdUrl(doc.jwks_uri)) {
+    return reject(`jwks_uri ${checkClientIdUrl(doc.jwks_uri)}`);
   }
   let metadata;
   try {
-    metadata = parseClientMetadata(doc, "none");
+    metadata = parseClientMetadata({ ...doc, token_endpoint_auth_method: "none" }, "none");
   } catch (error) {
     return reject(error instanceof OAuthError ? error.description : "invalid metadata");
   }
@@ -167,7 +177,7 @@ async function refreshMetadataDocumentClient(
   const values = {
     kind: "metadata_document" as const,
     secretHash: null,
-    tokenEndpointAuthMethod: "none",
+    tokenEndpointAuthMethod: signsWithKeys ? "private_key_jwt" : "none",
     clientName: metadata.clientName ?? UNNAMED,
     clientUri: metadata.clientUri,
     logoUri: metadata.logoUri,
