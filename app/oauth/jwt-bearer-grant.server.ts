@@ -35,12 +35,23 @@ const invalidGrant = (description: string) => new OAuthError("invalid_grant", de
 
 // Each trusted issuer's keys, found through its discovery document (jwks_uri) and cached by jose
 // (it refetches on an unknown kid, at most every 30 s, and after 10 minutes).
+// A discovery that failed is not retried for 30 s, so assertions naming an unreachable issuer do not
+// each cost a request to it.
 const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+const failedDiscovery = new Map<string, number>();
+const DISCOVERY_RETRY_MS = 30_000;
 
-async function issuerKeys(issuer: string) {
+async function issuerKeys(ctx: AppContext, issuer: string) {
   let keys = keySets.get(issuer);
   if (!keys) {
-    const doc = await discover(issuer);
+    if ((failedDiscovery.get(issuer) ?? 0) > ctx.now()) throw new Error("discovery failed recently");
+    let doc;
+    try {
+      doc = await discover(issuer);
+    } catch (error) {
+      failedDiscovery.set(issuer, ctx.now() + DISCOVERY_RETRY_MS);
+      throw error;
+    }
     keys = createRemoteJWKSet(new URL(doc.jwks_uri), { timeoutDuration: 5000 });
     keySets.set(issuer, keys);
   }
@@ -70,7 +81,8 @@ function findPerson(ctx: AppContext, issuer: string, claims: JWTPayload): string
       .get();
     if (linked) return linked.userId;
   }
-  if (ctx.config.identityProviders.linkByEmail && typeof claims.email === "string" && claims.email_verified !== false) {
+  // Only an address the IdP says it verified, as at sign-in.
+  if (ctx.config.identityProviders.linkByEmail && typeof claims.email === "string" && claims.email_verified === true) {
     return findUserByEmail(ctx, claims.email)?.id ?? null;
   }
   return null;
@@ -99,7 +111,7 @@ async function verifyIdJag(ctx: AppContext, assertion: string): Promise<{ issuer
   }
   let keys;
   try {
-    keys = await issuerKeys(issuer);
+    keys = await issuerKeys(ctx, issuer);
   } catch (error) {
     ctx.logger.warn("enterprise identity provider unavailable", { issuer, error: String(error) });
     throw invalidGrant("The assertion's issuer keys could not be fetched");
