@@ -6,6 +6,7 @@ import { and, desc, eq, lt, type SQL } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import { displayText } from "~/utils/display-text";
 import { auditEvents, oauthClients, users } from "~/db/schema";
+import { statement } from "~/db/statements.server";
 
 export const ACTIVITY_PAGE_SIZE = 50;
 
@@ -234,15 +235,23 @@ export function listActivity(ctx: AppContext, filter: ActivityFilter): ActivityP
   };
 }
 
+/** At most this many clients are offered in the Activity filter. */
+export const MAX_ACTIVITY_CLIENTS = 500;
+
+// The distinct clients of a server's events by skipping through audit_events_server_client_idx:
+// one index seek per client instead of a scan of every event (clients make as many events as
+// they call tools).
+const ACTIVITY_CLIENTS = `with recursive c(id) as (
+  select (select min(client_id) from audit_events where server_id = @serverId and client_id is not null)
+  union all
+  select (select min(client_id) from audit_events where server_id = @serverId and client_id > c.id) from c where c.id is not null
+)
+select c.id as id, oc.client_name as name from c left join oauth_clients oc on oc.id = c.id where c.id is not null limit @limit`;
+
 /** The clients that appear in a server's events, for the filter. */
 export function activityClients(ctx: AppContext, serverId: string): { id: string; name: string }[] {
-  return ctx.db
-    .selectDistinct({ id: auditEvents.clientId, name: oauthClients.clientName })
-    .from(auditEvents)
-    .leftJoin(oauthClients, eq(oauthClients.id, auditEvents.clientId))
-    .where(eq(auditEvents.serverId, serverId))
-    .all()
-    .filter((c): c is { id: string; name: string | null } => c.id !== null)
+  return statement<[{ serverId: string; limit: number }], { id: string; name: string | null }>(ctx.db, ACTIVITY_CLIENTS)
+    .all({ serverId, limit: MAX_ACTIVITY_CLIENTS })
     .map((c) => ({ id: c.id, name: displayText(c.name ?? c.id) }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }

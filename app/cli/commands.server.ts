@@ -11,6 +11,7 @@ import { opsCommands } from "./ops-commands.server";
 import { auditCommands } from "./audit-commands.server";
 import { inviteCommands } from "./invite-commands.server";
 import { clientCommands } from "./client-commands.server";
+import { startArgumentValidation } from "~/servers/json-schema.server";
 
 export type CliIo = {
   out(text: string): void;
@@ -60,6 +61,7 @@ export const commands: Record<string, Command> = {
       ctx.logger.info("listening", { url: running.url, publicUrl: ctx.config.publicUrl, dataDir: ctx.config.dataDir });
       startOAuthCleanup(ctx);
       startAccessJobs(ctx);
+      startArgumentValidation();
       if (process.env.NODE_ENV === "development") {
         const { broadcastDevReady } = await import("@remix-run/node");
         await broadcastDevReady(build);

@@ -355,8 +355,13 @@ export const auditEvents = sqliteTable(
     /** JSON object with event details; never arguments or secrets. */
     detail: text("detail").notNull().default(sql`'{}'`),
   },
+  // The Activity page reads one page of a server's events newest first, optionally of one kind or
+  // one client: each index below is (server_id[, column], rowid), so every such page is read in
+  // index order whatever the number of events (clients make as many as they call tools).
   (t) => [
-    index("audit_events_server_at_idx").on(t.serverId, t.at),
+    index("audit_events_server_idx").on(t.serverId),
+    index("audit_events_server_kind_idx").on(t.serverId, t.kind),
+    index("audit_events_server_client_idx").on(t.serverId, t.clientId),
     index("audit_events_at_idx").on(t.at),
   ],
 );

@@ -28,6 +28,7 @@ import { findMcpServer, toolListJson } from "./granted-tools.server";
 import { noteGrantUsed } from "./last-used.server";
 import { addCorsHeaders, isAllowedOrigin, preflightHeaders } from "./origin.server";
 import { endWith, nodeHeader } from "~/http/node-request.server";
+import { JsonTooDeepError, parseUntrustedJson } from "~/utils/json.server";
 
 /** Request bodies above this are refused with 413 before they are parsed. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -152,9 +153,10 @@ export async function answerMcpRequest(request: McpHttpRequest, ctx: AppContext,
 
   let raw: unknown;
   try {
-    raw = JSON.parse(body.text);
-  } catch {
-    return rpcError(400, ErrorCode.ParseError, "Parse error: the body is not valid JSON", null, headers);
+    raw = parseUntrustedJson(body.text);
+  } catch (error) {
+    const why = error instanceof JsonTooDeepError ? error.message : "the body is not valid JSON";
+    return rpcError(400, ErrorCode.ParseError, `Parse error: ${why}`, null, headers);
   }
   const parsed = parseMessages(raw);
   if (!parsed.ok) return rpcError(400, ErrorCode.InvalidRequest, parsed.message, parsed.id, headers);

@@ -5,7 +5,8 @@ import { tools } from "~/db/schema";
 import { statement } from "~/db/statements.server";
 import { decryptText, hmacSha256Hex } from "~/utils/crypto.server";
 import { readCappedText } from "~/utils/read-capped.server";
-import { validatorFor } from "./json-schema.server";
+import { checkToolArguments } from "./json-schema.server";
+import { parseUntrustedJson } from "~/utils/json.server";
 
 export type ToolRow = typeof tools.$inferSelect;
 
@@ -84,19 +85,30 @@ export async function executeTool(
     ctx.logger.info("tool call", { toolId: tool.id, serverId: tool.serverId, tool: tool.name, outcome, ...fields });
   try {
     const input = args ?? {};
-    let validate;
+    let body: string;
     try {
-      validate = validatorFor(tool);
-    } catch (error) {
-      ctx.logger.error("tool input schema does not compile", { toolId: tool.id, error });
+      body = JSON.stringify(input);
+    } catch {
+      // Nesting deeper than the stack can serialise: such arguments cannot be sent anyway.
+      log("invalid_arguments");
+      return toolError(`Invalid arguments for tool ${tool.name}: the arguments are nested too deeply.`);
+    }
+    const check = await checkToolArguments(tool, input, body, ctx.config.validationTimeoutMs);
+    if (check.kind === "schema_error") {
+      ctx.logger.error("tool input schema does not compile", { toolId: tool.id, error: check.message });
       return toolError(`The tool ${tool.name} has an invalid input schema; its owner must fix it.`);
     }
-    if (!validate(input)) {
+    if (check.kind === "timeout" || check.kind === "busy") {
+      log(check.kind === "timeout" ? "validation_timeout" : "validation_busy");
+      return toolError(
+        check.kind === "timeout"
+          ? `The arguments for tool ${tool.name} could not be validated in time; the call was not made.`
+          : `Too many tool calls are being validated right now; try again shortly. The call was not made.`,
+      );
+    }
+    if (check.kind === "invalid") {
       log("invalid_arguments");
-      const detail = (validate.errors ?? [])
-        .slice(0, 5)
-        .map((e) => `${e.instancePath || "(arguments)"} ${e.message ?? "is invalid"}`)
-        .join("; ");
+      const detail = check.errors.map((e) => `${e.instancePath || "(arguments)"} ${e.message}`).join("; ");
       return toolError(`Invalid arguments for tool ${tool.name}: ${detail}`);
     }
 
@@ -107,7 +119,6 @@ export async function executeTool(
       ? (JSON.parse(unsealed(ctx, `h:${tool.id}`, tool.endpointHeadersEnc)) as Record<string, string>)
       : {};
 
-    const body = JSON.stringify(input);
     const timestamp = String(Math.floor(ctx.now() / 1000));
     const headers = new Headers(extraHeaders);
     headers.set("Content-Type", "application/json");
@@ -183,8 +194,9 @@ export async function executeTool(
 function toContent(text: string): CallToolResult {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseUntrustedJson(text);
   } catch {
+    // Not JSON, or nested too deeply to be worth reading as a result: the text as it came.
     return { content: [{ type: "text", text }] };
   }
   if (parsed && typeof parsed === "object" && !Array.isArray(parsed) && Array.isArray((parsed as { content?: unknown }).content)) {

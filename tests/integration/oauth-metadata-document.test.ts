@@ -257,8 +257,8 @@ describe("Client ID Metadata Document: URL and content rules", () => {
     expect(checkClientIdUrl("https://agent.example")).toBe("has no path");
     expect(checkClientIdUrl("https://agent.example/c.json#x")).toBe("has a fragment");
     expect(checkClientIdUrl("https://u:p@agent.example/c.json")).toBe("has user information");
-    expect(checkClientIdUrl("https://agent.example/a/../c.json")).toBe("has dot segments");
-    expect(checkClientIdUrl("https://agent.example/./c.json")).toBe("has dot segments");
+    expect(checkClientIdUrl("https://agent.example/a/../c.json")).toMatch(/^has dot segments/);
+    expect(checkClientIdUrl("https://agent.example/./c.json")).toMatch(/^has dot segments/);
   });
 
   const invalid: Array<[string, (id: string) => unknown]> = [
