@@ -10,6 +10,7 @@ import {
   index,
   integer,
   primaryKey,
+  blob,
   sqliteTable,
   text,
   uniqueIndex,
@@ -164,6 +165,8 @@ export const oauthClients = sqliteTable(
     clientName: text("client_name").notNull(),
     clientUri: text("client_uri"),
     logoUri: text("logo_uri"),
+    /** The logo Toolgate fetched from logo_uri (metadata-document clients only): client_logos.digest. */
+    logoDigest: text("logo_digest"),
     /** JSON array of strings. */
     redirectUris: text("redirect_uris").notNull(),
     /** The full validated metadata as JSON, returned from registration. */
@@ -365,6 +368,19 @@ export const auditEvents = sqliteTable(
     index("audit_events_at_idx").on(t.at),
   ],
 );
+
+/**
+ * Logos of metadata-document clients, fetched by Toolgate, checked to be a raster image and served
+ * from its own origin at /client-logos/<digest> (never hot-linked). Keyed by the SHA-256 of the bytes,
+ * so clients publishing the same image share one row. Rows no client points to are pruned.
+ */
+export const clientLogos = sqliteTable("client_logos", {
+  digest: text("digest").primaryKey(),
+  /** The sniffed type: image/png, image/jpeg, image/gif or image/webp. */
+  contentType: text("content_type").notNull(),
+  bytes: blob("bytes", { mode: "buffer" }).notNull(),
+  createdAt: integer("created_at").notNull(),
+});
 
 /**
  * One-time values seen before (client assertion, ID-JAG and DPoP proof `jti`s): a key is claimed

@@ -121,7 +121,10 @@ export async function answerMcpRequest(request: McpHttpRequest, ctx: AppContext,
     Object.assign(headers, bearer.failure.headers);
     headers["Content-Type"] = "application/json";
     headers["Cache-Control"] = "no-store";
-    const body = { error: bearer.failure.error ?? "invalid_token", error_description: bearer.failure.description };
+    // RFC 6750 §3.1: a request with no authentication gets no error code, in the body as in the header.
+    const body = bearer.failure.error
+      ? { error: bearer.failure.error, error_description: bearer.failure.description }
+      : { error_description: bearer.failure.description };
     return { status: bearer.failure.status, headers, body: JSON.stringify(body) };
   }
   const token = bearer.token;

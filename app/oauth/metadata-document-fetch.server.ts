@@ -56,7 +56,16 @@ export class MetadataDocumentError extends Error {
   override name = "MetadataDocumentError";
 }
 
-export type MetadataDocumentFetcher = (url: string) => Promise<FetchedDocument>;
+/** An image fetched under the same rules (a client's logo_uri); the caller checks what it is. */
+export type FetchedImage = { bytes: Buffer; contentType: string | undefined };
+
+export type MetadataDocumentFetcher = ((url: string) => Promise<FetchedDocument>) & {
+  /** Fetches a client's logo under the fetcher's policy (https, public addresses, caps). */
+  fetchLogo?: (url: string) => Promise<FetchedImage>;
+};
+
+/** The largest logo accepted. */
+export const MAX_LOGO_BYTES = 256 * 1024;
 
 const systemResolver: Resolver = async (hostname) => {
   const results = await dns.promises.lookup(hostname, { all: true, verbatim: true });
@@ -237,7 +246,31 @@ export function cacheSecondsFrom(
 export function createMetadataDocumentFetcher(overrides: Partial<FetchPolicy> = {}): MetadataDocumentFetcher {
   const policy: FetchPolicy = { ...PRODUCTION_FETCH_POLICY, ...overrides };
   const bounded = { ...policy, resolve: boundedResolver(policy) };
-  return (clientId) => fetchMetadataDocument(clientId, bounded);
+  const fetcher: MetadataDocumentFetcher = (clientId) => fetchMetadataDocument(clientId, bounded);
+  fetcher.fetchLogo = (url) => fetchLogo(url, { ...bounded, maxBytes: MAX_LOGO_BYTES });
+  return fetcher;
+}
+
+/** A logo URL: https, no credentials, not absurdly long. Returns the reason it is not acceptable, or null. */
+export function checkLogoUrl(value: string): string | null {
+  if (value.length > 2000) return "too long";
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return "not a URL";
+  }
+  if (url.protocol !== "https:") return "not https";
+  if (url.username || url.password) return "has user information";
+  return null;
+}
+
+async function fetchLogo(value: string, policy: FetchPolicy): Promise<FetchedImage> {
+  const problem = checkLogoUrl(value);
+  if (problem) throw new MetadataDocumentError(`logo URL ${problem}`);
+  const response = await fetchUnderPolicy(new URL(value), policy, "image/png, image/jpeg, image/gif, image/webp");
+  if (response.status !== 200) throw new MetadataDocumentError(`the logo answered HTTP ${response.status}`);
+  return { bytes: response.body, contentType: response.contentType };
 }
 
 /**
@@ -287,7 +320,27 @@ export function boundedResolver(
 async function fetchMetadataDocument(clientId: string, policy: FetchPolicy): Promise<FetchedDocument> {
   const problem = checkClientIdUrl(clientId);
   if (problem) throw new MetadataDocumentError(`client id URL ${problem}`);
-  const url = new URL(clientId);
+  const response = await fetchUnderPolicy(new URL(clientId), policy, "application/json");
+  // No redirects (they would lead the fetch past the address check) and no error pages.
+  if (response.status !== 200) throw new MetadataDocumentError(`the document answered HTTP ${response.status}`);
+  const type = (response.contentType ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/json" && !/^application\/[\w.+-]+\+json$/.test(type)) {
+    throw new MetadataDocumentError(`the document is not JSON (${type || "no content type"})`);
+  }
+  let document: unknown;
+  try {
+    document = parseUntrustedJson(response.body.toString("utf8"));
+  } catch (error) {
+    throw new MetadataDocumentError(error instanceof JsonTooDeepError ? `the document is ${error.message}` : "the document is not valid JSON");
+  }
+  return { document, cacheSeconds: cacheSecondsFrom(response.cacheControl, policy) };
+}
+
+/**
+ * One GET under the policy, for documents and logos alike: every resolved address allowed, the
+ * connection made to the checked address, no redirects followed, the time and size caps.
+ */
+async function fetchUnderPolicy(url: URL, policy: FetchPolicy, accept: string): Promise<RawResponse> {
   const hostname = url.hostname.replace(/^\[|\]$/g, "");
 
   const deadline = Date.now() + policy.timeoutMs;
@@ -311,31 +364,12 @@ async function fetchMetadataDocument(clientId: string, policy: FetchPolicy): Pro
   }
   const target = addresses[0]!;
 
-  const response = await request(url, target, policy, Math.max(1, deadline - Date.now()));
-  // No redirects (they would lead the fetch past the address check) and no error pages.
-  if (response.status !== 200)
-    throw new MetadataDocumentError(`the document answered HTTP ${response.status}`);
-  const type = (response.contentType ?? "").split(";")[0]!.trim().toLowerCase();
-  if (type !== "application/json" && !/^application\/[\w.+-]+\+json$/.test(type)) {
-    throw new MetadataDocumentError(`the document is not JSON (${type || "no content type"})`);
-  }
-  let document: unknown;
-  try {
-    document = parseUntrustedJson(response.body.toString("utf8"));
-  } catch (error) {
-    throw new MetadataDocumentError(error instanceof JsonTooDeepError ? `the document is ${error.message}` : "the document is not valid JSON");
-  }
-  return { document, cacheSeconds: cacheSecondsFrom(response.cacheControl, policy) };
+  return request(url, target, policy, Math.max(1, deadline - Date.now()), accept);
 }
 
 type RawResponse = { status: number; contentType?: string; cacheControl?: string; body: Buffer };
 
-function request(
-  url: URL,
-  target: ResolvedAddress,
-  policy: FetchPolicy,
-  timeoutMs: number,
-): Promise<RawResponse> {
+function request(url: URL, target: ResolvedAddress, policy: FetchPolicy, timeoutMs: number, accept: string): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     // Connect to the address we checked, whatever DNS says now (no rebinding window).
     const lookup = (_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
@@ -345,11 +379,7 @@ function request(
     const common = {
       method: "GET",
       path: url.pathname + url.search,
-      headers: {
-        Accept: "application/json",
-        "User-Agent": "Toolgate (client metadata fetch)",
-        Host: url.host,
-      },
+      headers: { Accept: accept, "User-Agent": "Toolgate (client metadata fetch)", Host: url.host },
       lookup: lookup as unknown as typeof dns.lookup,
     };
     const req =

@@ -68,6 +68,15 @@ function toolError(text: string): CallToolResult {
 
 const ERROR_BODY_PREVIEW = 500;
 
+// Results of calls Toolgate refused itself (the arguments did not match the input schema), so the
+// audit log can say the endpoint was never called rather than "the tool reported an error".
+const argumentRefusals = new WeakSet<CallToolResult>();
+
+/** Whether `result` is Toolgate's own refusal of the arguments (the endpoint was not called). */
+export function isArgumentRefusal(result: CallToolResult): boolean {
+  return argumentRefusals.has(result);
+}
+
 /**
  * Calls one tool: validates `args` against its input schema, sends them signed to its endpoint and
  * turns the answer into MCP tool content. Every failure becomes a tool error result (MCP Tools,
@@ -109,7 +118,9 @@ export async function executeTool(
     if (check.kind === "invalid") {
       log("invalid_arguments");
       const detail = check.errors.map((e) => `${e.instancePath || "(arguments)"} ${e.message}`).join("; ");
-      return toolError(`Invalid arguments for tool ${tool.name}: ${detail}`);
+      const refusal = toolError(`Invalid arguments for tool ${tool.name}: ${detail}`);
+      argumentRefusals.add(refusal);
+      return refusal;
     }
 
     const server = statement<[string], { signingSecretEnc: string }>(ctx.db, SIGNING_SECRET).get(tool.serverId);
