@@ -57,6 +57,15 @@ const envSchema = z.object({
     .transform(list)
     .refine((l) => l.every((o) => /^[a-z0-9](?:[a-z0-9-]{0,38})$/.test(o)), "must be a comma-separated list of GitHub organisation logins"),
   TOOLGATE_LINK_BY_EMAIL: bool(false),
+  TOOLGATE_ENTERPRISE_IDP_ISSUERS: z
+    .string()
+    .default("")
+    .transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean))
+    .refine(
+      (l) => l.every(isAcceptableIssuer),
+      "must be a comma-separated list of issuer URLs (https://, or http:// only for localhost or 127.0.0.1; no query or fragment)",
+    ),
+  TOOLGATE_DPOP_NONCE: bool(false),
 });
 
 function list(value: string): string[] {
@@ -110,6 +119,10 @@ export type Config = {
     /** A first provider sign-in may attach to an existing account with the same verified email. */
     linkByEmail: boolean;
   };
+  /** Issuers of Identity Assertion JWT Authorization Grants (ID-JAG) Toolgate trusts, as configured. */
+  enterpriseIdpIssuers: string[];
+  /** Every DPoP proof must carry a server nonce (RFC 9449 §8 and §9). */
+  dpopNonce: boolean;
 };
 
 /** Parses the environment once at boot. Throws ConfigError naming the first bad variable. */
@@ -160,6 +173,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       allowedEmailDomains: e.TOOLGATE_ALLOWED_EMAIL_DOMAINS,
       linkByEmail: e.TOOLGATE_LINK_BY_EMAIL,
     },
+    // Compared by exact string with the ID-JAG's iss, as configured (a trailing slash matters).
+    enterpriseIdpIssuers: e.TOOLGATE_ENTERPRISE_IDP_ISSUERS,
+    dpopNonce: e.TOOLGATE_DPOP_NONCE,
   };
 }
 

@@ -23,6 +23,9 @@ export const AUDIT_KINDS: Record<string, string> = {
   "code.reuse_detected": "Authorization code reuse detected",
   "tool.called": "Tool called",
   "client.registered": "Application registered",
+  "machine_client.created": "Machine client created",
+  "machine_client.secret_rotated": "Machine client secret rotated",
+  "server.access_settings": "Access settings changed",
 };
 
 export type ActivityEvent = {
@@ -119,7 +122,29 @@ export function describeEventParts(kind: string, detail: Record<string, unknown>
     case "grant.revoked":
       return sentence`${who} revoked the access of ${app}; its tokens stopped working`;
     case "token.issued":
+      if (detail.grantType === "client_credentials") return sentence`${app} (machine client) received an access token`;
+      if (detail.grantType === "urn:ietf:params:oauth:grant-type:jwt-bearer") {
+        const idp = str(detail.idp);
+        return idp
+          ? sentence`${app} received an access token on the word of ${idp}`
+          : sentence`${app} received an access token on the word of an enterprise identity provider`;
+      }
       return sentence`${app} received new tokens`;
+    case "machine_client.created":
+      return tools
+        ? tools.length === 0
+          ? sentence`${who} created the machine client ${app} for no tools`
+          : sentence`${who} created the machine client ${app} for ${tools.join(", ")}`
+        : sentence`${who} created the machine client ${app}`;
+    case "machine_client.secret_rotated":
+      return sentence`${who} replaced the secret of ${app}`;
+    case "server.access_settings":
+      return [
+        ...sentence`${who} set DPoP `,
+        detail.dpopRequired ? "required" : "optional",
+        " and enterprise-managed connections ",
+        detail.enterpriseAccess ? "on" : "off",
+      ];
     case "token.refreshed":
       return sentence`${app} refreshed its tokens`;
     case "token.revoked":

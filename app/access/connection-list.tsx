@@ -13,6 +13,8 @@ export type ConnectionEntryView = {
   lastUsedAt: number | null;
   devices: number;
   tools: { id: string; name: string }[];
+  /** How the grant came to be: the consent screen, a machine client, or an enterprise IdP (ID-JAG). */
+  source?: "consent" | "machine" | "enterprise";
   /** What revoking this one entry does. */
   consequence: string;
 };
@@ -20,7 +22,7 @@ export type ConnectionEntryView = {
 export type ApplicationGroupView = {
   key: string;
   applicationName: string;
-  identifiedBy: "metadata_document" | "registered";
+  identifiedBy: "metadata_document" | "registered" | "machine";
   clientIdHost: string | null;
   logoUrl: string | null;
   registrations: number;
@@ -95,6 +97,7 @@ function ApplicationCard({ group: g, csrf, showServer, basePath }: { group: Appl
             <ClientText>{g.applicationName}</ClientText>
           </h2>
           {g.identifiedBy === "registered" ? <span className="badge badge--warn">unverified</span> : null}
+          {g.identifiedBy === "machine" ? <span className="badge">machine client</span> : null}
         </div>
         <ConfirmAction
           label={many ? "Revoke all" : "Revoke access"}
@@ -108,9 +111,11 @@ function ApplicationCard({ group: g, csrf, showServer, basePath }: { group: Appl
         />
       </div>
       <p className="small muted group-summary" data-testid="group-summary">
-        {g.identifiedBy === "metadata_document"
-          ? `Published at ${g.clientIdHost ?? "its client ID URL"}`
-          : `Self-registered · ${countLabel(g.registrations, "registration", "registrations")}`}
+        {g.identifiedBy === "machine"
+          ? "Machine client you created"
+          : g.identifiedBy === "metadata_document"
+            ? `Published at ${g.clientIdHost ?? "its client ID URL"}`
+            : `Self-registered · ${countLabel(g.registrations, "registration", "registrations")}`}
         {" · "}
         {countLabel(g.devices, "device", "devices")}
         {servers ? ` · ${servers}` : null}
@@ -155,6 +160,14 @@ function ApplicationCard({ group: g, csrf, showServer, basePath }: { group: Appl
                 ) : null}
                 <dt>Redirects to</dt>
                 <dd>{e.redirectHosts.length > 0 ? <HostList hosts={e.redirectHosts} /> : "unknown"}</dd>
+                {e.source === "enterprise" ? (
+                  <>
+                    <dt>Authorized by</dt>
+                    <dd>
+                      Your enterprise identity provider <span className="badge">enterprise-managed</span>
+                    </dd>
+                  </>
+                ) : null}
                 <dt>First authorized</dt>
                 <dd>
                   <LocalTime ms={e.firstAuthorizedAt} />

@@ -12,7 +12,7 @@ import { grants, grantTools, mcpServers, oauthClients, tokenFamilies, tools } fr
 import { recordAudit } from "~/oauth/audit.server";
 import { revokeGrant } from "~/oauth/tokens.server";
 
-export type ClientIdentification = "metadata_document" | "registered";
+export type ClientIdentification = "metadata_document" | "registered" | "machine";
 
 export type Connection = {
   grantId: string;
@@ -33,6 +33,8 @@ export type Connection = {
   devices: number;
   /** Set when the client published a logo that Toolgate fetched and serves itself. */
   logoDigest: string | null;
+  /** "consent": approved on the consent screen; "machine": a machine client; "enterprise": an ID-JAG grant. */
+  source: "consent" | "machine" | "enterprise";
 };
 
 /** The server if `userId` owns it, else null (the caller answers 404: never reveal other users' ids). */
@@ -98,6 +100,7 @@ export function listConnections(ctx: AppContext, userId: string, options: { serv
       logoDigest: oauthClients.logoDigest,
       createdAt: grants.createdAt,
       lastUsedAt: grants.lastUsedAt,
+      source: grants.source,
     })
     .from(grants)
     .innerJoin(mcpServers, eq(mcpServers.id, grants.serverId))
@@ -143,6 +146,7 @@ export function listConnections(ctx: AppContext, userId: string, options: { serv
     tools: toolsByGrant.get(r.grantId) ?? [],
     devices: devicesByGrant.get(r.grantId) ?? 0,
     logoDigest: r.kind === "metadata_document" ? r.logoDigest : null,
+    source: r.source,
   }));
 }
 
@@ -156,7 +160,10 @@ export function applicationIdentity(c: Pick<Connection, "identifiedBy" | "client
   const identity =
     c.identifiedBy === "metadata_document"
       ? `doc\n${c.clientId}`
-      : `reg\n${c.applicationName}\n${[...c.redirectHosts].sort().join(" ")}`;
+      : // A machine client is its own application: never folded with a self-registered namesake.
+        c.identifiedBy === "machine"
+        ? `machine\n${c.clientId}`
+        : `reg\n${c.applicationName}\n${[...c.redirectHosts].sort().join(" ")}`;
   return createHash("sha256").update(identity).digest("base64url").slice(0, 22);
 }
 
@@ -318,6 +325,7 @@ export function connectionGroupsView(ctx: AppContext, userId: string, options: {
       lastUsedAt: e.lastUsedAt,
       devices: e.devices,
       tools: e.tools,
+      source: e.source,
       consequence: revokeConsequence(g.applicationName, [e]),
     })),
   }));

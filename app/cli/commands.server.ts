@@ -7,6 +7,7 @@ import { serverCommands } from "./server-commands.server";
 import { opsCommands } from "./ops-commands.server";
 import { auditCommands } from "./audit-commands.server";
 import { inviteCommands } from "./invite-commands.server";
+import { clientCommands } from "./client-commands.server";
 import { recordServingUrl } from "./public-url.server";
 import { startArgumentValidation } from "~/servers/json-schema.server";
 import { print, requireString, UsageError, type Command } from "./command.server";
@@ -87,4 +88,5 @@ export const commands: Record<string, Command> = {
   ...opsCommands,
   ...auditCommands,
   ...inviteCommands,
+  ...clientCommands,
 };

@@ -119,6 +119,12 @@ export const mcpServers = sqliteTable(
      * tools/list answers are keyed by it, so none outlives a change.
      */
     toolsVersion: integer("tools_version").notNull().default(0),
+    /** The owner requires DPoP-bound tokens (RFC 9449) for this server: plain bearer tokens are refused. */
+    dpopRequired: integer("dpop_required", { mode: "boolean" }).notNull().default(false),
+    /** The owner accepts enterprise-managed connections (ID-JAG grants) for this server; off by default. */
+    enterpriseAccess: integer("enterprise_access", { mode: "boolean" }).notNull().default(false),
+    /** JSON array of the tool names an enterprise-managed connection may call. */
+    enterpriseTools: text("enterprise_tools").notNull().default("[]"),
   },
   (t) => [index("mcp_servers_owner_idx").on(t.ownerId)],
 );
@@ -145,14 +151,15 @@ export const tools = sqliteTable(
 );
 
 /**
- * OAuth clients: dynamically registered (RFC 7591) or Client ID Metadata Documents (the client id is
- * an https URL; the row caches the fetched document until `expires_at`).
+ * OAuth clients: dynamically registered (RFC 7591), Client ID Metadata Documents (the client id is
+ * an https URL; the row caches the fetched document until `expires_at`), or machine clients an
+ * owner created for one server (client_credentials; `metadata` holds their jwks or jwks_uri).
  */
 export const oauthClients = sqliteTable(
   "oauth_clients",
   {
     id: text("id").primaryKey(),
-    kind: text("kind", { enum: ["registered", "metadata_document"] }).notNull(),
+    kind: text("kind", { enum: ["registered", "metadata_document", "machine"] }).notNull(),
     secretHash: text("secret_hash"),
     tokenEndpointAuthMethod: text("token_endpoint_auth_method").notNull().default("none"),
     clientName: text("client_name").notNull(),
@@ -215,6 +222,11 @@ export const grants = sqliteTable(
     lastUsedAt: integer("last_used_at"),
     revokedAt: integer("revoked_at"),
     revokedBy: text("revoked_by"),
+    /**
+     * How the grant came to be: the user approved a consent screen, the owner created a machine
+     * client (client_credentials), or an enterprise IdP asserted the user (ID-JAG grant).
+     */
+    source: text("source", { enum: ["consent", "machine", "enterprise"] }).notNull().default("consent"),
   },
   (t) => [
     index("grants_server_idx").on(t.serverId),
@@ -290,6 +302,8 @@ export const accessTokens = sqliteTable(
     createdAt: integer("created_at").notNull(),
     expiresAt: integer("expires_at").notNull(),
     revokedAt: integer("revoked_at"),
+    /** RFC 9449 cnf.jkt: the thumbprint of the DPoP key the token is bound to; null for a bearer token. */
+    dpopJkt: text("dpop_jkt"),
   },
   (t) => [
     index("access_tokens_family_idx").on(t.familyId),
@@ -320,6 +334,8 @@ export const refreshTokens = sqliteTable(
     supersededAt: integer("superseded_at"),
     /** Hash of the access token issued together with it, revoked with it when it is superseded. */
     accessTokenHash: text("access_token_hash"),
+    /** RFC 9449 §5: a public client's refresh token is bound to its DPoP key; null when unbound. */
+    dpopJkt: text("dpop_jkt"),
   },
   (t) => [
     index("refresh_tokens_family_idx").on(t.familyId),
@@ -365,3 +381,17 @@ export const clientLogos = sqliteTable("client_logos", {
   bytes: blob("bytes", { mode: "buffer" }).notNull(),
   createdAt: integer("created_at").notNull(),
 });
+
+/**
+ * One-time values seen before (client assertion, ID-JAG and DPoP proof `jti`s): a key is claimed
+ * by inserting it; a second insert of a live key fails, on any replica sharing the database.
+ * Rows are useless once `expires_at` passed (the value itself is refused as expired then).
+ */
+export const replayGuard = sqliteTable(
+  "replay_guard",
+  {
+    key: text("key").primaryKey(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [index("replay_guard_expires_idx").on(t.expiresAt)],
+);

@@ -1,8 +1,10 @@
 /**
- * The bearer check of the MCP endpoint (MCP 2025-11-25 "Authorization", RFC 6750, RFC 9728 §5.1).
+ * The bearer check of the MCP endpoint (MCP 2025-11-25 "Authorization", RFC 6750, RFC 9728 §5.1),
+ * with DPoP-bound tokens (RFC 9449 §7, checked by app/oauth/dpop.server.ts).
  * Every request is checked; nothing is remembered between requests.
  */
 import type { AppContext } from "~/context.server";
+import { checkDpopAccess, dpopChallenge, type DpopRequest } from "~/oauth/dpop-access.server";
 import { protectedResourceMetadataUrl } from "~/oauth/metadata.server";
 import { verifyAccessToken, type VerifiedAccessToken } from "~/oauth/tokens.server";
 
@@ -11,9 +13,13 @@ export const MCP_SCOPE = "mcp:tools";
 
 export type BearerFailure = {
   status: 401 | 403;
-  /** RFC 6750 §3.1 error code; absent when no token was sent (§3.1: "SHOULD NOT include an error code"). */
-  error?: "invalid_token" | "insufficient_scope";
+  /** RFC 6750 §3.1 / RFC 9449 §7.1 error code; absent when no token was sent (§3.1: "SHOULD NOT include an error code"). */
+  error?: "invalid_token" | "insufficient_scope" | "invalid_dpop_proof" | "use_dpop_nonce";
   description: string;
+  /** Challenge with the DPoP scheme (RFC 9449 §7.1) rather than Bearer. */
+  dpop?: boolean;
+  /** Extra answer headers (DPoP-Nonce). */
+  headers?: Record<string, string>;
 };
 
 export type BearerResult = { ok: true; token: VerifiedAccessToken } | { ok: false; failure: BearerFailure };
@@ -24,8 +30,16 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 /**
  * Checks the Authorization header for `serverId`. The token is read from the header only: MCP
  * 2025-11-25 "Token Requirements" forbids tokens in the query string, so `?access_token=` is ignored.
+ * `request` (method and DPoP header) is what a DPoP-bound token is checked against.
  */
-export function checkBearer(ctx: AppContext, authorization: string | null, serverId: string): BearerResult {
+export async function checkBearer(
+  ctx: AppContext,
+  authorization: string | null,
+  serverId: string,
+  request: DpopRequest = { method: "POST", dpop: null },
+): Promise<BearerResult> {
+  // RFC 9449 §7.1: `Authorization: DPoP <token>` with a proof, checked on its own.
+  if (authorization && /^DPoP(\s|$)/i.test(authorization)) return checkDpopAccess(ctx, authorization, serverId, request, checkScope);
   // RFC 6750 §3.1: a request without Bearer credentials (no header, or another scheme) gets the
   // challenge without an error code; a Bearer value that is not a well-formed token is invalid_token.
   if (!authorization || !/^Bearer(\s|$)/i.test(authorization)) {
@@ -53,6 +67,19 @@ export function checkBearer(ctx: AppContext, authorization: string | null, serve
       failure: { status: 401, error: "invalid_token", description: "The access token was issued for a different MCP server" },
     };
   }
+  // RFC 9449 §7.2: a DPoP-bound token is never accepted as a plain bearer token; and an owner may
+  // refuse plain bearer tokens on their server altogether.
+  if (token.dpopJkt !== null) {
+    return { ok: false, failure: { status: 401, error: "invalid_token", dpop: true, description: "This access token is DPoP-bound: send it as Authorization: DPoP with a DPoP proof" } };
+  }
+  if (token.serverDpopRequired) {
+    return { ok: false, failure: { status: 401, error: "invalid_token", dpop: true, description: "This MCP server accepts DPoP-bound access tokens only" } };
+  }
+  return checkScope(token);
+}
+
+/** The last check of every accepted token: it carries the scope the endpoint requires. */
+function checkScope(token: VerifiedAccessToken): BearerResult {
   if (!token.scope.split(" ").includes(MCP_SCOPE)) {
     return {
       ok: false,
@@ -69,7 +96,8 @@ const quoted = (value: string) => `"${value.replace(/["\\]/g, "")}"`;
  * authorization server, and the scope to ask for (MCP 2025-11-25 "Scope Selection Strategy").
  */
 export function bearerChallenge(ctx: AppContext, serverId: string, failure: BearerFailure): string {
-  let challenge = `Bearer resource_metadata=${quoted(protectedResourceMetadataUrl(ctx, serverId))}, scope=${quoted(MCP_SCOPE)}`;
+  const scheme = failure.dpop ? dpopChallenge() : "Bearer";
+  let challenge = `${scheme} resource_metadata=${quoted(protectedResourceMetadataUrl(ctx, serverId))}, scope=${quoted(MCP_SCOPE)}`;
   if (failure.error) challenge += `, error=${quoted(failure.error)}, error_description=${quoted(failure.description)}`;
   return challenge;
 }

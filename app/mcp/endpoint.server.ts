@@ -91,7 +91,7 @@ export async function answerMcp(request: ProtocolRequest, ctx: AppContext, serve
 
   // A valid token brings its server's row along (one read); only a refused token costs a second
   // read, to tell an unknown server (404) from a missing or bad token (401).
-  const bearer = checkBearer(ctx, request.header("authorization"), serverId);
+  const bearer = await checkBearer(ctx, request.header("authorization"), serverId, { method: request.method, dpop: request.header("dpop") });
   if (!bearer.ok && !findMcpServer(ctx, serverId)) {
     return rpcErrorAnswer(404, { code: ProtocolErrorCode.InvalidRequest, message: "Not found: this MCP server does not exist" }, null, corsHeaders(origin));
   }
@@ -102,6 +102,7 @@ export async function answerMcp(request: ProtocolRequest, ctx: AppContext, serve
       bearerChallenge(ctx, serverId, failure),
     );
     const answer = oauthErrorAnswer(error, ctx);
+    for (const [name, value] of Object.entries(failure.headers ?? {})) answer.headers[name] = value;
     // RFC 6750 §3.1: a request with no authentication gets no error code, in the body as in the header.
     if (!failure.error) answer.body = JSON.stringify({ error_description: failure.description });
     addCorsHeaders(answer.headers as Record<string, string>, origin);

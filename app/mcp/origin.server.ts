@@ -28,8 +28,8 @@ export function isAllowedOrigin(ctx: AppContext, origin: string | null): boolean
   return url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname);
 }
 
-export const CORS_ALLOWED_HEADERS = "authorization, content-type, mcp-protocol-version, mcp-session-id, last-event-id";
-export const CORS_EXPOSED_HEADERS = "WWW-Authenticate, Mcp-Session-Id";
+export const CORS_ALLOWED_HEADERS = "authorization, content-type, mcp-protocol-version, mcp-session-id, last-event-id, dpop";
+export const CORS_EXPOSED_HEADERS = "WWW-Authenticate, Mcp-Session-Id, DPoP-Nonce";
 
 /** Adds the CORS answer headers for an allowed Origin. No credentials: tokens are never cookies. */
 export function addCorsHeaders(headers: Record<string, string>, origin: string | null): Record<string, string> {

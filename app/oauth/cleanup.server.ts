@@ -10,6 +10,7 @@ import { onShutdown } from "~/http/lifecycle.server";
 import { accessTokens, authorizationCodes, authorizationRequests, refreshTokens, sessions, tokenFamilies } from "~/db/schema";
 import { deleteExpiredShownOnce } from "~/auth/shown-once.server";
 import { deleteIdleClients } from "./clients.server";
+import { deleteExpiredReplayKeys } from "./replay-guard.server";
 
 const DAY = 24 * 3600 * 1000;
 
@@ -23,6 +24,7 @@ export type CleanupReport = {
   sessions: number;
   clientLogos: number;
   shownOnceSecrets: number;
+  replayKeys: number;
 };
 
 export function runOAuthCleanup(ctx: AppContext): CleanupReport {
@@ -42,6 +44,8 @@ export function runOAuthCleanup(ctx: AppContext): CleanupReport {
       sessions: tx.delete(sessions).where(lt(sessions.expiresAt, now)).run().changes,
       // A secret whose page was never opened (app/auth/shown-once.server.ts).
       shownOnceSecrets: deleteExpiredShownOnce(ctx),
+      // One-time jtis past their expiry: the values they guard are refused as expired already.
+      replayKeys: deleteExpiredReplayKeys(ctx),
     };
     // A family with no token left (all expired and purged) is history; its grant keeps the record.
     report.tokenFamilies = tx

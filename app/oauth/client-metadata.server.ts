@@ -8,7 +8,7 @@ import { OAuthError } from "./errors.server";
 import { checkRedirectUriForRegistration } from "./redirect-uri.server";
 import { DEFAULT_SCOPE, SUPPORTED_SCOPES } from "./metadata.server";
 
-export type TokenEndpointAuthMethod = "none" | "client_secret_basic" | "client_secret_post";
+export type TokenEndpointAuthMethod = "none" | "client_secret_basic" | "client_secret_post" | "private_key_jwt";
 
 const CONTROL = /[\x00-\x1f\x7f]/;
 
@@ -102,7 +102,8 @@ function checkDisplayFields(m: ParsedMetadata): void {
   }
 }
 
-const GRANT_TYPES = new Set(["authorization_code", "refresh_token"]);
+// A confidential client may also register the JWT bearer grant, to redeem ID-JAGs (enterprise-managed authorization).
+const GRANT_TYPES = new Set(["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"]);
 const AUTH_METHODS = new Set<string>(["none", "client_secret_basic", "client_secret_post"]);
 
 const invalidMetadata = (description: string) => new OAuthError("invalid_client_metadata", description);

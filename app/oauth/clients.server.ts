@@ -9,9 +9,11 @@ import { immediateTransaction, statement } from "~/db/statements.server";
 import { grants, oauthClients } from "~/db/schema";
 import { newId, safeEqual, sha256Hex } from "~/utils/crypto.server";
 import { recordAudit } from "./audit.server";
+import { clientKeysOf, verifyClientAssertion } from "./client-assertion.server";
 import { parseClientMetadata, type TokenEndpointAuthMethod, type ValidatedClientMetadata } from "./client-metadata.server";
 import { OAuthError } from "./errors.server";
 import {
+  checkClientIdUrl,
   createMetadataDocumentFetcher,
   MetadataDocumentError,
   type MetadataDocumentFetcher,
@@ -20,7 +22,7 @@ import { newClientSecret, secretHash, type Tx } from "./tokens.server";
 
 export type OAuthClient = {
   id: string;
-  kind: "registered" | "metadata_document";
+  kind: "registered" | "metadata_document" | "machine";
   clientName: string;
   clientUri: string | null;
   logoUri: string | null;
@@ -85,7 +87,7 @@ export async function resolveClient(
 ): Promise<OAuthClient | null> {
   if (typeof clientId !== "string" || clientId.length === 0 || clientId.length > 2000) return null;
   const row = statement<[string], typeof oauthClients.$inferSelect>(ctx.db, CLIENT_ROW).get(clientId);
-  if (!isMetadataDocumentClientId(clientId)) return row && row.kind === "registered" ? toClient(row) : null;
+  if (!isMetadataDocumentClientId(clientId)) return row && row.kind !== "metadata_document" ? toClient(row) : null;
   if (row && row.kind === "metadata_document" && row.expiresAt !== null && row.expiresAt > ctx.now()) {
     return toClient(row);
   }
@@ -154,12 +156,21 @@ async function refreshMetadataDocumentClient(
   if (typeof doc.client_name !== "string") return reject("client_name is required");
   // A document is public; it cannot carry a shared secret.
   if ("client_secret" in doc || "client_secret_expires_at" in doc) return reject("documents must not contain a client secret");
-  if (doc.token_endpoint_auth_method !== undefined && doc.token_endpoint_auth_method !== "none") {
+  // A document may also name public keys the client signs with (private_key_jwt, RFC 7523 §2.2):
+  // the way such a client becomes confidential, e.g. to redeem enterprise ID-JAGs.
+  const signsWithKeys = doc.token_endpoint_auth_method === "private_key_jwt";
+  if (doc.token_endpoint_auth_method !== undefined && doc.token_endpoint_auth_method !== "none" && !signsWithKeys) {
     return reject(`token_endpoint_auth_method ${String(doc.token_endpoint_auth_method)} is not supported for metadata documents`);
+  }
+  if (signsWithKeys && !clientKeysOf(JSON.stringify(doc))) {
+    return reject("private_key_jwt needs jwks (public keys) or an https jwks_uri");
+  }
+  if (signsWithKeys && typeof doc.jwks_uri === "string" && checkClientIdUrl(doc.jwks_uri)) {
+    return reject(`jwks_uri ${checkClientIdUrl(doc.jwks_uri)}`);
   }
   let metadata;
   try {
-    metadata = parseClientMetadata(doc, "none");
+    metadata = parseClientMetadata({ ...doc, token_endpoint_auth_method: "none" }, "none");
   } catch (error) {
     return reject(error instanceof OAuthError ? error.description : "invalid metadata");
   }
@@ -167,12 +178,13 @@ async function refreshMetadataDocumentClient(
   const values = {
     kind: "metadata_document" as const,
     secretHash: null,
-    tokenEndpointAuthMethod: "none",
+    tokenEndpointAuthMethod: signsWithKeys ? "private_key_jwt" : "none",
     clientName: metadata.clientName ?? UNNAMED,
     clientUri: metadata.clientUri,
     logoUri: metadata.logoUri,
     redirectUris: JSON.stringify(metadata.redirectUris),
-    metadata: storedMetadata(metadata),
+    // The keys a private_key_jwt document names are kept with the rest (no other column holds them).
+    metadata: signsWithKeys ? withKeys(storedMetadata(metadata), doc) : storedMetadata(metadata),
     expiresAt: now + fetched.cacheSeconds * 1000,
   };
   const previous = ctx.db.select({ logoUri: oauthClients.logoUri, logoDigest: oauthClients.logoDigest }).from(oauthClients).where(eq(oauthClients.id, clientId)).get();
@@ -195,6 +207,11 @@ async function refreshMetadataDocumentClient(
  * The metadata column: only what no other column holds (redirect URIs, name and URIs have their
  * own), so nothing a client sends is stored twice (docs/decisions/032-bounded-client-storage.md).
  */
+function withKeys(stored: string, doc: Record<string, unknown>): string {
+  const keys = typeof doc.jwks_uri === "string" ? { jwks_uri: doc.jwks_uri } : { jwks: doc.jwks };
+  return JSON.stringify({ ...(JSON.parse(stored) as Record<string, unknown>), ...keys });
+}
+
 function storedMetadata(metadata: ValidatedClientMetadata): string {
   return JSON.stringify({
     grant_types: metadata.grantTypes,
@@ -298,6 +315,8 @@ export type ClientCredentials = {
   secret: string | null;
   /** Whether the credentials came in an HTTP Basic header (a failure then answers WWW-Authenticate). */
   basicHeader?: boolean;
+  /** private_key_jwt: the client assertion (RFC 7523 §2.2). */
+  assertion?: string;
 };
 
 const secretCheckHash = secretHash("tgs_not-a-real-secret");
@@ -328,6 +347,13 @@ export async function authenticateClient(
   }
   if (credentials.method !== client.tokenEndpointAuthMethod) {
     throw fail(`client authenticated with ${credentials.method}, registered ${client.tokenEndpointAuthMethod}`);
+  }
+  if (client.tokenEndpointAuthMethod === "private_key_jwt") {
+    const row = statement<[string], { metadata: string }>(ctx.db, "select metadata from oauth_clients where id = ?").get(client.id);
+    const keys = row ? clientKeysOf(row.metadata) : null;
+    if (!keys || credentials.assertion === undefined) throw fail("private_key_jwt client without keys or assertion");
+    await verifyClientAssertion(ctx, client.id, keys, credentials.assertion, fetcher);
+    return client;
   }
   const row = ctx.db.select({ secretHash: oauthClients.secretHash }).from(oauthClients).where(eq(oauthClients.id, client.id)).get();
   if (!row?.secretHash || !safeEqual(row.secretHash, secretHash(credentials.secret ?? ""))) throw fail("wrong client secret");

@@ -16,14 +16,17 @@ import {
 import { parseClientCredentials, parseFormBody, parseJsonBody, requireParam } from "./request-parsing.server";
 import { revokeToken } from "./revocation.server";
 import { exchangeAuthorizationCode, refreshTokenGrant, tokenResponseBody } from "./token-grants.server";
+import { CLIENT_CREDENTIALS_GRANT, clientCredentialsGrant } from "./client-credentials-grant.server";
+import { dpopNonceHeaders, tokenRequestDpop } from "./dpop.server";
+import { JWT_BEARER_GRANT, jwtBearerGrant } from "./jwt-bearer-grant.server";
 
 // Browser-based MCP clients call discovery, /register, /token and /revoke from their own origin.
 // These endpoints use no cookies, so an open CORS policy exposes nothing (credentials are never
 // allowed cross-origin).
 const CORS = {
   "Access-Control-Allow-Origin": "*",
-  "Access-Control-Allow-Headers": "Authorization, Content-Type, MCP-Protocol-Version",
-  "Access-Control-Expose-Headers": "WWW-Authenticate",
+  "Access-Control-Allow-Headers": "Authorization, Content-Type, MCP-Protocol-Version, DPoP",
+  "Access-Control-Expose-Headers": "WWW-Authenticate, DPoP-Nonce",
   "Access-Control-Max-Age": "600",
 };
 
@@ -127,18 +130,26 @@ export const registrationEndpoint = endpoint({
   },
 });
 
+// The grants /token answers, by grant_type (own keys only: a client-chosen string indexes it).
+const TOKEN_GRANTS = {
+  authorization_code: exchangeAuthorizationCode,
+  refresh_token: refreshTokenGrant,
+  [CLIENT_CREDENTIALS_GRANT]: clientCredentialsGrant,
+  [JWT_BEARER_GRANT]: jwtBearerGrant,
+} as const;
+
 /** RFC 6749 §3.2: the token endpoint. */
 export const tokenEndpoint = endpoint({
   POST: async (request, ctx) => {
     const params = await parseFormBody(request);
     const grantType = requireParam(params, "grant_type");
-    if (grantType !== "authorization_code" && grantType !== "refresh_token") {
-      throw new OAuthError("unsupported_grant_type", `The grant type ${grantType.slice(0, 100)} is not supported`);
-    }
+    const grant = Object.hasOwn(TOKEN_GRANTS, grantType) ? TOKEN_GRANTS[grantType as keyof typeof TOKEN_GRANTS] : undefined;
+    if (!grant) throw new OAuthError("unsupported_grant_type", `The grant type ${grantType.slice(0, 100)} is not supported`);
     const client = await authenticateClient(ctx, parseClientCredentials(request, params));
-    const tokens =
-      grantType === "authorization_code" ? await exchangeAuthorizationCode(ctx, client, params) : await refreshTokenGrant(ctx, client, params);
-    return jsonAnswer(200, tokenResponseBody(tokens), NO_STORE);
+    // RFC 9449 §5: a DPoP proof binds what this request issues to the proof's key.
+    const dpopJkt = await tokenRequestDpop(ctx, { get: (name) => request.header(name) });
+    const tokens = await grant(ctx, client, params, dpopJkt);
+    return jsonAnswer(200, tokenResponseBody(tokens), dpopJkt ? { ...NO_STORE, ...dpopNonceHeaders(ctx) } : NO_STORE);
   },
 });
 

@@ -5,6 +5,11 @@
 import { eq } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import { mcpServers } from "~/db/schema";
+import { ASSERTION_SIGNING_ALGS } from "./client-assertion.server";
+import { DPOP_SIGNING_ALGS } from "./dpop.server";
+
+const JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+const ID_JAG_PROFILE = "urn:ietf:params:oauth:grant-profile:id-jag";
 
 export const SUPPORTED_SCOPES = ["mcp:tools"] as const;
 export const DEFAULT_SCOPE = "mcp:tools";
@@ -44,6 +49,7 @@ export function isOriginResource(ctx: Pick<AppContext, "config">, resource: stri
 /** RFC 8414 §2. The issuer is PUBLIC_URL exactly (RFC 8414 §3.3: clients compare it by string). */
 export function authorizationServerMetadata(ctx: Pick<AppContext, "config">) {
   const issuer = ctx.config.publicUrl;
+  const enterprise = ctx.config.enterpriseIdpIssuers.length > 0;
   return {
     issuer,
     authorization_endpoint: `${issuer}/authorize`,
@@ -53,16 +59,21 @@ export function authorizationServerMetadata(ctx: Pick<AppContext, "config">) {
     scopes_supported: [...SUPPORTED_SCOPES],
     response_types_supported: ["code"],
     response_modes_supported: ["query"],
-    grant_types_supported: ["authorization_code", "refresh_token"],
+    // The JWT bearer grant exists only to redeem ID-JAGs, so only when an IdP is trusted.
+    grant_types_supported: ["authorization_code", "refresh_token", "client_credentials", ...(enterprise ? [JWT_BEARER] : [])],
     code_challenge_methods_supported: ["S256"],
-    token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],
-    revocation_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],
+    token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
+    token_endpoint_auth_signing_alg_values_supported: [...ASSERTION_SIGNING_ALGS],
+    revocation_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
+    revocation_endpoint_auth_signing_alg_values_supported: [...ASSERTION_SIGNING_ALGS],
+    dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
+    ...(enterprise ? { authorization_grant_profiles_supported: [ID_JAG_PROFILE] } : {}),
     client_id_metadata_document_supported: true,
     authorization_response_iss_parameter_supported: true,
   };
 }
 
-export type ServerForMetadata = { id: string; name: string };
+export type ServerForMetadata = { id: string; name: string; dpopRequired: boolean | number };
 
 /** RFC 9728 §2 metadata for one MCP server; `resource` is its exact MCP URL. */
 export function protectedResourceMetadata(ctx: Pick<AppContext, "config">, server: ServerForMetadata) {
@@ -72,6 +83,9 @@ export function protectedResourceMetadata(ctx: Pick<AppContext, "config">, serve
     scopes_supported: [...SUPPORTED_SCOPES],
     bearer_methods_supported: ["header"],
     resource_name: server.name,
+    dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
+    // RFC 9728 §2: the owner refuses plain bearer tokens on this server.
+    ...(server.dpopRequired ? { dpop_bound_access_tokens_required: true } : {}),
   };
 }
 
@@ -83,6 +97,7 @@ export function originProtectedResourceMetadata(ctx: Pick<AppContext, "config">)
     scopes_supported: [...SUPPORTED_SCOPES],
     bearer_methods_supported: ["header"],
     resource_name: "Toolgate",
+    dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
   };
 }
 
@@ -93,7 +108,7 @@ const serverLookups = new WeakMap<AppContext["db"], { get(id: string): ServerFor
 export function findServerForMetadataFast(ctx: Pick<AppContext, "db">, serverId: string): ServerForMetadata | null {
   let lookup = serverLookups.get(ctx.db);
   if (!lookup) {
-    lookup = ctx.db.$client.prepare<[string], ServerForMetadata>("select id, name from mcp_servers where id = ?");
+    lookup = ctx.db.$client.prepare<[string], ServerForMetadata>("select id, name, dpop_required as dpopRequired from mcp_servers where id = ?");
     serverLookups.set(ctx.db, lookup);
   }
   return lookup.get(serverId) ?? null;

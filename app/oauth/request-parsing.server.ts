@@ -6,6 +6,7 @@ import type { ProtocolRequest } from "~/http/protocol.server";
 import { OAuthError } from "./errors.server";
 import type { TokenEndpointAuthMethod } from "./client-metadata.server";
 import type { ClientCredentials } from "./clients.server";
+import { assertionClientId, CLIENT_ASSERTION_TYPE } from "./client-assertion.server";
 import { JsonTooDeepError, parseUntrustedJson } from "~/utils/json.server";
 
 /** Reads the body, refusing more than `maxBytes` (413 would be less useful to OAuth clients than a 400). */
@@ -72,6 +73,22 @@ export function parseClientCredentials(request: ProtocolRequest, params: FormPar
   const header = request.header("authorization");
   const bodyId = params.get("client_id");
   const bodySecret = params.get("client_secret");
+  const assertionType = params.get("client_assertion_type");
+  const assertion = params.get("client_assertion");
+  if (assertionType !== undefined || assertion !== undefined) {
+    // RFC 7521 §4.2 / RFC 7523 §2.2: the client authenticates with a JWT it signed, and nothing else.
+    if (assertionType !== CLIENT_ASSERTION_TYPE) {
+      throw new OAuthError("invalid_client", `The client_assertion_type must be ${CLIENT_ASSERTION_TYPE}`, 401);
+    }
+    if (assertion === undefined) throw new OAuthError("invalid_request", "The client_assertion parameter is required");
+    if (header !== null || bodySecret !== undefined) {
+      throw new OAuthError("invalid_request", "Client credentials must be sent in one place only: a client assertion, or a secret");
+    }
+    // RFC 7523 §3: client_id may be omitted; the assertion's sub names the client.
+    const clientId = bodyId ?? assertionClientId(assertion);
+    if (!clientId) throw new OAuthError("invalid_client", "Client authentication failed: the client assertion names no client", 401);
+    return { clientId, method: "private_key_jwt", secret: null, assertion };
+  }
   if (header !== null) {
     const match = /^Basic\s+([A-Za-z0-9+/=._~-]+)\s*$/i.exec(header);
     const invalidBasic = () =>

@@ -19,6 +19,7 @@ import { recordAudit } from "./audit.server";
 import { touchClient, type OAuthClient } from "./clients.server";
 import { OAuthError } from "./errors.server";
 import { isOriginResource, mcpResourceUrl } from "./metadata.server";
+import { dpopBinding, refreshBindingProblem } from "./dpop.server";
 import type { FormParams } from "./request-parsing.server";
 import { requireParam } from "./request-parsing.server";
 import {
@@ -38,7 +39,8 @@ import {
 export function tokenResponseBody(tokens: IssuedTokens) {
   return {
     access_token: tokens.accessToken,
-    token_type: "Bearer",
+    // RFC 9449 §5: a DPoP-bound token is announced as such.
+    token_type: tokens.tokenType,
     expires_in: tokens.expiresIn,
     ...(tokens.refreshToken !== null ? { refresh_token: tokens.refreshToken } : {}),
     scope: tokens.scope,
@@ -125,12 +127,13 @@ type RefreshRow = {
   revokedAt: number | null;
   supersededAt: number | null;
   accessTokenHash: string | null;
+  dpopJkt: string | null;
 };
 
 // The refresh grant's reads and writes as prepared statements (app/db/statements.server.ts).
 const REFRESH_ROW = `select token_hash as tokenHash, family_id as familyId, grant_id as grantId, client_id as clientId,
          expires_at as expiresAt, rotated_at as rotatedAt, replaced_by as replacedBy, revoked_at as revokedAt,
-         superseded_at as supersededAt, access_token_hash as accessTokenHash
+         superseded_at as supersededAt, access_token_hash as accessTokenHash, dpop_jkt as dpopJkt
     from refresh_tokens where token_hash = ?`;
 
 /** A presented refresh token with its family's and its grant's state (null columns: no such row). */
@@ -147,7 +150,7 @@ type PresentedRefreshRow = RefreshRow & {
 // in tests/integration/oauth-token-cost.test.ts.
 export const PRESENTED_REFRESH_ROW = `select r.token_hash as tokenHash, r.family_id as familyId, r.grant_id as grantId, r.client_id as clientId,
          r.expires_at as expiresAt, r.rotated_at as rotatedAt, r.replaced_by as replacedBy, r.revoked_at as revokedAt,
-         r.superseded_at as supersededAt, r.access_token_hash as accessTokenHash,
+         r.superseded_at as supersededAt, r.access_token_hash as accessTokenHash, r.dpop_jkt as dpopJkt,
          f.id is not null as familyFound, f.revoked_at as familyRevokedAt,
          g.user_id as grantUserId, g.server_id as grantServerId, g.scope as grantScope, g.revoked_at as grantRevokedAt
     from refresh_tokens r
@@ -159,11 +162,16 @@ export const PRESENTED_REFRESH_ROW = `select r.token_hash as tokenHash, r.family
  * authorization_code grant (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3, RFC 7636 §4.5).
  * The client is already authenticated.
  */
-export function exchangeAuthorizationCode(ctx: AppContext, client: OAuthClient, params: FormParams): Promise<IssuedTokens> {
-  return touchingClient(ctx, client, () => exchangeCode(ctx, client, params));
+export function exchangeAuthorizationCode(
+  ctx: AppContext,
+  client: OAuthClient,
+  params: FormParams,
+  dpopJkt: string | null = null,
+): Promise<IssuedTokens> {
+  return touchingClient(ctx, client, () => exchangeCode(ctx, client, params, dpopJkt));
 }
 
-function exchangeCode(ctx: AppContext, client: OAuthClient, params: FormParams): Promise<IssuedTokens> {
+function exchangeCode(ctx: AppContext, client: OAuthClient, params: FormParams, dpopJkt: string | null): Promise<IssuedTokens> {
   const code = requireParam(params, "code");
   const verifier = requireParam(params, "code_verifier");
   const redirectUri = params.get("redirect_uri");
@@ -222,6 +230,7 @@ function exchangeCode(ctx: AppContext, client: OAuthClient, params: FormParams):
       scope: row.scope,
       // RFC 7591 §2: a client that registered without the refresh_token grant does not get one.
       withRefreshToken: client.grantTypes.includes("refresh_token"),
+      ...dpopBinding(client, dpopJkt),
     });
     tx.update(grants).set({ lastUsedAt: now }).where(eq(grants.id, row.grantId)).run();
     recordAudit(ctx, tx, {
@@ -254,8 +263,13 @@ function narrowScope(params: FormParams, granted: string): string {
  * a grace window for a retry with the just-replaced token, reuse detection that ends the grant
  * (docs/decisions/004-refresh-rotation-and-grace.md).
  */
-export function refreshTokenGrant(ctx: AppContext, client: OAuthClient, params: FormParams): Promise<IssuedTokens> {
-  return touchingClient(ctx, client, () => rotateRefreshToken(ctx, client, params));
+export function refreshTokenGrant(
+  ctx: AppContext,
+  client: OAuthClient,
+  params: FormParams,
+  dpopJkt: string | null = null,
+): Promise<IssuedTokens> {
+  return touchingClient(ctx, client, () => rotateRefreshToken(ctx, client, params, dpopJkt));
 }
 
 // The conditional writes of a rotation: each changes its row only from the state the decision was
@@ -271,7 +285,7 @@ const REVOKE_ACCESS_TOKEN = "update access_tokens set revoked_at = ? where token
 /** How often a refresh re-reads its token after a conditional write found the row changed. */
 const MAX_ROTATION_ATTEMPTS = 3;
 
-function rotateRefreshToken(ctx: AppContext, client: OAuthClient, params: FormParams): Promise<IssuedTokens> {
+function rotateRefreshToken(ctx: AppContext, client: OAuthClient, params: FormParams, dpopJkt: string | null): Promise<IssuedTokens> {
   // RFC 6749 §5.2 unauthorized_client: the client did not register this grant type (RFC 7591 §2).
   if (!client.grantTypes.includes("refresh_token")) {
     throw new OAuthError("unauthorized_client", "This client is not registered for the refresh_token grant");
@@ -284,7 +298,7 @@ function rotateRefreshToken(ctx: AppContext, client: OAuthClient, params: FormPa
     // Every attempt decides on a fresh read and writes only through conditional claims; a claim
     // that finds the row changed (another request won it) leaves nothing written and decides again.
     for (let attempt = 1; ; attempt++) {
-      const outcome = tryRotation(ctx, client, params, tx, presentedHash);
+      const outcome = tryRotation(ctx, client, params, tx, presentedHash, dpopJkt);
       if (outcome !== "state_moved") return outcome;
       if (attempt >= MAX_ROTATION_ATTEMPTS) throw new Error("refresh token kept changing under concurrent requests");
     }
@@ -296,7 +310,14 @@ function rotateRefreshToken(ctx: AppContext, client: OAuthClient, params: FormPa
  * rotated moments ago whose successor was never used is a retry and replaces that successor, so
  * only the newest successor is live; anything else that was superseded is reuse and ends the grant.
  */
-function tryRotation(ctx: AppContext, client: OAuthClient, params: FormParams, tx: Tx, presentedHash: string): Outcome | "state_moved" {
+function tryRotation(
+  ctx: AppContext,
+  client: OAuthClient,
+  params: FormParams,
+  tx: Tx,
+  presentedHash: string,
+  dpopJkt: string | null,
+): Outcome | "state_moved" {
   const now = ctx.now();
   // The token, its family and its grant in one read (three primary-key lookups).
   const row = statement<[string], PresentedRefreshRow>(ctx.db, PRESENTED_REFRESH_ROW).get(presentedHash);
@@ -314,9 +335,19 @@ function tryRotation(ctx: AppContext, client: OAuthClient, params: FormParams, t
   if (row.supersededAt !== null) return reuseDetected(ctx, tx, client, row, grant, now, "superseded");
   if (row.revokedAt !== null) return { ok: false, error: invalidGrant("The refresh token was revoked") };
   if (row.expiresAt <= now) return { ok: false, error: invalidGrant("The refresh token expired") };
+  const unbound = refreshBindingProblem(row.dpopJkt, dpopJkt);
+  if (unbound) return { ok: false, error: invalidGrant(unbound) };
   checkResource(ctx, params, mcpResourceUrl(ctx, grant.serverId));
   const scope = narrowScope(params, grant.scope);
-  const subject = { grantId: row.grantId, familyId: row.familyId, clientId: row.clientId, userId: grant.userId, serverId: grant.serverId, scope };
+  const subject = {
+    grantId: row.grantId,
+    familyId: row.familyId,
+    clientId: row.clientId,
+    userId: grant.userId,
+    serverId: grant.serverId,
+    scope,
+    ...dpopBinding(client, dpopJkt),
+  };
   const pair = newTokenPair(subject);
 
   if (row.rotatedAt === null) {

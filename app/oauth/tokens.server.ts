@@ -38,6 +38,10 @@ export type TokenSubject = {
   scope: string;
   /** False for a client that did not register the refresh_token grant: it gets an access token only. */
   withRefreshToken?: boolean;
+  /** RFC 9449: the thumbprint of the DPoP key the access token is bound to. */
+  dpopJkt?: string | null;
+  /** RFC 9449 §5: bind the refresh token to the same key too (public clients). */
+  bindRefreshToken?: boolean;
 };
 
 export type IssuedTokens = {
@@ -48,6 +52,8 @@ export type IssuedTokens = {
   /** Seconds. */
   expiresIn: number;
   scope: string;
+  /** "DPoP" for a DPoP-bound access token (RFC 9449 §5), else "Bearer". */
+  tokenType: "Bearer" | "DPoP";
 };
 
 /** Starts a token family (one per authorization code exchange) under a grant. */
@@ -67,6 +73,7 @@ export function newTokenPair(subject: TokenSubject): IssuedTokens {
     refreshTokenHash: refreshToken === null ? null : secretHash(refreshToken),
     expiresIn: 0,
     scope: subject.scope,
+    tokenType: subject.dpopJkt ? "DPoP" : "Bearer",
   };
 }
 
@@ -78,8 +85,8 @@ export function storeTokens(ctx: AppContext, _tx: Tx, subject: TokenSubject, pai
   // (app/db/statements.server.ts).
   statement(
     ctx.db,
-    `insert into access_tokens (token_hash, family_id, grant_id, client_id, user_id, server_id, scope, created_at, expires_at)
-     values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `insert into access_tokens (token_hash, family_id, grant_id, client_id, user_id, server_id, scope, created_at, expires_at, dpop_jkt)
+     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(
     accessTokenHash,
     subject.familyId,
@@ -90,12 +97,13 @@ export function storeTokens(ctx: AppContext, _tx: Tx, subject: TokenSubject, pai
     subject.scope,
     now,
     now + ctx.config.accessTokenTtlSeconds * 1000,
+    subject.dpopJkt ?? null,
   );
   if (pair.refreshTokenHash !== null) {
     statement(
       ctx.db,
-      `insert into refresh_tokens (token_hash, family_id, grant_id, client_id, created_at, expires_at, access_token_hash)
-       values (?, ?, ?, ?, ?, ?, ?)`,
+      `insert into refresh_tokens (token_hash, family_id, grant_id, client_id, created_at, expires_at, access_token_hash, dpop_jkt)
+       values (?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       pair.refreshTokenHash,
       subject.familyId,
@@ -104,9 +112,10 @@ export function storeTokens(ctx: AppContext, _tx: Tx, subject: TokenSubject, pai
       now,
       now + ctx.config.refreshTokenTtlSeconds * 1000,
       accessTokenHash,
+      subject.bindRefreshToken ? (subject.dpopJkt ?? null) : null,
     );
   }
-  return { ...pair, expiresIn: ctx.config.accessTokenTtlSeconds };
+  return { ...pair, expiresIn: ctx.config.accessTokenTtlSeconds, tokenType: subject.dpopJkt ? "DPoP" : "Bearer" };
 }
 
 /** Mints and stores an access token and a refresh token for a family. Call inside a transaction. */
@@ -122,6 +131,10 @@ export type VerifiedAccessToken = {
   serverId: string;
   scope: string;
   expiresAt: number;
+  /** RFC 9449 cnf.jkt: the DPoP key the token is bound to; null for a plain bearer token. */
+  dpopJkt: string | null;
+  /** Whether the token's server accepts DPoP-bound tokens only. */
+  serverDpopRequired: boolean;
   /** The MCP server the token is bound to, read in the same statement (the endpoint needs it). */
   server: McpServerRow;
 };
@@ -142,6 +155,8 @@ export function verifyAccessToken(ctx: AppContext, token: string): VerifiedAcces
     serverId: row.serverId,
     scope: row.scope,
     expiresAt: row.expiresAt,
+    dpopJkt: row.dpopJkt,
+    serverDpopRequired: row.serverDpopRequired === 1,
     server: {
       id: row.serverId,
       name: row.serverName,
@@ -152,7 +167,8 @@ export function verifyAccessToken(ctx: AppContext, token: string): VerifiedAcces
   };
 }
 
-type AccessTokenRow = Omit<VerifiedAccessToken, "server"> & {
+type AccessTokenRow = Omit<VerifiedAccessToken, "server" | "serverDpopRequired"> & {
+  serverDpopRequired: number;
   revokedAt: number | null;
   serverName: string;
   serverDescription: string;
@@ -165,7 +181,8 @@ type AccessTokenRow = Omit<VerifiedAccessToken, "server"> & {
 // more than the read itself). The token's server comes with it (a second primary-key lookup in the
 // same statement), so the endpoint needs no read of its own on the way to an answer.
 const ACCESS_TOKEN_ROW = `select a.grant_id as grantId, a.family_id as familyId, a.client_id as clientId, a.user_id as userId,
-        a.server_id as serverId, a.scope, a.expires_at as expiresAt, a.revoked_at as revokedAt,
+        a.server_id as serverId, a.scope, a.expires_at as expiresAt, a.revoked_at as revokedAt, a.dpop_jkt as dpopJkt,
+        s.dpop_required as serverDpopRequired,
         s.name as serverName, s.description as serverDescription, s.updated_at as serverUpdatedAt,
         s.tools_version as serverToolsVersion
    from access_tokens a join mcp_servers s on s.id = a.server_id

@@ -157,6 +157,7 @@ export default function ServerPage() {
         <p className="row">
           <Link to={`/servers/${server.id}/connections`}>Connected applications</Link>
           <Link to={`/servers/${server.id}/activity`}>Activity</Link>
+          <Link to={`/servers/${server.id}/access`}>Machine and enterprise access</Link>
         </p>
       </section>
 

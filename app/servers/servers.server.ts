@@ -92,6 +92,9 @@ export function createServer(
     createdAt: now,
     updatedAt: now,
     toolsVersion: 0,
+    dpopRequired: false,
+    enterpriseAccess: false,
+    enterpriseTools: "[]",
   };
   ctx.db.transaction((tx) => {
     tx.insert(mcpServers).values(row).run();

@@ -526,7 +526,7 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
       const res = await post(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }), { Origin: "https://client.example" });
       expect(res.status).toBe(200);
       expect(res.headers.get("access-control-allow-origin")).toBe("https://client.example");
-      expect(res.headers.get("access-control-expose-headers")).toBe("WWW-Authenticate, Mcp-Session-Id");
+      expect(res.headers.get("access-control-expose-headers")).toBe("WWW-Authenticate, Mcp-Session-Id, DPoP-Nonce");
       const local = await fetch(mcpUrl, { method: "POST", headers: { ...MCP_HEADERS, Origin: "http://localhost:6274" }, body: "{}" });
       expect(local.status).toBe(401);
       expect(local.headers.get("access-control-allow-origin")).toBe("http://localhost:6274");
@@ -540,7 +540,7 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
       expect(res.status).toBe(204);
       expect(res.headers.get("access-control-allow-origin")).toBe("https://client.example");
       expect(res.headers.get("access-control-allow-headers")).toBe(
-        "authorization, content-type, mcp-protocol-version, mcp-session-id, last-event-id",
+        "authorization, content-type, mcp-protocol-version, mcp-session-id, last-event-id, dpop",
       );
       expect(res.headers.get("access-control-allow-methods")).toBe("GET, POST, DELETE, OPTIONS");
     });

@@ -34,10 +34,13 @@ describe("RFC 8414 §3 authorization server metadata", () => {
       scopes_supported: ["mcp:tools"],
       response_types_supported: ["code"],
       response_modes_supported: ["query"],
-      grant_types_supported: ["authorization_code", "refresh_token"],
+      grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
       code_challenge_methods_supported: ["S256"],
-      token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],
-      revocation_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],
+      token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
+      token_endpoint_auth_signing_alg_values_supported: ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"],
+      revocation_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
+      revocation_endpoint_auth_signing_alg_values_supported: ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"],
+      dpop_signing_alg_values_supported: ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"],
       client_id_metadata_document_supported: true,
       authorization_response_iss_parameter_supported: true,
     });
@@ -76,6 +79,7 @@ describe("RFC 9728 §3 protected resource metadata", () => {
       scopes_supported: ["mcp:tools"],
       bearer_methods_supported: ["header"],
       resource_name: "Weather <b>tools</b>",
+      dpop_signing_alg_values_supported: ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"],
     });
     // RFC 9728 §3.3: the resource must equal the URL the metadata URL was built from.
     expect(body.resource).toBe(mcpResourceUrl(ctx, serverId));
@@ -97,6 +101,7 @@ describe("RFC 9728 §3 protected resource metadata", () => {
       scopes_supported: ["mcp:tools"],
       bearer_methods_supported: ["header"],
       resource_name: "Toolgate",
+      dpop_signing_alg_values_supported: ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"],
     });
   });
 

@@ -100,9 +100,9 @@ describe("RFC 6749 §5.2 error responses", () => {
   });
 
   it("refuses unknown grant types with unsupported_grant_type", async () => {
-    const res = await postForm(server.url, "/token", { grant_type: "client_credentials", client_id: "x" });
+    const res = await postForm(server.url, "/token", { grant_type: "password", client_id: "x" });
     expect(res.status).toBe(400);
-    expect(res.body).toEqual({ error: "unsupported_grant_type", error_description: "The grant type client_credentials is not supported" });
+    expect(res.body).toEqual({ error: "unsupported_grant_type", error_description: "The grant type password is not supported" });
   });
 
   it("keeps error_description within the characters RFC 6749 §5.2 allows", async () => {
