@@ -5,25 +5,27 @@
 import type { Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { AppContext } from "~/context.server";
 import { statement } from "~/db/statements.server";
-import type { ToolRow } from "~/servers/tool-execution.server";
+import { toMcpTool, type ToolRow } from "~/servers/tool-execution.server";
 
 export type McpServerRow = { id: string; name: string; description: string; updatedAt: number; toolsVersion: number };
 
-type ListedToolRow = { name: string; description: string; inputSchema: string };
+type ListedToolRow = { name: string; description: string; inputSchema: string; annotations: string | null; outputSchema: string | null };
 
 const SERVER_ROW =
   "select id, name, description, updated_at as updatedAt, tools_version as toolsVersion from mcp_servers where id = ?";
 
 // The grant names the tools the user approved (per-tool consent); tools/list shows only those.
 // Read only when the cached answer below is missing or outdated.
-const GRANTED_TOOLS = `select t.name, t.description, t.input_schema as inputSchema
+const GRANTED_TOOLS = `select t.name, t.description, t.input_schema as inputSchema, t.annotations,
+        t.output_schema as outputSchema
    from grant_tools gt join tools t on t.id = gt.tool_id
   where gt.grant_id = ? and t.server_id = ?
   order by t.name`;
 
 const TOOL_BY_NAME = `select t.id, t.server_id as serverId, t.name, t.description, t.input_schema as inputSchema,
         t.endpoint_url as endpointUrl, t.endpoint_method as endpointMethod,
-        t.endpoint_headers_enc as endpointHeadersEnc, t.created_at as createdAt,
+        t.endpoint_headers_enc as endpointHeadersEnc, t.endpoint_params as endpointParams,
+        t.annotations, t.output_schema as outputSchema, t.imported_from as importedFrom, t.created_at as createdAt,
         t.updated_at as updatedAt,
         exists(select 1 from grant_tools gt where gt.grant_id = ? and gt.tool_id = t.id) as granted
    from tools t
@@ -55,11 +57,7 @@ export function listGrantedTools(ctx: AppContext, grantId: string, serverId: str
   const cached = grantLists.get(key);
   if (cached) return cached;
   const rows = statement<[string, string], ListedToolRow>(ctx.db, GRANTED_TOOLS).all(grantId, serverId);
-  const tools: Tool[] = rows.map((row) => ({
-    name: row.name,
-    description: row.description,
-    inputSchema: JSON.parse(row.inputSchema) as Tool["inputSchema"],
-  }));
+  const tools: Tool[] = rows.map(toMcpTool);
   Object.freeze(tools);
   listJson.set(tools, JSON.stringify(tools));
   if (grantLists.size >= MAX_CACHED_LISTS) grantLists.delete(grantLists.keys().next().value!);
