@@ -16,7 +16,7 @@ export const LIMITS = {
   annotationTitle: 200,
 } as const;
 
-export const ENDPOINT_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
+export const ENDPOINT_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
 
 /** Where an argument goes in the HTTP request (decision 043). */
 export const PARAM_LOCATIONS = ["path", "query", "header", "body"] as const;

@@ -247,8 +247,8 @@ export const toolDefinitionSchema = z
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["endpoint", "params"], message: `The URL has no {${name}} placeholder for the path argument ${pathNames.get(name)}.` });
       }
     }
-    if (tool.endpoint.method === "GET" && Object.values(params).some((m) => m.in === "body")) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["endpoint", "params"], message: "A GET request has no body; map the argument to the query instead." });
+    if ((tool.endpoint.method === "GET" || tool.endpoint.method === "HEAD") && Object.values(params).some((m) => m.in === "body")) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["endpoint", "params"], message: `A ${tool.endpoint.method} request has no body; map the argument to the query instead.` });
     }
   });
 

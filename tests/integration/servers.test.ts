@@ -242,7 +242,7 @@ describe("server and tool forms: bad input", () => {
       [{ endpointUrl: "javascript:alert(1)" }, { endpointUrl: "The URL must start with http:// or https://." }],
       [{ endpointUrl: "https://user:pw@example.test/" }, { endpointUrl: "Put credentials in a header or the server's API credentials, not in the URL." }],
       [{ endpointUrl: `https://example.test/${"a".repeat(2100)}` }, { endpointUrl: "Use at most 2048 characters." }],
-      [{ endpointMethod: "HEAD" }, { endpointMethod: "Choose one of GET, POST, PUT, PATCH, DELETE." }],
+      [{ endpointMethod: "OPTIONS" }, { endpointMethod: "Choose one of GET, HEAD, POST, PUT, PATCH, DELETE." }],
       [{ endpointHeaders: "no colon here" }, { endpointHeaders: 'Line 1 is not "Name: value".' }],
       [{ endpointHeaders: "X-Toolgate-Signature: forged" }, { endpointHeaders: "The header X-Toolgate-Signature is set by Toolgate and cannot be changed." }],
       [{ endpointHeaders: "Host: evil.example" }, { endpointHeaders: "The header Host is set by Toolgate and cannot be changed." }],
