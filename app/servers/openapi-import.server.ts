@@ -406,6 +406,13 @@ export function convertSchema(schema: unknown, what: string): AnyObject | boolea
     const out: AnyObject = {};
     for (const [key, value] of Object.entries(node)) {
       if (DROPPED.has(key) || key.startsWith("x-")) continue;
+      if (key === "nullable") {
+        // OpenAPI 3.0's nullable, where the upgrade left one (next to allOf, say): JSON Schema's null type.
+        if (value === true && typeof node.type === "string") out.type = [node.type, "null"];
+        else if (value === true && Array.isArray(node.type) && !node.type.includes("null")) out.type = [...(node.type as unknown[]), "null"];
+        continue;
+      }
+      if (key === "type" && "type" in out) continue;
       if (DATA.has(key)) out[key] = structuredClone(value);
       else if (SCHEMA_MAPS.has(key) && isObject(value)) {
         const map: AnyObject = {};

@@ -79,7 +79,23 @@ function unsealed(ctx: AppContext, key: string, sealed: string): string {
 }
 
 /** Parsed JSON columns of one tool version (keyed like the validators: id and updatedAt). */
-type Parsed = { key: string; params: Record<string, ParamMapping> | null; extraHeaders: Record<string, string>; output: ValidateFunction | null; headersSealed: string | null };
+type Parsed = {
+  key: string;
+  params: Record<string, ParamMapping> | null;
+  extraHeaders: Record<string, string>;
+  output: ValidateFunction | "broken" | null;
+  headersSealed: string | null;
+};
+
+/** An output schema's validator; "broken" when it does not compile (imported schemas are only meta-checked). */
+function compileOutput(ctx: AppContext, tool: ToolRow): ValidateFunction | "broken" {
+  try {
+    return compileSchema(JSON.parse(tool.outputSchema!) as Record<string, unknown>);
+  } catch (error) {
+    ctx.logger.error("tool output schema does not compile", { toolId: tool.id, error });
+    return "broken";
+  }
+}
 const parsedTools = new Map<string, Parsed>();
 const MAX_PARSED = 1000;
 
@@ -94,7 +110,7 @@ function parsedTool(ctx: AppContext, tool: ToolRow): Parsed {
     extraHeaders: tool.endpointHeadersEnc
       ? (JSON.parse(unsealed(ctx, `h:${tool.id}`, tool.endpointHeadersEnc)) as Record<string, string>)
       : {},
-    output: tool.outputSchema ? compileSchema(JSON.parse(tool.outputSchema) as Record<string, unknown>) : null,
+    output: tool.outputSchema ? compileOutput(ctx, tool) : null,
   };
   if (!hit && parsedTools.size >= MAX_PARSED) parsedTools.delete(parsedTools.keys().next().value!);
   parsedTools.set(tool.id, parsed);
@@ -150,6 +166,7 @@ export async function executeTool(
         ? { ...(JSON.parse(server.apiAuth) as ApiAuth), secret: unsealed(ctx, `a:${tool.serverId}`, server.apiSecretEnc) }
         : null;
 
+    if (parsed.output === "broken") return toolError(`The tool ${tool.name} has an invalid output schema; its owner must fix it.`);
     const built = buildRestRequest({
       url: tool.endpointUrl,
       method: tool.endpointMethod,
@@ -208,7 +225,7 @@ export async function executeTool(
       );
     }
     log("ok", { status: outcome.status });
-    return toContent(outcome.text, parsed.output);
+    return toContent(outcome.text, parsed.output as ValidateFunction | null);
   } catch (error) {
     ctx.logger.error("tool call failed", { toolId: tool.id, error });
     return toolError(`The tool ${tool.name} failed unexpectedly.`);
