@@ -10,6 +10,7 @@ import { serverCommands } from "./server-commands.server";
 import { opsCommands } from "./ops-commands.server";
 import { auditCommands } from "./audit-commands.server";
 import { inviteCommands } from "./invite-commands.server";
+import { openapiCommands } from "./openapi-commands.server";
 
 export type CliIo = {
   out(text: string): void;
@@ -98,4 +99,5 @@ export const commands: Record<string, Command> = {
   ...opsCommands,
   ...auditCommands,
   ...inviteCommands,
+  ...openapiCommands,
 };
