@@ -47,7 +47,7 @@ describe("toolgate server import / server credentials", { timeout: 180_000 }, ()
     const row = db.prepare("select base_url, api_auth, api_secret_enc from mcp_servers where id = ?").get(serverId) as Record<string, string>;
     db.close();
     expect(row.base_url).toBe("http://127.0.0.1:9/v1");
-    expect(JSON.parse(row.api_auth)).toEqual({ type: "api-key", in: "header", name: "X-API-Key" });
+    expect(JSON.parse(row.api_auth!)).toEqual({ type: "api-key", in: "header", name: "X-API-Key" });
     expect(row.api_secret_enc).toMatch(/^v1\./);
     expect(JSON.stringify(row)).not.toContain(SECRET);
 
