@@ -91,9 +91,11 @@ export function sendUpstream(
   options: { timeoutMs: number; maxBytes: number; signal?: AbortSignal },
 ): Promise<UpstreamOutcome> {
   return new Promise((resolve) => {
+    if (options.signal?.aborted) return resolve({ kind: "cancelled" });
     let settled = false;
     let status = 0;
-    let req: http.ClientRequest;
+    // One timer for the whole exchange: connecting, the headers and the body.
+    const timer = setTimeout(() => stop({ kind: "timeout" }), options.timeoutMs);
     const finish = (outcome: UpstreamOutcome) => {
       if (settled) return;
       settled = true;
@@ -105,26 +107,19 @@ export function sendUpstream(
       finish(outcome);
       req.destroy();
     };
-    const timer = setTimeout(() => stop({ kind: "timeout" }), options.timeoutMs);
     const onCancel = () => stop({ kind: "cancelled" });
-    if (options.signal?.aborted) {
-      clearTimeout(timer);
-      return resolve({ kind: "cancelled" });
-    }
-    options.signal?.addEventListener("abort", onCancel, { once: true });
 
     if (target.body !== null) headers["Content-Length"] = String(Buffer.byteLength(target.body));
     const module = target.protocol === "https:" ? https : http;
-    req = module.request(
+    const req = module.request(
       {
         agent: agentFor(target),
         hostname: target.hostname,
         port: target.port,
+        // Sent exactly as built: its arguments are already escaped, nothing is re-encoded.
         path: target.path,
         method,
         headers,
-        // The path is sent exactly as built (its arguments already escaped): no re-encoding.
-        insecureHTTPParser: false,
       },
       (res) => {
         status = res.statusCode ?? 0;
@@ -150,6 +145,7 @@ export function sendUpstream(
         res.on("error", () => finish({ kind: "read_failed", status }));
       },
     );
+    options.signal?.addEventListener("abort", onCancel, { once: true });
     req.on("error", (error: NodeJS.ErrnoException) => {
       if (status) finish({ kind: "read_failed", status });
       else finish({ kind: "unreachable", code: error.code });
