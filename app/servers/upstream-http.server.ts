@@ -15,8 +15,11 @@ import type { RestTarget } from "./rest-request.server";
 export const MAX_SOCKETS_PER_ORIGIN = 64;
 /** Idle sockets kept per origin. */
 const MAX_FREE_SOCKETS = 16;
-/** An idle pooled socket is closed after this long (below common server keep-alive timeouts of 60 s+). */
-const IDLE_SOCKET_MS = 15_000;
+/**
+ * An idle pooled socket is closed after this long: below Node's default server keep-alive timeout
+ * (5 s) and every common proxy's, so a pooled socket is not picked just as the upstream closes it.
+ */
+const IDLE_SOCKET_MS = 4_000;
 const MAX_POOLS = 256;
 /** How long a DNS answer is reused. Short, so a moved upstream is followed within seconds. */
 export const DNS_TTL_MS = 10_000;
