@@ -3,7 +3,10 @@ import path from "node:path";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createUser } from "~/auth/users.server";
-import { applyImport, OPENAPI_LIMITS, parseOpenApiDocument, planImport, type ParsedDocument } from "~/servers/openapi-import.server";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { applyImport, fetchOpenApiDocument, OPENAPI_LIMITS, parseOpenApiDocument, planImport, type ParsedDocument } from "~/servers/openapi-import.server";
+import { closeUpstreamPools } from "~/servers/upstream-http.server";
 import { createServer, listTools } from "~/servers/servers.server";
 import { createTestContext, type TestContext } from "../helpers/context";
 
@@ -204,3 +207,49 @@ describe("OpenAPI import into a server: plan, apply, re-import", () => {
     expect(ctx.db.$client.prepare("select base_url from mcp_servers where id = ?").get(server.id)).toEqual({ base_url: null });
   });
 });
+
+describe("OpenAPI import: a document by URL, fetched like a tool endpoint", () => {
+  let server: http.Server;
+  let base: string;
+  beforeEach(async () => {
+    server = http.createServer((req, res) => {
+      if (req.url === "/openapi.yaml") res.writeHead(200, { "Content-Type": "application/yaml" }).end(fixture("petstore-3.0.yaml").replace("http://petstore.swagger.io/v1", "/api/v1"));
+      else if (req.url === "/moved") res.writeHead(302, { Location: "/openapi.yaml" }).end();
+      else if (req.url === "/huge") {
+        res.writeHead(200, { "Content-Type": "application/json" });
+        const chunk = Buffer.alloc(1024 * 1024, 0x20);
+        let sent = 0;
+        const pump = () => {
+          while (sent <= OPENAPI_LIMITS.documentBytes / chunk.length && res.write(chunk)) sent++;
+          if (sent <= OPENAPI_LIMITS.documentBytes / chunk.length) res.once("drain", pump);
+          else res.end();
+        };
+        pump();
+      } else res.writeHead(404).end("no");
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterEach(async () => {
+    closeUpstreamPools();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  it("an internal address is fetched; relative server URLs resolve against the document's URL", async () => {
+    const text = await fetchOpenApiDocument(`${base}/openapi.yaml`);
+    const parsed = await parseOpenApiDocument(text, { sourceUrl: `${base}/openapi.yaml` });
+    expect(parsed.servers).toEqual([`${base}/api/v1`]);
+    expect(parsed.operations).toHaveLength(3);
+  });
+
+  it("redirects are not followed, errors and oversized answers are refused with a message", async () => {
+    const refuse = (url: string) => fetchOpenApiDocument(url).then(() => "accepted", (e: Error) => e.message);
+    expect(await refuse(`${base}/moved`)).toBe("The document URL answered HTTP 302 (redirects are not followed).");
+    expect(await refuse(`${base}/nope`)).toBe("The document URL answered HTTP 404.");
+    expect(await refuse(`${base}/huge`)).toBe("The document is larger than 16 MiB, the most Toolgate imports.");
+    expect(await refuse("ftp://example.test/x")).toBe("The document URL must start with http:// or https://.");
+    expect(await refuse("http://127.0.0.1:9/closed")).toMatch(/^Could not fetch the document/);
+  });
+});
+

@@ -7,7 +7,9 @@ import { clearApiCredential, setApiCredential, setBaseUrl, type ApiCredential } 
 import { buildRestRequest, encodeUnreserved } from "~/servers/rest-request.server";
 import { addTool, createServer, getServer, readSigningSecret, updateTool, ValidationError } from "~/servers/servers.server";
 import { executeTool, listToolsForServer, toMcpTool } from "~/servers/tool-execution.server";
-import { closeUpstreamPools } from "~/servers/upstream-http.server";
+import dns from "node:dns";
+import { vi } from "vitest";
+import { cachedLookup, closeUpstreamPools, DNS_TTL_MS } from "~/servers/upstream-http.server";
 import { createTestContext, type TestContext } from "../helpers/context";
 
 type Received = { method: string; url: string; headers: http.IncomingHttpHeaders; body: string };
@@ -311,3 +313,30 @@ describe("REST mapping through executeTool against a real upstream", () => {
     expect(bad({ url: "/a", params: { h: { in: "cookie" } } })).toBe('"in" must be one of path, query, header, body.');
   });
 });
+
+describe("upstream DNS cache", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    vi.useRealTimers();
+    closeUpstreamPools();
+  });
+
+  it("one lookup per host within the TTL, a new one after it; failures are not cached", async () => {
+    const spy = vi.spyOn(dns, "lookup");
+    const lookup = (host: string, all: boolean) =>
+      new Promise<unknown>((resolve, reject) =>
+        cachedLookup(host, { all }, (error: Error | null, address: unknown) => (error ? reject(error) : resolve(address))),
+      );
+    vi.useFakeTimers({ toFake: ["performance"] });
+    expect(await lookup("localhost", true)).toEqual(expect.arrayContaining([expect.objectContaining({ address: expect.any(String) })]));
+    expect(typeof (await lookup("localhost", false))).toBe("string");
+    expect(spy).toHaveBeenCalledTimes(1);
+    vi.advanceTimersByTime(DNS_TTL_MS + 1);
+    await lookup("localhost", false);
+    expect(spy).toHaveBeenCalledTimes(2);
+    await expect(lookup("no-such-host.invalid", false)).rejects.toMatchObject({ code: expect.stringMatching(/ENOTFOUND|EAI_AGAIN/) });
+    await expect(lookup("no-such-host.invalid", false)).rejects.toBeTruthy();
+    expect(spy).toHaveBeenCalledTimes(4);
+  });
+});
+
