@@ -23,10 +23,10 @@ export function UpstreamApiSection({ csrf, view, errors = {} }: UpstreamFormProp
       <Form method="post" noValidate className="stack">
         <FormError message={errors.form} />
         <input type="hidden" name="csrf" value={csrf} />
-        <FormField name="baseUrl" label="Base URL" error={errors.baseUrl}>
+        <FormField name="upstreamBaseUrl" label="Base URL" error={errors.baseUrl}>
           {(a) => <input {...a} type="url" maxLength={LIMITS.url} defaultValue={view.baseUrl} placeholder="https://api.example.com/v1" spellCheck={false} />}
         </FormField>
-        <FormField name="type" label="Credential type" error={errors.type} hint="Leave unchanged and the secret empty to keep the current credential.">
+        <FormField name="credentialType" label="Credential type" error={errors.type} hint="Leave unchanged and the secret empty to keep the current credential.">
           {(a) => (
             <select {...a} defaultValue="">
               <option value="">(keep the current one)</option>
@@ -36,7 +36,7 @@ export function UpstreamApiSection({ csrf, view, errors = {} }: UpstreamFormProp
             </select>
           )}
         </FormField>
-        <FormField name="in" label="API key sent in" error={errors.in} hint="For API keys only.">
+        <FormField name="keyIn" label="API key sent in" error={errors.in} hint="For API keys only.">
           {(a) => (
             <select {...a} defaultValue="header">
               <option value="header">a header</option>
@@ -44,13 +44,13 @@ export function UpstreamApiSection({ csrf, view, errors = {} }: UpstreamFormProp
             </select>
           )}
         </FormField>
-        <FormField name="name" label="Header or parameter name" error={errors.name} hint="For API keys only, for example X-API-Key.">
+        <FormField name="keyName" label="API key header or query parameter" error={errors.name} hint="For API keys only, for example X-API-Key.">
           {(a) => <input {...a} type="text" maxLength={100} autoComplete="off" spellCheck={false} />}
         </FormField>
-        <FormField name="username" label="User name" error={errors.username} hint="For basic auth only.">
+        <FormField name="basicUser" label="Basic auth user" error={errors.username} hint="For basic auth only.">
           {(a) => <input {...a} type="text" maxLength={200} autoComplete="off" spellCheck={false} />}
         </FormField>
-        <FormField name="secret" label="Secret (key, token or password)" error={errors.secret}>
+        <FormField name="apiSecret" label="Secret (key, token or password)" error={errors.secret}>
           {(a) => <input {...a} type="password" maxLength={LIMITS.headerValue} autoComplete="new-password" spellCheck={false} />}
         </FormField>
         <div className="row">

@@ -31,21 +31,21 @@ export function handleUpstreamForm(
   }
   const errors: UpstreamFormErrors = {};
   let baseUrl: string | null = null;
-  if (text("baseUrl").trim() !== "") {
-    const parsed = baseUrlSchema.safeParse(text("baseUrl"));
+  if (text("upstreamBaseUrl").trim() !== "") {
+    const parsed = baseUrlSchema.safeParse(text("upstreamBaseUrl"));
     if (parsed.success) baseUrl = parsed.data;
     else errors.baseUrl = parsed.error.issues[0]!.message;
   }
-  const secret = text("secret");
+  const secret = text("apiSecret");
   let credential = null;
-  if (secret !== "" || text("type") !== "") {
+  if (secret !== "" || text("credentialType") !== "") {
     if (!baseUrl) errors.baseUrl ??= "Set the base URL: the credential is only sent there.";
-    const type = text("type");
+    const type = text("credentialType");
     const input =
       type === "api-key"
-        ? { type, in: text("in"), name: text("name"), secret }
+        ? { type, in: text("keyIn"), name: text("keyName"), secret }
         : type === "basic"
-          ? { type, username: text("username"), secret }
+          ? { type, username: text("basicUser"), secret }
           : { type, secret };
     const parsed = apiCredentialSchema.safeParse(input);
     if (parsed.success) credential = parsed.data;

@@ -135,7 +135,7 @@ test("OpenAPI import in the web UI, API key on the server page, SDK client calls
     // The API key, on the server page; shown once as how it is sent, never as its value.
     await page.getByLabel("Credential type").selectOption("api-key");
     await page.getByLabel("API key sent in").selectOption("header");
-    await page.getByLabel("Header or parameter name").fill("X-API-Key");
+    await page.getByLabel("API key header or query parameter").fill("X-API-Key");
     await page.getByLabel("Secret (key, token or password)").fill(API_KEY);
     await page.getByRole("button", { name: "Save upstream API" }).click();
     await expect(page.getByTestId("api-credential")).toContainText("API key in the header X-API-Key");
