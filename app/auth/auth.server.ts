@@ -2,7 +2,8 @@ import { Authenticator } from "remix-auth";
 import { FormStrategy } from "remix-auth-form";
 import type { AppContext } from "~/context.server";
 import { dummyPasswordHash, verifyPassword } from "~/utils/crypto.server";
-import { recordFailure, recordSuccess, retryAfterMs, throttleKeys } from "./throttle.server";
+import { readDeviceCookie } from "./device-cookie.server";
+import { deviceKeys, recordFailure, recordSuccess, retryAfterMs, untrustedKeys } from "./throttle.server";
 import { findUserByEmail } from "./users.server";
 
 /** A sign-in refusal whose message is safe to show on the page. */
@@ -26,14 +27,21 @@ export type AuthUser = { id: string };
 export function createAuthenticator(ctx: AppContext, clientAddress: string) {
   const authenticator = new Authenticator<AuthUser>();
   authenticator.use(
-    new FormStrategy(async ({ form }) => {
+    new FormStrategy(async ({ form, request }) => {
       const email = String(form.get("email") ?? "").trim().toLowerCase();
       const password = String(form.get("password") ?? "");
       if (!email) throw new SignInError("Enter your email address", 400);
       if (!password) throw new SignInError("Enter your password", 400);
       if (email.length > 254 || password.length > 256) throw new SignInError("Email or password is incorrect");
-      const keys = throttleKeys(email, clientAddress);
-      const wait = retryAfterMs(ctx, keys);
+      const user = findUserByEmail(ctx, email);
+      // A browser the account's owner signed in with before is judged on its own failures (decision
+      // 030); a device cookie that has seen too many is no longer trusted, and neither is one for
+      // another account, a forged one or none.
+      const device = readDeviceCookie(ctx, request);
+      const ownDevice = device !== null && user && device.userId === user.id ? deviceKeys(device.nonce) : null;
+      const trusted = ownDevice !== null && retryAfterMs(ctx, ownDevice) === 0;
+      const keys = trusted ? ownDevice : untrustedKeys(email, clientAddress);
+      const wait = trusted ? 0 : retryAfterMs(ctx, keys);
       if (wait > 0) {
         const seconds = Math.ceil(wait / 1000);
         throw new SignInError(
@@ -42,12 +50,11 @@ export function createAuthenticator(ctx: AppContext, clientAddress: string) {
           seconds,
         );
       }
-      const user = findUserByEmail(ctx, email);
       // Always spend one scrypt so response time does not tell whether the account exists.
       const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyPasswordHash()));
       if (!user || !user.passwordHash || !ok) {
         recordFailure(ctx, keys);
-        ctx.logger.info("sign-in failed", { client: clientAddress });
+        ctx.logger.info("sign-in failed", { client: clientAddress, trustedDevice: trusted });
         throw new SignInError("Email or password is incorrect");
       }
       recordSuccess(ctx, keys);

@@ -3,40 +3,52 @@ import type { AppContext } from "~/context.server";
 import { signInThrottle } from "~/db/schema";
 
 /**
- * Slows down password guessing, per account and per client address. Counters live in SQLite so a
- * restart does not reset them. Free attempts first, then an exponentially growing wait.
+ * Slows down password guessing. Counters live in SQLite so a restart does not reset them. Free
+ * attempts first, then an exponentially growing wait. An attempt from a browser with a valid
+ * device cookie for the account counts against that device alone; every other attempt counts
+ * against the account and the client address (decision 030).
  */
 export const THROTTLE = {
   account: { free: 5, maxDelayMs: 15 * 60_000 },
   address: { free: 20, maxDelayMs: 15 * 60_000 },
+  device: { free: 10, maxDelayMs: 15 * 60_000 },
   /** Failures older than this are forgotten. */
   windowMs: 60 * 60_000,
 };
 
-export function throttleKeys(email: string, address: string) {
-  return { account: `account:${email.trim().toLowerCase()}`, address: `address:${address}` };
+type Policy = { free: number; maxDelayMs: number };
+export type ThrottleKey = { key: string; policy: Policy };
+
+/** The counters an untrusted attempt is judged on and counted against. */
+export function untrustedKeys(email: string, address: string): ThrottleKey[] {
+  return [
+    { key: `account:${email.trim().toLowerCase()}`, policy: THROTTLE.account },
+    { key: `address:${address}`, policy: THROTTLE.address },
+  ];
 }
 
-/** Milliseconds until the next attempt is allowed for either key; 0 when allowed now. */
-export function retryAfterMs(ctx: AppContext, keys: { account: string; address: string }): number {
+/** The counter of one device cookie (its nonce; the cookie's signature binds it to the account). */
+export function deviceKeys(nonce: string): ThrottleKey[] {
+  return [{ key: `device:${nonce}`, policy: THROTTLE.device }];
+}
+
+/** Milliseconds until the next attempt is allowed for every key; 0 when allowed now. */
+export function retryAfterMs(ctx: AppContext, keys: ThrottleKey[]): number {
   const now = ctx.now();
   const rows = ctx.db
     .select()
     .from(signInThrottle)
-    .where(inArray(signInThrottle.key, [keys.account, keys.address]))
+    .where(inArray(signInThrottle.key, keys.map((k) => k.key)))
     .all();
   let wait = 0;
   for (const row of rows) if (row.blockedUntil > now) wait = Math.max(wait, row.blockedUntil - now);
   return wait;
 }
 
-export function recordFailure(ctx: AppContext, keys: { account: string; address: string }): void {
+export function recordFailure(ctx: AppContext, keys: ThrottleKey[]): void {
   const now = ctx.now();
   ctx.db.transaction((tx) => {
-    for (const [key, policy] of [
-      [keys.account, THROTTLE.account],
-      [keys.address, THROTTLE.address],
-    ] as const) {
+    for (const { key, policy } of keys) {
       const row = tx.select().from(signInThrottle).where(eq(signInThrottle.key, key)).get();
       const fresh = !row || now - row.firstFailureAt > THROTTLE.windowMs;
       const failures = fresh ? 1 : row.failures + 1;
@@ -54,6 +66,12 @@ export function recordFailure(ctx: AppContext, keys: { account: string; address:
   });
 }
 
-export function recordSuccess(ctx: AppContext, keys: { account: string; address: string }): void {
-  ctx.db.delete(signInThrottle).where(eq(signInThrottle.key, keys.account)).run();
+/**
+ * A correct password clears the counter it was judged on, except an address's (others may share
+ * it). An untrusted success clears the account's; a trusted one clears only its device's, so the
+ * owner signing in does not hand a guesser elsewhere a fresh set of free attempts.
+ */
+export function recordSuccess(ctx: AppContext, keys: ThrottleKey[]): void {
+  const cleared = keys.map((k) => k.key).filter((key) => !key.startsWith("address:"));
+  if (cleared.length) ctx.db.delete(signInThrottle).where(inArray(signInThrottle.key, cleared)).run();
 }

@@ -38,7 +38,9 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   const env = options.env ?? process.env;
   // Commands may be one or two words ("serve", "user add").
   const two = argv.slice(0, 2).join(" ");
-  const name = commands[two] ? two : commands[argv[0] ?? ""] ? argv[0]! : undefined;
+  // Own keys only: `toolgate constructor` names no command.
+  const known = (word: string) => Object.hasOwn(commands, word);
+  const name = known(two) ? two : known(argv[0] ?? "") ? argv[0]! : undefined;
   if (!name || argv.includes("--help") && !name) {
     if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
       io.out(usage());

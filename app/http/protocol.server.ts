@@ -51,6 +51,11 @@ export function matchNodeRoute(pathname: string): { handler: NodeProtocolHandler
   return null;
 }
 
+/** Every registered protocol route's pattern (the generative battery derives its paths from them). */
+export function protocolRoutePatterns(): RegExp[] {
+  return routes.map((route) => route.pattern);
+}
+
 /** The prefixes the Node server hands to the protocol router instead of Remix. */
 export function isProtocolPath(pathname: string): boolean {
   return matchProtocolRoute(pathname) !== null;

@@ -3,6 +3,8 @@
  * Token buckets in memory (one process serves the app). A refused request gets 429 with
  * Retry-After: never 400 or 401, which send OAuth clients into re-authorization loops.
  */
+import { matchPageRoute, pagePathname, protocolPathname, type PageRoute } from "./request-target.server";
+
 export type Limit = { /** bucket size */ burst: number; /** tokens added per minute */ perMinute: number };
 
 export const DEFAULT_LIMITS = {
@@ -72,15 +74,43 @@ export function limitKey(address: string): string {
   return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
 }
 
-/** Which limit applies to a request, if any. */
-export function limitFor(method: string, pathname: string): LimitName | null {
+/**
+ * The limited endpoints, each as a route path the way a route file declares it. Protocol routes
+ * match their raw path exactly; page routes (`authorize`, `sign-in`) are matched by Remix's own
+ * matcher, so every spelling Remix routes to them (case, trailing slash, percent-encoding, dot
+ * segments, `.data`) is found here too (decision 028). A spelling of a protocol path that only
+ * Remix answers (a 404 page, say `/TOKEN`) shares its endpoint's bucket: harmless, and it keeps the
+ * rule simple: whatever the router reads as `/token` is limited as `/token`.
+ */
+const LIMITED_ROUTES: PageRoute<LimitName>[] = [
+  { id: "register", path: "register" },
+  { id: "token", path: "token" },
+  { id: "revoke", path: "revoke" },
+  { id: "authorize", path: "authorize" },
+  { id: "signIn", path: "sign-in" },
+];
+const PROTOCOL_LIMITS = new Map<string, LimitName>([
+  ["/register", "register"],
+  ["/token", "token"],
+  ["/revoke", "revoke"],
+]);
+// Remix runs a route's action for these methods; GET and HEAD run the loader (the sign-in page).
+const ACTION_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/**
+ * Which limit applies to a request, if any, by the route that will answer it. `target` is the
+ * request target in origin form (checkRequestTarget); `isProtocolPath` tells whether a protocol
+ * route answers a raw path (those are served before Remix, so no page route can).
+ */
+export function limitFor(method: string, target: string, isProtocolPath: (pathname: string) => boolean = () => false): LimitName | null {
   if (method === "OPTIONS") return null;
-  if (pathname === "/register") return "register";
-  if (pathname === "/token") return "token";
-  if (pathname === "/revoke") return "revoke";
-  if (pathname === "/authorize") return "authorize";
-  if (pathname === "/sign-in" && method === "POST") return "signIn";
-  return null;
+  const raw = protocolPathname(target);
+  const protocol = PROTOCOL_LIMITS.get(raw);
+  if (protocol) return protocol;
+  if (isProtocolPath(raw)) return null;
+  const name = matchPageRoute(LIMITED_ROUTES, pagePathname(target));
+  if (name === "signIn" && !ACTION_METHODS.has(method)) return null;
+  return name;
 }
 
 export function rateLimitedResponse(retryAfterSeconds: number): Response {

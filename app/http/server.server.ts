@@ -12,7 +12,9 @@ import { json } from "./headers.server";
 import { endWith, writeFetchResponse } from "./node-request.server";
 import { markDraining, runShutdownHooks } from "./lifecycle.server";
 import { DEFAULT_LIMITS, limitFor, limitKey, RateLimiter, rateLimitedResponse } from "./rate-limit.server";
-import { matchNodeRoute, matchProtocolRoute, type NodeProtocolHandler, type ProtocolHandler, type RequestInfo } from "./protocol.server";
+import { checkPageForm } from "./page-form.server";
+import { checkRequestTarget, protocolPathname } from "./request-target.server";
+import { isProtocolPath, matchNodeRoute, matchProtocolRoute, type NodeProtocolHandler, type ProtocolHandler, type RequestInfo } from "./protocol.server";
 import "./routes.server";
 
 export type StartOptions = {
@@ -53,7 +55,9 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
   const remix = build ? createRequestHandler(build, mode) : undefined;
   const pages: ProtocolHandler = async (request, _ctx, info) => {
     if (!remix) return json({ error: "not_found" }, { status: 404 });
-    const checked = pageRequest(request, publicUrl);
+    const page = pageRequest(request, publicUrl);
+    if (page instanceof Response) return page;
+    const checked = page.method === "GET" || page.method === "HEAD" ? page : await checkPageForm(page);
     if (checked instanceof Response) return checked;
     return remix(checked, { ctx, cspNonce: randomBytes(16).toString("base64"), ...info });
   };
@@ -99,7 +103,11 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
     if (draining) res.setHeader("Connection", "close");
     active.add(res);
     const started = performance.now();
-    const pathname = (req.url ?? "/").split("?")[0]!;
+    // Every route below reads the target in origin form; anything else would make the fetch
+    // Request (and so the process) throw.
+    const checked = checkRequestTarget(req.method ?? "GET", req.url ?? "/");
+    if ("target" in checked) req.url = checked.target;
+    const pathname = protocolPathname(req.url ?? "/");
     res.on("close", () => {
       active.delete(res);
       // The query string is never logged: it carries authorization codes and state. The request
@@ -118,9 +126,12 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       else ctx.logger.info("request", fields);
     });
     logScope.run({ requestId }, () => {
-      // Before protocol handlers and Remix alike: 429 with Retry-After, never 400/401 (which send
-      // OAuth clients into re-authorization loops).
-      const limitName = limiter ? limitFor(req.method ?? "GET", pathname) : null;
+      if (!("target" in checked)) {
+        return endWith(res, checked.status, { "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store", ...(checked.status === 405 ? { Allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" } : {}) }, checked.message);
+      }
+      // Before protocol handlers and Remix alike, by the route that will answer (decision 028):
+      // 429 with Retry-After, never 400/401 (which send OAuth clients into re-authorization loops).
+      const limitName = limiter ? limitFor(req.method ?? "GET", checked.target, isProtocolPath) : null;
       const wait = limitName ? limiter!.take(limitName, limitKey(info.clientAddress)) : 0;
       if (wait > 0) return respond(() => rateLimitedResponse(wait), req, res, info);
       const fast = matchNodeRoute(pathname);
@@ -163,7 +174,14 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
   }
 
   function respond(handler: ProtocolHandler, req: http.IncomingMessage, res: http.ServerResponse, info: RequestInfo) {
-    const request = toRequest(req, res);
+    let request: Request;
+    try {
+      request = toRequest(req, res);
+    } catch (error) {
+      // A request the fetch API cannot represent is the client's mistake, never a crash or a 500.
+      ctx.logger.warn("request could not be read", { error: error instanceof Error ? error.message : String(error) });
+      return endWith(res, 400, { "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store" }, "Bad request.");
+    }
     Promise.resolve()
       .then(() => handler(request, ctx, info))
       .catch((error: unknown) => {

@@ -226,8 +226,9 @@ const REQUEST_SCHEMAS = {
 } as const;
 
 function invalidParams(message: JSONRPCRequest): JsonRpcAnswer | null {
+  // The method is the client's string: an own-key check, or `constructor` would find Object's.
+  if (!Object.hasOwn(REQUEST_SCHEMAS, message.method)) return null;
   const schema = REQUEST_SCHEMAS[message.method as keyof typeof REQUEST_SCHEMAS];
-  if (!schema) return null;
   const result = schema.safeParse(message);
   if (result.success) return null;
   const detail = result.error.issues

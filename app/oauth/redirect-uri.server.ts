@@ -11,7 +11,9 @@ const DANGEROUS_SCHEMES = new Set(["javascript:", "data:", "file:", "vbscript:",
 /** The parts of a loopback http URI other than its port, or null when it is not one. */
 function loopbackWithoutPort(uri: string): { host: string; rest: string } | null {
   const m = LOOPBACK.exec(uri);
-  if (!m) return null;
+  // A port past 65535 is no port: URL parsing (the browser's, and ours when the redirect is built)
+  // refuses the whole URI.
+  if (!m || (m[2] !== undefined && Number(m[2]) > 65535)) return null;
   return { host: m[1]!, rest: m[3] ?? "" };
 }
 
@@ -31,7 +33,7 @@ export function redirectUriMatches(registered: string[], requested: string): boo
 }
 
 export function isLoopbackRedirectUri(uri: string): boolean {
-  return LOOPBACK.test(uri);
+  return loopbackWithoutPort(uri) !== null;
 }
 
 /** A private-use URI scheme (RFC 8252 §7.1), e.g. `cursor://…`: neither http nor https. */

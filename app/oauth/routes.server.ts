@@ -53,7 +53,7 @@ function endpoint<R extends { method: string }>(methods: Record<string, Handler<
   const allowed = Object.keys(methods).join(", ");
   return async (request, ctx, info) => {
     if (request.method === "OPTIONS") return preflight(allowed);
-    const handler = methods[request.method] ?? (request.method === "HEAD" ? methods.GET : undefined);
+    const handler = Object.hasOwn(methods, request.method) ? methods[request.method] : request.method === "HEAD" ? methods.GET : undefined;
     if (!handler) {
       return withCors(
         json(
@@ -89,8 +89,10 @@ protocolRoute(
   /^\/\.well-known\/oauth-protected-resource\/mcp\/[^/]+$/,
   endpoint<Request>({
     GET: (request, ctx) => {
-      const serverId = decodeURIComponent(new URL(request.url).pathname.split("/").pop()!);
-      const server = findServerForMetadata(ctx, serverId);
+      // Server ids are URL-safe as they are: a segment that needs decoding names no server (and a
+      // malformed one must not throw).
+      const serverId = new URL(request.url).pathname.split("/").pop()!;
+      const server = /^[A-Za-z0-9_-]{1,64}$/.test(serverId) ? findServerForMetadata(ctx, serverId) : null;
       if (!server) return discoveryJson({ error: "not_found", error_description: "No MCP server has this id" }, 404);
       return discoveryJson(protectedResourceMetadata(ctx, server));
     },

@@ -3,6 +3,7 @@ import { json, redirect } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
 import { z } from "zod";
 import { checkCsrf } from "~/auth/csrf.server";
+import { deviceCookieHeader } from "~/auth/device-cookie.server";
 import { createUserSession, csrfToken, getBrowserSession } from "~/auth/session.server";
 import { countUsers, createUser, emailSchema, passwordSchema, UserExistsError } from "~/auth/users.server";
 import { FormField } from "~/servers/components";
@@ -56,8 +57,10 @@ export async function action({ request, context }: ActionFunctionArgs) {
     throw error;
   }
   if (countUsers(ctx) > 1) ctx.logger.warn("first-run form raced another account creation");
-  const cookie = await createUserSession(ctx, request, user.id);
-  return redirect("/", { headers: { "Set-Cookie": cookie } });
+  const headers = new Headers({ "Set-Cookie": await createUserSession(ctx, request, user.id) });
+  // The owner's first browser is trusted for their account from the start (decision 030).
+  headers.append("Set-Cookie", deviceCookieHeader(ctx, user.id));
+  return redirect("/", { headers });
 }
 
 function Field(props: {

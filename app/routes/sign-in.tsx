@@ -1,14 +1,21 @@
-import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation, useSearchParams } from "@remix-run/react";
 import { createAuthenticator, SignInError } from "~/auth/auth.server";
 import { checkCsrf } from "~/auth/csrf.server";
+import { deviceCookieHeader } from "~/auth/device-cookie.server";
 import { createUserSession, csrfToken, getBrowserSession, safeReturnTo, getRequestUser } from "~/auth/session.server";
 import { countUsers } from "~/auth/users.server";
 import { providerErrorMessage } from "~/auth/providers/errors.server";
 import { configuredProviders } from "~/auth/providers/registry.server";
 
 export const meta: MetaFunction = () => [{ title: "Sign in · Toolgate" }];
+
+// Remix sends a page's headers from this function only: a throttled post keeps its Retry-After.
+export const headers: HeadersFunction = ({ actionHeaders }) => {
+  const retryAfter = actionHeaders.get("Retry-After");
+  return retryAfter ? { "Retry-After": retryAfter } : new Headers();
+};
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const { ctx } = context;
@@ -50,8 +57,10 @@ export async function action({ request, context }: ActionFunctionArgs) {
   }
   try {
     const user = await createAuthenticator(ctx, context.clientAddress).authenticate("password", request);
-    const cookie = await createUserSession(ctx, request, user.id);
-    return redirect(returnTo, { headers: { "Set-Cookie": cookie } });
+    const headers = new Headers({ "Set-Cookie": await createUserSession(ctx, request, user.id) });
+    // A fresh device cookie on every sign-in: this browser stays trusted for the account (decision 030).
+    headers.append("Set-Cookie", deviceCookieHeader(ctx, user.id));
+    return redirect(returnTo, { headers });
   } catch (error) {
     if (error instanceof Response) throw error;
     if (error instanceof SignInError) {

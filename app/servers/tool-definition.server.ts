@@ -290,7 +290,8 @@ export function parseHeadersText(text: string): { ok: true; headers: Record<stri
     }
     return { ok: false, message: "Headers must be a JSON object or one \"Name: value\" per line." };
   }
-  const headers: Record<string, string> = {};
+  // No prototype: a header named __proto__ is kept as the owner wrote it, not swallowed.
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [i, line] of trimmed.split(/\r?\n/).entries()) {
     if (line.trim() === "") continue;
     const colon = line.indexOf(":");

@@ -81,7 +81,8 @@ export function scrub(value: unknown, depth = 0): unknown {
   if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return `[${value.byteLength} bytes]`;
   if (Array.isArray(value)) return value.slice(0, 100).map((v) => scrub(v, depth + 1));
   const entries = value instanceof Headers || value instanceof Map ? [...value.entries()] : Object.entries(value);
-  const out: Record<string, unknown> = {};
+  // No prototype: a logged object's own "__proto__" key stays a field instead of replacing it.
+  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const [k, v] of entries) out[String(k)] = isSecretField(String(k)) ? REDACTED : scrub(v, depth + 1);
   return out;
 }

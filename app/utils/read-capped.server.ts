@@ -1,11 +1,11 @@
 /**
- * Reads a web stream (the body of a fetch Request or Response) as UTF-8 text, up to `maxBytes`.
- * Past the limit it returns null and cancels the stream, so an oversized body is never held in
- * memory and its connection is not left half-read. A missing body (null) reads as "". A read
- * error (the connection closed early, an abort) is thrown.
+ * Reads a web stream (the body of a fetch Request or Response) up to `maxBytes`. Past the limit it
+ * returns null and cancels the stream, so an oversized body is never held in memory and its
+ * connection is not left half-read. A missing body (null) reads as empty. A read error (the
+ * connection closed early, an abort) is thrown.
  */
-export async function readCappedText(stream: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<string | null> {
-  if (!stream) return "";
+export async function readCappedBytes(stream: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<Buffer | null> {
+  if (!stream) return Buffer.alloc(0);
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -19,5 +19,11 @@ export async function readCappedText(stream: ReadableStream<Uint8Array> | null, 
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks);
+}
+
+/** readCappedBytes as UTF-8 text. */
+export async function readCappedText(stream: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<string | null> {
+  const bytes = await readCappedBytes(stream, maxBytes);
+  return bytes === null ? null : bytes.toString("utf8");
 }
