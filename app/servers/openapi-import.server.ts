@@ -249,9 +249,10 @@ function toolOf(
   schemes: AnyObject,
 ): ToolDefinition {
   checkSecurity(op.security ?? docSecurity, schemes);
-  const properties: AnyObject = {};
+  // No prototypes: parameters named "__proto__" or "constructor" are names like any other.
+  const properties: AnyObject = Object.create(null) as AnyObject;
   const required: string[] = [];
-  const params: Record<string, ParamMapping> = {};
+  const params: Record<string, ParamMapping> = Object.create(null) as Record<string, ParamMapping>;
 
   // Path-level parameters, overridden by the operation's own with the same name and location.
   const merged = new Map<string, AnyObject>();
@@ -279,7 +280,7 @@ function toolOf(
     if (location === "query" && style && style !== "form") throw new Refusal(`its query parameter ${wire} uses style ${style}; only form is supported`);
     if (location === "path" && style && style !== "simple") throw new Refusal(`its path parameter ${wire} uses style ${style}; only simple is supported`);
     let arg = wire;
-    if (arg in properties) arg = `${location}_${wire}`;
+    if (Object.hasOwn(properties, arg)) arg = `${location}_${wire}`;
     const content = isObject(p.content) ? Object.values(p.content).find(isObject) : undefined;
     const schema = convertSchema(p.schema ?? content?.schema ?? {}, `parameter ${wire}`);
     if (typeof p.description === "string" && isObject(schema) && schema.description === undefined) schema.description = p.description;
@@ -302,7 +303,7 @@ function toolOf(
       throw new Refusal(`it takes a ${types.join(", ")} body; Toolgate sends JSON bodies only`);
     }
     const media = body.content[jsonType];
-    const arg = "body" in properties ? "requestBody" : "body";
+    const arg = Object.hasOwn(properties, "body") ? "requestBody" : "body";
     const schema = convertSchema(isObject(media) ? (media.schema ?? {}) : {}, "the request body");
     if (typeof body.description === "string" && isObject(schema) && schema.description === undefined) schema.description = body.description;
     properties[arg] = schema;

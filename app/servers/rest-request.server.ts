@@ -121,15 +121,17 @@ export function buildRestRequest(input: BuildInput): BuildResult {
   // 2. Sort arguments by where they go.
   const byPlaceholder = new Map<string, string>();
   const query: string[] = fixedQuery ? [fixedQuery] : [];
-  const headers: Record<string, string> = {};
-  const bodyObject: Record<string, unknown> = {};
+  // No prototypes: an argument named "__proto__" or "constructor" is data like any other.
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+  const bodyObject: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   let wholeBody: { value: unknown } | null = null;
   const mapped = params ?? {};
+  const mappingOf = (arg: string) => (Object.hasOwn(mapped, arg) ? mapped[arg] : undefined);
   for (const [arg, mapping] of Object.entries(mapped)) {
     if (mapping.in === "path") byPlaceholder.set(mapping.name ?? arg, arg);
   }
   for (const [arg, value] of Object.entries(args)) {
-    const mapping = mapped[arg] ?? (byPlaceholder.has(arg) ? undefined : placeholderDefault(arg, pathTemplate));
+    const mapping = mappingOf(arg) ?? (byPlaceholder.has(arg) ? undefined : placeholderDefault(arg, pathTemplate));
     if (!mapping) {
       if (!byPlaceholder.has(arg)) bodyObject[arg] = value;
       continue;
@@ -160,9 +162,10 @@ export function buildRestRequest(input: BuildInput): BuildResult {
   let refused: string | null = null;
   const path = pathTemplate.replace(PLACEHOLDER, (_m, name: string) => {
     const arg = byPlaceholder.get(name) ?? name;
-    const result = pathValue(arg, args[arg]);
+    const value = Object.hasOwn(args, arg) ? args[arg] : undefined;
+    const result = pathValue(arg, value);
     if (!result.ok) {
-      if (args[arg] === undefined || args[arg] === null) missing ??= result.message;
+      if (value === undefined || value === null) missing ??= result.message;
       else refused ??= result.message;
       return "";
     }

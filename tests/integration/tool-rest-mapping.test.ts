@@ -103,6 +103,16 @@ describe("REST mapping: request building (RFC 6570 simple expansion, OpenAPI for
     expect(injected.ok).toBe(false);
   });
 
+  it("arguments named like Object.prototype members are data like any other", () => {
+    const args = JSON.parse('{"constructor":"c","toString":"t","__proto__":{"x":1},"hasOwnProperty":"h"}') as Record<string, unknown>;
+    const loose = build({ url: "/items", method: "POST", params: { q: { in: "query" } }, args });
+    expect(loose.ok && JSON.parse(loose.target.body!)).toEqual(args);
+    const get = build({ url: "/items", method: "GET", params: { q: { in: "query" } }, args: { constructor: "c", toString: "t" } });
+    expect(get.ok && get.target.path).toBe("/v1/items?constructor=c&toString=t");
+    const header = build({ url: "/items", params: { constructor: { in: "header" as const, name: "X-C" } }, args: { constructor: "v" } });
+    expect(header.ok && header.target.headers).toEqual({ "X-C": "v" });
+  });
+
   it("legacy tools (no mapping) send every argument as the JSON body, exactly as before", () => {
     const result = buildRestRequest({ url: "https://hooks.example.test/run", method: "POST", params: null, args: { a: 1 }, baseUrl: null, credential: null });
     expect(result.ok && result.target).toMatchObject({ origin: "https://hooks.example.test", path: "/run", body: '{"a":1}' });
