@@ -4,6 +4,7 @@
  */
 import { and, desc, eq, lt, type SQL } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
+import { displayText } from "~/utils/display-text";
 import { auditEvents, oauthClients, users } from "~/db/schema";
 
 export const ACTIVITY_PAGE_SIZE = 50;
@@ -33,6 +34,8 @@ export type ActivityEvent = {
   actorLabel: string;
   detail: Record<string, unknown>;
   description: string;
+  /** The description in pieces, names marked for isolation. */
+  descriptionParts: SentencePart[];
 };
 
 export type ActivityPage = {
@@ -65,51 +68,88 @@ function list(v: unknown): string[] | null {
   return Array.isArray(v) && v.every((x) => typeof x === "string") ? (v as string[]) : null;
 }
 
+/**
+ * A sentence in pieces: strings are Toolgate's own words; `{ name }` is a name from outside (an
+ * application's, a person's, a tool's), which the page renders isolated so that its direction or
+ * characters cannot rearrange the words around it (docs/decisions/031-consent-screen-truth.md).
+ */
+export type SentencePart = string | { name: string };
+
+function sentence(words: TemplateStringsArray, ...names: (string | SentencePart[])[]): SentencePart[] {
+  const parts: SentencePart[] = [];
+  words.forEach((w, i) => {
+    if (w) parts.push(w);
+    if (i < names.length) {
+      const n = names[i]!;
+      if (Array.isArray(n)) parts.push(...n);
+      else parts.push({ name: n });
+    }
+  });
+  return parts;
+}
+
+/** A sentence's plain text (for logs, exports and tests). */
+export function sentenceText(parts: SentencePart[]): string {
+  return parts.map((p) => (typeof p === "string" ? p : p.name)).join("");
+}
+
 /** A sentence for one event. `app` is the client's name (or "An application"), `who` the actor. */
 export function describeEvent(kind: string, detail: Record<string, unknown>, app: string, who: string): string {
+  return sentenceText(describeEventParts(kind, detail, app, who));
+}
+
+/** describeEvent, in pieces with the names marked. */
+export function describeEventParts(kind: string, detail: Record<string, unknown>, app: string, who: string): SentencePart[] {
   const tools = list(detail.tools) ?? list(detail.toolNames);
   switch (kind) {
     case "authorization.approved":
       return tools
-        ? `${who} approved ${app} for ${tools.length === 0 ? "no tools" : tools.join(", ")}`
-        : `${who} approved ${app}`;
+        ? tools.length === 0
+          ? sentence`${who} approved ${app} for no tools`
+          : sentence`${who} approved ${app} for ${tools.join(", ")}`
+        : sentence`${who} approved ${app}`;
     case "code.reuse_detected":
-      return `An authorization code of ${app} was used twice; the tokens issued for it were revoked`;
+      return sentence`An authorization code of ${app} was used twice; the tokens issued for it were revoked`;
     case "authorization.denied":
-      return `${who} denied ${app} access`;
+      return sentence`${who} denied ${app} access`;
     case "grant.revoked":
-      return `${who} revoked the access of ${app}; its tokens stopped working`;
+      return sentence`${who} revoked the access of ${app}; its tokens stopped working`;
     case "token.issued":
-      return `${app} received new tokens`;
+      return sentence`${app} received new tokens`;
     case "token.refreshed":
-      return `${app} refreshed its tokens`;
+      return sentence`${app} refreshed its tokens`;
     case "token.revoked":
       return detail.tokenType === "refresh_token"
-        ? `${app} revoked its refresh token (and the tokens issued with it)`
+        ? sentence`${app} revoked its refresh token (and the tokens issued with it)`
         : detail.tokenType === "access_token"
-          ? `${app} revoked an access token`
-          : `${app} revoked a token`;
+          ? sentence`${app} revoked an access token`
+          : sentence`${app} revoked a token`;
     case "refresh.reuse_detected":
-      return `An old refresh token of ${app} was used again; its tokens were revoked as a precaution`;
+      return sentence`An old refresh token of ${app} was used again; its tokens were revoked as a precaution`;
     case "client.registered":
-      return `${app} registered itself`;
+      return sentence`${app} registered itself`;
     case "tool.called": {
-      const tool = str(detail.tool) ?? str(detail.toolName) ?? "a tool";
+      const tool = str(detail.tool) ?? str(detail.toolName);
       const outcome = str(detail.outcome);
       const ms = typeof detail.durationMs === "number" ? ` in ${Math.round(detail.durationMs)} ms` : "";
-      const result =
+      const result: SentencePart[] =
         outcome === null || outcome === "ok" || outcome === "success"
-          ? "successfully"
+          ? ["successfully"]
           : outcome === "error"
-            ? "and the tool reported an error"
+            ? ["and the tool reported an error"]
             : outcome === "refused" || outcome === "forbidden" || outcome === "denied"
-              ? "but was refused"
-              : `with outcome "${outcome}"`;
-      return `${app} called ${tool} ${result}${ms}`;
+              ? ["but was refused"]
+              : sentence`with outcome "${outcome}"`;
+      return [...sentence`${app} called `, ...(tool ? sentence`${tool}` : ["a tool"]), " ", ...result, ...(ms ? [ms] : [])];
     }
     default:
-      return `${AUDIT_KINDS[kind] ?? kind} (${app})`;
+      return AUDIT_KINDS[kind] ? sentence`${[AUDIT_KINDS[kind]!]} (${app})` : sentence`${kind} (${app})`;
   }
+}
+
+function describedEvent(kind: string, detail: Record<string, unknown>, app: string, who: string) {
+  const descriptionParts = describeEventParts(kind, detail, app, who);
+  return { description: sentenceText(descriptionParts), descriptionParts };
 }
 
 function actorLabel(actor: string | null, actorEmail: string | null, clientName: string | null): string {
@@ -146,7 +186,9 @@ export function listActivity(ctx: AppContext, filter: ActivityFilter): ActivityP
     .all();
   const page = rows.slice(0, limit);
   return {
-    events: page.map((r) => {
+    events: page.map((row) => {
+      // A client's name, cleaned of characters the page would not show (decision 031).
+      const r = { ...row, clientName: row.clientName === null ? null : displayText(row.clientName) };
       const detail = parseDetail(r.detail);
       const app = r.clientName ?? (r.clientId ? "An application" : "Toolgate");
       const who = actorLabel(r.actor, r.actorEmail, r.clientName);
@@ -160,7 +202,7 @@ export function listActivity(ctx: AppContext, filter: ActivityFilter): ActivityP
         actor: r.actor,
         actorLabel: who,
         detail,
-        description: describeEvent(r.kind, detail, app, who),
+        ...describedEvent(r.kind, detail, app, who),
       };
     }),
     nextBefore: rows.length > limit ? page[page.length - 1]!.id : null,
@@ -176,6 +218,6 @@ export function activityClients(ctx: AppContext, serverId: string): { id: string
     .where(eq(auditEvents.serverId, serverId))
     .all()
     .filter((c): c is { id: string; name: string | null } => c.id !== null)
-    .map((c) => ({ id: c.id, name: c.name ?? c.id }))
+    .map((c) => ({ id: c.id, name: displayText(c.name ?? c.id) }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }

@@ -1,4 +1,6 @@
 import { Link, useFetcher } from "@remix-run/react";
+import { ClientText } from "~/components/client-text";
+import { displayText } from "~/utils/display-text";
 import { formatUtc } from "./format";
 
 export type ConnectionView = {
@@ -43,7 +45,9 @@ function ConnectionItem({ connection: c, csrf, showServer }: { connection: Conne
   return (
     <li aria-labelledby={headingId} data-grant-id={c.grantId}>
       <div className="spread">
-        <h3 id={headingId}>{c.applicationName}</h3>
+        <h3 id={headingId}>
+          <ClientText>{c.applicationName}</ClientText>
+        </h3>
         <fetcher.Form method="post" className="inline-form">
           <input type="hidden" name="csrf" value={csrf} />
           <input type="hidden" name="grantId" value={c.grantId} />
@@ -51,7 +55,7 @@ function ConnectionItem({ connection: c, csrf, showServer }: { connection: Conne
             type="submit"
             className="button button--danger"
             disabled={pending}
-            aria-label={`Revoke access for ${c.applicationName}${showServer ? ` to ${c.serverName}` : ""}`}
+            aria-label={`Revoke access for ${displayText(c.applicationName)}${showServer ? ` to ${c.serverName}` : ""}`}
           >
             {pending ? "Revoking…" : "Revoke access"}
           </button>
@@ -67,11 +71,22 @@ function ConnectionItem({ connection: c, csrf, showServer }: { connection: Conne
           </>
         ) : null}
         <dt>Redirects to</dt>
-        <dd>{c.redirectHosts.length > 0 ? c.redirectHosts.join(", ") : "unknown"}</dd>
+        <dd>
+          {c.redirectHosts.length > 0
+            ? c.redirectHosts.map((host, i) => (
+                <span key={host}>
+                  {i > 0 ? ", " : null}
+                  <ClientText>{host}</ClientText>
+                </span>
+              ))
+            : "unknown"}
+        </dd>
         <dt>Identified by</dt>
         <dd>
           {c.identifiedBy === "metadata_document" ? (
-            <>Metadata document published at {c.clientIdHost ?? "its client ID URL"}</>
+            <>
+              Metadata document published at {c.clientIdHost ? <ClientText>{c.clientIdHost}</ClientText> : "its client ID URL"}
+            </>
           ) : (
             <>
               Self-registered <span className="badge badge--warn">unverified</span>
@@ -95,7 +110,7 @@ function ConnectionItem({ connection: c, csrf, showServer }: { connection: Conne
           {c.tools.length === 0 ? (
             <span className="muted">none</span>
           ) : (
-            <ul className="inline-list" aria-label={`Tools granted to ${c.applicationName}`}>
+            <ul className="inline-list" aria-label={`Tools granted to ${displayText(c.applicationName)}`}>
               {c.tools.map((t) => (
                 <li key={t.id} className="tool-name">
                   {t.name}

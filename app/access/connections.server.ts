@@ -6,6 +6,7 @@
  */
 import { and, asc, desc, eq, inArray, isNull } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
+import { displayText } from "~/utils/display-text";
 import { grants, grantTools, mcpServers, oauthClients, tools } from "~/db/schema";
 import { recordAudit } from "~/oauth/audit.server";
 import { revokeGrant } from "~/oauth/tokens.server";
@@ -118,8 +119,9 @@ export function listConnections(ctx: AppContext, userId: string, options: { serv
     serverId: r.serverId,
     serverName: r.serverName,
     clientId: r.clientId,
-    applicationName: r.clientName,
-    redirectHosts: redirectHostsOf(r.redirectUris),
+    // Names from clients, cleaned of characters the pages would not show (decision 031).
+    applicationName: displayText(r.clientName),
+    redirectHosts: redirectHostsOf(r.redirectUris).map(displayText),
     identifiedBy: r.kind,
     clientIdHost: r.kind === "metadata_document" ? hostOf(r.clientId) : null,
     firstAuthorizedAt: r.createdAt,

@@ -5,6 +5,7 @@ import { requireCsrf } from "~/auth/csrf.server";
 import { commitSession, getSession, requireUser } from "~/auth/session.server";
 import type { AppContext } from "~/context.server";
 import { revokeConnection } from "./connections.server";
+import { isolatedName } from "~/utils/display-text";
 
 export const REVOKE_CSRF_PURPOSE = "connections";
 
@@ -24,7 +25,7 @@ export async function handleRevoke(ctx: AppContext, request: Request, backTo: st
   const result = revokeConnection(ctx, user.id, parsed.data.grantId, { serverId });
   if (!result.revoked) throw new Response("Not found", { status: 404 });
   const session = await getSession(ctx, request);
-  session.flash("toast", `Access revoked for ${result.applicationName}. Its tokens no longer work.`);
+  session.flash("toast", `Access revoked for ${isolatedName(result.applicationName)}. Its tokens no longer work.`);
   return redirect(backTo, { headers: { "Set-Cookie": await commitSession(ctx, session) } });
 }
 

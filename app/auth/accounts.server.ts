@@ -58,7 +58,8 @@ export function removeUser(ctx: AppContext, email: string): { id: string; email:
       if (others === 0) throw new AccountError(`${user.email} is the only owner and cannot be removed`);
     }
     tx.delete(users).where(eq(users.id, user.id)).run();
-  });
+    // IMMEDIATE: the "another owner remains" check and the delete hold the write lock together.
+  }, { behavior: "immediate" });
   ctx.logger.info("user removed", { userId: user.id });
   return { id: user.id, email: user.email };
 }

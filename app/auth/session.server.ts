@@ -11,8 +11,11 @@ export type SessionData = {
   /** Present when signed in; the sessions row (keyed by the hash of `sid`) must also exist. */
   userId?: string;
 };
-/** One-time messages; `signingSecret` is "<serverId>:<secret>", shown once after creation or rotation. */
-export type FlashData = { toast: string; signingSecret: string };
+/**
+ * One-time messages. `signingSecretRef` refers to a signing secret stored server-side to be shown
+ * once after creation or rotation (app/auth/shown-once.server.ts); the secret is never in the cookie.
+ */
+export type FlashData = { toast: string; signingSecretRef: string };
 
 export type SessionUser = { id: string; email: string; name: string | null; role: "owner" | "member" };
 

@@ -2,6 +2,7 @@ import { count, eq } from "drizzle-orm";
 import { z } from "zod";
 import type { AppContext } from "~/context.server";
 import { users } from "~/db/schema";
+import { immediateTransaction } from "~/db/statements.server";
 import { hashPassword, newId } from "~/utils/crypto.server";
 
 export const emailSchema = z
@@ -21,6 +22,11 @@ export class UserExistsError extends Error {
   override name = "UserExistsError";
 }
 
+/** The first-run form lost to another account creation: the workspace has its owner already. */
+export class SetupDoneError extends Error {
+  override name = "SetupDoneError";
+}
+
 export function countUsers(ctx: AppContext): number {
   return ctx.db.select({ n: count() }).from(users).get()?.n ?? 0;
 }
@@ -29,12 +35,21 @@ export function findUserByEmail(ctx: AppContext, email: string) {
   return ctx.db.select().from(users).where(eq(users.email, email.trim().toLowerCase())).get() ?? null;
 }
 
-/** Creates an account. The email is normalised to lower case; it must be unused. */
+/**
+ * Creates an account. The email is normalised to lower case; it must be unused. The insert runs in
+ * one BEGIN IMMEDIATE transaction with what must hold or happen with it, so no other writer (another
+ * request, the CLI in another process) can come between the check and the insert:
+ * - `onlyFirst`: the workspace has no account yet (the first-run owner), else SetupDoneError;
+ * - `alsoWrite`: further writes that belong to the new account (a provider identity, a used-up
+ *   invitation), rolled back with it.
+ */
 export async function createUser(
   ctx: AppContext,
   input: { email: string; password?: string | null; name?: string | null; role?: "owner" | "member" },
+  options: { onlyFirst?: boolean; alsoWrite?: (userId: string) => void } = {},
 ) {
   const email = emailSchema.parse(input.email);
+  // Hashing yields to the event loop, so it happens before the transaction, never inside it.
   const passwordHash = input.password ? await hashPassword(passwordSchema.parse(input.password)) : null;
   const now = ctx.now();
   const row = {
@@ -47,7 +62,11 @@ export async function createUser(
     updatedAt: now,
   } as const;
   try {
-    ctx.db.insert(users).values(row).run();
+    immediateTransaction(ctx.db, () => {
+      if (options.onlyFirst && countUsers(ctx) > 0) throw new SetupDoneError("The workspace already has an owner");
+      ctx.db.insert(users).values(row).run();
+      options.alsoWrite?.(row.id);
+    });
   } catch (error) {
     if (error instanceof Error && /UNIQUE constraint failed: users\.email/.test(error.message)) {
       throw new UserExistsError(`A user with the email ${email} already exists`);

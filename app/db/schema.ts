@@ -71,6 +71,27 @@ export const sessions = sqliteTable(
   (t) => [index("sessions_user_idx").on(t.userId)],
 );
 
+/**
+ * A secret to be shown once on the page a redirect leads to (a new signing secret): encrypted with
+ * the data key, keyed by the hash of a random reference that only the browser's flash carries,
+ * deleted when read, refused after `expires_at` (docs/decisions/034-secrets-shown-once.md).
+ */
+export const shownOnceSecrets = sqliteTable(
+  "shown_once_secrets",
+  {
+    refHash: text("ref_hash").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    /** What the secret is for, e.g. "signing_secret:<server id>"; read back only for the same purpose. */
+    purpose: text("purpose").notNull(),
+    secretEnc: text("secret_enc").notNull(),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [index("shown_once_secrets_expires_idx").on(t.expiresAt)],
+);
+
 /** Failed sign-in counters, keyed by "account:<email>" or "address:<ip>". */
 export const signInThrottle = sqliteTable("sign_in_throttle", {
   key: text("key").primaryKey(),
@@ -327,9 +348,16 @@ export const refreshTokens = sqliteTable(
     expiresAt: integer("expires_at").notNull(),
     /** Set when this token was exchanged for a new one (rotation). */
     rotatedAt: integer("rotated_at"),
-    /** Hash of the token that replaced it, so a retry inside the grace window gets the same pair. */
+    /** Hash of the token that replaced it: the one live successor (a grace retry re-points it). */
     replacedBy: text("replaced_by"),
     revokedAt: integer("revoked_at"),
+    /**
+     * Set (with revoked_at) when a retry of its predecessor inside the grace window replaced this
+     * never-used token; presenting it afterwards is reuse (docs/decisions/004).
+     */
+    supersededAt: integer("superseded_at"),
+    /** Hash of the access token issued together with it, revoked with it when it is superseded. */
+    accessTokenHash: text("access_token_hash"),
   },
   (t) => [
     index("refresh_tokens_family_idx").on(t.familyId),

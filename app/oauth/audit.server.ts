@@ -1,6 +1,7 @@
 /** Writes audit_events rows. `detail` is a small JSON object and never holds secrets or arguments. */
 import type { AppContext } from "~/context.server";
 import { statement } from "~/db/statements.server";
+import { sha256Hex } from "~/utils/crypto.server";
 import type { Tx } from "./tokens.server";
 
 export type AuditEvent = {
@@ -14,6 +15,19 @@ export type AuditEvent = {
   actor?: string | null;
   detail?: Record<string, unknown>;
 };
+
+/**
+ * The largest detail stored as given. Events name things by id; a detail past this (a long list)
+ * is stored as its size and digest, so no writer can make the audit log a copy of its input
+ * (docs/decisions/032-bounded-client-storage.md).
+ */
+export const MAX_AUDIT_DETAIL_CHARS = 4096;
+
+function storedDetail(detail: Record<string, unknown> | undefined): string {
+  const text = JSON.stringify(detail ?? {});
+  if (text.length <= MAX_AUDIT_DETAIL_CHARS) return text;
+  return JSON.stringify({ oversized: true, chars: text.length, sha256: sha256Hex(text) });
+}
 
 export function recordAudit(ctx: AppContext, _tx: Tx, event: AuditEvent): void {
   // A prepared statement on ctx.db's connection, the one every transaction runs on, so it takes
@@ -29,6 +43,6 @@ export function recordAudit(ctx: AppContext, _tx: Tx, event: AuditEvent): void {
     event.clientId ?? null,
     event.grantId ?? null,
     event.actor ?? null,
-    JSON.stringify(event.detail ?? {}),
+    storedDetail(event.detail),
   );
 }

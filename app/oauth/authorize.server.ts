@@ -17,7 +17,7 @@ import { newId } from "~/utils/crypto.server";
 import { isMetadataDocumentClientId, resolveClient, type OAuthClient } from "./clients.server";
 import { OAuthError } from "./errors.server";
 import { DEFAULT_SCOPE, isOriginResource, serverIdFromResource, SUPPORTED_SCOPES } from "./metadata.server";
-import { redirectUriMatches } from "./redirect-uri.server";
+import { checkRedirectUriForRegistration, redirectUriMatches } from "./redirect-uri.server";
 
 /** The four messages of the product documentation, word for word. */
 export const MESSAGES = {
@@ -26,6 +26,17 @@ export const MESSAGES = {
   signedOut: "You must be signed in to continue.",
   noAccess: "You do not have access to this MCP server.",
 } as const;
+
+/**
+ * The redirect URI matches a registered one and is still allowed by today's registration rules: a
+ * client stored before a rule existed (a browser-launcher scheme, an invisible character) is not
+ * sent there (docs/decisions/031-consent-screen-truth.md).
+ */
+function checkRegisteredRedirectUri(client: OAuthClient, redirectUri: string): void {
+  if (!redirectUriMatches(client.redirectUris, redirectUri)) throw new AuthorizePageError(MESSAGES.redirectInvalid);
+  const problem = checkRedirectUriForRegistration(redirectUri);
+  if (problem) throw new AuthorizePageError(`${MESSAGES.redirectInvalid} ${problem}.`);
+}
 
 /** An error shown on our page; the browser is not redirected (the redirect URI is not trusted). */
 export class AuthorizePageError extends Error {
@@ -123,6 +134,7 @@ export function checkRedirectUri(client: OAuthClient, params: URLSearchParams): 
   }
   if (sent.length === 0) {
     if (client.redirectUris.length === 1) {
+      checkRegisteredRedirectUri(client, client.redirectUris[0]!);
       return { client, redirectUri: client.redirectUris[0]!, redirectUriProvided: false };
     }
     throw new AuthorizePageError(
@@ -130,7 +142,7 @@ export function checkRedirectUri(client: OAuthClient, params: URLSearchParams): 
     );
   }
   const redirectUri = sent[0]!;
-  if (!redirectUriMatches(client.redirectUris, redirectUri)) throw new AuthorizePageError(MESSAGES.redirectInvalid);
+  checkRegisteredRedirectUri(client, redirectUri);
   return { client, redirectUri, redirectUriProvided: true };
 }
 
@@ -337,8 +349,7 @@ const PENDING_REQUEST = `select id, client_id as clientId, redirect_uri as redir
  */
 export async function reverifyClient(ctx: AppContext, request: PendingAuthorizationRequest): Promise<OAuthClient> {
   const client = await resolveKnownClient(ctx, request.clientId);
-  if (!client || !redirectUriMatches(client.redirectUris, request.redirectUri)) {
-    throw new AuthorizePageError(MESSAGES.redirectInvalid);
-  }
+  if (!client) throw new AuthorizePageError(MESSAGES.redirectInvalid);
+  checkRegisteredRedirectUri(client, request.redirectUri);
   return client;
 }

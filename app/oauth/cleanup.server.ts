@@ -7,6 +7,7 @@ import { and, eq, lt, notExists, sql } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import { onShutdown } from "~/http/lifecycle.server";
 import { accessTokens, authorizationCodes, authorizationRequests, refreshTokens, sessions, tokenFamilies } from "~/db/schema";
+import { deleteExpiredShownOnce } from "~/auth/shown-once.server";
 import { deleteIdleClients } from "./clients.server";
 
 const DAY = 24 * 3600 * 1000;
@@ -19,6 +20,7 @@ export type CleanupReport = {
   refreshTokens: number;
   tokenFamilies: number;
   sessions: number;
+  shownOnceSecrets: number;
 };
 
 export function runOAuthCleanup(ctx: AppContext): CleanupReport {
@@ -35,6 +37,8 @@ export function runOAuthCleanup(ctx: AppContext): CleanupReport {
       clients: 0,
       // An expired session is refused at read time already; removing the row keeps the table small.
       sessions: tx.delete(sessions).where(lt(sessions.expiresAt, now)).run().changes,
+      // A secret whose page was never opened (app/auth/shown-once.server.ts).
+      shownOnceSecrets: deleteExpiredShownOnce(ctx),
     };
     // A family with no token left (all expired and purged) is history; its grant keeps the record.
     report.tokenFamilies = tx

@@ -3,6 +3,7 @@
  * Documents. Turns untrusted JSON into typed metadata or throws an OAuthError.
  */
 import { z } from "zod";
+import { findUnsafeCharacter } from "~/utils/display-text";
 import { OAuthError } from "./errors.server";
 import { checkRedirectUriForRegistration } from "./redirect-uri.server";
 import { DEFAULT_SCOPE, SUPPORTED_SCOPES } from "./metadata.server";
@@ -32,8 +33,19 @@ function isWebUrl(value: string, allowLoopbackHttp: boolean): boolean {
   return allowLoopbackHttp && url.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
 }
 
+/**
+ * Storage bounds (docs/decisions/032-bounded-client-storage.md): a registration is open to anyone,
+ * so what one can make us store is capped: the number of redirect URIs (each at most 2000
+ * characters, checkRedirectUriForRegistration) and the size of all metadata together.
+ */
+export const MAX_REDIRECT_URIS = 10;
+export const MAX_METADATA_CHARS = 8192;
+
 export const clientMetadataSchema = z.object({
-  redirect_uris: z.array(z.string()).min(1).max(20),
+  redirect_uris: z
+    .array(z.string())
+    .min(1, "at least one redirect URI is required")
+    .max(MAX_REDIRECT_URIS, `at most ${MAX_REDIRECT_URIS} redirect URIs are allowed`),
   client_name: displayText(100).optional(),
   client_uri: z.string().max(2000).optional(),
   logo_uri: z.string().max(2000).optional(),
@@ -63,6 +75,32 @@ export type ValidatedClientMetadata = {
   softwareVersion: string | null;
   applicationType: "web" | "native" | null;
 };
+
+type ParsedMetadata = z.infer<typeof clientMetadataSchema>;
+
+/**
+ * Every field a page may show must be plain visible text: a direction override or an invisible
+ * character in a client's name would change how the consent page reads around it
+ * (docs/decisions/031-consent-screen-truth.md).
+ */
+function checkDisplayFields(m: ParsedMetadata): void {
+  const fields: [string, string | undefined][] = [
+    ["client_name", m.client_name],
+    ["client_uri", m.client_uri],
+    ["logo_uri", m.logo_uri],
+    ["tos_uri", m.tos_uri],
+    ["policy_uri", m.policy_uri],
+    ["software_id", m.software_id],
+    ["software_version", m.software_version],
+    ...(m.contacts ?? []).map((c): [string, string] => ["contacts", c]),
+  ];
+  for (const [field, value] of fields) {
+    const found = value === undefined ? null : findUnsafeCharacter(value);
+    if (found) {
+      throw invalidMetadata(`${field} must not contain control, formatting, direction or invisible characters (found ${found})`);
+    }
+  }
+}
 
 const GRANT_TYPES = new Set(["authorization_code", "refresh_token"]);
 const AUTH_METHODS = new Set<string>(["none", "client_secret_basic", "client_secret_post"]);
@@ -101,6 +139,14 @@ export function parseClientMetadata(input: unknown, defaultAuthMethod: TokenEndp
   for (const uri of m.redirect_uris) {
     const problem = checkRedirectUriForRegistration(uri);
     if (problem) throw new OAuthError("invalid_redirect_uri", problem);
+  }
+  checkDisplayFields(m);
+  // The fields kept (zod dropped every other member), measured as they are stored.
+  const size = JSON.stringify(m).length;
+  if (size > MAX_METADATA_CHARS) {
+    throw invalidMetadata(
+      `The client metadata is too large (${size} characters; at most ${MAX_METADATA_CHARS} for redirect URIs, names and URIs together)`,
+    );
   }
 
   if (m.client_uri !== undefined && !isWebUrl(m.client_uri, true)) {

@@ -6,9 +6,9 @@ import { and, eq, lt, notExists, sql } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import { immediateTransaction, statement } from "~/db/statements.server";
 import { grants, oauthClients } from "~/db/schema";
-import { newId, safeEqual } from "~/utils/crypto.server";
+import { newId, safeEqual, sha256Hex } from "~/utils/crypto.server";
 import { recordAudit } from "./audit.server";
-import { parseClientMetadata, type TokenEndpointAuthMethod } from "./client-metadata.server";
+import { parseClientMetadata, type TokenEndpointAuthMethod, type ValidatedClientMetadata } from "./client-metadata.server";
 import { OAuthError } from "./errors.server";
 import {
   createMetadataDocumentFetcher,
@@ -171,7 +171,7 @@ async function refreshMetadataDocumentClient(
     clientUri: metadata.clientUri,
     logoUri: metadata.logoUri,
     redirectUris: JSON.stringify(metadata.redirectUris),
-    metadata: JSON.stringify(doc),
+    metadata: storedMetadata(metadata),
     expiresAt: now + fetched.cacheSeconds * 1000,
   };
   ctx.db
@@ -181,6 +181,21 @@ async function refreshMetadataDocumentClient(
     .run();
   const row = statement<[string], typeof oauthClients.$inferSelect>(ctx.db, CLIENT_ROW).get(clientId);
   return row ? toClient(row) : null;
+}
+
+/**
+ * The metadata column: only what no other column holds (redirect URIs, name and URIs have their
+ * own), so nothing a client sends is stored twice (docs/decisions/032-bounded-client-storage.md).
+ */
+function storedMetadata(metadata: ValidatedClientMetadata): string {
+  return JSON.stringify({
+    grant_types: metadata.grantTypes,
+    response_types: metadata.responseTypes,
+    scope: metadata.scope,
+    ...(metadata.softwareId !== null ? { software_id: metadata.softwareId } : {}),
+    ...(metadata.softwareVersion !== null ? { software_version: metadata.softwareVersion } : {}),
+    ...(metadata.applicationType !== null ? { application_type: metadata.applicationType } : {}),
+  });
 }
 
 export type RegistrationResult = { response: Record<string, unknown>; client: OAuthClient };
@@ -223,17 +238,19 @@ export function registerClient(ctx: AppContext, input: unknown): RegistrationRes
       metadata.clientUri,
       metadata.logoUri,
       JSON.stringify(metadata.redirectUris),
-      JSON.stringify(registered),
+      storedMetadata(metadata),
       now,
     );
     recordAudit(ctx, ctx.db, {
       kind: "client.registered",
       clientId: id,
       actor: `client:${id}`,
+      // Small: the row has the metadata; the event says what kind of client and names its
+      // redirect URIs by count and digest, not by a copy.
       detail: {
-        clientName,
         tokenEndpointAuthMethod: metadata.tokenEndpointAuthMethod,
-        redirectUris: metadata.redirectUris,
+        redirectUriCount: metadata.redirectUris.length,
+        redirectUrisSha256: sha256Hex(JSON.stringify(metadata.redirectUris)),
       },
     });
   });

@@ -18,7 +18,8 @@ import {
 import type { OAuthClient } from "./clients.server";
 import { createOrUpdateGrant, toolsOfServer } from "./grants.server";
 import { mcpResourceUrl } from "./metadata.server";
-import { isLoopbackRedirectUri, isPrivateUseSchemeRedirectUri } from "./redirect-uri.server";
+import { displayText } from "~/utils/display-text";
+import { redirectDestination } from "./redirect-uri.server";
 import { newAuthorizationCode, secretHash, type Tx } from "./tokens.server";
 
 /** A problem with the submitted form that the user can fix on the same page (status 400). */
@@ -39,8 +40,10 @@ export type ClientPresentation = {
   name: string;
   /** "registered": the client registered itself (RFC 7591), so its name is unverified. */
   kind: OAuthClient["kind"];
-  /** Host (or scheme, for an app link) the redirect URI points to. */
+  /** Host (host:port on this computer, or the scheme of an app link) the redirect URI opens. */
   redirectHost: string;
+  /** For a loopback redirect: the port of the program on this computer. */
+  redirectPort: string | null;
   redirectKind: RedirectKind;
   /** For metadata-document clients: the host that published the document (the verified fact). */
   clientIdHost: string | null;
@@ -71,22 +74,22 @@ export type ConsentView = {
   tools: ConsentTool[];
 };
 
-/** What the page says about where the redirect goes, so a self-asserted name cannot mislead. */
+/**
+ * What the page says about where the redirect goes, so a self-asserted name cannot mislead: the
+ * host the browser opens, the port of this computer, or the scheme of an app link. Schemes that
+ * would open a browser on another URL are refused before a request gets here (decision 031).
+ */
 export function presentClient(client: OAuthClient, redirectUri: string): ClientPresentation {
+  const destination = redirectDestination(redirectUri);
   let redirectHost = redirectUri;
-  let redirectKind: RedirectKind = "web";
-  if (isLoopbackRedirectUri(redirectUri)) {
-    redirectKind = "loopback";
+  let redirectPort: string | null = null;
+  if (destination?.kind === "loopback") {
     redirectHost = new URL(redirectUri).host;
-  } else if (isPrivateUseSchemeRedirectUri(redirectUri)) {
-    redirectKind = "app";
-    redirectHost = redirectUri.slice(0, redirectUri.indexOf(":") + 1);
-  } else {
-    try {
-      redirectHost = new URL(redirectUri).host;
-    } catch {
-      // keep the raw value; it is rendered escaped
-    }
+    redirectPort = destination.port;
+  } else if (destination?.kind === "app") {
+    redirectHost = destination.scheme;
+  } else if (destination?.kind === "web") {
+    redirectHost = destination.host;
   }
   let clientIdHost: string | null = null;
   if (client.kind === "metadata_document") {
@@ -97,10 +100,12 @@ export function presentClient(client: OAuthClient, redirectUri: string): ClientP
     }
   }
   return {
-    name: client.clientName || "Unnamed application",
+    // Cleaned here too, so that not even the page's data carries a character the page would not show.
+    name: displayText(client.clientName || "Unnamed application"),
     kind: client.kind,
-    redirectHost,
-    redirectKind,
+    redirectHost: displayText(redirectHost),
+    redirectPort,
+    redirectKind: destination?.kind ?? "web",
     clientIdHost,
   };
 }

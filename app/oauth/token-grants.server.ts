@@ -24,10 +24,12 @@ import { requireParam } from "./request-parsing.server";
 import {
   createFamily,
   mintTokens,
+  newTokenPair,
   REFRESH_TOKEN_PREFIX,
   revokeFamilies,
   revokeGrant,
   secretHash,
+  storeTokens,
   type IssuedTokens,
   type Tx,
 } from "./tokens.server";
@@ -121,11 +123,14 @@ type RefreshRow = {
   rotatedAt: number | null;
   replacedBy: string | null;
   revokedAt: number | null;
+  supersededAt: number | null;
+  accessTokenHash: string | null;
 };
 
 // The refresh grant's reads and writes as prepared statements (app/db/statements.server.ts).
 const REFRESH_ROW = `select token_hash as tokenHash, family_id as familyId, grant_id as grantId, client_id as clientId,
-         expires_at as expiresAt, rotated_at as rotatedAt, replaced_by as replacedBy, revoked_at as revokedAt
+         expires_at as expiresAt, rotated_at as rotatedAt, replaced_by as replacedBy, revoked_at as revokedAt,
+         superseded_at as supersededAt, access_token_hash as accessTokenHash
     from refresh_tokens where token_hash = ?`;
 
 /** A presented refresh token with its family's and its grant's state (null columns: no such row). */
@@ -142,6 +147,7 @@ type PresentedRefreshRow = RefreshRow & {
 // in tests/integration/oauth-token-cost.test.ts.
 export const PRESENTED_REFRESH_ROW = `select r.token_hash as tokenHash, r.family_id as familyId, r.grant_id as grantId, r.client_id as clientId,
          r.expires_at as expiresAt, r.rotated_at as rotatedAt, r.replaced_by as replacedBy, r.revoked_at as revokedAt,
+         r.superseded_at as supersededAt, r.access_token_hash as accessTokenHash,
          f.id is not null as familyFound, f.revoked_at as familyRevokedAt,
          g.user_id as grantUserId, g.server_id as grantServerId, g.scope as grantScope, g.revoked_at as grantRevokedAt
     from refresh_tokens r
@@ -252,83 +258,124 @@ export function refreshTokenGrant(ctx: AppContext, client: OAuthClient, params: 
   return touchingClient(ctx, client, () => rotateRefreshToken(ctx, client, params));
 }
 
+// The conditional writes of a rotation: each changes its row only from the state the decision was
+// made on, so two requests (on one connection here, or on several) can never both win it.
+const CLAIM_ROTATION = `update refresh_tokens set rotated_at = ?, replaced_by = ?
+   where token_hash = ? and rotated_at is null and revoked_at is null`;
+const CLAIM_SUPERSESSION = `update refresh_tokens set revoked_at = ?, superseded_at = ?
+   where token_hash = ? and rotated_at is null and revoked_at is null`;
+const REPOINT_SUCCESSOR = `update refresh_tokens set replaced_by = ?
+   where token_hash = ? and replaced_by = ? and revoked_at is null`;
+const REVOKE_ACCESS_TOKEN = "update access_tokens set revoked_at = ? where token_hash = ? and revoked_at is null";
+
+/** How often a refresh re-reads its token after a conditional write found the row changed. */
+const MAX_ROTATION_ATTEMPTS = 3;
+
 function rotateRefreshToken(ctx: AppContext, client: OAuthClient, params: FormParams): Promise<IssuedTokens> {
   // RFC 6749 §5.2 unauthorized_client: the client did not register this grant type (RFC 7591 §2).
   if (!client.grantTypes.includes("refresh_token")) {
     throw new OAuthError("unauthorized_client", "This client is not registered for the refresh_token grant");
   }
   const presented = requireParam(params, "refresh_token");
-  const now = ctx.now();
-  const graceMs = ctx.config.refreshGraceSeconds * 1000;
+  if (!presented.startsWith(REFRESH_TOKEN_PREFIX)) throw invalidGrant("The refresh token is invalid", "unknown refresh token");
+  const presentedHash = secretHash(presented);
 
   return inTransaction(ctx, client, (tx) => {
-    // The token, its family and its grant in one read (three primary-key lookups).
-    const row = presented.startsWith(REFRESH_TOKEN_PREFIX)
-      ? statement<[string], PresentedRefreshRow>(ctx.db, PRESENTED_REFRESH_ROW).get(secretHash(presented))
-      : undefined;
-    if (!row) return { ok: false, error: invalidGrant("The refresh token is invalid", "unknown refresh token") };
-    // RFC 6749 §6: the refresh token must have been issued to the authenticated client.
-    if (row.clientId !== client.id) {
-      return { ok: false, error: invalidGrant("The refresh token is invalid", "refresh token of another client") };
+    // Every attempt decides on a fresh read and writes only through conditional claims; a claim
+    // that finds the row changed (another request won it) leaves nothing written and decides again.
+    for (let attempt = 1; ; attempt++) {
+      const outcome = tryRotation(ctx, client, params, tx, presentedHash);
+      if (outcome !== "state_moved") return outcome;
+      if (attempt >= MAX_ROTATION_ATTEMPTS) throw new Error("refresh token kept changing under concurrent requests");
     }
-    if (row.revokedAt !== null) return { ok: false, error: invalidGrant("The refresh token was revoked") };
-    // A missing or revoked family, a missing or revoked grant: the token no longer stands for anything.
-    if (!row.familyFound || row.familyRevokedAt !== null || row.grantUserId === null || row.grantRevokedAt !== null) {
-      return { ok: false, error: invalidGrant("The refresh token was revoked") };
-    }
-    const grant = { userId: row.grantUserId, serverId: row.grantServerId!, scope: row.grantScope! };
-    if (row.expiresAt <= now) return { ok: false, error: invalidGrant("The refresh token expired") };
-    checkResource(ctx, params, mcpResourceUrl(ctx, grant.serverId));
-    const scope = narrowScope(params, grant.scope);
-
-    let grace = false;
-    if (row.rotatedAt !== null) {
-      // Already exchanged once. Within the grace window, and while its successor was not itself
-      // used, this is a retry (a lost response, two requests racing): answer it. Otherwise it is
-      // reuse of a stolen or leaked token (RFC 9700 §4.14.2): end the whole grant.
-      const successor = row.replacedBy ? statement<[string], RefreshRow>(ctx.db, REFRESH_ROW).get(row.replacedBy) : undefined;
-      const withinGrace = now - row.rotatedAt <= graceMs;
-      const successorUnused = successor !== undefined && successor.rotatedAt === null && successor.revokedAt === null;
-      if (!withinGrace || !successorUnused) {
-        revokeGrant(ctx, tx, row.grantId, "system", "refresh_token_reuse");
-        recordAudit(ctx, tx, {
-          kind: "refresh.reuse_detected",
-          serverId: grant.serverId,
-          userId: grant.userId,
-          clientId: row.clientId,
-          grantId: row.grantId,
-          actor: `client:${client.id}`,
-          detail: { familyId: row.familyId, secondsSinceRotation: Math.round((now - row.rotatedAt) / 1000) },
-        });
-        return { ok: false, error: invalidGrant("The refresh token was already used; the authorization was revoked") };
-      }
-      grace = true;
-    }
-
-    const tokens = mintTokens(ctx, tx, {
-      grantId: row.grantId,
-      familyId: row.familyId,
-      clientId: row.clientId,
-      userId: grant.userId,
-      serverId: grant.serverId,
-      scope,
-    });
-    const rotated = statement(
-      ctx.db,
-      "update refresh_tokens set rotated_at = ?, replaced_by = ? where token_hash = ? and revoked_at is null",
-    ).run(grace ? row.rotatedAt : now, tokens.refreshTokenHash, row.tokenHash);
-    if (rotated.changes !== 1) throw new Error("refresh token row changed during its own transaction");
-    // Informational "last used": batched like the MCP endpoint's uses (no grants page written per refresh).
-    noteGrantUsed(ctx, row.grantId);
-    recordAudit(ctx, tx, {
-      kind: "token.refreshed",
-      serverId: grant.serverId,
-      userId: grant.userId,
-      clientId: row.clientId,
-      grantId: row.grantId,
-      actor: `client:${client.id}`,
-      detail: { familyId: row.familyId, scope, ...(grace ? { graceRetry: true } : {}) },
-    });
-    return { ok: true, tokens };
   });
+}
+
+/**
+ * One decision on a presented refresh token (docs/decisions/004): a live token rotates; a token
+ * rotated moments ago whose successor was never used is a retry and replaces that successor, so
+ * only the newest successor is live; anything else that was superseded is reuse and ends the grant.
+ */
+function tryRotation(ctx: AppContext, client: OAuthClient, params: FormParams, tx: Tx, presentedHash: string): Outcome | "state_moved" {
+  const now = ctx.now();
+  // The token, its family and its grant in one read (three primary-key lookups).
+  const row = statement<[string], PresentedRefreshRow>(ctx.db, PRESENTED_REFRESH_ROW).get(presentedHash);
+  if (!row) return { ok: false, error: invalidGrant("The refresh token is invalid", "unknown refresh token") };
+  // RFC 6749 §6: the refresh token must have been issued to the authenticated client.
+  if (row.clientId !== client.id) {
+    return { ok: false, error: invalidGrant("The refresh token is invalid", "refresh token of another client") };
+  }
+  // A missing or revoked family, a missing or revoked grant: the token no longer stands for anything.
+  if (!row.familyFound || row.familyRevokedAt !== null || row.grantUserId === null || row.grantRevokedAt !== null) {
+    return { ok: false, error: invalidGrant("The refresh token was revoked") };
+  }
+  const grant = { userId: row.grantUserId, serverId: row.grantServerId!, scope: row.grantScope! };
+  // A successor replaced by a retry of its predecessor: someone else holds the newer one.
+  if (row.supersededAt !== null) return reuseDetected(ctx, tx, client, row, grant, now, "superseded");
+  if (row.revokedAt !== null) return { ok: false, error: invalidGrant("The refresh token was revoked") };
+  if (row.expiresAt <= now) return { ok: false, error: invalidGrant("The refresh token expired") };
+  checkResource(ctx, params, mcpResourceUrl(ctx, grant.serverId));
+  const scope = narrowScope(params, grant.scope);
+  const subject = { grantId: row.grantId, familyId: row.familyId, clientId: row.clientId, userId: grant.userId, serverId: grant.serverId, scope };
+  const pair = newTokenPair(subject);
+
+  if (row.rotatedAt === null) {
+    if (statement(ctx.db, CLAIM_ROTATION).run(now, pair.refreshTokenHash, row.tokenHash).changes !== 1) return "state_moved";
+  } else {
+    // Already exchanged. Within the grace window, and while its successor was never used, this is
+    // a retry (a lost response, requests racing). Otherwise it is reuse of a stolen or leaked token
+    // (RFC 9700 §4.14.2).
+    const successor = row.replacedBy ? statement<[string], RefreshRow>(ctx.db, REFRESH_ROW).get(row.replacedBy) : undefined;
+    const withinGrace = now - row.rotatedAt <= ctx.config.refreshGraceSeconds * 1000;
+    const successorUnused = successor !== undefined && successor.rotatedAt === null && successor.revokedAt === null;
+    if (!withinGrace || !successorUnused) return reuseDetected(ctx, tx, client, row, grant, now, "rotated");
+    // The retry's answer replaces the successor: it is revoked with its access token before the
+    // new pair exists, so the family never has two live chains.
+    if (statement(ctx.db, CLAIM_SUPERSESSION).run(now, now, successor.tokenHash).changes !== 1) return "state_moved";
+    if (successor.accessTokenHash !== null) statement(ctx.db, REVOKE_ACCESS_TOKEN).run(now, successor.accessTokenHash);
+    // rotated_at keeps the first rotation's time: retries never extend the window.
+    const repointed = statement(ctx.db, REPOINT_SUCCESSOR).run(pair.refreshTokenHash, row.tokenHash, successor.tokenHash);
+    if (repointed.changes !== 1) throw new Error("refresh token row changed during its own transaction");
+  }
+  const tokens = storeTokens(ctx, tx, subject, pair);
+  // Informational "last used": batched like the MCP endpoint's uses (no grants page written per refresh).
+  noteGrantUsed(ctx, row.grantId);
+  recordAudit(ctx, tx, {
+    kind: "token.refreshed",
+    serverId: grant.serverId,
+    userId: grant.userId,
+    clientId: row.clientId,
+    grantId: row.grantId,
+    actor: `client:${client.id}`,
+    detail: { familyId: row.familyId, scope, ...(row.rotatedAt !== null ? { graceRetry: true } : {}) },
+  });
+  return { ok: true, tokens };
+}
+
+/** Reuse of a superseded refresh token (RFC 9700 §4.14.2): the whole grant ends. */
+function reuseDetected(
+  ctx: AppContext,
+  tx: Tx,
+  client: OAuthClient,
+  row: PresentedRefreshRow,
+  grant: { userId: string; serverId: string },
+  now: number,
+  how: "rotated" | "superseded",
+): Outcome {
+  revokeGrant(ctx, tx, row.grantId, "system", "refresh_token_reuse");
+  const since = how === "rotated" ? row.rotatedAt! : row.supersededAt!;
+  recordAudit(ctx, tx, {
+    kind: "refresh.reuse_detected",
+    serverId: grant.serverId,
+    userId: grant.userId,
+    clientId: row.clientId,
+    grantId: row.grantId,
+    actor: `client:${client.id}`,
+    detail: { familyId: row.familyId, token: how, secondsSinceReplaced: Math.round((now - since) / 1000) },
+  });
+  const description =
+    how === "rotated"
+      ? "The refresh token was already used; the authorization was revoked"
+      : "The refresh token was replaced by a later refresh; the authorization was revoked";
+  return { ok: false, error: invalidGrant(description) };
 }

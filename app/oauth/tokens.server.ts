@@ -57,11 +57,23 @@ export function createFamily(ctx: AppContext, tx: Tx, grantId: string): string {
   return id;
 }
 
-/** Mints an access token and a refresh token for a family. Call inside a transaction. */
-export function mintTokens(ctx: AppContext, _tx: Tx, subject: TokenSubject): IssuedTokens {
-  const now = ctx.now();
+/** A new pair, not stored yet: its hashes can be written into a conditional claim first. */
+export function newTokenPair(subject: TokenSubject): IssuedTokens {
   const accessToken = newAccessToken();
   const refreshToken = subject.withRefreshToken === false ? null : newRefreshToken();
+  return {
+    accessToken,
+    refreshToken,
+    refreshTokenHash: refreshToken === null ? null : secretHash(refreshToken),
+    expiresIn: 0,
+    scope: subject.scope,
+  };
+}
+
+/** Stores a pair from newTokenPair for a family. Call inside a transaction. */
+export function storeTokens(ctx: AppContext, _tx: Tx, subject: TokenSubject, pair: IssuedTokens): IssuedTokens {
+  const now = ctx.now();
+  const accessTokenHash = secretHash(pair.accessToken);
   // Prepared statements on ctx.db's connection, which the caller's transaction `_tx` runs on
   // (app/db/statements.server.ts).
   statement(
@@ -69,7 +81,7 @@ export function mintTokens(ctx: AppContext, _tx: Tx, subject: TokenSubject): Iss
     `insert into access_tokens (token_hash, family_id, grant_id, client_id, user_id, server_id, scope, created_at, expires_at)
      values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(
-    secretHash(accessToken),
+    accessTokenHash,
     subject.familyId,
     subject.grantId,
     subject.clientId,
@@ -79,14 +91,27 @@ export function mintTokens(ctx: AppContext, _tx: Tx, subject: TokenSubject): Iss
     now,
     now + ctx.config.accessTokenTtlSeconds * 1000,
   );
-  const refreshTokenHash = refreshToken === null ? null : secretHash(refreshToken);
-  if (refreshTokenHash !== null) {
+  if (pair.refreshTokenHash !== null) {
     statement(
       ctx.db,
-      `insert into refresh_tokens (token_hash, family_id, grant_id, client_id, created_at, expires_at) values (?, ?, ?, ?, ?, ?)`,
-    ).run(refreshTokenHash, subject.familyId, subject.grantId, subject.clientId, now, now + ctx.config.refreshTokenTtlSeconds * 1000);
+      `insert into refresh_tokens (token_hash, family_id, grant_id, client_id, created_at, expires_at, access_token_hash)
+       values (?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      pair.refreshTokenHash,
+      subject.familyId,
+      subject.grantId,
+      subject.clientId,
+      now,
+      now + ctx.config.refreshTokenTtlSeconds * 1000,
+      accessTokenHash,
+    );
   }
-  return { accessToken, refreshToken, refreshTokenHash, expiresIn: ctx.config.accessTokenTtlSeconds, scope: subject.scope };
+  return { ...pair, expiresIn: ctx.config.accessTokenTtlSeconds };
+}
+
+/** Mints and stores an access token and a refresh token for a family. Call inside a transaction. */
+export function mintTokens(ctx: AppContext, tx: Tx, subject: TokenSubject): IssuedTokens {
+  return storeTokens(ctx, tx, subject, newTokenPair(subject));
 }
 
 export type VerifiedAccessToken = {

@@ -11,6 +11,7 @@ import {
   useSubmit,
 } from "@remix-run/react";
 import { checkCsrf } from "~/auth/csrf.server";
+import { ClientText } from "~/components/client-text";
 import { csrfToken, getBrowserSession, getUser, requireRequestUser } from "~/auth/session.server";
 import { COMPLETE_PATH, storeCompletion } from "~/oauth/authorize-complete.server";
 import {
@@ -130,7 +131,9 @@ function ClientSummary({ client }: { client: ClientPresentation }) {
   return (
     <div className="stack">
       <p className="consent-lead">
-        <strong className="consent-client">{client.name}</strong>{" "}
+        <strong className="consent-client">
+          <ClientText>{client.name}</ClientText>
+        </strong>{" "}
         {client.kind === "registered" ? (
           <span className="badge badge--warn" title="The application registered itself; its name is not verified">
             Unverified
@@ -140,35 +143,53 @@ function ClientSummary({ client }: { client: ClientPresentation }) {
       </p>
       <dl className="consent-facts">
         <dt>Returns to</dt>
-        <dd>
-          <code data-testid="redirect-host">{client.redirectHost}</code>
+        <dd data-testid="returns-to">
+          {client.redirectKind === "loopback" ? (
+            <>
+              this computer (port <code data-testid="redirect-host">{client.redirectPort}</code>)
+            </>
+          ) : client.redirectKind === "app" ? (
+            <>
+              an app on this device (<code data-testid="redirect-host"><ClientText>{client.redirectHost}</ClientText></code>)
+            </>
+          ) : (
+            <code data-testid="redirect-host">
+              <ClientText>{client.redirectHost}</ClientText>
+            </code>
+          )}
         </dd>
         {client.clientIdHost ? (
           <>
             <dt>Published by</dt>
             <dd>
-              <code>{client.clientIdHost}</code>
+              <code>
+                <ClientText>{client.clientIdHost}</ClientText>
+              </code>
             </dd>
           </>
         ) : null}
       </dl>
       {client.kind === "registered" ? (
         <p className="muted small">
-          This application registered itself, so the name &ldquo;{client.name}&rdquo; is not verified by Toolgate.
+          This application registered itself, so the name &ldquo;<ClientText>{client.name}</ClientText>&rdquo; is not
+          verified by Toolgate.
         </p>
       ) : null}
       {client.redirectKind === "loopback" ? (
         <div className="alert alert--warn" role="note" data-testid="redirect-warning">
           <strong>Check that you started this.</strong> The authorization goes to a program on this computer (
-          <code>{client.redirectHost}</code>). Any local program can call itself &ldquo;{client.name}&rdquo;: approve
+          <code>{client.redirectHost}</code>). Any local program can call itself &ldquo;<ClientText>{client.name}</ClientText>&rdquo;: approve
           only if you just connected it yourself.
         </div>
       ) : null}
       {client.redirectKind === "app" ? (
         <div className="alert alert--warn" role="note" data-testid="redirect-warning">
           <strong>Check that you started this.</strong> The authorization goes to an app link (
-          <code>{client.redirectHost}</code>). Any installed app can claim that link: approve only if you just
-          connected &ldquo;{client.name}&rdquo; yourself.
+          <code>
+            <ClientText>{client.redirectHost}</ClientText>
+          </code>
+          ). Any installed app can claim that link: approve only if you just connected &ldquo;
+          <ClientText>{client.name}</ClientText>&rdquo; yourself.
         </div>
       ) : null}
     </div>
@@ -235,7 +256,7 @@ export default function Authorize() {
         {data.server ? (
           <fieldset>
             <legend>
-              Tools {data.client.name} may call on <span data-testid="tools-server-name">{data.server.name}</span>
+              Tools <ClientText>{data.client.name}</ClientText> may call on <span data-testid="tools-server-name">{data.server.name}</span>
             </legend>
             {data.tools.length === 0 ? <p className="muted">This server has no tools yet.</p> : null}
             <ToolEffectSummary effects={data.tools.map((t) => t.effect)} />

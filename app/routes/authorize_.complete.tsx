@@ -2,6 +2,7 @@ import type { HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-r
 import { json } from "@remix-run/node";
 import { useLoaderData } from "@remix-run/react";
 import { useEffect, useState } from "react";
+import { ClientText } from "~/components/client-text";
 import { readCompletion } from "~/oauth/authorize-complete.server";
 
 // The page holds an authorization code: never cached, no referrer.
@@ -42,18 +43,22 @@ export default function AuthorizationComplete() {
       <h1 id="complete-title">{title}</h1>
       {completion.denied ? (
         <p>
-          You denied <strong>{completion.clientName}</strong> access. It cannot call your tools.
+          You denied <strong>
+            <ClientText>{completion.clientName}</ClientText>
+          </strong> access. It cannot call your tools.
         </p>
       ) : (
         <div className="alert alert--ok" role="status">
-          You allowed <strong>{completion.clientName}</strong> to use{" "}
+          You allowed <strong>
+            <ClientText>{completion.clientName}</ClientText>
+          </strong> to use{" "}
           {completion.serverName ? <strong>{completion.serverName}</strong> : "your MCP server"}.
         </div>
       )}
       <p>Returning you to the application. If nothing happens, open it with this link:</p>
       <p>
         <a className="button" href={completion.location} data-testid="return-link">
-          Return to {completion.clientName}
+          Return to <ClientText>{completion.clientName}</ClientText>
         </a>
       </p>
       {popup ? (

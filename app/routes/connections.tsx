@@ -5,6 +5,7 @@ import { ConnectionList } from "~/access/connection-list";
 import { listConnections } from "~/access/connections.server";
 import { handleRevoke, readToast, REVOKE_CSRF_PURPOSE } from "~/access/revoke-action.server";
 import { csrfToken, getBrowserSession, requireRequestUser } from "~/auth/session.server";
+import { MessageText } from "~/components/client-text";
 
 export const meta: MetaFunction = () => [{ title: "Connected applications · Toolgate" }];
 
@@ -34,7 +35,7 @@ export default function Connections() {
       </p>
       {toast ? (
         <p className="alert alert--ok" role="status">
-          {toast}
+          <MessageText>{toast}</MessageText>
         </p>
       ) : null}
       <ConnectionList connections={connections} csrf={csrf} showServer />

@@ -16,7 +16,7 @@ export const meta: MetaFunction<typeof loader> = ({ data }) => [
 export async function loader({ request, context, params }: LoaderFunctionArgs) {
   const { ctx } = context;
   const { user, server } = await requireOwnServer(context, request, params.serverId);
-  const { toast, signingSecret, setCookie } = await readFlash(ctx, request, server.id);
+  const { toast, signingSecret, setCookie } = await readFlash(ctx, request, user.id, server.id);
   const tools = (listTools(ctx, user.id, server.id) ?? []).map((t) => ({
     id: t.id,
     name: t.name,
@@ -54,7 +54,7 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
   if (!secret) throw notFound();
   return redirectWithFlash(ctx, request, `/servers/${server.id}#signing-secret`, {
     toast: "The signing secret was replaced. Update your tool endpoints with the new one.",
-    signingSecret: { serverId: server.id, secret },
+    signingSecret: { userId: user.id, serverId: server.id, secret },
   });
 }
 

@@ -6,6 +6,8 @@ import { activityClients, AUDIT_KINDS, listActivity } from "~/access/activity.se
 import { findOwnedServer } from "~/access/connections.server";
 import { formatUtc } from "~/access/format";
 import { requireRequestUser } from "~/auth/session.server";
+import { ClientText } from "~/components/client-text";
+import { displayText } from "~/utils/display-text";
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [
   { title: data ? `Activity · ${data.server.name} · Toolgate` : "Toolgate" },
@@ -39,7 +41,7 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
     kinds: Object.entries(AUDIT_KINDS)
       .filter(([value]) => value !== "client.registered")
       .map(([value, label]) => ({ value, label })),
-    events: page.events.map((e) => ({ id: e.id, at: e.at, kind: e.kind, description: e.description, clientName: e.clientName })),
+    events: page.events.map((e) => ({ id: e.id, at: e.at, kind: e.kind, description: e.description, descriptionParts: e.descriptionParts, clientName: e.clientName })),
     nextBefore: page.nextBefore,
   });
 }
@@ -67,8 +69,8 @@ export default function ServerActivity() {
           <select id="filter-client" name="client" defaultValue={filter.client}>
             <option value="">All applications</option>
             {clients.map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
+              <option key={c.id} value={c.id} dir="auto">
+                {displayText(c.name)}
               </option>
             ))}
           </select>
@@ -107,7 +109,11 @@ export default function ServerActivity() {
                   <time dateTime={new Date(e.at).toISOString()}>{formatUtc(e.at)}</time>
                 </td>
                 <td>{kindLabel(e.kind)}</td>
-                <td>{e.description}</td>
+                <td>
+                  {e.descriptionParts.map((part, i) =>
+                    typeof part === "string" ? part : <ClientText key={i}>{part.name}</ClientText>,
+                  )}
+                </td>
               </tr>
             ))}
           </tbody>

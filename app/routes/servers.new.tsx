@@ -25,7 +25,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     const { server, signingSecret } = createServer(ctx, { ownerId: user.id, ...values });
     return redirectWithFlash(ctx, request, `/servers/${server.id}`, {
       toast: `Created ${server.name}. Add its first tool below.`,
-      signingSecret: { serverId: server.id, secret: signingSecret },
+      signingSecret: { userId: user.id, serverId: server.id, secret: signingSecret },
     });
   } catch (error) {
     if (error instanceof ValidationError) return json({ errors: error.fieldErrors, values }, { status: 400 });

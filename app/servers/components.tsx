@@ -1,5 +1,6 @@
 /** UI pieces shared by the server and tool pages (no server-only imports). */
 import { useEffect, useState, type ReactNode } from "react";
+import { MessageText } from "~/components/client-text";
 
 /** True once React has hydrated: things that need JavaScript render only then. */
 export function useHydrated(): boolean {
@@ -125,7 +126,7 @@ export function Toast({ message }: { message?: string | null }) {
   if (!message) return null;
   return (
     <div className="alert alert--ok" role="status">
-      {message}
+      <MessageText>{message}</MessageText>
     </div>
   );
 }

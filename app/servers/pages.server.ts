@@ -1,6 +1,7 @@
 /** Shared pieces of the server and tool pages: ownership lookups, form parsing, flash messages. */
 import { redirect, type AppLoadContext } from "@remix-run/node";
 import { commitSession, getSession, requireRequestUser, type SessionUser } from "~/auth/session.server";
+import { storeShownOnce, takeShownOnce } from "~/auth/shown-once.server";
 import type { AppContext } from "~/context.server";
 import { fieldErrorsOf, getServer, getTool, type ServerSummary } from "./servers.server";
 import { parseHeadersText, toolDefinitionSchema, type ToolDefinition } from "./tool-definition.server";
@@ -160,27 +161,38 @@ export function toolFormErrorsOf(fieldErrors: Record<string, string>): ToolFormE
   return out;
 }
 
-/** A redirect that carries a one-time message (and optionally a signing secret to show once). */
+const signingSecretPurpose = (serverId: string) => `signing_secret:${serverId}`;
+
+/**
+ * A redirect that carries a one-time message, and optionally a signing secret to show once: the
+ * secret is stored server-side (encrypted, read once, minutes to live) and only a reference to it
+ * goes into the flash, so it is never in a cookie (docs/decisions/034-secrets-shown-once.md).
+ */
 export async function redirectWithFlash(
   ctx: AppContext,
   request: Request,
   to: string,
-  flash: { toast?: string; signingSecret?: { serverId: string; secret: string } },
+  flash: { toast?: string; signingSecret?: { userId: string; serverId: string; secret: string } },
 ) {
   const session = await getSession(ctx, request);
   if (flash.toast) session.flash("toast", flash.toast);
-  if (flash.signingSecret) session.flash("signingSecret", `${flash.signingSecret.serverId}:${flash.signingSecret.secret}`);
+  if (flash.signingSecret) {
+    const { userId, serverId, secret } = flash.signingSecret;
+    session.flash("signingSecretRef", storeShownOnce(ctx, userId, signingSecretPurpose(serverId), secret));
+  }
   return redirect(to, { headers: { "Set-Cookie": await commitSession(ctx, session) } });
 }
 
-/** Reads and clears the flash: the toast, and the signing secret if it is for `serverId`. */
-export async function readFlash(ctx: AppContext, request: Request, serverId?: string) {
+/**
+ * Reads and clears the flash: the toast, and the signing secret if the flash refers to one of
+ * `userId`'s for `serverId` (taking it: a second load shows nothing).
+ */
+export async function readFlash(ctx: AppContext, request: Request, userId?: string, serverId?: string) {
   const session = await getSession(ctx, request);
   const toast = session.get("toast") ?? null;
-  const sealed = session.get("signingSecret") ?? null;
-  let signingSecret: string | null = null;
-  if (sealed && serverId && sealed.startsWith(`${serverId}:`)) signingSecret = sealed.slice(serverId.length + 1);
-  const setCookie = toast || sealed ? await commitSession(ctx, session) : null;
+  const ref = session.get("signingSecretRef") ?? null;
+  const signingSecret = ref && userId && serverId ? takeShownOnce(ctx, userId, signingSecretPurpose(serverId), ref) : null;
+  const setCookie = toast || ref ? await commitSession(ctx, session) : null;
   return { toast, signingSecret, setCookie };
 }
 

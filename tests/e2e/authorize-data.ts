@@ -123,3 +123,13 @@ export async function startCallback(): Promise<Callback> {
       }),
   };
 }
+
+/** Gives a client a name directly in the database, as a row stored before a validation rule. */
+export function renameClient(dataDir: string, clientId: string, name: string): void {
+  const db = openDb(dataDir);
+  try {
+    db.prepare("UPDATE oauth_clients SET client_name = ? WHERE id = ?").run(name, clientId);
+  } finally {
+    db.close();
+  }
+}

@@ -1,6 +1,6 @@
 import type { Page } from "@playwright/test";
 import { createUser, expect, PASSWORD, signIn, test, type AppUnderTest } from "./fixtures";
-import { authorizeUrl, expireRequest, grantOf, pkce, registerClient, seedServer, startCallback, type Callback } from "./authorize-data";
+import { authorizeUrl, expireRequest, grantOf, pkce, registerClient, renameClient, seedServer, startCallback, type Callback } from "./authorize-data";
 
 // Runs with JavaScript on and off (playwright.config.ts projects): the consent form is a plain POST.
 
@@ -187,7 +187,7 @@ test("a self-registered client with a loopback redirect is marked Unverified and
   const { server, clientId } = await setup(app, page);
   await page.goto(authorizeUrl(app.url, { ...params(clientId), resource: resourceOf(app, server.id) }));
   await expect(page.getByText("Unverified", { exact: true })).toBeVisible();
-  await expect(page.getByTestId("redirect-host")).toHaveText(new URL(callback.url).host);
+  await expect(page.getByTestId("returns-to")).toHaveText(`this computer (port ${new URL(callback.url).port})`);
   await expect(page.getByTestId("redirect-warning")).toContainText("The authorization goes to a program on this computer");
 });
 
@@ -219,7 +219,43 @@ test("a client name with markup is shown as text, never run", async ({ page, app
   const clientId = await registerClient(app.url, [callback.url], name);
   await signIn(page, app, user.email);
   await page.goto(authorizeUrl(app.url, { ...params(clientId), resource: resourceOf(app, server.id) }));
-  await expect(page.getByText(name, { exact: true })).toBeVisible();
+  await expect(page.locator(".consent-client").getByText(name, { exact: true })).toBeVisible();
   await expect(page.locator("main img")).toHaveCount(0);
   await expect(page).toHaveTitle("Authorize Application");
+});
+
+test("a stored client name with a direction override does not reorder the page's own words", async ({ page, app }) => {
+  const user = await createUser(app);
+  const server = seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
+  const clientId = await registerClient(app.url, [callback.url], "Placeholder");
+  // Registration refuses such names now; a row from before the rule may still hold one.
+  renameClient(app.dataDir, clientId, "Evil\u202E resu");
+  await signIn(page, app, user.email);
+  await page.goto(authorizeUrl(app.url, { ...params(clientId), resource: resourceOf(app, server.id) }));
+  const lead = page.locator(".consent-lead");
+  await expect(lead).toContainText("wants to use tools on your MCP server.");
+  // Where the browser drew each word: in reading order (line by line, left to right), as written.
+  const boxes = await lead.evaluate((el) => {
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    const at = (word: string) => {
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const i = n.textContent!.indexOf(word);
+        if (i >= 0) {
+          const range = document.createRange();
+          range.setStart(n, i);
+          range.setEnd(n, i + word.length);
+          walker.currentNode = el;
+          const box = range.getBoundingClientRect();
+          return { line: Math.round(box.top), left: box.left };
+        }
+      }
+      walker.currentNode = el;
+      return { line: NaN, left: NaN };
+    };
+    return [at("wants"), at("tools"), at("server.")];
+  });
+  const before = (a: { line: number; left: number }, b: { line: number; left: number }) => a.line < b.line || (a.line === b.line && a.left < b.left);
+  expect(before(boxes[0]!, boxes[1]!), JSON.stringify(boxes)).toBe(true);
+  expect(before(boxes[1]!, boxes[2]!), JSON.stringify(boxes)).toBe(true);
+  await expect(lead.locator("bdi")).toHaveText("Evil\uFFFD resu");
 });

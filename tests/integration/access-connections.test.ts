@@ -168,7 +168,7 @@ describe("connected applications", () => {
 
     // The page after the redirect says what happened, once.
     const page = await callLoader(ctx, allLoader, "/connections", response.headers.get("Set-Cookie")!.split(";")[0]!);
-    expect((await page.json()).toast).toBe("Access revoked for Claude Desktop. Its tokens no longer work.");
+    expect((await page.json()).toast).toBe("Access revoked for \u2068Claude Desktop\u2069. Its tokens no longer work.");
 
     // Revoking again is a 404: the grant is no longer connected.
     expect((await postRevoke(ctx, allAction, "/connections", ada, grant.grantId)).status).toBe(404);

@@ -138,6 +138,7 @@ describe("consent data for other kinds of clients and users", () => {
       name: "Example App",
       kind: "metadata_document",
       redirectHost: "app.example.test",
+      redirectPort: null,
       redirectKind: "web",
       clientIdHost: "app.example.test",
     });

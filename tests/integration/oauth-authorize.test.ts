@@ -308,7 +308,7 @@ describe("the stored request and the consent page", () => {
     const data = await response.json();
     expect(data).toEqual({
       requestId: id,
-      client: { name: "Claude Desktop", kind: "registered", redirectHost: "client.example.test", redirectKind: "web", clientIdHost: null },
+      client: { name: "Claude Desktop", kind: "registered", redirectHost: "client.example.test", redirectPort: null, redirectKind: "web", clientIdHost: null },
       scope: "mcp:tools",
       choices: null,
       server: { id: server.id, name: "Weather", description: "" },

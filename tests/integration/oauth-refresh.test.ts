@@ -122,19 +122,49 @@ describe("RFC 6749 §5.2 invalid_grant for refresh tokens", () => {
 });
 
 describe("RFC 9700 §4.14.2 grace window and reuse detection", () => {
-  it("answers a retry with the just-replaced token inside the grace window with a fresh pair, revoking nothing", async () => {
+  it("answers a retry with the just-replaced token inside the grace window with a fresh pair that replaces the first", async () => {
     const first = await tokensFor();
     const a = await refresh(first.refresh);
     ctx.advance(29_000);
     const b = await refresh(first.refresh);
     expect(b.status).toBe(200);
     expect(b.body!.refresh_token).not.toBe(a.body!.refresh_token);
-    // Both successors stay usable; the grant is intact.
-    for (const token of [a.body!.access_token, b.body!.access_token]) expect(verifyAccessToken(ctx, token as string)).not.toBeNull();
-    expect((await refresh(a.body!.refresh_token as string)).status).toBe(200);
+    // Only the newest successor is live: the first answer's pair was revoked by the retry.
+    expect(verifyAccessToken(ctx, a.body!.access_token as string)).toBeNull();
+    expect(verifyAccessToken(ctx, b.body!.access_token as string)).not.toBeNull();
+    const old = ctx.db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, secretHash(first.refresh))).get()!;
+    expect(old.replacedBy).toBe(secretHash(b.body!.refresh_token as string));
+    expect(old.rotatedAt).toBe(ctx.now() - 29_000);
     expect((await refresh(b.body!.refresh_token as string)).status).toBe(200);
     const audit = ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "token.refreshed")).all();
     expect(audit.filter((e) => JSON.parse(e.detail).graceRetry === true)).toHaveLength(1);
+  });
+
+  it("treats the replaced successor of a grace retry as reuse when it is presented later", async () => {
+    const first = await tokensFor();
+    const a = await refresh(first.refresh);
+    const b = await refresh(first.refresh);
+    const replay = await refresh(a.body!.refresh_token as string);
+    expect(replay.status).toBe(400);
+    expect(replay.body).toEqual({
+      error: "invalid_grant",
+      error_description: "The refresh token was replaced by a later refresh; the authorization was revoked",
+    });
+    expect(ctx.db.select().from(grants).where(eq(grants.id, first.grantId)).get()!.revokedAt).toBe(ctx.now());
+    expect(verifyAccessToken(ctx, b.body!.access_token as string)).toBeNull();
+    expect((await refresh(b.body!.refresh_token as string)).body!.error_description).toBe("The refresh token was revoked");
+    const audit = ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "refresh.reuse_detected")).all();
+    expect(audit.map((e) => JSON.parse(e.detail).token)).toEqual(["superseded"]);
+  });
+
+  it("does not stretch the window by retrying: a retry after the first rotation's window is reuse", async () => {
+    const first = await tokensFor();
+    await refresh(first.refresh);
+    ctx.advance(20_000);
+    expect((await refresh(first.refresh)).status).toBe(200);
+    ctx.advance(20_000);
+    const late = await refresh(first.refresh);
+    expect(late.body!.error_description).toBe("The refresh token was already used; the authorization was revoked");
   });
 
   it("treats reuse after the grace window as theft and revokes the whole grant", async () => {
@@ -178,11 +208,13 @@ describe("RFC 9700 §4.14.2 grace window and reuse detection", () => {
     expect(ctx.db.select().from(grants).where(eq(grants.id, first.grantId)).get()!.revokedAt).not.toBeNull();
   });
 
-  it("gives parallel refreshes with one token fresh pairs inside the window and never revokes the grant", async () => {
+  it("answers parallel refreshes with one token inside the window without revoking the grant; one successor stays live", async () => {
     const first = await tokensFor();
     const results = await Promise.all(Array.from({ length: 10 }, () => refresh(first.refresh)));
     expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
     expect(ctx.db.select().from(grants).where(eq(grants.id, first.grantId)).get()!.revokedAt).toBeNull();
+    const live = results.filter((r) => verifyAccessToken(ctx, r.body!.access_token as string) !== null);
+    expect(live).toHaveLength(1);
   });
 });
 

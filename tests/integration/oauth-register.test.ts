@@ -104,7 +104,7 @@ describe("RFC 7591 §3.2.1 successful registration", () => {
 describe("RFC 7591 §3.2.2 invalid_redirect_uri", () => {
   const cases: Array<[unknown, string]> = [
     [undefined, "redirect_uris is required"],
-    [[], "redirect_uris: Array must contain at least 1 element(s)"],
+    [[], "redirect_uris: at least one redirect URI is required"],
     [["javascript:alert(1)"], "The javascript scheme is not allowed in a redirect URI"],
     [["data:text/html,hi"], "The data scheme is not allowed in a redirect URI"],
     [["file:///etc/passwd"], "The file scheme is not allowed in a redirect URI"],
@@ -186,7 +186,7 @@ describe("periodic cleanup", () => {
     ctx.db.update(oauthClients).set({ lastUsedAt: ctx.now() }).where(eq(oauthClients.id, used)).run();
     ctx.advance(2 * DAY);
     const report = runOAuthCleanup(ctx);
-    expect(report).toEqual({ clients: 1, authorizationRequests: 1, authorizationCodes: 1, accessTokens: 0, refreshTokens: 0, tokenFamilies: 0, sessions: 0 });
+    expect(report).toEqual({ clients: 1, authorizationRequests: 1, authorizationCodes: 1, accessTokens: 0, refreshTokens: 0, tokenFamilies: 0, sessions: 0, shownOnceSecrets: 0 });
     const left = ctx.db.select({ id: oauthClients.id }).from(oauthClients).all().map((r) => r.id).sort();
     expect(left).toEqual([used, granted].sort());
     expect(ctx.db.select().from(authorizationCodes).all()).toHaveLength(0);

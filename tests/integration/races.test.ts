@@ -3,6 +3,7 @@
  * Node serves them concurrently and SQLite serialises the writes; the outcome must be what
  * docs/decisions/004 says, and afterwards no table holds a duplicate or an orphaned row.
  */
+import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { RunningServer } from "~/http/server.server";
 import { verifyAccessToken } from "~/oauth/tokens.server";
@@ -84,20 +85,142 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     return { clientId, grantId, access: res.body!.access_token as string, refresh: res.body!.refresh_token as string };
   }
 
-  it("inside the grace window: every request gets a fresh pair, nothing is revoked, one family", async () => {
+  /** Refresh tokens of the grant that could still be exchanged: not rotated, not revoked. */
+  const liveRefreshTokens = (grantId: string) =>
+    count("SELECT count(*) AS n FROM refresh_tokens WHERE grant_id = ? AND rotated_at IS NULL AND revoked_at IS NULL", grantId);
+  const grantRevoked = (grantId: string) => count("SELECT revoked_at IS NOT NULL AS n FROM grants WHERE id = ?", grantId) === 1;
+  const REUSE = "The refresh token was already used; the authorization was revoked";
+  const REPLACED = "The refresh token was replaced by a later refresh; the authorization was revoked";
+
+  it("20 at once inside the grace window: all answered, exactly one successor live, the others refused at use", async () => {
     const p = await pair();
     const results = await Promise.all(Array.from({ length: 20 }, () => refresh(p.clientId, p.refresh)));
     expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
-    const newRefresh = results.map((r) => r.body!.refresh_token as string);
-    expect(new Set(newRefresh).size).toBe(20);
     expect(count("SELECT count(*) AS n FROM token_families WHERE grant_id = ?", p.grantId)).toBe(1);
-    expect(count("SELECT count(*) AS n FROM refresh_tokens WHERE grant_id = ?", p.grantId)).toBe(21);
-    expect(count("SELECT count(*) AS n FROM access_tokens WHERE grant_id = ?", p.grantId)).toBe(21);
-    expect(count("SELECT count(*) AS n FROM refresh_tokens WHERE grant_id = ? AND revoked_at IS NOT NULL", p.grantId)).toBe(0);
-    expect(count("SELECT revoked_at IS NULL AS n FROM grants WHERE id = ?", p.grantId)).toBe(1);
-    // Each successor still works: rotate one of them.
-    expect((await refresh(p.clientId, newRefresh[7]!)).status).toBe(200);
-    for (const r of results) expect(verifyAccessToken(ctx, r.body!.access_token as string)).not.toBeNull();
+    expect(liveRefreshTokens(p.grantId)).toBe(1);
+    // One chain: one successor's refresh token and access token are live, the other 19 pairs revoked.
+    const live = results.filter((r) => verifyAccessToken(ctx, r.body!.access_token as string) !== null);
+    expect(live).toHaveLength(1);
+    const stale = results.filter((r) => r !== live[0]);
+    expect(grantRevoked(p.grantId)).toBe(false);
+    // The live successor keeps working (the chain goes on) ...
+    const next = await refresh(p.clientId, live[0]!.body!.refresh_token as string);
+    expect(next.status).toBe(200);
+    // ... and every replaced one is refused; presenting one is reuse and ends the grant.
+    const replays = await Promise.all(stale.map((r) => refresh(p.clientId, r.body!.refresh_token as string)));
+    expect(replays.map((r) => r.status)).toEqual(Array(19).fill(400));
+    expect(replays.some((r) => r.body!.error_description === REPLACED)).toBe(true);
+    expect(grantRevoked(p.grantId)).toBe(true);
+    expect(verifyAccessToken(ctx, next.body!.access_token as string)).toBeNull();
+    expect(liveRefreshTokens(p.grantId)).toBe(0);
+    expectNoOrphans();
+  });
+
+  it("20 at once, then a replaced successor used first: the grant ends and the live successor is refused too", async () => {
+    const p = await pair();
+    const results = await Promise.all(Array.from({ length: 20 }, () => refresh(p.clientId, p.refresh)));
+    const live = results.find((r) => verifyAccessToken(ctx, r.body!.access_token as string) !== null)!;
+    const replaced = results.find((r) => r !== live)!;
+    expect((await refresh(p.clientId, replaced.body!.refresh_token as string)).body!.error_description).toBe(REPLACED);
+    expect((await refresh(p.clientId, live.body!.refresh_token as string)).body!.error).toBe("invalid_grant");
+    expect(verifyAccessToken(ctx, live.body!.access_token as string)).toBeNull();
+    expect(grantRevoked(p.grantId)).toBe(true);
+  });
+
+  it("a retry after a lost answer works, and the lost successor is dead", async () => {
+    const p = await pair();
+    const lost = await refresh(p.clientId, p.refresh); // the client never saw this answer
+    expect(lost.status).toBe(200);
+    ctx.advance(5_000);
+    const retry = await refresh(p.clientId, p.refresh);
+    expect(retry.status).toBe(200);
+    expect(verifyAccessToken(ctx, lost.body!.access_token as string)).toBeNull();
+    expect(verifyAccessToken(ctx, retry.body!.access_token as string)).not.toBeNull();
+    expect(liveRefreshTokens(p.grantId)).toBe(1);
+    // The client goes on with the chain from its retry, well after the window.
+    let token = retry.body!.refresh_token as string;
+    for (let i = 0; i < 3; i++) {
+      ctx.advance(60_000);
+      const res = await refresh(p.clientId, token);
+      expect(res.status).toBe(200);
+      token = res.body!.refresh_token as string;
+    }
+    expect(liveRefreshTokens(p.grantId)).toBe(1);
+    expect(grantRevoked(p.grantId)).toBe(false);
+  });
+
+  it("thief first, owner inside the window: the owner's retry kills the thief's successor, and the thief's next use ends the grant", async () => {
+    const p = await pair();
+    const thief = await refresh(p.clientId, p.refresh);
+    ctx.advance(2_000);
+    const owner = await refresh(p.clientId, p.refresh);
+    expect(owner.status).toBe(200);
+    expect(verifyAccessToken(ctx, thief.body!.access_token as string)).toBeNull();
+    expect(verifyAccessToken(ctx, owner.body!.access_token as string)).not.toBeNull();
+    expect(liveRefreshTokens(p.grantId)).toBe(1);
+    const thiefAgain = await refresh(p.clientId, thief.body!.refresh_token as string);
+    expect(thiefAgain.body).toEqual({ error: "invalid_grant", error_description: REPLACED });
+    expect(grantRevoked(p.grantId)).toBe(true);
+    expect((await refresh(p.clientId, owner.body!.refresh_token as string)).body!.error).toBe("invalid_grant");
+    expect(count("SELECT count(*) AS n FROM audit_events WHERE kind = 'refresh.reuse_detected' AND grant_id = ?", p.grantId)).toBe(1);
+  });
+
+  it("thief first and already onward, owner inside the window: the owner's retry is reuse and ends the grant", async () => {
+    const p = await pair();
+    const thief = await refresh(p.clientId, p.refresh);
+    const thiefNext = await refresh(p.clientId, thief.body!.refresh_token as string);
+    expect(thiefNext.status).toBe(200);
+    const owner = await refresh(p.clientId, p.refresh);
+    expect(owner.body).toEqual({ error: "invalid_grant", error_description: REUSE });
+    expect(verifyAccessToken(ctx, thiefNext.body!.access_token as string)).toBeNull();
+    expect((await refresh(p.clientId, thiefNext.body!.refresh_token as string)).body!.error).toBe("invalid_grant");
+  });
+
+  it("owner first and onward, thief inside the window: the thief's use is reuse and ends the grant", async () => {
+    const p = await pair();
+    const owner = await refresh(p.clientId, p.refresh);
+    const ownerNext = await refresh(p.clientId, owner.body!.refresh_token as string);
+    expect(ownerNext.status).toBe(200);
+    ctx.advance(1_000);
+    const thief = await refresh(p.clientId, p.refresh);
+    expect(thief.body).toEqual({ error: "invalid_grant", error_description: REUSE });
+    expect(grantRevoked(p.grantId)).toBe(true);
+    expect(verifyAccessToken(ctx, ownerNext.body!.access_token as string)).toBeNull();
+  });
+
+  it("owner first, thief inside the window before the owner goes on: the owner's next use ends the grant and the thief's chain", async () => {
+    const p = await pair();
+    const owner = await refresh(p.clientId, p.refresh);
+    const thief = await refresh(p.clientId, p.refresh);
+    expect(thief.status).toBe(200);
+    expect(liveRefreshTokens(p.grantId)).toBe(1);
+    ctx.advance(10 * 60_000); // however late the owner comes back, the replaced token still gives the thief away
+    const ownerNext = await refresh(p.clientId, owner.body!.refresh_token as string);
+    expect(ownerNext.body).toEqual({ error: "invalid_grant", error_description: REPLACED });
+    expect(grantRevoked(p.grantId)).toBe(true);
+    expect(verifyAccessToken(ctx, thief.body!.access_token as string)).toBeNull();
+    expect((await refresh(p.clientId, thief.body!.refresh_token as string)).body!.error).toBe("invalid_grant");
+  });
+
+  it("any order of uses, times and parallel bursts leaves at most one live refresh token, and one while the grant stands", async () => {
+    const step = fc.record({ pick: fc.nat(), burst: fc.integer({ min: 1, max: 4 }), wait: fc.constantFrom(0, 0, 1_000, 20_000, 31_000) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 6 }), async (steps) => {
+        const p = await pair();
+        // Every refresh token the client (or a thief) ever held, in the order they got them.
+        const held = [p.refresh];
+        for (const s of steps) {
+          ctx.advance(s.wait);
+          const token = held[s.pick % held.length]!;
+          const answers = await Promise.all(Array.from({ length: s.burst }, () => refresh(p.clientId, token)));
+          for (const a of answers) if (a.status === 200) held.push(a.body!.refresh_token as string);
+          const live = liveRefreshTokens(p.grantId);
+          expect(live).toBeLessThanOrEqual(1);
+          if (!grantRevoked(p.grantId)) expect(live).toBe(1);
+        }
+      }),
+      { numRuns: 25 },
+    );
     expectNoOrphans();
   });
 

@@ -54,15 +54,23 @@ export async function admitProviderUser(ctx: AppContext, profile: ProviderProfil
   if (!reason) throw new ProviderSignInError("refused", `${profile.provider} sign-in refused for an uninvited email`);
   let user: { id: string };
   try {
-    user = await createUser(ctx, { email: profile.email, name: profile.name, role: "member" });
+    // The account, its identity and the used-up invitation are written together or not at all.
+    user = await createUser(
+      ctx,
+      { email: profile.email, name: profile.name, role: "member" },
+      {
+        alsoWrite: (userId) => {
+          link(ctx, userId, profile);
+          if (invited) ctx.db.delete(invitations).where(eq(invitations.email, profile.email)).run();
+        },
+      },
+    );
   } catch (error) {
     // Two first sign-ins racing for the same address: the loser signs in to the winner's account
     // only under the same rule as any existing account.
     if (error instanceof UserExistsError) return admitProviderUser(ctx, profile);
     throw error;
   }
-  link(ctx, user.id, profile);
-  if (invited) ctx.db.delete(invitations).where(eq(invitations.email, profile.email)).run();
   ctx.logger.info("account created at first provider sign-in", { provider: profile.provider, user: user.id, reason });
   return { id: user.id };
 }
