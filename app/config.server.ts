@@ -26,6 +26,7 @@ const envSchema = z.object({
   TOOLGATE_CODE_TTL: z.coerce.number().int().min(1).max(60).default(60),
   TOOLGATE_SESSION_TTL: seconds(14 * 24 * 3600),
   TOOLGATE_TOOL_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  TOOLGATE_VALIDATION_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
   TOOLGATE_TOOL_MAX_RESPONSE_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   TOOLGATE_CLIENT_IDLE_DAYS: z.coerce.number().int().min(1).default(30),
   TOOLGATE_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(90),
@@ -89,6 +90,8 @@ export type Config = {
   codeTtlSeconds: number;
   sessionTtlSeconds: number;
   toolTimeoutMs: number;
+  /** Budget for validating one tool call's arguments off the main thread. */
+  validationTimeoutMs: number;
   toolMaxResponseBytes: number;
   clientIdleDays: number;
   auditRetentionDays: number;
@@ -135,6 +138,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     codeTtlSeconds: e.TOOLGATE_CODE_TTL,
     sessionTtlSeconds: e.TOOLGATE_SESSION_TTL,
     toolTimeoutMs: e.TOOLGATE_TOOL_TIMEOUT_MS,
+    validationTimeoutMs: e.TOOLGATE_VALIDATION_TIMEOUT_MS,
     toolMaxResponseBytes: e.TOOLGATE_TOOL_MAX_RESPONSE_BYTES,
     clientIdleDays: e.TOOLGATE_CLIENT_IDLE_DAYS,
     auditRetentionDays: e.TOOLGATE_AUDIT_RETENTION_DAYS,

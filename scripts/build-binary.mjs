@@ -32,6 +32,23 @@ try {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
 
   // 1. One CommonJS file: SEA runs a single script whose `require` only knows built-in modules.
+  // The tool-argument validation workers get Ajv and RE2JS as source text of their own
+  // (app/servers/json-schema.server.ts), since they cannot load them from a node_modules either.
+  const validatorDeps = await esbuild.build({
+    stdin: {
+      contents:
+        'export { Ajv2020 } from "ajv/dist/2020.js"; export { RE2JS } from "re2js"; export { default as standaloneCode } from "ajv/dist/standalone/index.js";',
+      resolveDir: ROOT,
+      loader: "js",
+    },
+    bundle: true,
+    write: false,
+    platform: "node",
+    format: "iife",
+    globalName: "__toolgateValidatorDeps",
+    target: "node20",
+    logLevel: "error",
+  });
   const bundle = path.join(work, "toolgate.cjs");
   await esbuild.build({
     entryPoints: [path.join(ROOT, "scripts", "sea-entry.mjs")],
@@ -43,7 +60,11 @@ try {
     keepNames: true,
     logLevel: "error",
     // React and friends pick their production builds; import.meta.url has no meaning in CommonJS.
-    define: { "process.env.NODE_ENV": '"production"', "import.meta.url": "__toolgate_bundle_url" },
+    define: {
+      "process.env.NODE_ENV": '"production"',
+      "import.meta.url": "__toolgate_bundle_url",
+      __TOOLGATE_VALIDATOR_DEPS__: JSON.stringify(validatorDeps.outputFiles[0].text),
+    },
     banner: { js: 'const __toolgate_bundle_url = require("node:url").pathToFileURL(__filename).href;' },
     // The development-only rebuild notifier is never used by the executable.
     external: ["@remix-run/dev"],

@@ -2,10 +2,12 @@
  * The audit log as people read it: one server's events, newest first, keyset-paginated on id,
  * filterable by client and kind, each with a sentence saying what happened.
  */
-import { and, desc, eq, lt, type SQL } from "drizzle-orm";
+import { and, desc, eq, inArray, lt, type SQL } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import { displayText } from "~/utils/display-text";
 import { auditEvents, oauthClients, users } from "~/db/schema";
+import { applicationIdentity, redirectHostsOf } from "./connections.server";
+import { statement } from "~/db/statements.server";
 
 export const ACTIVITY_PAGE_SIZE = 50;
 
@@ -47,6 +49,8 @@ export type ActivityPage = {
 export type ActivityFilter = {
   serverId: string;
   clientId?: string | null;
+  /** Events of any of these clients (one application's registrations). */
+  clientIds?: string[] | null;
   kind?: string | null;
   /** Only events with an id below this (keyset pagination). */
   before?: number | null;
@@ -132,6 +136,16 @@ export function describeEventParts(kind: string, detail: Record<string, unknown>
       const tool = str(detail.tool) ?? str(detail.toolName);
       const outcome = str(detail.outcome);
       const ms = typeof detail.durationMs === "number" ? ` in ${Math.round(detail.durationMs)} ms` : "";
+      // Toolgate's own argument check refused it: nothing was sent, so no duration is worth showing.
+      const toolPart: SentencePart[] = tool ? sentence`${tool}` : ["a tool"];
+      if (outcome === "invalid_arguments") {
+        return [...sentence`${app} called `, ...toolPart, ": refused: arguments did not match the schema (the endpoint was not called)"];
+      }
+      if (outcome === "refused") {
+        const why =
+          detail.reason === "not_granted" ? "the tool was not approved for it" : detail.reason === "unknown" ? "there is no such tool" : null;
+        return [...sentence`${app} called `, ...toolPart, `: refused${why ? `: ${why}` : ""} (the endpoint was not called)`];
+      }
       const result: SentencePart[] =
         outcome === null || outcome === "ok" || outcome === "success"
           ? ["successfully"]
@@ -163,6 +177,7 @@ export function listActivity(ctx: AppContext, filter: ActivityFilter): ActivityP
   const limit = Math.min(Math.max(filter.limit ?? ACTIVITY_PAGE_SIZE, 1), 500);
   const conditions: SQL[] = [eq(auditEvents.serverId, filter.serverId)];
   if (filter.clientId) conditions.push(eq(auditEvents.clientId, filter.clientId));
+  if (filter.clientIds) conditions.push(inArray(auditEvents.clientId, filter.clientIds.length > 0 ? filter.clientIds : [""]));
   if (filter.kind) conditions.push(eq(auditEvents.kind, filter.kind));
   if (filter.before) conditions.push(lt(auditEvents.id, filter.before));
   const rows = ctx.db
@@ -209,15 +224,43 @@ export function listActivity(ctx: AppContext, filter: ActivityFilter): ActivityP
   };
 }
 
-/** The clients that appear in a server's events, for the filter. */
-export function activityClients(ctx: AppContext, serverId: string): { id: string; name: string }[] {
-  return ctx.db
-    .selectDistinct({ id: auditEvents.clientId, name: oauthClients.clientName })
-    .from(auditEvents)
-    .leftJoin(oauthClients, eq(oauthClients.id, auditEvents.clientId))
-    .where(eq(auditEvents.serverId, serverId))
-    .all()
-    .filter((c): c is { id: string; name: string | null } => c.id !== null)
-    .map((c) => ({ id: c.id, name: displayText(c.name ?? c.id) }))
-    .sort((a, b) => a.name.localeCompare(b.name));
+export type ActivityApplication = { key: string; name: string; clientIds: string[] };
+
+/** At most this many clients are offered in the Activity filter. */
+export const MAX_ACTIVITY_CLIENTS = 500;
+
+// The distinct clients of a server's events by skipping through audit_events_server_client_idx:
+// one index seek per client instead of a scan of every event (clients make as many events as
+// they call tools).
+const ACTIVITY_CLIENTS = `with recursive c(id) as (
+  select (select min(client_id) from audit_events where server_id = @serverId and client_id is not null)
+  union all
+  select (select min(client_id) from audit_events where server_id = @serverId and client_id > c.id) from c where c.id is not null
+)
+select c.id as id, oc.client_name as name, oc.kind as kind, oc.redirect_uris as redirectUris
+  from c left join oauth_clients oc on oc.id = c.id where c.id is not null limit @limit`;
+
+type ActivityClientRow = { id: string; name: string | null; kind: "registered" | "metadata_document" | null; redirectUris: string | null };
+
+/**
+ * The applications that appear in a server's events, for the filter: registrations of one
+ * application (same name and redirect hosts, or the same metadata-document client id) are one
+ * entry, keyed like the Connected applications page. A client since removed is listed by its id.
+ */
+export function activityClients(ctx: AppContext, serverId: string): ActivityApplication[] {
+  const rows = statement<[{ serverId: string; limit: number }], ActivityClientRow>(ctx.db, ACTIVITY_CLIENTS).all({
+    serverId,
+    limit: MAX_ACTIVITY_CLIENTS,
+  });
+  const byKey = new Map<string, ActivityApplication>();
+  for (const r of rows) {
+    const key =
+      r.name === null || r.kind === null
+        ? applicationIdentity({ identifiedBy: "metadata_document", clientId: r.id, applicationName: r.id, redirectHosts: [] })
+        : applicationIdentity({ identifiedBy: r.kind, clientId: r.id, applicationName: r.name, redirectHosts: redirectHostsOf(r.redirectUris ?? "[]") });
+    const entry = byKey.get(key) ?? { key, name: displayText(r.name ?? r.id), clientIds: [] };
+    entry.clientIds.push(r.id);
+    byKey.set(key, entry);
+  }
+  return [...byKey.values()].sort((a, b) => a.name.localeCompare(b.name) || a.key.localeCompare(b.key));
 }

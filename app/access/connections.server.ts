@@ -4,10 +4,11 @@
  * under it in one transaction (tokens.server.ts revokeGrant), so the next MCP request answers 401
  * and the next refresh `invalid_grant`.
  */
-import { and, asc, desc, eq, inArray, isNull } from "drizzle-orm";
+import { createHash } from "node:crypto";
+import { and, asc, count, desc, eq, inArray, isNull } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import { displayText } from "~/utils/display-text";
-import { grants, grantTools, mcpServers, oauthClients, tools } from "~/db/schema";
+import { grants, grantTools, mcpServers, oauthClients, tokenFamilies, tools } from "~/db/schema";
 import { recordAudit } from "~/oauth/audit.server";
 import { revokeGrant } from "~/oauth/tokens.server";
 
@@ -28,6 +29,10 @@ export type Connection = {
   firstAuthorizedAt: number;
   lastUsedAt: number | null;
   tools: { id: string; name: string }[];
+  /** Token families not revoked: one per installation that exchanged a code (a device). */
+  devices: number;
+  /** Set when the client published a logo that Toolgate fetched and serves itself. */
+  logoDigest: string | null;
 };
 
 /** The server if `userId` owns it, else null (the caller answers 404: never reveal other users' ids). */
@@ -90,6 +95,7 @@ export function listConnections(ctx: AppContext, userId: string, options: { serv
       clientName: oauthClients.clientName,
       kind: oauthClients.kind,
       redirectUris: oauthClients.redirectUris,
+      logoDigest: oauthClients.logoDigest,
       createdAt: grants.createdAt,
       lastUsedAt: grants.lastUsedAt,
     })
@@ -100,7 +106,15 @@ export function listConnections(ctx: AppContext, userId: string, options: { serv
     .orderBy(asc(mcpServers.name), desc(grants.createdAt), asc(grants.id))
     .all();
   const toolsByGrant = new Map<string, { id: string; name: string }[]>();
+  const devicesByGrant = new Map<string, number>();
   if (rows.length > 0) {
+    const familyRows = ctx.db
+      .select({ grantId: tokenFamilies.grantId, n: count() })
+      .from(tokenFamilies)
+      .where(and(inArray(tokenFamilies.grantId, rows.map((r) => r.grantId)), isNull(tokenFamilies.revokedAt)))
+      .groupBy(tokenFamilies.grantId)
+      .all();
+    for (const f of familyRows) devicesByGrant.set(f.grantId, f.n);
     const toolRows = ctx.db
       .select({ grantId: grantTools.grantId, id: tools.id, name: tools.name })
       .from(grantTools)
@@ -127,42 +141,184 @@ export function listConnections(ctx: AppContext, userId: string, options: { serv
     firstAuthorizedAt: r.createdAt,
     lastUsedAt: r.lastUsedAt,
     tools: toolsByGrant.get(r.grantId) ?? [],
+    devices: devicesByGrant.get(r.grantId) ?? 0,
+    logoDigest: r.kind === "metadata_document" ? r.logoDigest : null,
   }));
 }
 
-export type RevokeResult = { revoked: true; applicationName: string } | { revoked: false };
+/**
+ * One application as a person recognises it: a metadata-document client is its client id (the
+ * verified fact); a self-registered client only has the name it gave and where it redirects, so
+ * registrations that agree on both (the same program registering again on each run or device) are
+ * one application. Two different programs claiming one name but redirecting elsewhere stay apart.
+ */
+export function applicationIdentity(c: Pick<Connection, "identifiedBy" | "clientId" | "applicationName" | "redirectHosts">): string {
+  const identity =
+    c.identifiedBy === "metadata_document"
+      ? `doc\n${c.clientId}`
+      : `reg\n${c.applicationName}\n${[...c.redirectHosts].sort().join(" ")}`;
+  return createHash("sha256").update(identity).digest("base64url").slice(0, 22);
+}
+
+export type ApplicationGroup = {
+  /** applicationIdentity(): stable, safe in a URL. */
+  key: string;
+  applicationName: string;
+  identifiedBy: ClientIdentification;
+  clientIdHost: string | null;
+  logoDigest: string | null;
+  /** Distinct client registrations in the group (1 for a metadata-document client). */
+  registrations: number;
+  /** Live token families over all entries. */
+  devices: number;
+  firstAuthorizedAt: number;
+  lastUsedAt: number | null;
+  /** Names of the servers the group's grants reach, sorted. */
+  serverNames: string[];
+  /** Newest use first. */
+  entries: Connection[];
+};
+
+const byLastUse = (a: Connection, b: Connection) =>
+  (b.lastUsedAt ?? 0) - (a.lastUsedAt ?? 0) || b.firstAuthorizedAt - a.firstAuthorizedAt || a.grantId.localeCompare(b.grantId);
+
+/** Connections folded into applications; `search` keeps those whose name contains it (case-insensitive). */
+export function groupConnections(connections: Connection[], search = ""): ApplicationGroup[] {
+  const needle = search.trim().toLocaleLowerCase();
+  const groups = new Map<string, Connection[]>();
+  for (const c of connections) {
+    if (needle && !c.applicationName.toLocaleLowerCase().includes(needle)) continue;
+    const key = applicationIdentity(c);
+    const list = groups.get(key) ?? [];
+    list.push(c);
+    groups.set(key, list);
+  }
+  return [...groups.entries()]
+    .map(([key, list]): ApplicationGroup => {
+      const entries = [...list].sort(byLastUse);
+      const first = entries[0]!;
+      const used = entries.map((e) => e.lastUsedAt).filter((t): t is number => t !== null);
+      return {
+        key,
+        applicationName: first.applicationName,
+        identifiedBy: first.identifiedBy,
+        clientIdHost: first.clientIdHost,
+        logoDigest: entries.find((e) => e.logoDigest)?.logoDigest ?? null,
+        registrations: new Set(entries.map((e) => e.clientId)).size,
+        devices: entries.reduce((n, e) => n + e.devices, 0),
+        firstAuthorizedAt: Math.min(...entries.map((e) => e.firstAuthorizedAt)),
+        lastUsedAt: used.length > 0 ? Math.max(...used) : null,
+        serverNames: [...new Set(entries.map((e) => e.serverName))].sort((a, b) => a.localeCompare(b)),
+        entries,
+      };
+    })
+    .sort(
+      (a, b) =>
+        a.applicationName.localeCompare(b.applicationName) || (b.lastUsedAt ?? 0) - (a.lastUsedAt ?? 0) || a.key.localeCompare(b.key),
+    );
+}
+
+/** "Weather", "Weather and Calendar", "Weather, Calendar and Mail". */
+export function joinNames(names: string[]): string {
+  if (names.length <= 1) return names[0] ?? "";
+  return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+}
+
+/** What revoking `entries` does, in the words the confirmation shows. */
+export function revokeConsequence(applicationName: string, entries: Pick<Connection, "serverName">[]): string {
+  const servers = joinNames([...new Set(entries.map((e) => e.serverName))].sort((a, b) => a.localeCompare(b)));
+  const which = entries.length > 1 ? ` (all ${entries.length} of its authorizations)` : "";
+  return `${applicationName} will lose access to ${servers}${which}; its tokens stop working at once and it has to ask you again.`;
+}
+
+export type RevokeTarget = { grantId: string } | { applicationKey: string };
 
 /**
- * Revokes one grant on a server the user owns: the grant, every token family under it, every
- * access and refresh token, and an audit event, in one transaction. Returns `{revoked: false}` when
- * the grant does not exist, is already revoked, or is on someone else's server (the route answers
- * 404 and nothing changes). `serverId`, when given, must also match (per-server page).
+ * The active connections a revoke form names, within the user's servers (and `serverId`, on a
+ * server's own page): one grant, or every grant of one application. Empty when nothing matches.
  */
-export function revokeConnection(
+export function findRevokeTargets(
   ctx: AppContext,
   userId: string,
-  grantId: string,
+  target: RevokeTarget,
+  options: { serverId?: string } = {},
+): Connection[] {
+  const all = listConnections(ctx, userId, options);
+  return "grantId" in target ? all.filter((c) => c.grantId === target.grantId) : all.filter((c) => applicationIdentity(c) === target.applicationKey);
+}
+
+export type RevokeResult = { revoked: true; applicationName: string; count: number } | { revoked: false };
+
+/**
+ * Revokes grants on servers the user owns: each grant, every token family under it, every access and
+ * refresh token, and an audit event per grant, all in one transaction. Grants that do not exist, are
+ * already revoked, or are on someone else's server (or not on `serverId`, for the per-server page)
+ * are skipped; `{revoked: false}` when none was left (the route answers 404 and nothing changes).
+ */
+export function revokeConnections(
+  ctx: AppContext,
+  userId: string,
+  grantIds: string[],
   options: { serverId?: string } = {},
 ): RevokeResult {
+  if (grantIds.length === 0) return { revoked: false };
   return ctx.db.transaction((tx) => {
-    const row = tx
+    const rows = tx
       .select({ id: grants.id, serverId: grants.serverId, clientId: grants.clientId, clientName: oauthClients.clientName })
       .from(grants)
       .innerJoin(mcpServers, eq(mcpServers.id, grants.serverId))
       .innerJoin(oauthClients, eq(oauthClients.id, grants.clientId))
-      .where(and(eq(grants.id, grantId), eq(mcpServers.ownerId, userId), isNull(grants.revokedAt)))
-      .get();
-    if (!row || (options.serverId !== undefined && row.serverId !== options.serverId)) return { revoked: false };
-    revokeGrant(ctx, tx, row.id, userId);
-    recordAudit(ctx, tx, {
-      kind: "grant.revoked",
-      serverId: row.serverId,
-      userId,
-      clientId: row.clientId,
-      grantId: row.id,
-      actor: userId,
-      detail: { applicationName: row.clientName },
-    });
-    return { revoked: true, applicationName: row.clientName };
+      .where(and(inArray(grants.id, grantIds), eq(mcpServers.ownerId, userId), isNull(grants.revokedAt)))
+      .all()
+      .filter((row) => options.serverId === undefined || row.serverId === options.serverId);
+    if (rows.length === 0) return { revoked: false };
+    for (const row of rows) {
+      revokeGrant(ctx, tx, row.id, userId);
+      recordAudit(ctx, tx, {
+        kind: "grant.revoked",
+        serverId: row.serverId,
+        userId,
+        clientId: row.clientId,
+        grantId: row.id,
+        actor: userId,
+        detail: { applicationName: row.clientName },
+      });
+    }
+    return { revoked: true, applicationName: rows[0]!.clientName, count: rows.length };
   }, { behavior: "immediate" });
+}
+
+/** Revokes one grant (see revokeConnections). */
+export function revokeConnection(ctx: AppContext, userId: string, grantId: string, options: { serverId?: string } = {}): RevokeResult {
+  return revokeConnections(ctx, userId, [grantId], options);
+}
+
+/** Where a client's logo is served from (Toolgate's own origin; app/routes/client-logos.$digest.tsx). */
+export const logoPath = (digest: string) => `/client-logos/${digest}`;
+
+/** The Connected applications page's data: groups with the sentences their confirmations show. */
+export function connectionGroupsView(ctx: AppContext, userId: string, options: { serverId?: string; search?: string } = {}) {
+  return groupConnections(listConnections(ctx, userId, { serverId: options.serverId }), options.search).map((g) => ({
+    key: g.key,
+    applicationName: g.applicationName,
+    identifiedBy: g.identifiedBy,
+    clientIdHost: g.clientIdHost,
+    logoUrl: g.logoDigest ? logoPath(g.logoDigest) : null,
+    registrations: g.registrations,
+    devices: g.devices,
+    lastUsedAt: g.lastUsedAt,
+    serverNames: g.serverNames,
+    consequence: revokeConsequence(g.applicationName, g.entries),
+    entries: g.entries.map((e) => ({
+      grantId: e.grantId,
+      serverId: e.serverId,
+      serverName: e.serverName,
+      redirectHosts: e.redirectHosts,
+      firstAuthorizedAt: e.firstAuthorizedAt,
+      lastUsedAt: e.lastUsedAt,
+      devices: e.devices,
+      tools: e.tools,
+      consequence: revokeConsequence(g.applicationName, [e]),
+    })),
+  }));
 }

@@ -1,8 +1,8 @@
 import { ZodError } from "zod";
 import { listUsers, removeUser, resetPassword } from "~/auth/accounts.server";
-import { print, requireString, type Command, type CommandArgs } from "./commands.server";
+import { print, requireString, UsageError, type Command, type CommandArgs } from "./commands.server";
 
-/** Runs `fn`, turning a validation error into one readable line. */
+/** Runs `fn`, turning a validation error into readable sentences (never the schema library's dump). */
 export async function readable<T>(fn: () => T | Promise<T>): Promise<T> {
   try {
     return await fn();
@@ -13,7 +13,7 @@ export async function readable<T>(fn: () => T | Promise<T>): Promise<T> {
 }
 
 async function passwordFromStdin(args: CommandArgs): Promise<string> {
-  if (!args.values["password-stdin"]) throw new Error("--password-stdin is required (the password is read from standard input)");
+  if (!args.values["password-stdin"]) throw new UsageError("--password-stdin is required (the password is read from standard input)");
   return (await args.io.readStdin()).replace(/\r?\n$/, "");
 }
 

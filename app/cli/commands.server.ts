@@ -5,12 +5,14 @@ import { createUser } from "~/auth/users.server";
 import { serveUntilSignal, startHttpServer } from "~/http/server.server";
 import { startOAuthCleanup } from "~/oauth/cleanup.server";
 import { startAccessJobs } from "~/access/retention.server";
-import { accountCommands } from "./account-commands.server";
+import { accountCommands, readable } from "./account-commands.server";
 import { serverCommands } from "./server-commands.server";
 import { opsCommands } from "./ops-commands.server";
 import { auditCommands } from "./audit-commands.server";
 import { inviteCommands } from "./invite-commands.server";
 import { openapiCommands } from "./openapi-commands.server";
+import { recordServingUrl } from "./public-url.server";
+import { startArgumentValidation } from "~/servers/json-schema.server";
 
 export type CliIo = {
   out(text: string): void;
@@ -39,9 +41,14 @@ export function print(args: CommandArgs, value: unknown, text: string): void {
   args.io.out(args.json ? JSON.stringify(value) + "\n" : text.endsWith("\n") ? text : text + "\n");
 }
 
+/** A command line that cannot be run as given (exit code 2, with the command's usage). */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
 export function requireString(values: CommandArgs["values"], name: string): string {
   const v = values[name];
-  if (typeof v !== "string" || v.trim() === "") throw new Error(`--${name} is required`);
+  if (typeof v !== "string" || v.trim() === "") throw new UsageError(`--${name} is required`);
   return v;
 }
 
@@ -58,8 +65,11 @@ export const commands: Record<string, Command> = {
         mode: process.env.NODE_ENV === "development" ? "development" : "production",
       });
       ctx.logger.info("listening", { url: running.url, publicUrl: ctx.config.publicUrl, dataDir: ctx.config.dataDir });
+      // The other commands print MCP URLs with the PUBLIC_URL this server announces.
+      recordServingUrl(ctx.config);
       startOAuthCleanup(ctx);
       startAccessJobs(ctx);
+      startArgumentValidation();
       if (process.env.NODE_ENV === "development") {
         const { broadcastDevReady } = await import("@remix-run/node");
         await broadcastDevReady(build);
@@ -72,24 +82,40 @@ export const commands: Record<string, Command> = {
   },
 
   "user add": {
-    summary: "Create a user (password read from standard input)",
-    usage: "--email E [--name N] [--owner] --password-stdin",
+    summary: "Create a user (password read from standard input, or --no-password for identity-provider sign-in only)",
+    usage: "--email E [--name N] [--owner] (--password-stdin | --no-password)",
     options: {
       email: { type: "string" },
       name: { type: "string" },
       owner: { type: "boolean" },
       "password-stdin": { type: "boolean" },
+      "no-password": { type: "boolean" },
     },
     async run(args) {
       const email = requireString(args.values, "email");
+      const fromStdin = Boolean(args.values["password-stdin"]);
+      const none = Boolean(args.values["no-password"]);
+      // An account without a password can only sign in through an identity provider: say so on purpose.
+      if (fromStdin === none) {
+        throw new UsageError(
+          fromStdin
+            ? "use either --password-stdin or --no-password, not both"
+            : "give --password-stdin (the password is read from standard input), or --no-password for an account that signs in only through an identity provider",
+        );
+      }
       let password: string | null = null;
-      if (args.values["password-stdin"]) password = (await args.io.readStdin()).replace(/\r?\n$/, "");
-      const user = await createUser(args.ctx, {
-        email,
-        password,
-        name: args.values.name as string | undefined,
-        role: args.values.owner ? "owner" : "member",
-      });
+      if (fromStdin) {
+        password = (await args.io.readStdin()).replace(/\r?\n$/, "");
+        if (password === "") throw new Error("the password read from standard input is empty");
+      }
+      const user = await readable(() =>
+        createUser(args.ctx, {
+          email,
+          password,
+          name: args.values.name as string | undefined,
+          role: args.values.owner ? "owner" : "member",
+        }),
+      );
       print(args, { id: user.id, email: user.email, role: user.role }, `Created user ${user.email} (${user.id})`);
       return 0;
     },

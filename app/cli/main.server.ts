@@ -4,7 +4,8 @@ import type { ServerBuild } from "@remix-run/node";
 import { ConfigError, parseConfig } from "~/config.server";
 import { createAppContext, setAppContext, type AppContext } from "~/context.server";
 import { setLogOutput } from "~/utils/log.server";
-import { commands, type CliIo } from "./commands.server";
+import { commands, UsageError, type CliIo } from "./commands.server";
+import { effectivePublicUrl } from "./public-url.server";
 
 export type CliOptions = {
   build: ServerBuild;
@@ -71,7 +72,12 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   setLogOutput(name === "serve" ? "stdout" : "stderr");
   let ctx: AppContext;
   try {
-    ctx = createAppContext(parseConfig(env));
+    let config = parseConfig(env);
+    if (name !== "serve") {
+      const publicUrl = effectivePublicUrl(config, env, (line) => io.err(`${line}\n`));
+      if (publicUrl !== config.publicUrl) config = { ...config, publicUrl, secureCookies: publicUrl.startsWith("https:") };
+    }
+    ctx = createAppContext(config);
   } catch (error) {
     if (error instanceof ConfigError) {
       io.err(`${error.message}\n`);
@@ -91,9 +97,10 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
+    const usage = error instanceof UsageError;
     if (parsed.values.json) io.err(JSON.stringify({ error: message }) + "\n");
-    else io.err(`Error: ${message}\n`);
-    return 1;
+    else io.err(`Error: ${message}\n${usage ? `\nUsage: toolgate ${name} ${command.usage ?? ""}\n` : ""}`);
+    return usage ? 2 : 1;
   } finally {
     if (name !== "serve") ctx.db.$client.close();
   }

@@ -28,7 +28,8 @@ function ownerByEmail(args: CommandArgs, email: string) {
 /** Validation errors as "field: message" lines, which say which tool and field are wrong. */
 function explain(error: unknown): never {
   if (error instanceof ValidationError) {
-    throw new Error(`invalid input\n${Object.entries(error.fieldErrors).map(([k, v]) => `  ${k}: ${v}`).join("\n")}`);
+    const lines = Object.entries(error.fieldErrors).map(([field, message]) => `${field}: ${message}`);
+    throw new Error(`the input is not valid: ${lines.join("; ")}`);
   }
   throw error;
 }

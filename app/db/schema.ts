@@ -10,6 +10,7 @@ import {
   index,
   integer,
   primaryKey,
+  blob,
   sqliteTable,
   text,
   uniqueIndex,
@@ -198,6 +199,8 @@ export const oauthClients = sqliteTable(
     clientName: text("client_name").notNull(),
     clientUri: text("client_uri"),
     logoUri: text("logo_uri"),
+    /** The logo Toolgate fetched from logo_uri (metadata-document clients only): client_logos.digest. */
+    logoDigest: text("logo_digest"),
     /** JSON array of strings. */
     redirectUris: text("redirect_uris").notNull(),
     /** The full validated metadata as JSON, returned from registration. */
@@ -380,8 +383,26 @@ export const auditEvents = sqliteTable(
     /** JSON object with event details; never arguments or secrets. */
     detail: text("detail").notNull().default(sql`'{}'`),
   },
+  // The Activity page reads one page of a server's events newest first, optionally of one kind or
+  // one client: each index below is (server_id[, column], rowid), so every such page is read in
+  // index order whatever the number of events (clients make as many as they call tools).
   (t) => [
-    index("audit_events_server_at_idx").on(t.serverId, t.at),
+    index("audit_events_server_idx").on(t.serverId),
+    index("audit_events_server_kind_idx").on(t.serverId, t.kind),
+    index("audit_events_server_client_idx").on(t.serverId, t.clientId),
     index("audit_events_at_idx").on(t.at),
   ],
 );
+
+/**
+ * Logos of metadata-document clients, fetched by Toolgate, checked to be a raster image and served
+ * from its own origin at /client-logos/<digest> (never hot-linked). Keyed by the SHA-256 of the bytes,
+ * so clients publishing the same image share one row. Rows no client points to are pruned.
+ */
+export const clientLogos = sqliteTable("client_logos", {
+  digest: text("digest").primaryKey(),
+  /** The sniffed type: image/png, image/jpeg, image/gif or image/webp. */
+  contentType: text("content_type").notNull(),
+  bytes: blob("bytes", { mode: "buffer" }).notNull(),
+  createdAt: integer("created_at").notNull(),
+});

@@ -28,6 +28,7 @@ import { findMcpServer, toolListJson } from "./granted-tools.server";
 import { noteGrantUsed } from "./last-used.server";
 import { addCorsHeaders, isAllowedOrigin, preflightHeaders } from "./origin.server";
 import { endWith, nodeHeader } from "~/http/node-request.server";
+import { JsonTooDeepError, parseUntrustedJson } from "~/utils/json.server";
 
 /** Request bodies above this are refused with 413 before they are parsed. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -119,7 +120,10 @@ export async function answerMcpRequest(request: McpHttpRequest, ctx: AppContext,
     headers["WWW-Authenticate"] = bearerChallenge(ctx, serverId, bearer.failure);
     headers["Content-Type"] = "application/json";
     headers["Cache-Control"] = "no-store";
-    const body = { error: bearer.failure.error ?? "invalid_token", error_description: bearer.failure.description };
+    // RFC 6750 §3.1: a request with no authentication gets no error code, in the body as in the header.
+    const body = bearer.failure.error
+      ? { error: bearer.failure.error, error_description: bearer.failure.description }
+      : { error_description: bearer.failure.description };
     return { status: bearer.failure.status, headers, body: JSON.stringify(body) };
   }
   const token = bearer.token;
@@ -151,9 +155,10 @@ export async function answerMcpRequest(request: McpHttpRequest, ctx: AppContext,
 
   let raw: unknown;
   try {
-    raw = JSON.parse(body.text);
-  } catch {
-    return rpcError(400, ErrorCode.ParseError, "Parse error: the body is not valid JSON", null, headers);
+    raw = parseUntrustedJson(body.text);
+  } catch (error) {
+    const why = error instanceof JsonTooDeepError ? error.message : "the body is not valid JSON";
+    return rpcError(400, ErrorCode.ParseError, `Parse error: ${why}`, null, headers);
   }
   const parsed = parseMessages(raw);
   if (!parsed.ok) return rpcError(400, ErrorCode.InvalidRequest, parsed.message, parsed.id, headers);

@@ -17,7 +17,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import type { AppContext } from "~/context.server";
 import { recordAudit } from "~/oauth/audit.server";
-import { executeTool } from "~/servers/tool-execution.server";
+import { executeTool, isArgumentRefusal } from "~/servers/tool-execution.server";
 import { DispatchTransport, sdkRequestEntry } from "./dispatch-transport.server";
 import { findToolForGrant, listGrantedTools, type McpServerRow } from "./granted-tools.server";
 
@@ -80,7 +80,8 @@ function buildServer(ctx: AppContext, row: McpServerRow): Server {
     }
     const started = performance.now();
     const result = await executeTool(ctx, found.tool, request.params.arguments ?? {}, { signal: extra.signal });
-    recordToolCall(ctx, caller, name, result.isError ? "error" : "ok", Math.round(performance.now() - started));
+    const outcome = isArgumentRefusal(result) ? "invalid_arguments" : result.isError ? "error" : "ok";
+    recordToolCall(ctx, caller, name, outcome, Math.round(performance.now() - started));
     return result;
   });
 
@@ -88,7 +89,7 @@ function buildServer(ctx: AppContext, row: McpServerRow): Server {
   return server;
 }
 
-function recordToolCall(ctx: AppContext, caller: Caller, tool: string, outcome: "ok" | "error", durationMs: number) {
+function recordToolCall(ctx: AppContext, caller: Caller, tool: string, outcome: "ok" | "error" | "invalid_arguments", durationMs: number) {
   // Never the arguments: they may hold anything the user typed.
   auditToolCall(ctx, caller, { tool, outcome, durationMs });
 }

@@ -33,9 +33,10 @@ export const MESSAGES = {
  * sent there (docs/decisions/031-consent-screen-truth.md).
  */
 function checkRegisteredRedirectUri(client: OAuthClient, redirectUri: string): void {
-  if (!redirectUriMatches(client.redirectUris, redirectUri)) throw new AuthorizePageError(MESSAGES.redirectInvalid);
+  if (!redirectUriMatches(client.redirectUris, redirectUri)) throw new AuthorizePageError(MESSAGES.redirectInvalid, 400, redirectUri);
   const problem = checkRedirectUriForRegistration(redirectUri);
-  if (problem) throw new AuthorizePageError(`${MESSAGES.redirectInvalid} ${problem}.`);
+  // The message keeps its exact words; why the stored address is refused goes below it.
+  if (problem) throw new AuthorizePageError(MESSAGES.redirectInvalid, 400, redirectUri, `${problem}.`);
 }
 
 /** An error shown on our page; the browser is not redirected (the redirect URI is not trusted). */
@@ -44,6 +45,10 @@ export class AuthorizePageError extends Error {
   constructor(
     message: string,
     readonly status = 400,
+    /** Shown under the message: the redirect address the request asked for (redirectInvalid). */
+    readonly requestedRedirectUri: string | null = null,
+    /** Shown under the message too: why a registered address is no longer accepted. */
+    readonly reason: string | null = null,
   ) {
     super(message);
   }
@@ -349,7 +354,34 @@ const PENDING_REQUEST = `select id, client_id as clientId, redirect_uri as redir
  */
 export async function reverifyClient(ctx: AppContext, request: PendingAuthorizationRequest): Promise<OAuthClient> {
   const client = await resolveKnownClient(ctx, request.clientId);
-  if (!client) throw new AuthorizePageError(MESSAGES.redirectInvalid);
+  if (!client) throw new AuthorizePageError(MESSAGES.redirectInvalid, 400, request.redirectUri);
   checkRegisteredRedirectUri(client, request.redirectUri);
   return client;
+}
+
+/**
+ * What the sign-in page says when a person arrives from an authorization request: the application's
+ * name (as stored; nothing is fetched) and the server the request names (its name is public in the
+ * protected resource metadata). Null for anything but a live pending request.
+ */
+export function describePendingRequest(ctx: AppContext, returnTo: string): { applicationName: string; serverName: string | null } | null {
+  let url: URL;
+  try {
+    url = new URL(returnTo, "http://toolgate.invalid");
+  } catch {
+    return null;
+  }
+  if (url.pathname !== "/authorize") return null;
+  let pending: PendingAuthorizationRequest;
+  try {
+    pending = loadPendingRequest(ctx, url.searchParams.get("request"));
+  } catch {
+    return null;
+  }
+  const client = statement<[string], { name: string }>(ctx.db, "select client_name as name from oauth_clients where id = ?").get(pending.clientId);
+  if (!client) return null;
+  const server = pending.serverId
+    ? statement<[string], { name: string }>(ctx.db, "select name from mcp_servers where id = ?").get(pending.serverId)
+    : undefined;
+  return { applicationName: client.name || "Unnamed application", serverName: server?.name ?? null };
 }

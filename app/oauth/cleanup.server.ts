@@ -4,6 +4,7 @@
  * docs/storage.md lists what each lifetime means.
  */
 import { and, eq, lt, notExists, sql } from "drizzle-orm";
+import { deleteUnusedLogos } from "./client-logos.server";
 import type { AppContext } from "~/context.server";
 import { onShutdown } from "~/http/lifecycle.server";
 import { accessTokens, authorizationCodes, authorizationRequests, refreshTokens, sessions, tokenFamilies } from "~/db/schema";
@@ -20,6 +21,7 @@ export type CleanupReport = {
   refreshTokens: number;
   tokenFamilies: number;
   sessions: number;
+  clientLogos: number;
   shownOnceSecrets: number;
 };
 
@@ -35,6 +37,7 @@ export function runOAuthCleanup(ctx: AppContext): CleanupReport {
       refreshTokens: tx.delete(refreshTokens).where(lt(refreshTokens.expiresAt, now - DAY)).run().changes,
       tokenFamilies: 0,
       clients: 0,
+      clientLogos: 0,
       // An expired session is refused at read time already; removing the row keeps the table small.
       sessions: tx.delete(sessions).where(lt(sessions.expiresAt, now)).run().changes,
       // A secret whose page was never opened (app/auth/shown-once.server.ts).
@@ -52,6 +55,7 @@ export function runOAuthCleanup(ctx: AppContext): CleanupReport {
       )
       .run().changes;
     report.clients = deleteIdleClients(ctx, tx);
+    report.clientLogos = deleteUnusedLogos(tx);
     return report;
   });
 }

@@ -4,6 +4,7 @@
  */
 import { and, eq, lt, notExists, sql } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
+import { setClientLogo, storeClientLogo } from "./client-logos.server";
 import { immediateTransaction, statement } from "~/db/statements.server";
 import { grants, oauthClients } from "~/db/schema";
 import { newId, safeEqual, sha256Hex } from "~/utils/crypto.server";
@@ -174,11 +175,18 @@ async function refreshMetadataDocumentClient(
     metadata: storedMetadata(metadata),
     expiresAt: now + fetched.cacheSeconds * 1000,
   };
+  const previous = ctx.db.select({ logoUri: oauthClients.logoUri, logoDigest: oauthClients.logoDigest }).from(oauthClients).where(eq(oauthClients.id, clientId)).get();
   ctx.db
     .insert(oauthClients)
     .values({ id: clientId, createdAt: now, ...values })
     .onConflictDoUpdate({ target: oauthClients.id, set: values })
     .run();
+  // The logo is fetched again only when the document names another one (or none was stored yet).
+  if (metadata.logoUri === null) {
+    if (previous?.logoDigest) setClientLogo(ctx, clientId, null);
+  } else if (fetcher.fetchLogo && (previous?.logoUri !== metadata.logoUri || !previous.logoDigest)) {
+    setClientLogo(ctx, clientId, await storeClientLogo(ctx, clientId, metadata.logoUri, fetcher.fetchLogo));
+  }
   const row = statement<[string], typeof oauthClients.$inferSelect>(ctx.db, CLIENT_ROW).get(clientId);
   return row ? toClient(row) : null;
 }

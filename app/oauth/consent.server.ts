@@ -8,6 +8,7 @@ import type { AppContext } from "~/context.server";
 import { authorizationCodes, authorizationRequests } from "~/db/schema";
 import { statement } from "~/db/statements.server";
 import { recordAudit } from "./audit.server";
+import { clientLogoUrl } from "./client-logos.server";
 import {
   AuthorizePageError,
   MESSAGES,
@@ -47,6 +48,8 @@ export type ClientPresentation = {
   redirectKind: RedirectKind;
   /** For metadata-document clients: the host that published the document (the verified fact). */
   clientIdHost: string | null;
+  /** A metadata-document client's logo as Toolgate stored it (never the client's own URL). */
+  logoUrl: string | null;
 };
 
 export type ConsentServer = { id: string; name: string; description: string };
@@ -107,6 +110,7 @@ export function presentClient(client: OAuthClient, redirectUri: string): ClientP
     redirectPort,
     redirectKind: destination?.kind ?? "web",
     clientIdHost,
+    logoUrl: null,
   };
 }
 
@@ -161,7 +165,7 @@ export async function loadConsent(
   }
   return {
     requestId: request.id,
-    client: presentClient(client, request.redirectUri),
+    client: { ...presentClient(client, request.redirectUri), logoUrl: client.kind === "metadata_document" ? clientLogoUrl(ctx, client.id) : null },
     scope: request.scope,
     choices,
     server,

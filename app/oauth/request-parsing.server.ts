@@ -8,6 +8,7 @@ import { readCappedText } from "~/utils/read-capped.server";
 import { OAuthError } from "./errors.server";
 import type { TokenEndpointAuthMethod } from "./client-metadata.server";
 import type { ClientCredentials } from "./clients.server";
+import { JsonTooDeepError, parseUntrustedJson } from "~/utils/json.server";
 
 /**
  * What /token, /revoke and /register read from a request. Built from a fetch Request
@@ -77,8 +78,9 @@ export async function parseJsonBody(request: ProtocolInput, maxBytes = 64 * 1024
   }
   const text = await readBodyText(request, maxBytes, "invalid_client_metadata");
   try {
-    return JSON.parse(text);
-  } catch {
+    return parseUntrustedJson(text);
+  } catch (error) {
+    if (error instanceof JsonTooDeepError) throw new OAuthError("invalid_client_metadata", `The request body is ${error.message}`);
     throw new OAuthError("invalid_client_metadata", "The request body is not valid JSON");
   }
 }

@@ -13,6 +13,7 @@ import {
 import { checkCsrf } from "~/auth/csrf.server";
 import { ClientText } from "~/components/client-text";
 import { csrfToken, getBrowserSession, getUser, requireRequestUser } from "~/auth/session.server";
+import { useRootData } from "~/root";
 import { COMPLETE_PATH, storeCompletion } from "~/oauth/authorize-complete.server";
 import {
   AuthorizePageError,
@@ -46,15 +47,35 @@ const REDIRECT_HEADERS = { "Cache-Control": "no-store", "Referrer-Policy": "no-r
 export const meta: MetaFunction = () => [{ title: "Authorize Application" }];
 export const headers: HeadersFunction = () => CONSENT_HEADERS;
 
-type PageErrorData = { message: string; signInHref?: string; reloadHref?: string };
+type PageErrorData = {
+  message: string;
+  signInHref?: string;
+  reloadHref?: string;
+  /** The redirect address the request asked for, under "no longer valid". */
+  requestedRedirectUri?: string;
+  /** Why a registered redirect address is no longer accepted (a refused scheme). */
+  redirectReason?: string;
+  /** The signed-in account and the request to come back to, under "no access". */
+  account?: string;
+  switchAccountReturnTo?: string;
+};
 
 /** An error shown on our page (never a redirect to the client). */
 function pageError(status: number, data: PageErrorData): Response {
   return json(data, { status, headers: CONSENT_HEADERS });
 }
 
-function rethrowAsPage(error: unknown): never {
-  if (error instanceof AuthorizePageError) throw pageError(error.status, { message: error.message });
+function rethrowAsPage(error: unknown, signedIn?: { account: string; requestId: string }): never {
+  if (error instanceof AuthorizePageError) {
+    const data: PageErrorData = { message: error.message };
+    if (error.requestedRedirectUri) data.requestedRedirectUri = error.requestedRedirectUri.slice(0, 2048);
+    if (error.reason) data.redirectReason = error.reason;
+    if (error.message === MESSAGES.noAccess && signedIn) {
+      data.account = signedIn.account;
+      data.switchAccountReturnTo = consentPath(signedIn.requestId);
+    }
+    throw pageError(error.status, data);
+  }
   throw error;
 }
 
@@ -65,7 +86,12 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
     if (!params.has("client_id") && params.has("request")) {
       const pending = loadPendingRequest(ctx, params.get("request"));
       const user = await requireRequestUser(context, request);
-      const view = await loadConsent(ctx, pending, user.id, params.get("server"));
+      let view;
+      try {
+        view = await loadConsent(ctx, pending, user.id, params.get("server"));
+      } catch (error) {
+        rethrowAsPage(error, { account: user.email, requestId: pending.id });
+      }
       const { sid, setCookie } = await getBrowserSession(context, request);
       return json(
         { ...view, account: user.email, csrf: csrfToken(ctx, sid, `authorize:${pending.id}`) },
@@ -121,9 +147,10 @@ export async function action({ request, context }: ActionFunctionArgs) {
     return redirect(outcome.location, { status: 303, headers: REDIRECT_HEADERS });
   } catch (error) {
     if (error instanceof ConsentFormError) {
-      return json({ formError: error.message }, { status: 400, headers: CONSENT_HEADERS });
+      // The ticks come back as they were left (the page is rendered anew without JavaScript).
+      return json({ formError: error.message, toolIds }, { status: 400, headers: CONSENT_HEADERS });
     }
-    rethrowAsPage(error);
+    rethrowAsPage(error, { account: user.email, requestId });
   }
 }
 
@@ -131,6 +158,7 @@ function ClientSummary({ client }: { client: ClientPresentation }) {
   return (
     <div className="stack">
       <p className="consent-lead">
+        {client.logoUrl ? <img src={client.logoUrl} alt="" width={40} height={40} className="app-logo consent-logo" /> : null}
         <strong className="consent-client">
           <ClientText>{client.name}</ClientText>
         </strong>{" "}
@@ -204,8 +232,9 @@ export default function Authorize() {
   const submitting = navigation.state !== "idle" && navigation.formMethod?.toUpperCase() === "POST";
   const approving = submitting && navigation.formData?.get("intent") === "approve";
   const formAction = consentPathClient(data.requestId, data.choices ? data.server?.id : null);
+  const ticked = (actionData as { toolIds?: string[] } | undefined)?.toolIds ?? null;
   return (
-    <section className="card narrow stack" aria-labelledby="authorize-title">
+    <section className="card narrow stack consent" aria-labelledby="authorize-title">
       <h1 id="authorize-title">Authorize Application</h1>
       {actionData && "formError" in actionData ? (
         <div className="alert alert--error" role="alert">
@@ -264,7 +293,7 @@ export default function Authorize() {
               {data.tools.map((tool) => (
                 <li key={tool.id}>
                   <label className="checkbox">
-                    <input type="checkbox" name="tool" value={tool.id} defaultChecked />
+                    <input type="checkbox" name="tool" value={tool.id} defaultChecked={ticked ? ticked.includes(tool.id) : true} />
                     <span>
                       <span className="tool-name">{tool.name}</span> <ToolEffectMark effect={tool.effect} />
                       {tool.description ? <span className="muted small consent-tool-description">{tool.description}</span> : null}
@@ -282,19 +311,25 @@ export default function Authorize() {
           Signed in as <span data-testid="account">{data.account}</span>. You can revoke this access at any time
           under Connected apps.
         </p>
-        <div className="row">
+        {/* Stays in view at the bottom of the screen while the tool list scrolls (phones). */}
+        <div className="consent-actions">
           <button type="submit" name="intent" value="approve" className="button" disabled={submitting || !data.server}>
-            Approve
+            {approving ? (
+              <>
+                <span className="spinner" aria-hidden="true" />
+                Authorizing...
+              </>
+            ) : (
+              "Approve"
+            )}
           </button>
           <button type="submit" name="intent" value="deny" className="button button--secondary" disabled={submitting}>
             Deny
           </button>
+          <span role="status" className="visually-hidden">
+            {approving ? "Authorizing..." : ""}
+          </span>
         </div>
-        {approving ? (
-          <p role="status" className="muted">
-            Authorizing...
-          </p>
-        ) : null}
       </Form>
     </section>
   );
@@ -307,8 +342,12 @@ function consentPathClient(requestId: string, serverId: string | null | undefine
   return `/authorize?${query.toString()}`;
 }
 
+// docs/troubleshooting.md explains each of the page's messages.
+const TROUBLESHOOTING_URL = "/help/troubleshooting";
+
 export function ErrorBoundary() {
   const error = useRouteError();
+  const root = useRootData();
   const data: PageErrorData | null =
     isRouteErrorResponse(error) && error.data && typeof error.data.message === "string" ? (error.data as PageErrorData) : null;
   return (
@@ -317,6 +356,30 @@ export function ErrorBoundary() {
       <div className="alert alert--error" role="alert">
         {data ? data.message : "The request could not be completed. Please try again."}
       </div>
+      {data?.requestedRedirectUri ? (
+        <p className="small">
+          The application asked to return to{" "}
+          <code className="break" data-testid="requested-redirect-uri">
+            <ClientText>{data.requestedRedirectUri}</ClientText>
+          </code>
+          {data.redirectReason ? <>. {data.redirectReason}</> : ", which it has not registered (or no longer lists)."}
+        </p>
+      ) : null}
+      {data?.account && data.switchAccountReturnTo ? (
+        <div className="stack">
+          <p>
+            You are signed in as <strong data-testid="account">{data.account}</strong>. Only the account that created this MCP
+            server can connect applications to it.
+          </p>
+          <form method="post" action="/sign-out">
+            <input type="hidden" name="csrf" value={root?.csrf ?? ""} />
+            <input type="hidden" name="returnTo" value={data.switchAccountReturnTo} />
+            <button type="submit" className="button">
+              Use another account
+            </button>
+          </form>
+        </div>
+      ) : null}
       {data?.signInHref ? (
         <p>
           <Link to={data.signInHref} className="button">
@@ -331,9 +394,12 @@ export function ErrorBoundary() {
           </Link>
         </p>
       ) : null}
-      {data && !data.signInHref && !data.reloadHref ? (
+      {data && !data.signInHref && !data.reloadHref && !data.account ? (
         <p className="muted">Return to the application and connect again.</p>
       ) : null}
+      <p className="small">
+        <a href={TROUBLESHOOTING_URL}>What this means and what to do</a>
+      </p>
     </section>
   );
 }

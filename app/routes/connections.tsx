@@ -1,8 +1,8 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { useLoaderData } from "@remix-run/react";
-import { ConnectionList } from "~/access/connection-list";
-import { listConnections } from "~/access/connections.server";
+import { ConnectionList, ConnectionSearch } from "~/access/connection-list";
+import { connectionGroupsView } from "~/access/connections.server";
 import { handleRevoke, readToast, REVOKE_CSRF_PURPOSE } from "~/access/revoke-action.server";
 import { csrfToken, getBrowserSession, requireRequestUser } from "~/auth/session.server";
 import { MessageText } from "~/components/client-text";
@@ -14,8 +14,9 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const user = await requireRequestUser(context, request);
   const { sid } = await getBrowserSession(context, request);
   const { toast, setCookie } = await readToast(ctx, request);
+  const search = (new URL(request.url).searchParams.get("q") ?? "").slice(0, 200);
   return json(
-    { connections: listConnections(ctx, user.id), csrf: csrfToken(ctx, sid, REVOKE_CSRF_PURPOSE), toast },
+    { groups: connectionGroupsView(ctx, user.id, { search }), search, csrf: csrfToken(ctx, sid, REVOKE_CSRF_PURPOSE), toast },
     { headers: setCookie ? { "Set-Cookie": setCookie } : undefined },
   );
 }
@@ -25,7 +26,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
 }
 
 export default function Connections() {
-  const { connections, csrf, toast } = useLoaderData<typeof loader>();
+  const { groups, search, csrf, toast } = useLoaderData<typeof loader>();
   return (
     <section aria-labelledby="connections-title">
       <h1 id="connections-title">Connected applications</h1>
@@ -38,7 +39,8 @@ export default function Connections() {
           <MessageText>{toast}</MessageText>
         </p>
       ) : null}
-      <ConnectionList connections={connections} csrf={csrf} showServer />
+      <ConnectionSearch search={search} basePath="/connections" />
+      <ConnectionList groups={groups} csrf={csrf} showServer basePath="/connections" search={search} />
     </section>
   );
 }

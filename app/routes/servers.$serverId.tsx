@@ -1,9 +1,10 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
-import { Form, Link, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
+import { Link, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
 import { requireCsrf } from "~/auth/csrf.server";
 import { useRootData } from "~/root";
-import { CopyField, Snippet, Toast } from "~/servers/components";
+import { ConfirmAction } from "~/components/confirm-action";
+import { CopyField, rotateSecretConsequence, Snippet, Toast } from "~/servers/components";
 import { notFound, readFlash, readForm, redirectWithFlash, requireOwnServer } from "~/servers/pages.server";
 import { listTools, mcpUrl, rotateSigningSecret } from "~/servers/servers.server";
 import { UpstreamApiSection } from "~/servers/upstream-form";
@@ -91,7 +92,7 @@ export default function ServerPage() {
       <Toast message={toast} />
       {signingSecret ? (
         <section className="alert alert--warn" aria-labelledby="new-secret-title">
-          <h2 id="new-secret-title">Signing secret</h2>
+          <h2 id="new-secret-title">Your new signing secret</h2>
           <p>Copy it now: it is shown only once. Your tool endpoints use it to check that a call comes from Toolgate.</p>
           <CopyField id="signing-secret-value" label="Signing secret" value={signingSecret} />
         </section>
@@ -187,12 +188,16 @@ export default function ServerPage() {
           the HMAC-SHA256 of <code>timestamp + &quot;.&quot; + body</code> with this server&apos;s signing secret. The secret
           was shown once when the server was created; rotate it to get a new one (the old one stops working at once).
         </p>
-        <Form method="post">
-          <input type="hidden" name="csrf" value={root?.csrf ?? ""} />
-          <button type="submit" name="intent" value="rotate-secret" className="button button--secondary" disabled={rotating}>
-            {rotating ? "Rotating..." : "Rotate signing secret"}
-          </button>
-        </Form>
+        <ConfirmAction
+          label={rotating ? "Rotating..." : "Rotate signing secret"}
+          confirmHref={`/servers/${server.id}/rotate-secret`}
+          title={`Rotate the signing secret of ${server.name}?`}
+          consequence={rotateSecretConsequence(server.name, tools.length)}
+          action={`/servers/${server.id}`}
+          fields={{ csrf: root?.csrf ?? "", intent: "rotate-secret" }}
+          confirmLabel="Rotate signing secret"
+          disabled={rotating}
+        />
       </section>
     </article>
   );

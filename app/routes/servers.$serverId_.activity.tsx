@@ -4,7 +4,7 @@ import { Form, Link, useLoaderData } from "@remix-run/react";
 import { z } from "zod";
 import { activityClients, AUDIT_KINDS, listActivity } from "~/access/activity.server";
 import { findOwnedServer } from "~/access/connections.server";
-import { formatUtc } from "~/access/format";
+import { LocalTime } from "~/components/local-time";
 import { requireRequestUser } from "~/auth/session.server";
 import { ClientText } from "~/components/client-text";
 import { displayText } from "~/utils/display-text";
@@ -31,17 +31,33 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
     kind: url.searchParams.get("kind") || undefined,
     before: url.searchParams.get("before") || undefined,
   });
-  const page = listActivity(ctx, { serverId: server.id, clientId: query.client, kind: query.kind, before: query.before });
+  // The filter names an application (its registrations together); a bare client id still works.
+  const applications = activityClients(ctx, server.id);
+  const chosen = query.client ? applications.find((a) => a.key === query.client) : undefined;
+  const page = listActivity(ctx, {
+    serverId: server.id,
+    clientId: chosen ? undefined : query.client,
+    clientIds: chosen ? chosen.clientIds : undefined,
+    kind: query.kind,
+    before: query.before,
+  });
   return json({
     server,
     filter: { client: query.client ?? "", kind: query.kind ?? "" },
     paged: query.before !== undefined,
-    clients: activityClients(ctx, server.id),
+    clients: applications.map((a) => ({ id: a.key, name: a.name, registrations: a.clientIds.length })),
     // Client registration is not tied to a server, so it never appears here.
     kinds: Object.entries(AUDIT_KINDS)
       .filter(([value]) => value !== "client.registered")
       .map(([value, label]) => ({ value, label })),
-    events: page.events.map((e) => ({ id: e.id, at: e.at, kind: e.kind, description: e.description, descriptionParts: e.descriptionParts, clientName: e.clientName })),
+    events: page.events.map((e) => ({
+      id: e.id,
+      at: e.at,
+      kind: e.kind,
+      description: e.description,
+      descriptionParts: e.descriptionParts,
+      clientName: e.clientName,
+    })),
     nextBefore: page.nextBefore,
   });
 }
@@ -71,6 +87,7 @@ export default function ServerActivity() {
             {clients.map((c) => (
               <option key={c.id} value={c.id} dir="auto">
                 {displayText(c.name)}
+                {c.registrations > 1 ? ` (${c.registrations} registrations)` : ""}
               </option>
             ))}
           </select>
@@ -93,31 +110,33 @@ export default function ServerActivity() {
       {events.length === 0 ? (
         <p className="muted">No events{filter.client || filter.kind ? " match this filter" : " yet"}.</p>
       ) : (
-        <table className="card">
-          <caption className="visually-hidden">Events, newest first</caption>
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">Event</th>
-              <th scope="col">What happened</th>
-            </tr>
-          </thead>
-          <tbody>
-            {events.map((e) => (
-              <tr key={e.id} data-event-id={e.id}>
-                <td>
-                  <time dateTime={new Date(e.at).toISOString()}>{formatUtc(e.at)}</time>
-                </td>
-                <td>{kindLabel(e.kind)}</td>
-                <td>
-                  {e.descriptionParts.map((part, i) =>
-                    typeof part === "string" ? part : <ClientText key={i}>{part.name}</ClientText>,
-                  )}
-                </td>
+        <div className="card table-card" tabIndex={0} role="region" aria-label="Events">
+          <table>
+            <caption className="visually-hidden">Events, newest first</caption>
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Event</th>
+                <th scope="col">What happened</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {events.map((e) => (
+                <tr key={e.id} data-event-id={e.id}>
+                  <td>
+                    <LocalTime ms={e.at} />
+                  </td>
+                  <td>{kindLabel(e.kind)}</td>
+                  <td>
+                    {e.descriptionParts.map((part, i) =>
+                      typeof part === "string" ? part : <ClientText key={i}>{part.name}</ClientText>,
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
       <nav aria-label="Pages" className="row">
         {paged ? <Link to={`?${keep.toString()}`}>Newest events</Link> : null}

@@ -1,8 +1,8 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { Link, useLoaderData } from "@remix-run/react";
-import { ConnectionList } from "~/access/connection-list";
-import { findOwnedServer, listConnections } from "~/access/connections.server";
+import { ConnectionList, ConnectionSearch } from "~/access/connection-list";
+import { connectionGroupsView, findOwnedServer } from "~/access/connections.server";
 import { handleRevoke, readToast, REVOKE_CSRF_PURPOSE } from "~/access/revoke-action.server";
 import { csrfToken, getBrowserSession, requireRequestUser } from "~/auth/session.server";
 import { MessageText } from "~/components/client-text";
@@ -18,10 +18,12 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
   if (!server) throw new Response("Not found", { status: 404 });
   const { sid } = await getBrowserSession(context, request);
   const { toast, setCookie } = await readToast(ctx, request);
+  const search = (new URL(request.url).searchParams.get("q") ?? "").slice(0, 200);
   return json(
     {
       server,
-      connections: listConnections(ctx, user.id, { serverId: server.id }),
+      groups: connectionGroupsView(ctx, user.id, { serverId: server.id, search }),
+      search,
       csrf: csrfToken(ctx, sid, REVOKE_CSRF_PURPOSE),
       toast,
     },
@@ -35,7 +37,8 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
 }
 
 export default function ServerConnections() {
-  const { server, connections, csrf, toast } = useLoaderData<typeof loader>();
+  const { server, groups, search, csrf, toast } = useLoaderData<typeof loader>();
+  const basePath = `/servers/${server.id}/connections`;
   return (
     <section aria-labelledby="connections-title">
       <p className="small">
@@ -53,7 +56,8 @@ export default function ServerConnections() {
           <MessageText>{toast}</MessageText>
         </p>
       ) : null}
-      <ConnectionList connections={connections} csrf={csrf} showServer={false} />
+      <ConnectionSearch search={search} basePath={basePath} />
+      <ConnectionList groups={groups} csrf={csrf} showServer={false} basePath={basePath} search={search} />
     </section>
   );
 }

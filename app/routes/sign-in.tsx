@@ -8,6 +8,7 @@ import { createUserSession, csrfToken, getBrowserSession, safeReturnTo, getReque
 import { countUsers } from "~/auth/users.server";
 import { providerErrorMessage } from "~/auth/providers/errors.server";
 import { configuredProviders } from "~/auth/providers/registry.server";
+import { describePendingRequest } from "~/oauth/authorize.server";
 
 export const meta: MetaFunction = () => [{ title: "Sign in · Toolgate" }];
 
@@ -34,6 +35,8 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       // A provider sign-in that was refused or failed (fixed messages, chosen by code).
       providerError: providerErrorMessage(url.searchParams.get("error")),
       providers: configuredProviders(ctx.config),
+      // Arriving from an authorization request: say what signing in leads to.
+      continueTo: describePendingRequest(ctx, returnTo),
     },
     { headers: setCookie ? { "Set-Cookie": setCookie } : undefined },
   );
@@ -92,6 +95,12 @@ export default function SignIn() {
   return (
     <section className="card narrow" aria-labelledby="sign-in-title">
       <h1 id="sign-in-title">Sign in</h1>
+      {data.continueTo ? (
+        <p className="sign-in-context" data-testid="sign-in-context">
+          Sign in to continue to Authorize Application: <strong><bdi>{data.continueTo.applicationName}</bdi></strong> wants to
+          use {data.continueTo.serverName ? <strong><bdi>{data.continueTo.serverName}</bdi></strong> : "one of your MCP servers"}.
+        </p>
+      ) : null}
       {data.notice ? (
         <div className="alert alert--error" role="alert">
           {data.notice}

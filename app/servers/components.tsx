@@ -130,3 +130,9 @@ export function Toast({ message }: { message?: string | null }) {
     </div>
   );
 }
+
+/** What Rotate signing secret does, as its confirmation says it. */
+export function rotateSecretConsequence(serverName: string, toolCount: number): string {
+  const endpoints = toolCount === 1 ? "the tool endpoint" : `every tool endpoint (${toolCount} tools)`;
+  return `The current secret of ${serverName} stops working at once: ${endpoints} must be updated with the new secret before the next call, or it will refuse the call's signature. The new secret is shown once.`;
+}

@@ -6,6 +6,8 @@ import type { AppContext } from "~/context.server";
 import { fieldErrorsOf, getServer, getTool, type ServerSummary } from "./servers.server";
 import { parseHeadersText, toolDefinitionSchema, type ToolDefinition } from "./tool-definition.server";
 import type { ToolRow } from "./tool-execution.server";
+import { parseUntrustedJson } from "~/utils/json.server";
+import { SCHEMA_LIMITS } from "./json-schema.server";
 
 /** Not found, whether the thing is missing or belongs to someone else (they look the same). */
 export function notFound(): Response {
@@ -123,7 +125,7 @@ export function parseToolForm(
   if (values.inputSchema.trim() === "") errors.inputSchema = "Enter an input schema (a JSON object).";
   else {
     try {
-      inputSchema = JSON.parse(values.inputSchema);
+      inputSchema = parseUntrustedJson(values.inputSchema, SCHEMA_LIMITS.depth);
     } catch (error) {
       errors.inputSchema = `The input schema is not valid JSON: ${(error as Error).message}`;
     }

@@ -6,7 +6,8 @@ import { statement } from "~/db/statements.server";
 import type { ValidateFunction } from "ajv/dist/2020.js";
 import { decryptText, hmacSha256Hex } from "~/utils/crypto.server";
 import type { ApiAuth } from "./api-credentials.server";
-import { compileSchema, validatorFor } from "./json-schema.server";
+import { ajv, checkToolArguments } from "./json-schema.server";
+import { parseUntrustedJson } from "~/utils/json.server";
 import { buildRestRequest } from "./rest-request.server";
 import type { ParamMapping } from "./tool-definition.server";
 import { sendUpstream } from "./upstream-http.server";
@@ -89,11 +90,17 @@ type Parsed = {
 
 /** An output schema's validator; "broken" when it does not compile (imported schemas are only meta-checked). */
 function compileOutput(ctx: AppContext, tool: ToolRow): ValidateFunction | "broken" {
+  // Compiled in the shared instance without $schema/$id, then dropped from it (the caller keeps the function).
+  const { $schema: _s, $id: _i, ...schema } = JSON.parse(tool.outputSchema!) as Record<string, unknown>;
+  void _s;
+  void _i;
   try {
-    return compileSchema(JSON.parse(tool.outputSchema!) as Record<string, unknown>);
+    return ajv.compile(schema);
   } catch (error) {
     ctx.logger.error("tool output schema does not compile", { toolId: tool.id, error });
     return "broken";
+  } finally {
+    ajv.removeSchema(schema);
   }
 }
 const parsedTools = new Map<string, Parsed>();
@@ -122,6 +129,15 @@ function toolError(text: string): CallToolResult {
 }
 
 const ERROR_BODY_PREVIEW = 500;
+
+// Results of calls Toolgate refused itself (the arguments did not match the input schema), so the
+// audit log can say the endpoint was never called rather than "the tool reported an error".
+const argumentRefusals = new WeakSet<CallToolResult>();
+
+/** Whether `result` is Toolgate's own refusal of the arguments (the endpoint was not called). */
+export function isArgumentRefusal(result: CallToolResult): boolean {
+  return argumentRefusals.has(result);
+}
 const ACCEPT = "application/json, text/plain;q=0.9, */*;q=0.1";
 
 /**
@@ -141,20 +157,33 @@ export async function executeTool(
     ctx.logger.info("tool call", { toolId: tool.id, serverId: tool.serverId, tool: tool.name, outcome, ...fields });
   try {
     const input = args ?? {};
-    let validate;
+    let argsText: string;
     try {
-      validate = validatorFor(tool);
-    } catch (error) {
-      ctx.logger.error("tool input schema does not compile", { toolId: tool.id, error });
+      argsText = JSON.stringify(input);
+    } catch {
+      // Nesting deeper than the stack can serialise: such arguments cannot be sent anyway.
+      log("invalid_arguments");
+      return toolError(`Invalid arguments for tool ${tool.name}: the arguments are nested too deeply.`);
+    }
+    const check = await checkToolArguments(tool, input, argsText, ctx.config.validationTimeoutMs);
+    if (check.kind === "schema_error") {
+      ctx.logger.error("tool input schema does not compile", { toolId: tool.id, error: check.message });
       return toolError(`The tool ${tool.name} has an invalid input schema; its owner must fix it.`);
     }
-    if (!validate(input)) {
+    if (check.kind === "timeout" || check.kind === "busy") {
+      log(check.kind === "timeout" ? "validation_timeout" : "validation_busy");
+      return toolError(
+        check.kind === "timeout"
+          ? `The arguments for tool ${tool.name} could not be validated in time; the call was not made.`
+          : `Too many tool calls are being validated right now; try again shortly. The call was not made.`,
+      );
+    }
+    if (check.kind === "invalid") {
       log("invalid_arguments");
-      const detail = (validate.errors ?? [])
-        .slice(0, 5)
-        .map((e) => `${e.instancePath || "(arguments)"} ${e.message ?? "is invalid"}`)
-        .join("; ");
-      return toolError(`Invalid arguments for tool ${tool.name}: ${detail}`);
+      const detail = check.errors.map((e) => `${e.instancePath || "(arguments)"} ${e.message}`).join("; ");
+      const refusal = toolError(`Invalid arguments for tool ${tool.name}: ${detail}`);
+      argumentRefusals.add(refusal);
+      return refusal;
     }
 
     const server = statement<[string], ServerUpstream>(ctx.db, SERVER_UPSTREAM).get(tool.serverId);
@@ -242,8 +271,9 @@ export async function executeTool(
 function toContent(text: string, output: ValidateFunction | null): CallToolResult {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseUntrustedJson(text);
   } catch {
+    // Not JSON, or nested too deeply to be worth reading as a result.
     if (output) return toolError(`The tool endpoint's answer is not JSON, but the tool declares an output schema.\n\n${text.trim().slice(0, ERROR_BODY_PREVIEW)}`);
     return { content: [{ type: "text", text }] };
   }

@@ -1,11 +1,13 @@
 import AxeBuilder from "@axe-core/playwright";
 import type { Browser, Page } from "@playwright/test";
 import { createUser, expect, PASSWORD, signIn, startApp, test, uniqueEmail } from "./fixtures";
+import { openAppDb, seedConnection } from "./access-data";
+import { authorizeUrl, pkce, registerClient, seedServer } from "./authorize-data";
 
-/** Fails on any serious or critical axe-core violation (WCAG 2.x A/AA rules and best practices). */
+/** Fails on any axe-core violation, whatever its impact (WCAG 2.x A/AA rules and best practices). */
 async function expectAccessible(page: Page, label: string) {
   const results = await new AxeBuilder({ page }).analyze();
-  const bad = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  const bad = results.violations;
   expect(
     bad.map((v) => `${v.id} (${v.impact}): ${v.help}\n  ${v.nodes.map((n) => n.target.join(" ")).join("\n  ")}`),
     `${label}: ${page.url()}`,
@@ -17,8 +19,8 @@ async function expectAccessible(page: Page, label: string) {
  * project the page is opened in a context that refuses every script file instead: the app never
  * hydrates and forms post natively, so axe checks exactly the HTML a no-JavaScript browser gets.
  */
-async function openPage(browser: Browser): Promise<Page> {
-  const context = await browser.newContext({ javaScriptEnabled: true });
+async function openPage(browser: Browser, options: { colorScheme?: "light" | "dark"; viewport?: { width: number; height: number } } = {}): Promise<Page> {
+  const context = await browser.newContext({ javaScriptEnabled: true, ...options });
   if (test.info().project.name === "no-js") {
     await context.route("**/*", (route) => (route.request().resourceType() === "script" ? route.abort() : route.continue()));
   }
@@ -116,4 +118,71 @@ test.describe("accessibility (axe-core)", () => {
     await page.goto(`${app.url}/users/${member.id}/remove`);
     await expectAccessible(page, "remove user");
   });
+
+  for (const [colorScheme, viewport] of [
+    ["light", { width: 1280, height: 800 }],
+    ["dark", { width: 390, height: 844 }],
+  ] as const) {
+    test(`connected apps, confirmations, activity, consent and help (${colorScheme}, ${viewport.width}px)`, async ({ browser, app }) => {
+      test.setTimeout(150_000);
+      const page = await openPage(browser, { colorScheme, viewport });
+      const js = test.info().project.name === "js";
+      const user = await createUser(app);
+      const first = seedConnection(app.dataDir, { ownerId: user.id, serverName: "Weather", clientName: "MCP Inspector", tools: ["forecast"], granted: ["forecast"], ageMs: 60_000 });
+      for (let i = 0; i < 4; i++) {
+        seedConnection(app.dataDir, { ownerId: user.id, serverName: "Weather", clientName: "MCP Inspector", tools: [], granted: ["forecast"], server: { id: first.serverId, toolIds: first.toolIds } });
+      }
+      seedConnection(app.dataDir, { ownerId: user.id, serverName: "Notes", clientName: "Claude Code", tools: ["search"], granted: ["search"] });
+      const db = openAppDb(app.dataDir);
+      db.prepare("insert into audit_events (at, kind, server_id, user_id, client_id, grant_id, actor, detail) values (?, 'tool.called', ?, ?, ?, ?, ?, ?)").run(
+        Date.now(), first.serverId, user.id, first.clientId, first.grantId, `client:${first.clientId}`, JSON.stringify({ tool: "forecast", outcome: "ok", durationMs: 12 }),
+      );
+      db.close();
+      const calendar = seedServer(app.dataDir, user.id, "Calendar", ["list_events", "create_event"]);
+      const clientId = await registerClient(app.url, ["http://127.0.0.1:33418/callback"], "Claude Code");
+      const consent = authorizeUrl(app.url, {
+        response_type: "code",
+        client_id: clientId,
+        redirect_uri: "http://127.0.0.1:33418/callback",
+        code_challenge: pkce().challenge,
+        code_challenge_method: "S256",
+        resource: `${app.url}/mcp/${calendar.id}`,
+      });
+      await page.goto(consent);
+      await expect(page.getByTestId("sign-in-context")).toBeVisible();
+      await expectAccessible(page, "sign-in naming the application");
+      await page.getByLabel("Email").fill(user.email);
+      await page.getByLabel("Password").fill(PASSWORD);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await expect(page.getByRole("button", { name: "Approve" })).toBeVisible();
+      await expectAccessible(page, "Authorize Application");
+
+      await page.goto(`${app.url}/connections`);
+      await expectAccessible(page, "connected apps");
+      await page.getByText("Show 5 authorizations").click();
+      await expectAccessible(page, "connected apps, expanded");
+      if (js) {
+        await page.getByRole("button", { name: "Revoke all access for MCP Inspector" }).click();
+        await expect(page.getByRole("dialog")).toBeVisible();
+        await expectAccessible(page, "revoke dialog");
+      } else {
+        await page.goto(`${app.url}/connections`);
+        await page.getByRole("link", { name: "Revoke all access for MCP Inspector" }).click();
+        await expect(page.getByRole("heading", { name: "Revoke access for MCP Inspector?" })).toBeVisible();
+        await expectAccessible(page, "revoke confirmation page");
+      }
+      await page.goto(`${app.url}/connections?q=nothing-matches`);
+      await expectAccessible(page, "connected apps, empty search");
+      await page.goto(`${app.url}/servers/${first.serverId}/connections`);
+      await expectAccessible(page, "server connections");
+      await page.goto(`${app.url}/servers/${first.serverId}/activity`);
+      await expectAccessible(page, "activity");
+      await page.goto(`${app.url}/servers/${calendar.id}/rotate-secret`);
+      await expectAccessible(page, "rotate confirmation page");
+      await page.goto(`${app.url}/help/troubleshooting`);
+      await expectAccessible(page, "troubleshooting");
+      await page.goto(app.url);
+      await expectAccessible(page, "server list");
+    });
+  }
 });

@@ -57,6 +57,7 @@ test("the audit log records every promised kind and never arguments or tokens", 
     await laterClient.close();
     await page.goto(`${app.url}/servers/${serverId}/connections`);
     await page.getByRole("button", { name: "Revoke access for Consent E2E Client" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Revoke access", exact: true }).click();
     await expect(page.getByRole("status")).toBeVisible();
 
     const exported = await app.cli(["audit", "export"]);

@@ -3,6 +3,7 @@
  * itself, sends the browser to Authorize Application, where the user unticks one of three tools; the
  * client then sees exactly the two granted tools and is refused the third.
  */
+import type { Page } from "@playwright/test";
 import { authorizeInBrowser, expectAuthorizationRequired, finishAuthorization, MemoryProvider, seedServer, startToolEndpoint } from "./mcp-client-harness";
 import { startCallback } from "./authorize-data";
 import { createUser, expect, signIn, test } from "./fixtures";
@@ -48,6 +49,7 @@ test("the MCP SDK client granted two of three tools lists exactly those two and 
 
     // 4. The connected-applications page shows the subset; the activity page shows the calls.
     await page.goto(`${app.url}/servers/${serverId}/connections`);
+    await page.getByText("Show details").click();
     await expect(page.getByRole("list", { name: "Tools granted to Consent E2E Client" }).getByRole("listitem")).toHaveText(["forecast", "radar"]);
     await page.goto(`${app.url}/servers/${serverId}/activity`);
     await expect(page.getByRole("cell", { name: `${user.email} approved Consent E2E Client for forecast, radar` })).toBeVisible();
@@ -89,7 +91,8 @@ test("a second device of the same client keeps the first one working; Revoke acc
     // One connected application, revoked with one click: both devices are cut off.
     await page.goto(`${app.url}/servers/${serverId}/connections`);
     await expect(page.getByRole("heading", { name: "Consent E2E Client" })).toHaveCount(1);
-    await page.getByRole("button", { name: "Revoke access for Consent E2E Client" }).click();
+    await expect(page.getByTestId("group-summary")).toContainText("2 devices");
+    await revokeConfirmed(page, "Revoke access for Consent E2E Client");
     await expect(page.getByRole("status")).toHaveText("Access revoked for Consent E2E Client. Its tokens no longer work.");
     for (const token of [rotatedA.access_token, deviceB.saved!.access_token]) {
       const res = await fetch(mcpUrl, {
@@ -108,3 +111,10 @@ test("a second device of the same client keeps the first one working; Revoke acc
     await endpoint.close();
   }
 });
+
+/** Revoke access asks first: confirm in the dialog (JavaScript) or on the confirmation page. */
+async function revokeConfirmed(page: Page, name: string) {
+  const js = test.info().project.name === "js";
+  await page.getByRole(js ? "button" : "link", { name }).click();
+  await (js ? page.getByRole("dialog") : page.locator("main")).getByRole("button", { name: "Revoke access", exact: true }).click();
+}

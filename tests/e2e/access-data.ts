@@ -28,35 +28,48 @@ export function openAppDb(dataDir: string) {
 
 export function seedConnection(
   dataDir: string,
-  options: { ownerId: string; serverName: string; clientName: string; tools: string[]; granted: string[] },
+  options: {
+    ownerId: string;
+    serverName: string;
+    clientName: string;
+    tools: string[];
+    granted: string[];
+    /** Add the grant to this existing server (its tools by name in `toolIds`) instead of a new one. */
+    server?: { id: string; toolIds: Record<string, string> };
+    redirectUri?: string;
+    /** Milliseconds before now of the grant's creation and last use. */
+    ageMs?: number;
+  },
 ): SeededGrant {
   const db = openAppDb(dataDir);
   try {
-    const now = Date.now();
-    const serverId = id();
+    const now = Date.now() - (options.ageMs ?? 0);
+    const serverId = options.server?.id ?? id();
     const clientId = id();
     const grantId = id();
     const familyId = id();
     const accessToken = `tga_${randomBytes(32).toString("base64url")}`;
     const refreshToken = `tgr_${randomBytes(32).toString("base64url")}`;
-    const toolIds: Record<string, string> = {};
+    const toolIds: Record<string, string> = { ...options.server?.toolIds };
     db.transaction(() => {
-      db.prepare(
-        "insert into mcp_servers (id, owner_id, name, description, signing_secret_enc, created_at, updated_at) values (?, ?, ?, '', 'unused', ?, ?)",
-      ).run(serverId, options.ownerId, options.serverName, now, now);
-      for (const name of options.tools) {
+      if (!options.server) {
+        db.prepare(
+          "insert into mcp_servers (id, owner_id, name, description, signing_secret_enc, created_at, updated_at) values (?, ?, ?, '', 'unused', ?, ?)",
+        ).run(serverId, options.ownerId, options.serverName, now, now);
+      }
+      for (const name of options.server ? [] : options.tools) {
         toolIds[name] = id();
         db.prepare(
           "insert into tools (id, server_id, name, description, input_schema, endpoint_url, created_at, updated_at) values (?, ?, ?, ?, '{\"type\":\"object\"}', 'http://127.0.0.1:9/unused', ?, ?)",
         ).run(toolIds[name], serverId, name, `The ${name} tool`, now, now);
       }
-      const redirectUris = JSON.stringify(["http://127.0.0.1:33418/callback"]);
+      const redirectUris = JSON.stringify([options.redirectUri ?? "http://127.0.0.1:33418/callback"]);
       db.prepare(
         "insert into oauth_clients (id, kind, client_name, redirect_uris, metadata, created_at) values (?, 'registered', ?, ?, ?, ?)",
       ).run(clientId, options.clientName, redirectUris, JSON.stringify({ client_name: options.clientName }), now);
       db.prepare(
-        "insert into grants (id, user_id, client_id, server_id, scope, created_at, updated_at) values (?, ?, ?, ?, 'mcp:tools', ?, ?)",
-      ).run(grantId, options.ownerId, clientId, serverId, now, now);
+        "insert into grants (id, user_id, client_id, server_id, scope, created_at, updated_at, last_used_at) values (?, ?, ?, ?, 'mcp:tools', ?, ?, ?)",
+      ).run(grantId, options.ownerId, clientId, serverId, now, now, options.ageMs ? now : null);
       for (const name of options.granted) db.prepare("insert into grant_tools (grant_id, tool_id) values (?, ?)").run(grantId, toolIds[name]);
       db.prepare("insert into token_families (id, grant_id, created_at) values (?, ?, ?)").run(familyId, grantId, now);
       db.prepare(

@@ -1,26 +1,30 @@
 import { createUser, expect, signIn, test } from "./fixtures";
 import { revocationState, seedConnection } from "./access-data";
 
-test("Revoke access shows a pending state while the request is in flight", async ({ page, app }) => {
+test("Revoke access asks in an accessible dialog: Escape and Cancel change nothing, confirming revokes", async ({ page, app }) => {
   const user = await createUser(app);
-  const grant = seedConnection(app.dataDir, { ownerId: user.id, serverName: "Weather", clientName: "Claude Desktop", tools: ["forecast"], granted: ["forecast"] });
+  const grant = seedConnection(app.dataDir, { ownerId: user.id, serverName: "Weather", clientName: "Claude Code", tools: ["forecast"], granted: ["forecast"] });
   await signIn(page, app, user.email);
   await page.goto(`${app.url}/connections`);
-  // Hold the form post back a little so the pending state can be observed.
-  let release!: () => void;
-  const held = new Promise<void>((r) => (release = r));
-  await page.route(
-    (url) => url.pathname.startsWith("/connections"),
-    async (route) => {
-      if (route.request().method() === "POST") await held;
-      await route.continue();
-    },
-  );
-  const button = page.getByRole("button", { name: /Revoke access for Claude Desktop/ });
+  const button = page.getByRole("button", { name: "Revoke access for Claude Code" });
+  await expect(button).toHaveAttribute("aria-haspopup", "dialog");
   await button.click();
-  await expect(button).toBeDisabled();
-  await expect(button).toHaveText("Revoking…");
-  release();
-  await expect(page.getByRole("status")).toHaveText("Access revoked for Claude Desktop. Its tokens no longer work.");
+  const dialog = page.getByRole("dialog", { name: "Revoke access for Claude Code?" });
+  await expect(dialog).toBeVisible();
+  await expect(dialog).toHaveAccessibleDescription(
+    "Claude Code will lose access to Weather; its tokens stop working at once and it has to ask you again.",
+  );
+  // Focus is inside the dialog (on Cancel, the safe choice).
+  await expect(dialog.getByRole("button", { name: "Cancel" })).toBeFocused();
+  await page.keyboard.press("Escape");
+  await expect(dialog).toBeHidden();
+  await button.click();
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+  await expect(dialog).toBeHidden();
+  expect(revocationState(app.dataDir, grant).access).toBeNull();
+
+  await button.click();
+  await dialog.getByRole("button", { name: "Revoke access", exact: true }).click();
+  await expect(page.getByRole("status")).toHaveText("Access revoked for Claude Code. Its tokens no longer work.");
   expect(revocationState(app.dataDir, grant).access).not.toBeNull();
 });

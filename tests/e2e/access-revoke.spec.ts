@@ -11,7 +11,17 @@ async function expectAccessible(page: Page) {
   expect(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`)).toEqual([]);
 }
 
-// Runs with JavaScript on and off (playwright.config.ts projects): the revoke form is a plain POST.
+// Runs with JavaScript on and off (playwright.config.ts projects): Revoke access asks first (a dialog
+// with JavaScript, a confirmation page without), whose form is a plain POST.
+
+/** Clicks Revoke access and confirms it, in whichever form the page asks. */
+async function revoke(page: Page, name: string | RegExp) {
+  const js = test.info().project.name === "js";
+  await page.getByRole(js ? "button" : "link", { name }).click();
+  const scope = js ? page.getByRole("dialog") : page.locator("main");
+  await expect(scope).toContainText("it has to ask you again");
+  await scope.getByRole("button", { name: "Revoke access", exact: true }).click();
+}
 test("Revoke access on the all-servers page cuts the application off on its very next request", async ({ page, app }) => {
   const user = await createUser(app);
   const grant = seedConnection(app.dataDir, {
@@ -34,13 +44,14 @@ test("Revoke access on the all-servers page cuts the application off on its very
   await page.goto(`${app.url}/connections`);
   await expect(page.getByRole("heading", { name: "Connected applications", level: 1 })).toBeVisible();
   const item = page.getByRole("listitem").filter({ has: page.getByRole("heading", { name: "Claude Desktop" }) });
+  await item.getByText("Show details").click();
   await expect(item.getByRole("list", { name: "Tools granted to Claude Desktop" }).getByRole("listitem")).toHaveText(["forecast", "radar"]);
   await expect(item).toContainText("127.0.0.1:33418");
   await expect(item).toContainText("Self-registered");
   await expect(item).toContainText("Weather");
   await expectAccessible(page);
 
-  await item.getByRole("button", { name: "Revoke access for Claude Desktop to Weather" }).click();
+  await revoke(page, "Revoke access for Claude Desktop");
   await expect(page.getByRole("status")).toHaveText("Access revoked for Claude Desktop. Its tokens no longer work.");
   await expect(page.getByRole("heading", { name: "Claude Desktop" })).toHaveCount(0);
   await expect(page.getByRole("heading", { name: "Editor" })).toBeVisible();
@@ -79,7 +90,7 @@ test("the per-server page lists only that server's applications and revokes ther
   await signIn(page, app, user.email);
   await page.goto(`${app.url}/servers/${grant.serverId}/connections`);
   await expect(page.getByRole("heading", { name: "Inspector" })).toHaveCount(0);
-  await page.getByRole("button", { name: "Revoke access for Cursor" }).click();
+  await revoke(page, "Revoke access for Cursor");
   await expect(page.getByRole("status")).toHaveText("Access revoked for Cursor. Its tokens no longer work.");
   await expect(page).toHaveURL(`${app.url}/servers/${grant.serverId}/connections`);
   await expect(page.getByText("No application can reach this server right now.")).toBeVisible();

@@ -50,7 +50,10 @@ test('Approve shows "Authorizing..." while the action runs', async ({ page, app 
     });
     await page.getByRole("button", { name: "Approve" }).click();
     await expect(page.getByRole("status")).toHaveText("Authorizing...");
-    await expect(page.getByRole("button", { name: "Approve" })).toBeDisabled();
+    // The pending state is on the button itself: its label, a spinner, disabled.
+    const pending = page.getByRole("button", { name: "Authorizing..." });
+    await expect(pending).toBeDisabled();
+    await expect(pending.locator(".spinner")).toBeVisible();
     await expect(page.getByRole("button", { name: "Deny" })).toBeDisabled();
     expect((await callback.received).get("code")).toMatch(/^tgc_/);
   } finally {

@@ -204,7 +204,7 @@ test("a real MCP client is authorized through the consent page and calls a tool"
       const { tools } = await client.listTools();
       expect(tools.map((t) => t.name).sort()).toEqual(["forecast", "slow"]);
       const result = await client.callTool({ name: "forecast", arguments: { city: "Lyon" } });
-      expect(result.isError).toBeFalsy();
+      expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
       expect(JSON.stringify(result.content)).toContain("called /forecast");
     } finally {
       await client.close();

@@ -117,8 +117,8 @@ describe("connected applications", () => {
     const all = await callLoader(ctx, allLoader, "/connections", ada.cookie);
     expect(all.status).toBe(200);
     const allData = await all.json();
-    expect(allData.connections).toHaveLength(1);
-    expect(allData.connections[0].tools.map((t: { name: string }) => t.name)).toEqual(["radar"]);
+    expect(allData.groups).toHaveLength(1);
+    expect(allData.groups[0].entries[0].tools.map((t: { name: string }) => t.name)).toEqual(["radar"]);
 
     const one = await callLoader(ctx, serverLoader, `/servers/${weather.id}/connections`, ada.cookie, { serverId: weather.id });
     expect(one.status).toBe(200);

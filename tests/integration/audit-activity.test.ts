@@ -76,7 +76,7 @@ describe("Activity page", () => {
     const page1 = (await first.json()) as ActivityData;
     expect(page1.events).toHaveLength(50);
     expect(page1.events[0]!.description).toBe(`${ada.email} revoked the access of Claude Desktop; its tokens stopped working`);
-    expect(page1.events[1]!.description).toBe("Claude Desktop called radar but was refused in 0 ms");
+    expect(page1.events[1]!.description).toBe("Claude Desktop called radar: refused (the endpoint was not called)");
     expect(page1.events[2]!.description).toBe("Editor called forecast successfully in 12 ms");
     const ids = page1.events.map((e) => e.id);
     expect(ids).toEqual([...ids].sort((a, b) => b - a));
@@ -94,7 +94,7 @@ describe("Activity page", () => {
     expect(byClient.events.map((e) => e.kind)).toEqual(["grant.revoked", "tool.called", "token.issued", "authorization.approved"]);
 
     const byKind = (await (await getActivity(ctx, s, ada.cookie, `?kind=tool.called&client=${encodeURIComponent(desktop.id)}`)).json()) as ActivityData;
-    expect(byKind.events.map((e) => e.description)).toEqual(["Claude Desktop called radar but was refused in 0 ms"]);
+    expect(byKind.events.map((e) => e.description)).toEqual(["Claude Desktop called radar: refused (the endpoint was not called)"]);
 
     // Malformed paging input is ignored rather than failing the page.
     const junk = await getActivity(ctx, s, ada.cookie, "?before=abc");

@@ -2,7 +2,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli } from "../helpers/built-app";
+import { spawn } from "node:child_process";
+import { freePort, runCli } from "../helpers/built-app";
 
 // These tests run the real CLI (bin/toolgate.js loads build/index.js): `npm run build` first, which
 // the README's test command does.
@@ -102,8 +103,9 @@ describe("toolgate CLI", { timeout: 120_000 }, () => {
     expect(res.code).toBe(1);
     expect(JSON.parse(res.stderr)).toEqual({ error: "No user has the email nobody@example.test" });
     const noName = await toolgate(["server", "create", "--owner", "owner@example.test"]);
-    expect(noName.code).toBe(1);
+    expect(noName.code).toBe(2);
     expect(noName.stderr).toContain("--name is required");
+    expect(noName.stderr).toContain("Usage: toolgate server create");
   });
 
   it("adds tools from a file and from flags, refusing duplicates and bad schemas", async () => {
@@ -155,5 +157,106 @@ describe("toolgate CLI", { timeout: 120_000 }, () => {
     const lastOwner = await toolgate(["user", "remove", "--email", "owner@example.test"]);
     expect(lastOwner.code).toBe(1);
     expect(lastOwner.stderr).toContain("owner@example.test is the only owner and cannot be removed");
+  });
+});
+
+// What a newcomer following the README meets: exit codes 0/1/2 as documented, sentences rather than
+// schema dumps, and the MCP URL that clients are really given.
+describe("toolgate CLI tells the truth", { timeout: 120_000 }, () => {
+  let dir: string;
+  let base: NodeJS.ProcessEnv;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-cli-truth-"));
+    // No PUBLIC_URL: the shell of someone who set it only for the server's unit.
+    base = { ...process.env, TOOLGATE_DATA_DIR: dir, TOOLGATE_LOG_LEVEL: "info" };
+    delete base.PUBLIC_URL;
+    delete base.PORT;
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("user add refuses to create an account without a password unless --no-password is given", async () => {
+    const res = await runCli(["user", "add", "--email", "nopass@example.test", "--owner"], base);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain("--password-stdin");
+    expect(res.stderr).toContain("--no-password");
+    const both = await runCli(["user", "add", "--email", "nopass@example.test", "--password-stdin", "--no-password"], base, PASSWORD);
+    expect(both.code).toBe(2);
+    const empty = await runCli(["user", "add", "--email", "nopass@example.test", "--password-stdin"], base, "\n");
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toContain("the password read from standard input is empty");
+    const listed = JSON.parse((await runCli(["user", "list", "--json"], base)).stdout);
+    expect(listed).toEqual([]);
+    const sso = await runCli(["user", "add", "--email", "sso@example.test", "--no-password", "--json"], base);
+    expect(sso.code, sso.stderr).toBe(0);
+    expect(JSON.parse(sso.stdout)).toMatchObject({ email: "sso@example.test" });
+  });
+
+  it("a missing required option is a usage error (exit 2), also under --json", async () => {
+    const res = await runCli(["user", "add", "--password-stdin", "--json"], base, PASSWORD);
+    expect(res.code).toBe(2);
+    expect(JSON.parse(res.stderr.trim().split("\n").pop()!)).toEqual({ error: "--email is required" });
+    const unknownOption = await runCli(["server", "list", "--colour"], base);
+    expect(unknownOption.code).toBe(2);
+  });
+
+  it("validation errors read as sentences, never the schema library's JSON", async () => {
+    for (const json of [false, true]) {
+      const res = await runCli(["user", "add", "--email", "short@example.test", "--password-stdin", ...(json ? ["--json"] : [])], base, "short\n");
+      expect(res.code).toBe(1);
+      const line = res.stderr.trim().split("\n").pop()!;
+      const message = json ? (JSON.parse(line) as { error: string }).error : line;
+      expect(message).toContain("Password must be at least 10 characters");
+      expect(message).not.toMatch(/"code"|"path"|too_small|\[\s*\{/);
+      const badEmail = await runCli(["user", "add", "--email", "not-an-email", "--password-stdin", ...(json ? ["--json"] : [])], base, PASSWORD);
+      expect(badEmail.code).toBe(1);
+      expect(badEmail.stderr).toContain("Enter a valid email address");
+      expect(badEmail.stderr).not.toContain('"validation"');
+    }
+  });
+
+  it("log lines go to standard error; standard output holds only the command's output", async () => {
+    await runCli(["user", "add", "--email", "logs@example.test", "--password-stdin", "--json"], base, PASSWORD);
+    const res = await runCli(["server", "create", "--owner", "logs@example.test", "--name", "Logs", "--json"], base);
+    expect(res.code, res.stderr).toBe(0);
+    expect(() => JSON.parse(res.stdout)).not.toThrow();
+    expect(res.stdout.trim().split("\n")).toHaveLength(1);
+    expect(res.stderr).toContain('"msg":"server created"');
+  });
+
+  it("prints the MCP URL the running server gives clients, and warns when this shell says otherwise", async () => {
+    await runCli(["user", "add", "--email", "url@example.test", "--password-stdin", "--json"], base, PASSWORD);
+    const port = await freePort();
+    const served = { ...base, PORT: String(port), PUBLIC_URL: "https://tools.example.test" };
+    const server = spawn(process.execPath, [path.join(ROOT, "bin/toolgate.js"), "serve"], { env: served, stdio: "ignore" });
+    try {
+      for (let i = 0; ; i++) {
+        if (fs.existsSync(path.join(dir, "serving.json"))) break;
+        if (i > 400 || server.exitCode !== null) throw new Error("the server did not start");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // Without PUBLIC_URL in this shell: the server's URL, no warning.
+      const created = await runCli(["server", "create", "--owner", "url@example.test", "--name", "Weather", "--json"], base);
+      expect(created.code, created.stderr).toBe(0);
+      const { id, mcpUrl } = JSON.parse(created.stdout) as { id: string; mcpUrl: string };
+      expect(mcpUrl).toBe(`https://tools.example.test/mcp/${id}`);
+      expect(created.stderr).not.toContain("warning");
+      // The same URL the server itself announces in its metadata.
+      const metadata = await fetch(`http://127.0.0.1:${port}/.well-known/oauth-protected-resource/mcp/${id}`);
+      expect(((await metadata.json()) as { resource: string }).resource).toBe(mcpUrl);
+
+      const text = await runCli(["server", "list"], base);
+      expect(text.stdout).toContain(`https://tools.example.test/mcp/${id}`);
+      expect(text.stdout).not.toContain("localhost");
+
+      // A shell whose PUBLIC_URL disagrees: still the URL clients get, with a warning that says why.
+      const disagreeing = await runCli(["server", "list", "--json"], { ...base, PUBLIC_URL: "http://localhost:3000" });
+      expect(disagreeing.code).toBe(0);
+      expect(JSON.parse(disagreeing.stdout).find((s: { id: string }) => s.id === id).mcpUrl).toBe(`https://tools.example.test/mcp/${id}`);
+      expect(disagreeing.stderr).toContain("warning: PUBLIC_URL here is http://localhost:3000");
+      expect(disagreeing.stderr).toContain("PUBLIC_URL=https://tools.example.test");
+    } finally {
+      server.kill("SIGTERM");
+      await new Promise((r) => server.once("exit", r));
+    }
   });
 });

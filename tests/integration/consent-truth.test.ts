@@ -239,7 +239,11 @@ describe("/authorize refuses stored clients from before the rules", () => {
       const res = await get(authorizeUrl(clientId, uri, serverId), cookie);
       expect(res.status).toBe(400);
       expect(res.headers.get("Location")).toBeNull();
-      expect((await res.json()).message).toMatch(/^The application redirect URL is no longer valid\. /);
+      const data = await res.json();
+      // The message keeps its exact words; the address and why it is refused are shown below it.
+      expect(data.message).toBe("The application redirect URL is no longer valid.");
+      expect(data.requestedRedirectUri).toBe(uri);
+      expect(data.redirectReason).toMatch(/\S/);
     }
   });
 

@@ -3,6 +3,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { revokeGrant } from "~/oauth/tokens.server";
 import { flushLastUsed } from "~/mcp/last-used.server";
 import { MAX_BODY_BYTES } from "~/mcp/endpoint.server";
+import { describeEvent } from "~/access/activity.server";
 import type { RunningServer } from "~/http/server.server";
 import { createTestContext, type TestContext } from "../helpers/context";
 import { startProtocolServer } from "../helpers/http";
@@ -141,6 +142,14 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
       const missing = await client.callTool({ name: "echo", arguments: {} });
       expect(missing.isError).toBe(true);
       expect(endpoint.received.length).toBe(before);
+      // The audit log says Toolgate refused it (the endpoint was not called), not that the tool failed.
+      const rows = ctx.db.$client
+        .prepare("select detail from audit_events where kind = 'tool.called' order by id desc limit 2")
+        .all() as { detail: string }[];
+      for (const row of rows) expect(JSON.parse(row.detail)).toMatchObject({ tool: "echo", outcome: "invalid_arguments" });
+      expect(describeEvent("tool.called", JSON.parse(rows[0]!.detail) as Record<string, unknown>, "Claude Code", "x")).toBe(
+        "Claude Code called echo: refused: arguments did not match the schema (the endpoint was not called)",
+      );
     });
 
     it("turns a failing tool endpoint into an error result and keeps serving", async () => {

@@ -141,6 +141,8 @@ describe("consent data for other kinds of clients and users", () => {
       redirectPort: null,
       redirectKind: "web",
       clientIdHost: "app.example.test",
+      // Its document names no logo_uri.
+      logoUrl: null,
     });
   });
 
@@ -170,7 +172,7 @@ describe("consent data for other kinds of clients and users", () => {
       formRequest(`${BASE}${location}`, { request: requestId, csrf: csrfToken(ctx, sid, `authorize:${requestId}`), intent: "approve" }, { Cookie: cookie }),
     );
     expect(response.status).toBe(400);
-    expect(await response.json()).toEqual({ formError: FORM_MESSAGES.noServer });
+    expect(await response.json()).toMatchObject({ formError: FORM_MESSAGES.noServer });
     // Deny still answers the client.
     const deny = await run(
       action,

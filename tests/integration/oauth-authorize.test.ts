@@ -308,7 +308,7 @@ describe("the stored request and the consent page", () => {
     const data = await response.json();
     expect(data).toEqual({
       requestId: id,
-      client: { name: "Claude Desktop", kind: "registered", redirectHost: "client.example.test", redirectPort: null, redirectKind: "web", clientIdHost: null },
+      client: { name: "Claude Desktop", kind: "registered", redirectHost: "client.example.test", redirectPort: null, redirectKind: "web", clientIdHost: null, logoUrl: null },
       scope: "mcp:tools",
       choices: null,
       server: { id: server.id, name: "Weather", description: "" },
@@ -444,7 +444,8 @@ describe("Approve (OAuth 2.1 §4.1.2, RFC 9207 §2, per-tool consent)", () => {
     const response = await post(id, owner, { tool: (pick as (s: typeof server, f: typeof foreign) => string[])(server, foreign) });
     expect(response.status).toBe(400);
     expect(response.headers.get("Location")).toBeNull();
-    expect(await response.json()).toEqual({ formError: message });
+    // The ticks come back as they were sent, so the page shows them as the person left them.
+    expect(await response.json()).toEqual({ formError: message, toolIds: (pick as (s: typeof server, f: typeof foreign) => string[])(server, foreign) });
     expect(counts()).toEqual(NOTHING);
     // The request is still pending: the user can fix the form and approve.
     const retry = await post(id, owner, { tool: server.tools.forecast! });
@@ -521,7 +522,7 @@ describe("Approve (OAuth 2.1 §4.1.2, RFC 9207 §2, per-tool consent)", () => {
     expect(response.status).toBe(403);
     expect(await pageMessage(response)).toBe(MESSAGES.noAccess);
     const none = await post(id, owner, { tool: foreign.tools.f1! });
-    expect(await none.json()).toEqual({ formError: FORM_MESSAGES.noServer });
+    expect(await none.json()).toMatchObject({ formError: FORM_MESSAGES.noServer });
     expect(counts()).toEqual(NOTHING);
   });
 

@@ -186,7 +186,7 @@ describe("periodic cleanup", () => {
     ctx.db.update(oauthClients).set({ lastUsedAt: ctx.now() }).where(eq(oauthClients.id, used)).run();
     ctx.advance(2 * DAY);
     const report = runOAuthCleanup(ctx);
-    expect(report).toEqual({ clients: 1, authorizationRequests: 1, authorizationCodes: 1, accessTokens: 0, refreshTokens: 0, tokenFamilies: 0, sessions: 0, shownOnceSecrets: 0 });
+    expect(report).toEqual({ clients: 1, authorizationRequests: 1, authorizationCodes: 1, accessTokens: 0, refreshTokens: 0, tokenFamilies: 0, sessions: 0, clientLogos: 0, shownOnceSecrets: 0 });
     const left = ctx.db.select({ id: oauthClients.id }).from(oauthClients).all().map((r) => r.id).sort();
     expect(left).toEqual([used, granted].sort());
     expect(ctx.db.select().from(authorizationCodes).all()).toHaveLength(0);

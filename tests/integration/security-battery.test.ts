@@ -566,6 +566,12 @@ const accessCases: [string, () => Promise<Res>, Expect][] = [
   ["revoke another user's connection from /connections", () => postForm("/connections", { csrf: w.revokeCsrfB, grantId: grantOfA() }, { Origin: app.url }, w.cookieB), { status: 404 }],
   ["revoke another user's connection through own server's connections page", () => postForm(`/servers/${w.serverB}/connections`, { csrf: w.revokeCsrfB, grantId: grantOfA() }, { Origin: app.url }, w.cookieB), { status: 404 }],
   ["revoke a connection through another user's server page", () => postForm(`/servers/${w.serverA}/connections`, { csrf: w.revokeCsrfB, grantId: grantOfA() }, { Origin: app.url }, w.cookieB), { status: 404 }],
+  ["revoke confirmation page of another user's connection", () => http("GET", `/connections/revoke?grantId=${grantOfA()}`, { cookie: w.cookieB }), { status: 404 }],
+  ["revoke confirmation page of another user's connection on own server's page", () => http("GET", `/servers/${w.serverB}/connections/revoke?grantId=${grantOfA()}`, { cookie: w.cookieB }), { status: 404 }],
+  ["revoke confirmation page on another user's server", () => http("GET", `/servers/${w.serverA}/connections/revoke?grantId=${grantOfA()}`, { cookie: w.cookieB }), { status: 404 }],
+  ["revoke confirmation page with a malformed application key", () => http("GET", "/connections/revoke?app=../../x", { cookie: w.cookieB }), { status: 404 }],
+  ["revoke all with an application key that names nothing of the user's", () => postForm("/connections", { csrf: w.revokeCsrfB, app: "AAAAAAAAAAAAAAAAAAAAAA" }, { Origin: app.url }, w.cookieB), { status: 404 }],
+  ["rotate-secret confirmation page of another user's server", () => http("GET", `/servers/${w.serverA}/rotate-secret`, { cookie: w.cookieB }), { status: 404 }],
   ["revoke with an unknown grant id", () => postForm("/connections", { csrf: w.revokeCsrfB, grantId: "no-such-grant" }, { Origin: app.url }, w.cookieB), { status: 404 }],
   ["revoke without csrf", () => postForm("/connections", { grantId: grantOfA() }, { Origin: app.url }, w.cookieB), { status: 403 }],
   ["revoke with the general form csrf instead of the connections one", () => postForm("/connections", { csrf: w.csrfB, grantId: grantOfA() }, { Origin: app.url }, w.cookieB), { status: 403 }],
@@ -652,7 +658,9 @@ beforeAll(async () => {
     const res = await postForm("/authorize", [["csrf", csrfOf(page.text)], ["request", requestId], ["tool", w.toolB], ["intent", "approve"]], { Origin: app.url }, w.cookieB);
     expect(res.status, res.text).toBe(303);
     remember(new URL(res.headers.get("location")!).searchParams.get("code")!);
-    w.revokeCsrfB = csrfOf((await http("GET", "/connections", { cookie: w.cookieB })).text);
+    // The revoke form (with its CSRF token) is on the confirmation step before Revoke access.
+    const grantB = (db.prepare("SELECT id FROM grants WHERE user_id = ? AND revoked_at IS NULL LIMIT 1").get(w.userB) as { id: string }).id;
+    w.revokeCsrfB = csrfOf((await http("GET", `/connections/revoke?grantId=${grantB}`, { cookie: w.cookieB })).text);
   }
 }, 60_000);
 
@@ -677,7 +685,7 @@ describe("hostile-input battery", () => {
   it("tried every case, saw no 5xx, and left no secret in the logs", () => {
     console.log(`security battery: ${results.tried} cases tried, ${results.fiveHundreds} answers 5xx, ${secrets.size} secrets checked against the logs`);
     // SECURITY.md states this figure; change both together.
-    expect(cases.length).toBe(299);
+    expect(cases.length).toBe(305);
     expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
     expect(results.tried).toBe(cases.length);
     expect(results.fiveHundreds).toBe(0);

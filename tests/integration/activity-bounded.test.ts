@@ -1,0 +1,73 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { activityClients, listActivity } from "~/access/activity.server";
+import { createTestContext, type TestContext } from "../helpers/context";
+import { grantAccess, seedServer } from "../helpers/mcp";
+
+/**
+ * Decision 026: the Activity page costs the same whatever the number of a server's events. A
+ * client makes one event per tool call, so it chooses that number; every read here must follow an
+ * index (measured in CPU time, which a loaded machine does not inflate).
+ */
+describe("decision 026: the Activity page reads a bounded number of rows", () => {
+  let ctx: TestContext;
+  let serverId: string;
+  let clients: string[];
+  const EVENTS = 200_000;
+
+  beforeAll(async () => {
+    ctx = createTestContext();
+    const seeded = await seedServer(ctx, "http://127.0.0.1:9", [{ name: "echo", path: "/echo" }]);
+    serverId = seeded.serverId;
+    clients = Array.from({ length: 5 }, () => grantAccess(ctx, seeded, ["echo"]).clientId);
+    const insert = ctx.db.$client.prepare(
+      "insert into audit_events (at, kind, server_id, user_id, client_id, grant_id, actor, detail) values (?, ?, ?, ?, ?, null, ?, ?)",
+    );
+    ctx.db.$client.transaction(() => {
+      // One client calls tools all day; the others did one thing each, long ago; one event has no client.
+      for (let i = 1; i < clients.length; i++)
+        insert.run(i, "authorization.approved", serverId, seeded.userId, clients[i], seeded.userId, "{}");
+      insert.run(10, "grant.revoked", serverId, seeded.userId, null, seeded.userId, "{}");
+      for (let i = 0; i < EVENTS; i++)
+        insert.run(
+          100 + i,
+          "tool.called",
+          serverId,
+          seeded.userId,
+          clients[0],
+          `client:${clients[0]}`,
+          '{"tool":"echo","outcome":"ok"}',
+        );
+    })();
+  });
+
+  afterAll(() => ctx.cleanup());
+
+  function cpuMs<T>(fn: () => T): { value: T; ms: number } {
+    fn();
+    const before = process.cpuUsage();
+    const value = fn();
+    const used = process.cpuUsage(before);
+    return { value, ms: (used.user + used.system) / 1000 };
+  }
+
+  it("lists the distinct clients by index seeks, not by reading every event", () => {
+    const { value, ms } = cpuMs(() => activityClients(ctx, serverId));
+    expect(value.flatMap((c) => c.clientIds).sort()).toEqual([...clients].sort());
+    expect(ms).toBeLessThan(20);
+  });
+
+  it("the first page, a page of one kind and a page of one client come from the index", () => {
+    const first = cpuMs(() => listActivity(ctx, { serverId }));
+    expect(first.value.events).toHaveLength(50);
+    const rare = cpuMs(() => listActivity(ctx, { serverId, kind: "authorization.approved" }));
+    expect(rare.value.events).toHaveLength(clients.length - 1);
+    const quiet = cpuMs(() => listActivity(ctx, { serverId, clientId: clients[1] }));
+    expect(quiet.value.events).toHaveLength(1);
+    const older = cpuMs(() => listActivity(ctx, { serverId, before: first.value.nextBefore }));
+    expect(older.value.events[0]!.id).toBeLessThan(first.value.events.at(-1)!.id);
+    console.info(
+      `activity reads over ${EVENTS} events: ${[first, rare, quiet, older].map((r) => r.ms.toFixed(1)).join(", ")} ms CPU`,
+    );
+    for (const r of [first, rare, quiet, older]) expect(r.ms).toBeLessThan(20);
+  });
+});
