@@ -54,9 +54,10 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   const rest = argv.slice(name.split(" ").length);
   let parsed;
   try {
+    const options = { ...command.options, json: { type: "boolean" as const }, help: { type: "boolean" as const, short: "h" } };
     parsed = parseArgs({
-      args: rest,
-      options: { ...command.options, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      args: attachDashValues(rest, options),
+      options,
       allowPositionals: false,
       strict: true,
     });
@@ -104,4 +105,25 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   } finally {
     if (name !== "serve") ctx.db.$client.close();
   }
+}
+
+/**
+ * `--server -Ab3…` as `--server=-Ab3…`: ids are base64url and may start with "-", which parseArgs
+ * would otherwise refuse as an ambiguous option value. Only for options that take a value, and
+ * only when the next word is not itself one of the command's options.
+ */
+export function attachDashValues(args: string[], options: Record<string, { type: "string" | "boolean" }>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    const name = arg.startsWith("--") && !arg.includes("=") ? arg.slice(2) : null;
+    const takesValue = name !== null && Object.hasOwn(options, name) && options[name]!.type === "string";
+    const nextIsOption = next !== undefined && next.startsWith("--") && Object.hasOwn(options, next.slice(2).split("=")[0]!);
+    if (takesValue && next !== undefined && next.startsWith("-") && !nextIsOption) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
 }
