@@ -9,7 +9,7 @@ import {
 } from "~/oauth/machine-clients.server";
 import { oauthClients } from "~/db/schema";
 import { eq } from "drizzle-orm";
-import { print, requireString, type Command, type CommandArgs } from "./commands.server";
+import { print, requireString, type Command, type CommandArgs } from "./command.server";
 
 function serverOf(args: CommandArgs) {
   const serverId = requireString(args.values, "server");

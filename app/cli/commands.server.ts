@@ -8,6 +8,7 @@ import { opsCommands } from "./ops-commands.server";
 import { auditCommands } from "./audit-commands.server";
 import { inviteCommands } from "./invite-commands.server";
 import { clientCommands } from "./client-commands.server";
+import { openapiCommands } from "./openapi-commands.server";
 import { recordServingUrl } from "./public-url.server";
 import { startArgumentValidation } from "~/servers/json-schema.server";
 import { print, requireString, UsageError, type Command } from "./command.server";
@@ -89,4 +90,5 @@ export const commands: Record<string, Command> = {
   ...auditCommands,
   ...inviteCommands,
   ...clientCommands,
+  ...openapiCommands,
 };

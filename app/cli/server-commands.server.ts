@@ -99,7 +99,7 @@ export const serverCommands: Record<string, Command> = {
   "tool add": {
     summary: "Add a tool to a server, from a JSON file (one tool definition) or from flags",
     usage:
-      "--server ID (--file FILE | --name N --url URL [--description D] [--input-schema JSON] [--method M] [--header 'Name: value']...)",
+      "--server ID (--file FILE | --name N --url URL|PATH [--description D] [--input-schema JSON] [--method M] [--header 'Name: value']... [--params JSON] [--annotations JSON] [--output-schema JSON])",
     options: {
       server: { type: "string" },
       file: { type: "string" },
@@ -109,6 +109,9 @@ export const serverCommands: Record<string, Command> = {
       url: { type: "string" },
       method: { type: "string" },
       header: { type: "string", multiple: true },
+      params: { type: "string" },
+      annotations: { type: "string" },
+      "output-schema": { type: "string" },
     },
     async run(args) {
       const serverId = requireString(args.values, "server");
@@ -128,11 +131,30 @@ export const serverCommands: Record<string, Command> = {
         }
         const headers = parseHeadersText(((args.values.header as string[] | undefined) ?? []).join("\n"));
         if (!headers.ok) throw new Error(`--header: ${headers.message}`);
+        const optionalJson = (flag: string) => {
+          const text = args.values[flag] as string | undefined;
+          if (text === undefined) return undefined;
+          try {
+            return JSON.parse(text) as unknown;
+          } catch (error) {
+            throw new Error(`--${flag} is not valid JSON: ${(error as Error).message}`);
+          }
+        };
+        const params = optionalJson("params");
+        const annotations = optionalJson("annotations");
+        const outputSchema = optionalJson("output-schema");
         definition = {
           name: requireString(args.values, "name"),
           description: args.values.description ?? "",
           inputSchema,
-          endpoint: { url: requireString(args.values, "url"), method: args.values.method ?? "POST", headers: headers.headers },
+          endpoint: {
+            url: requireString(args.values, "url"),
+            method: args.values.method ?? "POST",
+            headers: headers.headers,
+            ...(params !== undefined ? { params } : {}),
+          },
+          ...(annotations !== undefined ? { annotations } : {}),
+          ...(outputSchema !== undefined ? { outputSchema } : {}),
         };
       }
       let tool;

@@ -125,6 +125,15 @@ export const mcpServers = sqliteTable(
     enterpriseAccess: integer("enterprise_access", { mode: "boolean" }).notNull().default(false),
     /** JSON array of the tool names an enterprise-managed connection may call. */
     enterpriseTools: text("enterprise_tools").notNull().default("[]"),
+    /**
+     * The upstream REST API's base URL: tool endpoints written as a path ("/orders/{orderId}")
+     * are resolved against it, and API credentials are only ever sent to it (decision 043).
+     */
+    baseUrl: text("base_url"),
+    /** How the API credential is sent, as JSON without the secret ({type, in?, name?, username?}). */
+    apiAuth: text("api_auth"),
+    /** The API credential's secret (key, token or password), encrypted. */
+    apiSecretEnc: text("api_secret_enc"),
   },
   (t) => [index("mcp_servers_owner_idx").on(t.ownerId)],
 );
@@ -144,10 +153,42 @@ export const tools = sqliteTable(
     endpointMethod: text("endpoint_method").notNull().default("POST"),
     /** Extra request headers as encrypted JSON ({} when none); they may carry credentials. */
     endpointHeadersEnc: text("endpoint_headers_enc"),
+    /**
+     * Where each argument goes (path, query, header, body) as JSON; null for tools that send all
+     * arguments as the JSON body (every tool made before the REST mapping existed).
+     */
+    endpointParams: text("endpoint_params"),
+    /** MCP tool annotations (title, readOnlyHint, ...) as JSON, or null. */
+    annotations: text("annotations"),
+    /** JSON Schema of structured results, as JSON text, or null. */
+    outputSchema: text("output_schema"),
+    /** "METHOD /path" of the OpenAPI operation the tool was imported from; null for hand-made tools. */
+    importedFrom: text("imported_from"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
   (t) => [uniqueIndex("tools_server_name_unique").on(t.serverId, t.name)],
+);
+
+/**
+ * An OpenAPI document uploaded for import, kept while its owner previews and picks operations
+ * (a preview page is a plain GET, so the document must live somewhere between requests).
+ */
+export const openapiDrafts = sqliteTable(
+  "openapi_drafts",
+  {
+    id: text("id").primaryKey(),
+    serverId: text("server_id")
+      .notNull()
+      .references(() => mcpServers.id, { onDelete: "cascade" }),
+    /** The document as received (JSON or YAML text). */
+    document: text("document").notNull(),
+    /** Where it came from: a URL, a file name, or "pasted". */
+    source: text("source").notNull(),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [index("openapi_drafts_server_idx").on(t.serverId)],
 );
 
 /**

@@ -19,24 +19,34 @@ function refuse(status: number, message: string): Response {
   });
 }
 
+/**
+ * The one page that takes an upload: OpenAPI import (`/servers/<id>/import`, decision 044), one
+ * document of at most 16 MiB (the import's own cap) in a file or a textarea.
+ */
+const IMPORT_PAGE = /^\/servers\/[^/]+\/import$/;
+export const MAX_IMPORT_FORM_BYTES = 16 * 1024 * 1024 + 64 * 1024;
+
 /** `request` with its form body read and checked, or the 4xx answer when it is not a usable form. */
 export async function checkPageForm(request: Request): Promise<Request | Response> {
   const contentType = request.headers.get("Content-Type") ?? "";
   const declared = Number(request.headers.get("Content-Length") ?? "0");
-  if (declared > MAX_PAGE_FORM_BYTES) return refuse(413, "This form is too large.");
+  const upload = IMPORT_PAGE.test(new URL(request.url).pathname);
+  const cap = upload ? MAX_IMPORT_FORM_BYTES : MAX_PAGE_FORM_BYTES;
+  if (declared > cap) return refuse(413, upload ? "The document is larger than 16 MiB, the most Toolgate imports." : "This form is too large.");
   let bytes: Buffer | null;
   try {
-    bytes = await readCappedBytes(request.body, MAX_PAGE_FORM_BYTES);
+    bytes = await readCappedBytes(request.body, cap);
   } catch {
     // The client went away mid-body; nobody is left to read the answer.
     return refuse(400, "The form did not arrive whole.");
   }
-  if (bytes === null) return refuse(413, "This form is too large.");
+  if (bytes === null) return refuse(413, upload ? "The document is larger than 16 MiB, the most Toolgate imports." : "This form is too large.");
   let fields = 0;
+  let files = 0;
   try {
     const form = await new Response(new Uint8Array(bytes), { headers: { "Content-Type": contentType } }).formData();
     for (const [, value] of form) {
-      if (typeof value !== "string") return refuse(400, "This form takes no files.");
+      if (typeof value !== "string" && !(upload && ++files === 1)) return refuse(400, upload ? "Upload one document." : "This form takes no files.");
       if (++fields > MAX_PAGE_FORM_FIELDS) return refuse(413, "This form has too many fields.");
     }
   } catch {

@@ -5,41 +5,27 @@
 import type { Tool } from "@modelcontextprotocol/server";
 import type { AppContext } from "~/context.server";
 import { statement } from "~/db/statements.server";
-import type { ToolRow } from "~/servers/tool-execution.server";
+import { toMcpTool, type ToolRow } from "~/servers/tool-execution.server";
 
 export type McpServerRow = { id: string; name: string; description: string; updatedAt: number; toolsVersion: number };
 
-type ListedToolRow = { name: string; description: string; inputSchema: string; annotations?: string | null };
+type ListedToolRow = { name: string; description: string; inputSchema: string; annotations: string | null; outputSchema: string | null };
 
 const SERVER_ROW =
   "select id, name, description, updated_at as updatedAt, tools_version as toolsVersion from mcp_servers where id = ?";
 
 // The grant names the tools the user approved (per-tool consent); tools/list shows only those.
 // Read only when the cached answer below is missing or outdated.
-// Ordered by name, byte-wise (SQLite's BINARY collation): the same list in the same order on every
-// process and every request. Tool annotations (readOnlyHint, …) are served when the schema has them.
-const grantedToolsSql = (withAnnotations: boolean) => `select t.name, t.description, t.input_schema as inputSchema${
-  withAnnotations ? ", t.annotations as annotations" : ""
-}
+const GRANTED_TOOLS = `select t.name, t.description, t.input_schema as inputSchema, t.annotations,
+        t.output_schema as outputSchema
    from grant_tools gt join tools t on t.id = gt.tool_id
   where gt.grant_id = ? and t.server_id = ?
-  order by t.name`;
-
-const annotationsColumn = new WeakMap<object, boolean>();
-
-function hasAnnotationsColumn(ctx: AppContext): boolean {
-  let known = annotationsColumn.get(ctx.db);
-  if (known === undefined) {
-    const columns = ctx.db.$client.prepare("select name from pragma_table_info('tools')").all() as { name: string }[];
-    known = columns.some((c) => c.name === "annotations");
-    annotationsColumn.set(ctx.db, known);
-  }
-  return known;
-}
+  order by t.name`; // byte-wise (BINARY collation): the same order on every process and request
 
 const TOOL_BY_NAME = `select t.id, t.server_id as serverId, t.name, t.description, t.input_schema as inputSchema,
         t.endpoint_url as endpointUrl, t.endpoint_method as endpointMethod,
-        t.endpoint_headers_enc as endpointHeadersEnc, t.created_at as createdAt,
+        t.endpoint_headers_enc as endpointHeadersEnc, t.endpoint_params as endpointParams,
+        t.annotations, t.output_schema as outputSchema, t.imported_from as importedFrom, t.created_at as createdAt,
         t.updated_at as updatedAt,
         exists(select 1 from grant_tools gt where gt.grant_id = ? and gt.tool_id = t.id) as granted
    from tools t
@@ -70,12 +56,8 @@ export function listGrantedTools(ctx: AppContext, grantId: string, serverId: str
   const key = `${grantId}\u0000${serverId}\u0000${toolsVersion}`;
   const cached = grantLists.get(key);
   if (cached) return cached;
-  const rows = statement<[string, string], ListedToolRow>(ctx.db, grantedToolsSql(hasAnnotationsColumn(ctx))).all(grantId, serverId);
-  const tools: Tool[] = rows.map((row) => {
-    const tool: Tool = { name: row.name, description: row.description, inputSchema: JSON.parse(row.inputSchema) as Tool["inputSchema"] };
-    if (row.annotations) tool.annotations = JSON.parse(row.annotations) as Tool["annotations"];
-    return tool;
-  });
+  const rows = statement<[string, string], ListedToolRow>(ctx.db, GRANTED_TOOLS).all(grantId, serverId);
+  const tools: Tool[] = rows.map(toMcpTool);
   Object.freeze(tools);
   listJson.set(tools, JSON.stringify(tools));
   if (grantLists.size >= MAX_CACHED_LISTS) grantLists.delete(grantLists.keys().next().value!);

@@ -53,7 +53,19 @@ export type ClientPresentation = {
 };
 
 export type ConsentServer = { id: string; name: string; description: string };
-export type ConsentTool = { id: string; name: string; description: string };
+/**
+ * What a tool may do to data, from its MCP annotations and their defaults (MCP 2025-11-25, Tools,
+ * "Tool annotations": readOnlyHint false and destructiveHint true unless said otherwise), so a tool
+ * that says nothing is shown as one that may change or delete data.
+ */
+export type ToolEffect = "reads" | "changes" | "deletes";
+export type ConsentTool = { id: string; name: string; description: string; effect: ToolEffect };
+
+export function toolEffect(annotations: string | null): ToolEffect {
+  const hints = annotations ? (JSON.parse(annotations) as { readOnlyHint?: boolean; destructiveHint?: boolean }) : {};
+  if (hints.readOnlyHint === true) return "reads";
+  return hints.destructiveHint === false ? "changes" : "deletes";
+}
 
 export type ConsentView = {
   requestId: string;
@@ -104,7 +116,7 @@ export function presentClient(client: OAuthClient, redirectUri: string): ClientP
 
 // The page's reads, prepared once per connection (the query builder would prepare each anew per load).
 const OWNED_SERVER = "select id, name, description from mcp_servers where id = ? and owner_id = ?";
-const SERVER_TOOLS = "select id, name, description from tools where server_id = ? order by name";
+const SERVER_TOOLS = "select id, name, description, annotations from tools where server_id = ? order by name";
 const OWNED_SERVERS = "select id, name from mcp_servers where owner_id = ? order by name";
 
 function ownedServer(ctx: AppContext, userId: string, serverId: string): ConsentServer | null {
@@ -112,7 +124,9 @@ function ownedServer(ctx: AppContext, userId: string, serverId: string): Consent
 }
 
 function serverTools(ctx: AppContext, serverId: string): ConsentTool[] {
-  return statement<[string], ConsentTool>(ctx.db, SERVER_TOOLS).all(serverId);
+  return statement<[string], Omit<ConsentTool, "effect"> & { annotations: string | null }>(ctx.db, SERVER_TOOLS)
+    .all(serverId)
+    .map(({ annotations, ...tool }) => ({ ...tool, effect: toolEffect(annotations) }));
 }
 
 /**

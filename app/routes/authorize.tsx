@@ -286,13 +286,14 @@ export default function Authorize() {
               Tools this application may call on <span data-testid="tools-server-name">{data.server.name}</span>
             </legend>
             {data.tools.length === 0 ? <p className="muted">This server has no tools yet.</p> : null}
+            <ToolEffectSummary effects={data.tools.map((t) => t.effect)} />
             <ul className="list">
               {data.tools.map((tool) => (
                 <li key={tool.id}>
                   <label className="checkbox">
                     <input type="checkbox" name="tool" value={tool.id} defaultChecked={ticked ? ticked.includes(tool.id) : true} />
                     <span>
-                      <span className="tool-name">{tool.name}</span>
+                      <span className="tool-name">{tool.name}</span> <ToolEffectMark effect={tool.effect} />
                       {tool.description ? <span className="muted small consent-tool-description">{tool.description}</span> : null}
                     </span>
                   </label>
@@ -398,5 +399,28 @@ export function ErrorBoundary() {
         <a href={TROUBLESHOOTING_URL}>What this means and what to do</a>
       </p>
     </section>
+  );
+}
+
+const EFFECT_LABEL = { reads: "Only reads", changes: "Can change data", deletes: "Can change or delete data" } as const;
+
+/** A tool's effect on data, from its annotations (tools that say nothing may change or delete). */
+function ToolEffectMark({ effect }: { effect: keyof typeof EFFECT_LABEL }) {
+  return (
+    <span className={`badge tool-effect tool-effect--${effect}`} data-testid="tool-effect">
+      {EFFECT_LABEL[effect]}
+    </span>
+  );
+}
+
+function ToolEffectSummary({ effects }: { effects: (keyof typeof EFFECT_LABEL)[] }) {
+  if (effects.length === 0) return null;
+  const writing = effects.filter((e) => e !== "reads").length;
+  return (
+    <p className="small" data-testid="tool-effect-summary">
+      {writing === 0
+        ? "All of these tools only read data."
+        : `${writing} of these ${effects.length} tools can change or delete data; ${effects.length - writing} only read.`}
+    </p>
   );
 }

@@ -1,12 +1,14 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
-import { Link, useLoaderData, useNavigation } from "@remix-run/react";
+import { Link, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
 import { requireCsrf } from "~/auth/csrf.server";
 import { useRootData } from "~/root";
 import { ConfirmAction } from "~/components/confirm-action";
 import { CopyField, rotateSecretConsequence, Snippet, Toast } from "~/servers/components";
 import { notFound, readFlash, readForm, redirectWithFlash, requireOwnServer } from "~/servers/pages.server";
 import { listTools, mcpUrl, rotateSigningSecret } from "~/servers/servers.server";
+import { UpstreamApiSection } from "~/servers/upstream-form";
+import { handleUpstreamForm, upstreamView } from "~/servers/upstream-page.server";
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [
   { title: data ? `${data.server.name} · Toolgate` : "MCP server · Toolgate" },
@@ -27,6 +29,7 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
     {
       server: { id: server.id, name: server.name, description: server.description, createdAt: server.createdAt },
       tools,
+      upstream: upstreamView(server),
       mcpUrl: mcpUrl(ctx, server.id),
       toast,
       signingSecret,
@@ -41,7 +44,13 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
   const { user, server } = await requireOwnServer(context, request, params.serverId);
   const form = await readForm(request);
   await requireCsrf(ctx, request, form);
-  if (form.get("intent") !== "rotate-secret") return json({ error: "Unknown action." }, { status: 400 });
+  const intent = form.get("intent");
+  if (intent === "save-upstream" || intent === "clear-credential") {
+    const result = handleUpstreamForm(ctx, user.id, server, form);
+    if (!result.ok) return json({ upstreamErrors: result.errors }, { status: 400 });
+    return redirectWithFlash(ctx, request, `/servers/${server.id}#upstream`, { toast: result.toast });
+  }
+  if (intent !== "rotate-secret") return json({ error: "Unknown action." }, { status: 400 });
   const secret = rotateSigningSecret(ctx, user.id, server.id);
   if (!secret) throw notFound();
   return redirectWithFlash(ctx, request, `/servers/${server.id}#signing-secret`, {
@@ -63,7 +72,8 @@ function slug(name: string): string {
 }
 
 export default function ServerPage() {
-  const { server, tools, mcpUrl, toast, signingSecret } = useLoaderData<typeof loader>();
+  const { server, tools, mcpUrl, toast, signingSecret, upstream } = useLoaderData<typeof loader>();
+  const actionData = useActionData<typeof action>();
   const root = useRootData();
   const navigation = useNavigation();
   const rotating = navigation.state === "submitting" && navigation.formData?.get("intent") === "rotate-secret";
@@ -119,9 +129,14 @@ export default function ServerPage() {
       <section className="card" aria-labelledby="tools-title">
         <div className="spread">
           <h2 id="tools-title">Tools</h2>
-          <Link to={`/servers/${server.id}/tools/new`} className="button">
-            Add tool
-          </Link>
+          <span className="row">
+            <Link to={`/servers/${server.id}/import`} className="button button--secondary">
+              Import OpenAPI
+            </Link>
+            <Link to={`/servers/${server.id}/tools/new`} className="button">
+              Add tool
+            </Link>
+          </span>
         </div>
         {tools.length === 0 ? (
           <p className="muted">No tools yet. A tool is an HTTP endpoint that AI clients can call with arguments.</p>
@@ -149,6 +164,12 @@ export default function ServerPage() {
           </ul>
         )}
       </section>
+
+      <UpstreamApiSection
+        csrf={root?.csrf ?? ""}
+        view={upstream}
+        errors={actionData && "upstreamErrors" in actionData ? actionData.upstreamErrors : undefined}
+      />
 
       {/* connected applications section */}
       <section className="card" aria-labelledby="connected-apps">

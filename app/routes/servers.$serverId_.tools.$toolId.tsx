@@ -13,7 +13,7 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
   const { ctx } = context;
   const { server, tool } = await requireOwnTool(context, request, params.serverId, params.toolId);
   return json(
-    { server: { id: server.id, name: server.name }, tool: { id: tool.id, name: tool.name }, values: toolFormValuesOf(toolDefinitionOf(ctx, tool)) },
+    { server: { id: server.id, name: server.name, baseUrl: server.baseUrl }, tool: { id: tool.id, name: tool.name }, values: toolFormValuesOf(toolDefinitionOf(ctx, tool)) },
     // The form shows the tool's extra headers, which may hold credentials.
     { headers: { "Cache-Control": "no-store" } },
   );
@@ -47,6 +47,7 @@ export default function EditTool() {
       <ToolForm
         csrf={root?.csrf ?? ""}
         values={data?.values ?? values}
+        baseUrl={server.baseUrl}
         errors={data?.errors}
         submitLabel="Save tool"
         pendingLabel="Saving..."

@@ -5,13 +5,13 @@ import { requireCsrf } from "~/auth/csrf.server";
 import { useRootData } from "~/root";
 import { notFound, parseToolForm, readForm, redirectWithFlash, requireOwnServer, toolFormErrorsOf } from "~/servers/pages.server";
 import { addTool, ValidationError } from "~/servers/servers.server";
-import { NEW_TOOL_SCHEMA, ToolForm } from "~/servers/tool-form";
+import { emptyToolFormValues, NEW_TOOL_SCHEMA, ToolForm } from "~/servers/tool-form";
 
 export const meta: MetaFunction = () => [{ title: "Add a tool · Toolgate" }];
 
 export async function loader({ request, context, params }: LoaderFunctionArgs) {
   const { server } = await requireOwnServer(context, request, params.serverId);
-  return json({ server: { id: server.id, name: server.name } });
+  return json({ server: { id: server.id, name: server.name, baseUrl: server.baseUrl } });
 }
 
 export async function action({ request, context, params }: ActionFunctionArgs) {
@@ -39,9 +39,8 @@ export default function NewTool() {
       <h1 id="new-tool-title">Add a tool to {server.name}</h1>
       <ToolForm
         csrf={root?.csrf ?? ""}
-        values={
-          data?.values ?? { name: "", description: "", inputSchema: NEW_TOOL_SCHEMA, endpointUrl: "", endpointMethod: "POST", endpointHeaders: "" }
-        }
+        values={data?.values ?? emptyToolFormValues(NEW_TOOL_SCHEMA)}
+        baseUrl={server.baseUrl}
         errors={data?.errors}
         submitLabel="Add tool"
         pendingLabel="Adding..."

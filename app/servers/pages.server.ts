@@ -39,7 +39,19 @@ export async function readForm(request: Request): Promise<FormData> {
 }
 
 /** Field names of the tool form. */
-export type ToolFormField = "name" | "description" | "inputSchema" | "endpointUrl" | "endpointMethod" | "endpointHeaders";
+export type ToolFormField =
+  | "name"
+  | "description"
+  | "inputSchema"
+  | "endpointUrl"
+  | "endpointMethod"
+  | "endpointHeaders"
+  | "endpointParams"
+  | "outputSchema"
+  | "title"
+  | HintField;
+type HintField = "readOnlyHint" | "destructiveHint" | "idempotentHint" | "openWorldHint";
+const HINT_FIELDS: HintField[] = ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"];
 export type ToolFormValues = Record<ToolFormField, string>;
 export type ToolFormErrors = Partial<Record<ToolFormField | "form", string>>;
 
@@ -50,7 +62,25 @@ const FIELD_OF: Record<string, ToolFormField> = {
   "endpoint.url": "endpointUrl",
   "endpoint.method": "endpointMethod",
   "endpoint.headers": "endpointHeaders",
+  "endpoint.params": "endpointParams",
+  outputSchema: "outputSchema",
+  "annotations.title": "title",
+  "annotations.readOnlyHint": "readOnlyHint",
+  "annotations.destructiveHint": "destructiveHint",
+  "annotations.idempotentHint": "idempotentHint",
+  "annotations.openWorldHint": "openWorldHint",
+  annotations: "title",
 };
+
+/** A JSON field of the form: undefined when empty, else the parsed value or an error message. */
+function jsonField(text: string, what: string): { value?: unknown; error?: string } {
+  if (text.trim() === "") return {};
+  try {
+    return { value: JSON.parse(text) };
+  } catch (error) {
+    return { error: `${what} is not valid JSON: ${(error as Error).message}` };
+  }
+}
 
 // Values are echoed back into the form; cap them so an absurd post is not sent back whole.
 const ECHO_LIMIT = 70_000;
@@ -70,8 +100,27 @@ export function parseToolForm(
     endpointUrl: text("endpointUrl"),
     endpointMethod: text("endpointMethod") || "POST",
     endpointHeaders: text("endpointHeaders"),
+    endpointParams: text("endpointParams"),
+    outputSchema: text("outputSchema"),
+    title: text("title"),
+    readOnlyHint: text("readOnlyHint"),
+    destructiveHint: text("destructiveHint"),
+    idempotentHint: text("idempotentHint"),
+    openWorldHint: text("openWorldHint"),
   };
   const errors: ToolFormErrors = {};
+  const params = jsonField(values.endpointParams, "The argument mapping");
+  if (params.error) errors.endpointParams = params.error;
+  const output = jsonField(values.outputSchema, "The output schema");
+  if (output.error) errors.outputSchema = output.error;
+  // Each hint is a select of "" (not set: the MCP default applies), "true" or "false".
+  const annotations: Record<string, unknown> = {};
+  if (values.title.trim()) annotations.title = values.title;
+  for (const hint of HINT_FIELDS) {
+    if (values[hint] === "true") annotations[hint] = true;
+    else if (values[hint] === "false") annotations[hint] = false;
+    else if (values[hint] !== "") errors[hint] = "Choose yes, no or not set.";
+  }
   let inputSchema: unknown = undefined;
   if (values.inputSchema.trim() === "") errors.inputSchema = "Enter an input schema (a JSON object).";
   else {
@@ -87,7 +136,14 @@ export function parseToolForm(
     name: values.name,
     description: values.description,
     inputSchema: errors.inputSchema ? {} : inputSchema,
-    endpoint: { url: values.endpointUrl, method: values.endpointMethod, headers: headers.ok ? headers.headers : {} },
+    endpoint: {
+      url: values.endpointUrl,
+      method: values.endpointMethod,
+      headers: headers.ok ? headers.headers : {},
+      ...(params.value !== undefined ? { params: params.value } : {}),
+    },
+    ...(Object.keys(annotations).length ? { annotations } : {}),
+    ...(output.value !== undefined ? { outputSchema: output.value } : {}),
   });
   if (!parsed.success) {
     for (const [path, message] of Object.entries(fieldErrorsOf(parsed.error))) {
@@ -152,7 +208,17 @@ export function toolFormValuesOf(def: ToolDefinition): ToolFormValues {
     endpointHeaders: Object.entries(def.endpoint.headers)
       .map(([k, v]) => `${k}: ${v}`)
       .join("\n"),
+    endpointParams: def.endpoint.params ? JSON.stringify(def.endpoint.params, null, 2) : "",
+    outputSchema: def.outputSchema ? JSON.stringify(def.outputSchema, null, 2) : "",
+    title: def.annotations?.title ?? "",
+    readOnlyHint: hintText(def.annotations?.readOnlyHint),
+    destructiveHint: hintText(def.annotations?.destructiveHint),
+    idempotentHint: hintText(def.annotations?.idempotentHint),
+    openWorldHint: hintText(def.annotations?.openWorldHint),
   };
 }
+
+const hintText = (v: boolean | undefined) => (v === undefined ? "" : String(v));
+
 
 export type { ServerSummary, SessionUser, ToolRow };

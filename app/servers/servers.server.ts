@@ -3,6 +3,7 @@ import type { z } from "zod";
 import type { AppContext } from "~/context.server";
 import { mcpServers, tools, users } from "~/db/schema";
 import { decryptText, encryptText, newId, randomToken } from "~/utils/crypto.server";
+import { baseUrlSchema } from "./api-credentials.server";
 import {
   serverInputSchema,
   toolDefinitionListSchema,
@@ -13,8 +14,8 @@ import {
 import { listToolsForServer, type ToolRow } from "./tool-execution.server";
 
 export type ServerRow = typeof mcpServers.$inferSelect;
-/** A server as pages and the CLI see it: never the sealed signing secret. */
-export type ServerSummary = Omit<ServerRow, "signingSecretEnc"> & { toolCount: number };
+/** A server as pages and the CLI see it: never the sealed signing secret or API secret. */
+export type ServerSummary = Omit<ServerRow, "signingSecretEnc" | "apiSecretEnc"> & { toolCount: number; hasApiSecret: boolean };
 
 /**
  * Invalid input, with messages keyed by field path ("name", "tools.0.endpoint.url"), so a form can
@@ -49,9 +50,9 @@ export function newSigningSecret(): string {
 }
 
 function summary(row: ServerRow, toolCount: number): ServerSummary {
-  const { signingSecretEnc: _sealed, ...rest } = row;
+  const { signingSecretEnc: _sealed, apiSecretEnc, ...rest } = row;
   void _sealed;
-  return { ...rest, toolCount };
+  return { ...rest, toolCount, hasApiSecret: apiSecretEnc !== null };
 }
 
 function toolRowValues(ctx: AppContext, serverId: string, tool: ToolDefinition, now: number) {
@@ -63,9 +64,24 @@ function toolRowValues(ctx: AppContext, serverId: string, tool: ToolDefinition, 
     endpointUrl: tool.endpoint.url,
     endpointMethod: tool.endpoint.method,
     endpointHeadersEnc: Object.keys(headers).length ? encryptText(ctx.secrets.dataKey, JSON.stringify(headers)) : null,
+    endpointParams: tool.endpoint.params && Object.keys(tool.endpoint.params).length ? JSON.stringify(tool.endpoint.params) : null,
+    annotations: tool.annotations && Object.keys(tool.annotations).length ? JSON.stringify(tool.annotations) : null,
+    outputSchema: tool.outputSchema ? JSON.stringify(tool.outputSchema) : null,
     serverId,
     updatedAt: now,
   };
+}
+
+/** A path endpoint ("/orders/{id}") needs the server's base URL to resolve against. */
+function checkEndpointBase(tools: ToolDefinition[], baseUrl: string | null, prefix = "") {
+  const errors: Record<string, string> = {};
+  tools.forEach((tool, i) => {
+    if (tool.endpoint.url.startsWith("/") && !baseUrl) {
+      errors[[prefix, prefix ? String(i) : "", "endpoint.url"].filter(Boolean).join(".")] =
+        "This is a path on the server's base URL; set the server's base URL first (Upstream API on the server's page).";
+    }
+  });
+  if (Object.keys(errors).length) throw new ValidationError(errors);
 }
 
 const isUniqueToolName = (error: unknown) =>
@@ -77,10 +93,12 @@ const isUniqueToolName = (error: unknown) =>
  */
 export function createServer(
   ctx: AppContext,
-  input: { ownerId: string; name: unknown; description?: unknown; tools?: unknown },
+  input: { ownerId: string; name: unknown; description?: unknown; tools?: unknown; baseUrl?: unknown },
 ): { server: ServerSummary; signingSecret: string } {
   const fields = parseOrThrow(serverInputSchema, { name: input.name, description: input.description ?? "" });
+  const baseUrl = input.baseUrl === undefined || input.baseUrl === "" ? null : parseOrThrow(baseUrlSchema, input.baseUrl, "baseUrl");
   const toolList = parseOrThrow(toolDefinitionListSchema, input.tools ?? [], "tools");
+  checkEndpointBase(toolList, baseUrl, "tools");
   const now = ctx.now();
   const signingSecret = newSigningSecret();
   const row: ServerRow = {
@@ -95,6 +113,9 @@ export function createServer(
     dpopRequired: false,
     enterpriseAccess: false,
     enterpriseTools: "[]",
+    baseUrl,
+    apiAuth: null,
+    apiSecretEnc: null,
   };
   ctx.db.transaction((tx) => {
     tx.insert(mcpServers).values(row).run();
@@ -213,6 +234,9 @@ export function getTool(ctx: AppContext, ownerId: string, serverId: string, tool
 
 /** A tool's definition as the forms and the CLI show it (headers decrypted). */
 export function toolDefinitionOf(ctx: AppContext, tool: ToolRow): ToolDefinition {
+  const extra: Partial<ToolDefinition> = {};
+  if (tool.annotations) extra.annotations = JSON.parse(tool.annotations) as ToolDefinition["annotations"];
+  if (tool.outputSchema) extra.outputSchema = JSON.parse(tool.outputSchema) as Record<string, unknown>;
   return {
     name: tool.name,
     description: tool.description,
@@ -223,7 +247,9 @@ export function toolDefinitionOf(ctx: AppContext, tool: ToolRow): ToolDefinition
       headers: tool.endpointHeadersEnc
         ? (JSON.parse(decryptText(ctx.secrets.dataKey, tool.endpointHeadersEnc)) as Record<string, string>)
         : {},
+      ...(tool.endpointParams ? { params: JSON.parse(tool.endpointParams) as ToolDefinition["endpoint"]["params"] } : {}),
     },
+    ...extra,
   };
 }
 
@@ -234,8 +260,9 @@ export function addTool(ctx: AppContext, ownerId: string | null, serverId: strin
   const server = ownerId === null ? findServerById(ctx, serverId) : getServer(ctx, ownerId, serverId);
   if (!server) return null;
   const tool = parseOrThrow(toolDefinitionSchema, input);
+  checkEndpointBase([tool], server.baseUrl);
   const now = ctx.now();
-  const row = { id: newId(), createdAt: now, ...toolRowValues(ctx, serverId, tool, now) };
+  const row = { id: newId(), createdAt: now, importedFrom: null, ...toolRowValues(ctx, serverId, tool, now) };
   try {
     ctx.db.insert(tools).values(row).run();
   } catch (error) {
@@ -250,6 +277,7 @@ export function updateTool(ctx: AppContext, ownerId: string, serverId: string, t
   const existing = getTool(ctx, ownerId, serverId, toolId);
   if (!existing) return null;
   const tool = parseOrThrow(toolDefinitionSchema, input);
+  checkEndpointBase([tool], getServer(ctx, ownerId, serverId)?.baseUrl ?? null);
   // updatedAt must change on every edit: the validator cache is keyed by it.
   const now = Math.max(ctx.now(), existing.updatedAt + 1);
   const values = toolRowValues(ctx, serverId, tool, now);

@@ -3,10 +3,14 @@ import { isCallToolResult, type CallToolResult } from "@modelcontextprotocol/ser
 import type { AppContext } from "~/context.server";
 import { tools } from "~/db/schema";
 import { statement } from "~/db/statements.server";
+import type { ValidateFunction } from "ajv/dist/2020.js";
 import { decryptText, hmacSha256Hex } from "~/utils/crypto.server";
-import { readCappedText } from "~/utils/read-capped.server";
-import { checkToolArguments } from "./json-schema.server";
+import type { ApiAuth } from "./api-credentials.server";
+import { ajv, checkToolArguments } from "./json-schema.server";
 import { parseUntrustedJson } from "~/utils/json.server";
+import { buildRestRequest } from "./rest-request.server";
+import type { ParamMapping } from "./tool-definition.server";
+import { sendUpstream } from "./upstream-http.server";
 
 export type ToolRow = typeof tools.$inferSelect;
 
@@ -28,12 +32,34 @@ export function listToolsForServer(ctx: AppContext, serverId: string): ToolRow[]
   return ctx.db.select().from(tools).where(eq(tools.serverId, serverId)).orderBy(asc(tools.name)).all();
 }
 
-const SIGNING_SECRET = "select signing_secret_enc as signingSecretEnc from mcp_servers where id = ?";
+/** A tool row as the MCP `Tool` object of tools/list (annotations and outputSchema when set). */
+export function toMcpTool(tool: Pick<ToolRow, "name" | "description" | "inputSchema" | "annotations" | "outputSchema">): Tool {
+  const out: Tool = {
+    name: tool.name,
+    description: tool.description,
+    inputSchema: JSON.parse(tool.inputSchema) as Tool["inputSchema"],
+  };
+  if (tool.outputSchema) out.outputSchema = JSON.parse(tool.outputSchema) as Tool["outputSchema"];
+  if (tool.annotations) {
+    const annotations = JSON.parse(tool.annotations) as NonNullable<Tool["annotations"]>;
+    out.annotations = annotations;
+    if (annotations.title) out.title = annotations.title;
+  }
+  return out;
+}
+
+// The server's signing secret and upstream API, read per call: a rotated secret, a new base URL or a
+// replaced credential takes effect on the very next call.
+const SERVER_UPSTREAM = `select signing_secret_enc as signingSecretEnc, base_url as baseUrl, api_auth as apiAuth,
+        api_secret_enc as apiSecretEnc
+   from mcp_servers where id = ?`;
+type ServerUpstream = { signingSecretEnc: string; baseUrl: string | null; apiAuth: string | null; apiSecretEnc: string | null };
 
 /**
- * Decrypted secrets (signing secrets, endpoint headers) by owner, kept with the sealed value they
- * came from: AES-GCM decryption costs more than the rest of the lookup, and a rotated or edited
- * secret is a new sealed value, so it misses here and takes effect on the very next call.
+ * Decrypted secrets (signing secrets, endpoint headers, API credentials) by owner, kept with the
+ * sealed value they came from: AES-GCM decryption costs more than the rest of the lookup, and a
+ * rotated or edited secret is a new sealed value, so it misses here and takes effect on the very
+ * next call.
  */
 type Unsealed = Map<string, { sealed: string; plain: string }>;
 const unsealedCaches = new WeakMap<object, Unsealed>();
@@ -53,6 +79,51 @@ function unsealed(ctx: AppContext, key: string, sealed: string): string {
   return plain;
 }
 
+/** Parsed JSON columns of one tool version (keyed like the validators: id and updatedAt). */
+type Parsed = {
+  key: string;
+  params: Record<string, ParamMapping> | null;
+  extraHeaders: Record<string, string>;
+  output: ValidateFunction | "broken" | null;
+  headersSealed: string | null;
+};
+
+/** An output schema's validator; "broken" when it does not compile (imported schemas are only meta-checked). */
+function compileOutput(ctx: AppContext, tool: ToolRow): ValidateFunction | "broken" {
+  // Compiled in the shared instance without $schema/$id, then dropped from it (the caller keeps the function).
+  const { $schema: _s, $id: _i, ...schema } = JSON.parse(tool.outputSchema!) as Record<string, unknown>;
+  void _s;
+  void _i;
+  try {
+    return ajv.compile(schema);
+  } catch (error) {
+    ctx.logger.error("tool output schema does not compile", { toolId: tool.id, error });
+    return "broken";
+  } finally {
+    ajv.removeSchema(schema);
+  }
+}
+const parsedTools = new Map<string, Parsed>();
+const MAX_PARSED = 1000;
+
+function parsedTool(ctx: AppContext, tool: ToolRow): Parsed {
+  const key = `${tool.id}:${tool.updatedAt}`;
+  const hit = parsedTools.get(tool.id);
+  if (hit && hit.key === key && hit.headersSealed === tool.endpointHeadersEnc) return hit;
+  const parsed: Parsed = {
+    key,
+    headersSealed: tool.endpointHeadersEnc,
+    params: tool.endpointParams ? (JSON.parse(tool.endpointParams) as Record<string, ParamMapping>) : null,
+    extraHeaders: tool.endpointHeadersEnc
+      ? (JSON.parse(unsealed(ctx, `h:${tool.id}`, tool.endpointHeadersEnc)) as Record<string, string>)
+      : {},
+    output: tool.outputSchema ? compileOutput(ctx, tool) : null,
+  };
+  if (!hit && parsedTools.size >= MAX_PARSED) parsedTools.delete(parsedTools.keys().next().value!);
+  parsedTools.set(tool.id, parsed);
+  return parsed;
+}
+
 function toolError(text: string): CallToolResult {
   return { isError: true, content: [{ type: "text", text }] };
 }
@@ -67,12 +138,13 @@ const argumentRefusals = new WeakSet<CallToolResult>();
 export function isArgumentRefusal(result: CallToolResult): boolean {
   return argumentRefusals.has(result);
 }
+const ACCEPT = "application/json, text/plain;q=0.9, */*;q=0.1";
 
 /**
- * Calls one tool: validates `args` against its input schema, sends them signed to its endpoint and
- * turns the answer into MCP tool content. Every failure becomes a tool error result (MCP Tools,
- * "Error Handling": tool execution errors are reported in the result with isError, not as protocol
- * errors), so this never throws.
+ * Calls one tool: validates `args` against its input schema, builds the HTTP request its endpoint
+ * mapping describes (decision 043), sends it signed and turns the answer into MCP tool content.
+ * Every failure becomes a tool error result (MCP Tools, "Error Handling": tool execution errors
+ * are reported in the result with isError, not as protocol errors), so this never throws.
  */
 export async function executeTool(
   ctx: AppContext,
@@ -85,15 +157,15 @@ export async function executeTool(
     ctx.logger.info("tool call", { toolId: tool.id, serverId: tool.serverId, tool: tool.name, outcome, ...fields });
   try {
     const input = args ?? {};
-    let body: string;
+    let argsText: string;
     try {
-      body = JSON.stringify(input);
+      argsText = JSON.stringify(input);
     } catch {
       // Nesting deeper than the stack can serialise: such arguments cannot be sent anyway.
       log("invalid_arguments");
       return toolError(`Invalid arguments for tool ${tool.name}: the arguments are nested too deeply.`);
     }
-    const check = await checkToolArguments(tool, input, body, ctx.config.validationTimeoutMs);
+    const check = await checkToolArguments(tool, input, argsText, ctx.config.validationTimeoutMs);
     if (check.kind === "schema_error") {
       ctx.logger.error("tool input schema does not compile", { toolId: tool.id, error: check.message });
       return toolError(`The tool ${tool.name} has an invalid input schema; its owner must fix it.`);
@@ -114,91 +186,95 @@ export async function executeTool(
       return refusal;
     }
 
-    const server = statement<[string], { signingSecretEnc: string }>(ctx.db, SIGNING_SECRET).get(tool.serverId);
+    const server = statement<[string], ServerUpstream>(ctx.db, SERVER_UPSTREAM).get(tool.serverId);
     if (!server) return toolError(`The tool ${tool.name} no longer exists.`);
     const secret = unsealed(ctx, `s:${tool.serverId}`, server.signingSecretEnc);
-    const extraHeaders = tool.endpointHeadersEnc
-      ? (JSON.parse(unsealed(ctx, `h:${tool.id}`, tool.endpointHeadersEnc)) as Record<string, string>)
-      : {};
+    const parsed = parsedTool(ctx, tool);
+    const credential =
+      server.apiAuth && server.apiSecretEnc
+        ? { ...(JSON.parse(server.apiAuth) as ApiAuth), secret: unsealed(ctx, `a:${tool.serverId}`, server.apiSecretEnc) }
+        : null;
 
+    if (parsed.output === "broken") return toolError(`The tool ${tool.name} has an invalid output schema; its owner must fix it.`);
+    const built = buildRestRequest({
+      url: tool.endpointUrl,
+      method: tool.endpointMethod,
+      params: parsed.params,
+      args: typeof input === "object" && input !== null && !Array.isArray(input) ? (input as Record<string, unknown>) : {},
+      baseUrl: server.baseUrl,
+      credential,
+    });
+    if (!built.ok) {
+      log("unmappable_arguments");
+      return toolError(built.message);
+    }
+    const target = built.target;
+    const body = target.body ?? "";
     const timestamp = String(Math.floor(ctx.now() / 1000));
-    const headers = new Headers(extraHeaders);
-    headers.set("Content-Type", "application/json");
-    headers.set("Accept", "application/json, text/plain;q=0.9, */*;q=0.1");
-    headers.set("User-Agent", "Toolgate");
-    headers.set("X-Toolgate-Tool", tool.name);
-    headers.set(TIMESTAMP_HEADER, timestamp);
-    headers.set(SIGNATURE_HEADER, signToolRequest(secret, timestamp, body));
+    // Owner headers first; Toolgate's own headers, the argument headers and the credential after
+    // them, so none of them can be overridden by another (names are checked at save time).
+    const headers: Record<string, string> = { ...parsed.extraHeaders };
+    headers["Accept"] = ACCEPT;
+    headers["User-Agent"] = "Toolgate";
+    if (target.body !== null) headers["Content-Type"] = "application/json";
+    headers["X-Toolgate-Tool"] = tool.name;
+    headers[TIMESTAMP_HEADER] = timestamp;
+    headers[SIGNATURE_HEADER] = signToolRequest(secret, timestamp, body);
+    Object.assign(headers, target.headers);
 
-    const timeout = AbortSignal.timeout(ctx.config.toolTimeoutMs);
-    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
-    const seconds = ctx.config.toolTimeoutMs / 1000;
-    const aborted = () =>
-      timeout.aborted
-        ? (log("timeout"), toolError(`The tool endpoint did not answer within ${seconds} s.`))
-        : (log("cancelled"), toolError("The tool call was cancelled."));
-
-    let response: Response;
-    try {
-      response = await fetch(tool.endpointUrl, {
-        method: tool.endpointMethod,
-        headers,
-        body,
-        signal,
-        // A redirect would resend the signed body to another address; report it instead.
-        redirect: "manual",
-      });
-    } catch (error) {
-      if (signal.aborted) return aborted();
-      const code = causeCode(error);
-      log("unreachable", { code });
-      return toolError(`Could not reach the tool endpoint${code ? ` (${describeNetworkError(code)})` : ""}.`);
-    }
-
+    const outcome = await sendUpstream(target, tool.endpointMethod, headers, {
+      timeoutMs: ctx.config.toolTimeoutMs,
+      maxBytes: ctx.config.toolMaxResponseBytes,
+      signal: options.signal,
+    });
     const max = ctx.config.toolMaxResponseBytes;
-    const declared = Number(response.headers.get("content-length"));
-    if (Number.isFinite(declared) && declared > max) {
-      await response.body?.cancel().catch(() => {});
-      log("too_large", { status: response.status });
-      return toolError(`The tool endpoint's answer is larger than the ${max}-byte limit.`);
-    }
-    let text: string;
-    try {
-      const read = await readCappedText(response.body, max);
-      if (read === null) {
-        log("too_large", { status: response.status });
+    switch (outcome.kind) {
+      case "timeout":
+        log("timeout");
+        return toolError(`The tool endpoint did not answer within ${ctx.config.toolTimeoutMs / 1000} s.`);
+      case "cancelled":
+        log("cancelled");
+        return toolError("The tool call was cancelled.");
+      case "unreachable":
+        log("unreachable", { code: outcome.code });
+        return toolError(`Could not reach the tool endpoint${outcome.code ? ` (${describeNetworkError(outcome.code)})` : ""}.`);
+      case "too_large":
+        log("too_large", { status: outcome.status });
         return toolError(`The tool endpoint's answer is larger than the ${max}-byte limit.`);
-      }
-      text = read;
-    } catch {
-      if (signal.aborted) return aborted();
-      log("read_failed", { status: response.status });
-      return toolError("The tool endpoint's answer could not be read (the connection closed early).");
+      case "read_failed":
+        log("read_failed", { status: outcome.status });
+        return toolError("The tool endpoint's answer could not be read (the connection closed early).");
     }
-
-    if (response.status < 200 || response.status > 299) {
-      log("http_error", { status: response.status, ms: ctx.now() - started });
-      const preview = text.trim().slice(0, ERROR_BODY_PREVIEW);
+    if (outcome.status < 200 || outcome.status > 299) {
+      log("http_error", { status: outcome.status, ms: ctx.now() - started });
+      const preview = outcome.text.trim().slice(0, ERROR_BODY_PREVIEW);
       return toolError(
-        `The tool endpoint answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}.` +
+        `The tool endpoint answered HTTP ${outcome.status}${outcome.statusText ? ` ${outcome.statusText}` : ""}.` +
           (preview ? `\n\n${preview}` : ""),
       );
     }
-    log("ok", { status: response.status });
-    return toContent(text);
+    log("ok", { status: outcome.status });
+    return toContent(outcome.text, parsed.output as ValidateFunction | null);
   } catch (error) {
     ctx.logger.error("tool call failed", { toolId: tool.id, error });
     return toolError(`The tool ${tool.name} failed unexpectedly.`);
   }
 }
 
-/** JSON that already is an MCP tool result passes through; anything else becomes one text block. */
-function toContent(text: string): CallToolResult {
+/**
+ * JSON that already is an MCP tool result passes through; anything else becomes one text block.
+ * A tool with an output schema answers with `structuredContent` too (MCP Tools, "Structured
+ * Content": the text block repeats it for clients that do not read it); an answer that does not
+ * match the schema is an error result, since clients check structured results against the
+ * schema the tool declared.
+ */
+function toContent(text: string, output: ValidateFunction | null): CallToolResult {
   let parsed: unknown;
   try {
     parsed = parseUntrustedJson(text);
   } catch {
-    // Not JSON, or nested too deeply to be worth reading as a result: the text as it came.
+    // Not JSON, or nested too deeply to be worth reading as a result.
+    if (output) return toolError(`The tool endpoint's answer is not JSON, but the tool declares an output schema.\n\n${text.trim().slice(0, ERROR_BODY_PREVIEW)}`);
     return { content: [{ type: "text", text }] };
   }
   if (parsed && typeof parsed === "object" && !Array.isArray(parsed) && Array.isArray((parsed as { content?: unknown }).content)) {
@@ -206,14 +282,17 @@ function toContent(text: string): CallToolResult {
     if (!isCallToolResult(parsed)) return toolError("The tool endpoint answered with MCP content that is not valid.");
     return parsed;
   }
+  if (output) {
+    if (!output(parsed)) {
+      const detail = (output.errors ?? [])
+        .slice(0, 3)
+        .map((e) => `${e.instancePath || "(answer)"} ${e.message ?? "is invalid"}`)
+        .join("; ");
+      return toolError(`The tool endpoint's answer does not match the tool's output schema: ${detail}\n\n${text.trim().slice(0, ERROR_BODY_PREVIEW)}`);
+    }
+    return { content: [{ type: "text", text }], structuredContent: parsed as Record<string, unknown> };
+  }
   return { content: [{ type: "text", text }] };
-}
-
-function causeCode(error: unknown): string | undefined {
-  const cause = (error as { cause?: { code?: unknown; errors?: { code?: unknown }[] } } | undefined)?.cause;
-  if (typeof cause?.code === "string") return cause.code;
-  const inner = cause?.errors?.find((e) => typeof e.code === "string");
-  return inner?.code as string | undefined;
 }
 
 function describeNetworkError(code: string): string {

@@ -2,9 +2,49 @@ import { Form, Link, useNavigation } from "@remix-run/react";
 import { FormError, FormField } from "./components";
 import { ENDPOINT_METHODS, LIMITS } from "./limits";
 
+const HINTS = [
+  ["readOnlyHint", "Only reads data", "The tool does not change anything (shown to the person approving an application)."],
+  ["destructiveHint", "May delete or overwrite data", "Meaningful when it is not read-only; MCP assumes yes when not set."],
+  ["idempotentHint", "Repeating a call has no further effect", "For example PUT or DELETE of one resource."],
+  ["openWorldHint", "Reaches outside systems", "It talks to the open world (web, other services) rather than a closed domain."],
+] as const;
+
+type FieldName =
+  | "name"
+  | "description"
+  | "inputSchema"
+  | "endpointUrl"
+  | "endpointMethod"
+  | "endpointHeaders"
+  | "endpointParams"
+  | "outputSchema"
+  | "title"
+  | (typeof HINTS)[number][0];
+
+/** The empty tool form. */
+export function emptyToolFormValues(inputSchema: string): Record<FieldName, string> {
+  return {
+    name: "",
+    description: "",
+    inputSchema,
+    endpointUrl: "",
+    endpointMethod: "POST",
+    endpointHeaders: "",
+    endpointParams: "",
+    outputSchema: "",
+    title: "",
+    readOnlyHint: "",
+    destructiveHint: "",
+    idempotentHint: "",
+    openWorldHint: "",
+  };
+}
+
 export type ToolFormProps = {
   csrf: string;
-  values: Record<"name" | "description" | "inputSchema" | "endpointUrl" | "endpointMethod" | "endpointHeaders", string>;
+  values: Record<FieldName, string>;
+  /** The server's base URL, when set: endpoint paths starting with / are resolved against it. */
+  baseUrl?: string | null;
   errors?: Partial<Record<string, string>>;
   submitLabel: string;
   pendingLabel: string;
@@ -18,7 +58,7 @@ export const NEW_TOOL_SCHEMA = JSON.stringify(
 );
 
 /** The add/edit tool form (works as a plain form without JavaScript). */
-export function ToolForm({ csrf, values, errors = {}, submitLabel, pendingLabel, cancelTo }: ToolFormProps) {
+export function ToolForm({ csrf, values, errors = {}, submitLabel, pendingLabel, cancelTo, baseUrl }: ToolFormProps) {
   const navigation = useNavigation();
   const busy = navigation.state === "submitting";
   return (
@@ -34,8 +74,18 @@ export function ToolForm({ csrf, values, errors = {}, submitLabel, pendingLabel,
       <FormField name="inputSchema" label="Input schema (JSON Schema)" error={errors.inputSchema} hint={'A JSON object with "type": "object"; arguments are checked against it before the endpoint is called.'}>
         {(a) => <textarea {...a} required defaultValue={values.inputSchema} rows={10} spellCheck={false} />}
       </FormField>
-      <FormField name="endpointUrl" label="Endpoint URL" error={errors.endpointUrl} hint="Toolgate sends the arguments here as JSON, signed with the server's signing secret.">
-        {(a) => <input {...a} type="url" required maxLength={LIMITS.url} defaultValue={values.endpointUrl} placeholder="https://api.example.com/tools/lookup" spellCheck={false} />}
+      <FormField
+        name="endpointUrl"
+        label="Endpoint URL or path"
+        error={errors.endpointUrl}
+        hint={
+          <>
+            A full URL, or a path on the server&apos;s base URL{baseUrl ? ` (${baseUrl})` : " (set one under Upstream API on the server's page)"}.
+            {" {name}"} in the path takes the argument of that name, escaped (/orders/{"{orderId}"}). Requests are signed with the server&apos;s signing secret.
+          </>
+        }
+      >
+        {(a) => <input {...a} type="text" required maxLength={LIMITS.url} defaultValue={values.endpointUrl} placeholder="https://api.example.com/tools/lookup or /orders/{orderId}" spellCheck={false} />}
       </FormField>
       <FormField name="endpointMethod" label="Method" error={errors.endpointMethod}>
         {(a) => (
@@ -51,6 +101,39 @@ export function ToolForm({ csrf, values, errors = {}, submitLabel, pendingLabel,
       <FormField name="endpointHeaders" label="Extra headers (optional)" error={errors.endpointHeaders} hint={'One "Name: value" per line, or a JSON object. Stored encrypted; use it for the endpoint\'s own API key.'}>
         {(a) => <textarea {...a} defaultValue={values.endpointHeaders} rows={3} spellCheck={false} placeholder="Authorization: Bearer ..." />}
       </FormField>
+      <FormField
+        name="endpointParams"
+        label="Argument mapping (optional, JSON)"
+        error={errors.endpointParams}
+        hint={
+          <>
+            Where each argument goes: {'{"orderId": {"in": "path"}, "include": {"in": "query", "explode": false}, "tenant": {"in": "header", "name": "X-Tenant"}, "order": {"in": "body"}}'}.
+            Without a mapping every argument is sent as the JSON body. Unmapped arguments go to the body (to the query for GET); {'"in": "body"'} makes one argument the whole body.
+          </>
+        }
+      >
+        {(a) => <textarea {...a} defaultValue={values.endpointParams} rows={4} spellCheck={false} />}
+      </FormField>
+      <FormField name="outputSchema" label="Output schema (optional, JSON Schema)" error={errors.outputSchema} hint={'An object schema of the endpoint\'s JSON answer; answers that match it are also sent as structured content.'}>
+        {(a) => <textarea {...a} defaultValue={values.outputSchema} rows={4} spellCheck={false} />}
+      </FormField>
+      <fieldset className="annotations">
+        <legend>Annotations (hints for clients and for the consent page)</legend>
+        <FormField name="title" label="Display title (optional)" error={errors.title}>
+          {(a) => <input {...a} type="text" maxLength={LIMITS.annotationTitle} defaultValue={values.title} />}
+        </FormField>
+        {HINTS.map(([name, label, hint]) => (
+          <FormField key={name} name={name} label={label} error={errors[name]} hint={hint}>
+            {(a) => (
+              <select {...a} defaultValue={values[name]}>
+                <option value="">Not set</option>
+                <option value="true">Yes</option>
+                <option value="false">No</option>
+              </select>
+            )}
+          </FormField>
+        ))}
+      </fieldset>
       <div className="row">
         <button type="submit" className="button" disabled={busy}>
           {busy ? pendingLabel : submitLabel}

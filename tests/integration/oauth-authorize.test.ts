@@ -313,8 +313,9 @@ describe("the stored request and the consent page", () => {
       choices: null,
       server: { id: server.id, name: "Weather", description: "" },
       tools: [
-        { id: server.tools.alerts, name: "alerts", description: "The alerts tool" },
-        { id: server.tools.forecast, name: "forecast", description: "The forecast tool" },
+        // Tools without annotations may change or delete data (MCP's defaults; decision 045).
+        { id: server.tools.alerts, name: "alerts", description: "The alerts tool", effect: "deletes" },
+        { id: server.tools.forecast, name: "forecast", description: "The forecast tool", effect: "deletes" },
       ],
       account: owner.email,
       csrf: csrfToken(ctx, owner.sid, `authorize:${id}`),

@@ -1,10 +1,18 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { createHmac } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { findMigrationsFolder, openDatabase } from "~/db/client.server";
 import { decryptText, sha256Hex, verifyPassword } from "~/utils/crypto.server";
+import { parseConfig } from "~/config.server";
+import type { AppContext } from "~/context.server";
+import { executeTool, listToolsForServer } from "~/servers/tool-execution.server";
+import { closeUpstreamPools } from "~/servers/upstream-http.server";
+import { createLogger } from "~/utils/log.server";
 
 // A database written by the previous release (tests/fixtures/make-fixture.mjs), opened by today's
 // code: migrations run at open, and every row the old version wrote must still be there.
@@ -88,6 +96,53 @@ describe(`upgrading a database written by ${RELEASE}`, () => {
       expect(hit.n, table).toBe(1);
     }
     db.$client.close();
+  });
+
+  it("an old tool keeps working after the upgrade: no mapping, so its arguments are the signed JSON body", async () => {
+    const file = copyOfFixture();
+    const db = openDatabase(file);
+    const upstream = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        received.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+        res.writeHead(200, { "Content-Type": "application/json" }).end('{"ok":true}');
+      });
+    });
+    const received: { method: string; url: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", () => r()));
+    try {
+      const old = db.$client.prepare("select * from tools").get() as Record<string, unknown>;
+      expect([old.endpoint_params, old.annotations, old.output_schema, old.imported_from]).toEqual([null, null, null, null]);
+      const server = db.$client.prepare("select base_url, api_auth, api_secret_enc from mcp_servers").get();
+      expect(server).toEqual({ base_url: null, api_auth: null, api_secret_enc: null });
+      // The fixture's endpoint host does not exist here; point the tool at a local one, path kept.
+      const oldUrl = new URL(old.endpoint_url as string);
+      const port = (upstream.address() as AddressInfo).port;
+      db.$client.prepare("update tools set endpoint_url = ?").run(`http://127.0.0.1:${port}${oldUrl.pathname}`);
+      const ctx = {
+        config: parseConfig({ TOOLGATE_DATA_DIR: path.dirname(file), TOOLGATE_LOG_LEVEL: "silent" }),
+        db,
+        secrets: { sessionSecret: "x".repeat(32), dataKey: Buffer.from(secrets.dataKey, "base64url") },
+        logger: createLogger("silent", () => {}),
+        now: () => Date.now(),
+      } as AppContext;
+      const tool = listToolsForServer(ctx, old.server_id as string)[0]!;
+      const result = await executeTool(ctx, tool, { city: "Paris" });
+      expect(result.isError, JSON.stringify(result)).toBeFalsy();
+      const req = received[0]!;
+      expect([req.method, req.url]).toEqual([old.endpoint_method, oldUrl.pathname]);
+      expect(req.body).toBe('{"city":"Paris"}');
+      expect(req.headers["content-type"]).toBe("application/json");
+      expect(req.headers["x-api-key"]).toBe(plain.toolHeaders["X-Api-Key"]);
+      const ts = req.headers["x-toolgate-timestamp"] as string;
+      expect(req.headers["x-toolgate-signature"]).toBe(`sha256=${createHmac("sha256", plain.signingSecret).update(`${ts}.${req.body}`).digest("hex")}`);
+    } finally {
+      closeUpstreamPools();
+      upstream.closeAllConnections();
+      await new Promise<void>((r) => upstream.close(() => r()));
+      db.$client.close();
+    }
   });
 
   it("opening twice applies nothing twice (migrations only go forward)", () => {
