@@ -3,7 +3,7 @@ import { apiCredentialSchema, baseUrlSchema, clearApiCredential, describeApiAuth
 import { applyImport, fetchOpenApiDocument, OPENAPI_LIMITS, OpenApiImportError, parseOpenApiDocument, planImport } from "~/servers/openapi-import.server";
 import { fieldErrorsOf, findServerById, ValidationError } from "~/servers/servers.server";
 import { closeUpstreamPools } from "~/servers/upstream-http.server";
-import { print, requireString, type CommandArgs, type Command } from "./commands.server";
+import { print, requireString, type CommandArgs, type Command } from "./command.server";
 
 const CREDENTIAL_OPTIONS = {
   type: { type: "string" },

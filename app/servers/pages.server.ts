@@ -8,6 +8,7 @@ import { parseHeadersText, toolDefinitionSchema, type ToolDefinition } from "./t
 import type { ToolRow } from "./tool-execution.server";
 import { parseUntrustedJson } from "~/utils/json.server";
 import { SCHEMA_LIMITS } from "./json-schema.server";
+import type { ToolFormField, ToolHintField as HintField } from "./tool-form";
 
 /** Not found, whether the thing is missing or belongs to someone else (they look the same). */
 export function notFound(): Response {
@@ -38,19 +39,7 @@ export async function readForm(request: Request): Promise<FormData> {
   }
 }
 
-/** Field names of the tool form. */
-export type ToolFormField =
-  | "name"
-  | "description"
-  | "inputSchema"
-  | "endpointUrl"
-  | "endpointMethod"
-  | "endpointHeaders"
-  | "endpointParams"
-  | "outputSchema"
-  | "title"
-  | HintField;
-type HintField = "readOnlyHint" | "destructiveHint" | "idempotentHint" | "openWorldHint";
+export type { ToolFormField };
 const HINT_FIELDS: HintField[] = ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"];
 export type ToolFormValues = Record<ToolFormField, string>;
 export type ToolFormErrors = Partial<Record<ToolFormField | "form", string>>;

@@ -1,5 +1,5 @@
 import { asc, eq } from "drizzle-orm";
-import { isCallToolResult, type CallToolResult } from "@modelcontextprotocol/server";
+import { isCallToolResult, type CallToolResult, type Tool } from "@modelcontextprotocol/server";
 import type { AppContext } from "~/context.server";
 import { tools } from "~/db/schema";
 import { statement } from "~/db/statements.server";

@@ -9,7 +9,8 @@ const HINTS = [
   ["openWorldHint", "Reaches outside systems", "It talks to the open world (web, other services) rather than a closed domain."],
 ] as const;
 
-type FieldName =
+/** Field names of the tool form (its server side, pages.server.ts, reads the same names). */
+export type ToolFormField =
   | "name"
   | "description"
   | "inputSchema"
@@ -19,10 +20,11 @@ type FieldName =
   | "endpointParams"
   | "outputSchema"
   | "title"
-  | (typeof HINTS)[number][0];
+  | ToolHintField;
+export type ToolHintField = (typeof HINTS)[number][0];
 
 /** The empty tool form. */
-export function emptyToolFormValues(inputSchema: string): Record<FieldName, string> {
+export function emptyToolFormValues(inputSchema: string): Record<ToolFormField, string> {
   return {
     name: "",
     description: "",
@@ -42,7 +44,7 @@ export function emptyToolFormValues(inputSchema: string): Record<FieldName, stri
 
 export type ToolFormProps = {
   csrf: string;
-  values: Record<FieldName, string>;
+  values: Record<ToolFormField, string>;
   /** The server's base URL, when set: endpoint paths starting with / are resolved against it. */
   baseUrl?: string | null;
   errors?: Partial<Record<string, string>>;
