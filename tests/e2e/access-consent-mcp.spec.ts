@@ -5,7 +5,7 @@
  */
 import type { Page } from "@playwright/test";
 import { authorizeInBrowser, expectAuthorizationRequired, finishAuthorization, MemoryProvider, seedServer, startToolEndpoint } from "./mcp-client-harness";
-import { startCallback } from "./authorize-data";
+import { callbackInBrowser, startCallback } from "./authorize-data";
 import { createUser, expect, signIn, test } from "./fixtures";
 
 test("the MCP SDK client granted two of three tools lists exactly those two and is refused the third", async ({ page, app }) => {
@@ -28,7 +28,7 @@ test("the MCP SDK client granted two of three tools lists exactly those two and 
     for (const name of ["forecast", "alerts", "radar"]) await expect(page.getByRole("checkbox", { name: new RegExp(name) })).toBeChecked();
     await page.getByRole("checkbox", { name: /alerts/ }).uncheck();
     await page.getByRole("button", { name: "Approve" }).click();
-    const code = (await callback.received).get("code");
+    const code = (await callbackInBrowser(page, callback)).get("code");
     expect(code).toMatch(/^tgc_/);
 
     // 3. The client exchanges the code and connects.

@@ -8,6 +8,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import Database from "better-sqlite3";
+import type { Page } from "@playwright/test";
 
 const id = () => randomBytes(16).toString("base64url");
 
@@ -102,6 +103,16 @@ export type Callback = {
 };
 
 /** A redirect target on 127.0.0.1 (a native app's loopback listener, RFC 8252 §7.3). */
+/**
+ * The callback's query once the browser has arrived there: the callback server sees the request
+ * before the browser's navigation to it has finished, so a test's next page.goto would race it.
+ */
+export async function callbackInBrowser(page: Page, callback: Callback): Promise<URLSearchParams> {
+  const received = await callback.received;
+  await page.waitForURL((u) => u.href.startsWith(callback.url));
+  return received;
+}
+
 export async function startCallback(): Promise<Callback> {
   let resolve!: (params: URLSearchParams) => void;
   const received = new Promise<URLSearchParams>((r) => (resolve = r));

@@ -12,7 +12,7 @@ import path from "node:path";
 import { test as base } from "@playwright/test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { startCallback } from "./authorize-data";
+import { callbackInBrowser, startCallback } from "./authorize-data";
 import { expect, freePort, PASSWORD, signIn, type AppUnderTest } from "./fixtures";
 import { expectAuthorizationRequired, finishAuthorization, MemoryProvider, startToolEndpoint } from "./mcp-client-harness";
 
@@ -196,7 +196,7 @@ test("a real MCP client is authorized through the consent page and calls a tool"
     await expect(page.getByRole("heading", { name: "Authorize Application" })).toBeVisible();
     await expect(page.getByText("Binary E2E Client").first()).toBeVisible();
     await page.getByRole("button", { name: "Approve" }).click();
-    const code = (await callback.received).get("code");
+    const code = (await callbackInBrowser(page, callback)).get("code");
     expect(code).toMatch(/^tgc_/);
 
     const client = await finishAuthorization(provider, mcpUrl, code!, "binary-e2e");

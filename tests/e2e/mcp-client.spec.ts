@@ -12,7 +12,7 @@ import path from "node:path";
 import type { Page } from "@playwright/test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { startCallback, type Callback } from "./authorize-data";
+import { callbackInBrowser, startCallback, type Callback } from "./authorize-data";
 import { createUser, expect, PASSWORD, startApp, test, uniqueEmail, type AppUnderTest } from "./fixtures";
 import { expectAuthorizationRequired, finishAuthorization, MemoryProvider } from "./mcp-client-harness";
 
@@ -91,7 +91,7 @@ async function authorize(page: Page, mcpUrl: string, email: string, options: { d
   await expect(page.locator(".consent-client").getByText("SDK E2E Client", { exact: true })).toBeVisible();
   await expect(page.getByText("mcp:tools", { exact: true })).toBeVisible();
   await page.getByRole("button", { name: options.deny ? "Deny" : "Approve" }).click();
-  const answer = await callback.received;
+  const answer = await callbackInBrowser(page, callback);
   if (options.deny) return { answer, provider, callback, client: null };
   const client = await finishAuthorization(provider, mcpUrl, answer.get("code")!, "sdk-e2e");
   return { answer, provider, callback, client };

@@ -9,7 +9,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import type { Page } from "@playwright/test";
-import { startCallback } from "./authorize-data";
+import { callbackInBrowser, startCallback } from "./authorize-data";
 import { createUser, expect, PASSWORD, test } from "./fixtures";
 import { expectAuthorizationRequired, finishAuthorization, MemoryProvider } from "./mcp-client-harness";
 
@@ -155,7 +155,7 @@ test("OpenAPI import in the web UI, API key on the server page, SDK client calls
     await expect(effect("decoy")).toHaveText("Can change data");
     await expect(page.getByTestId("tool-effect-summary")).toHaveText("3 of these 5 tools can change or delete data; 2 only read.");
     await page.getByRole("button", { name: "Approve" }).click();
-    const answer = await callback.received;
+    const answer = await callbackInBrowser(page, callback);
     client = await finishAuthorization(provider, server.mcpUrl, answer.get("code")!, "rest-e2e");
 
     const { tools } = await client.listTools();
