@@ -9,7 +9,7 @@ import { authenticateClient, registerClient, touchClient } from "./clients.serve
 import { OAuthError, oauthErrorAnswer } from "./errors.server";
 import {
   authorizationServerMetadata,
-  findServerForMetadataFast,
+  findServerForMetadata,
   originProtectedResourceMetadata,
   protectedResourceMetadata,
 } from "./metadata.server";
@@ -97,7 +97,7 @@ function serverDocument(ctx: AppContext, serverId: string): string | null {
   const now = performance.now();
   const hit = documents.get(serverId);
   if (hit && hit.until > now) return hit.json;
-  const server = findServerForMetadataFast(ctx, serverId);
+  const server = findServerForMetadata(ctx, serverId);
   if (!server) {
     documents.delete(serverId);
     return null;

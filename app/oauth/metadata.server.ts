@@ -5,6 +5,7 @@
 import { eq } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import { mcpServers } from "~/db/schema";
+import { statement } from "~/db/statements.server";
 import { ASSERTION_SIGNING_ALGS } from "./client-assertion.server";
 import { DPOP_SIGNING_ALGS } from "./dpop.server";
 
@@ -101,15 +102,9 @@ export function originProtectedResourceMetadata(ctx: Pick<AppContext, "config">)
   };
 }
 
+const SERVER_FOR_METADATA = "select id, name, dpop_required as dpopRequired from mcp_servers where id = ?";
 
-const serverLookups = new WeakMap<AppContext["db"], { get(id: string): ServerForMetadata | undefined }>();
-
-/** The server a protected-resource document describes, by id (a statement prepared once per connection). */
-export function findServerForMetadataFast(ctx: Pick<AppContext, "db">, serverId: string): ServerForMetadata | null {
-  let lookup = serverLookups.get(ctx.db);
-  if (!lookup) {
-    lookup = ctx.db.$client.prepare<[string], ServerForMetadata>("select id, name, dpop_required as dpopRequired from mcp_servers where id = ?");
-    serverLookups.set(ctx.db, lookup);
-  }
-  return lookup.get(serverId) ?? null;
+/** The server a protected-resource document describes, by id. */
+export function findServerForMetadata(ctx: Pick<AppContext, "db">, serverId: string): ServerForMetadata | null {
+  return statement<[string], ServerForMetadata>(ctx.db, SERVER_FOR_METADATA).get(serverId) ?? null;
 }

@@ -9,7 +9,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK }
 import { createMachineClient } from "~/oauth/machine-clients.server";
 import { updateServerAccessSettings } from "~/oauth/server-access.server";
 import { accessTokenHash } from "~/oauth/dpop.server";
-import { findServerForMetadataFast, protectedResourceMetadata } from "~/oauth/metadata.server";
+import { findServerForMetadata, protectedResourceMetadata } from "~/oauth/metadata.server";
 import { claimOnce } from "~/oauth/replay-guard.server";
 import { openDatabase } from "~/db/client.server";
 import { basic, issueCode, makeClient, postForm, REDIRECT } from "./oauth-fixtures";
@@ -175,7 +175,7 @@ describe("DPoP without server nonces", () => {
 
     updateServerAccessSettings(w.ctx, w.seeded.userId, w.seeded.serverId, { dpopRequired: true });
     // (Over HTTP the per-server document is cached for a second; the document itself says it at once.)
-    const metadata = protectedResourceMetadata(w.ctx, findServerForMetadataFast(w.ctx, w.seeded.serverId)!);
+    const metadata = protectedResourceMetadata(w.ctx, findServerForMetadata(w.ctx, w.seeded.serverId)!);
     expect(metadata).toMatchObject({ dpop_bound_access_tokens_required: true, dpop_signing_alg_values_supported: expect.arrayContaining(["ES256"]) });
     const bearer = await fetch(w.mcpUrl, {
       method: "POST",
