@@ -105,18 +105,38 @@ for (const driver of await drivers()) {
   for (const prepared of [false, true]) {
     const { db, close } = driver.open();
     await db.execute("drop table if exists items");
-    await db.execute("create table items (id text primary key, name text not null, created_at bigint not null)");
+    await db.execute(
+      "create table items (id text primary key, name text not null, created_at bigint not null)",
+    );
     const tag = `${driver.name}${prepared ? " prepared" : ""}`;
     const ins = prepared
-      ? db.insert(items).values({ id: sql.placeholder("id"), name: sql.placeholder("name"), createdAt: sql.placeholder("at") }).prepare("ins")
+      ? db
+          .insert(items)
+          .values({
+            id: sql.placeholder("id"),
+            name: sql.placeholder("name"),
+            createdAt: sql.placeholder("at"),
+          })
+          .prepare("ins")
       : null;
-    const sel = prepared ? db.select().from(items).where(eq(items.id, sql.placeholder("id"))).prepare("sel") : null;
+    const sel = prepared
+      ? db
+          .select()
+          .from(items)
+          .where(eq(items.id, sql.placeholder("id")))
+          .prepare("sel")
+      : null;
     const insert = (i) =>
       ins
         ? ins.execute({ id: `${tag}-${i}`, name: "n", at: Date.now() })
         : db.insert(items).values({ id: `${tag}-${i}`, name: "n", createdAt: Date.now() });
     const select = (i) =>
-      sel ? sel.execute({ id: `${tag}-${i % SEQ}` }) : db.select().from(items).where(eq(items.id, `${tag}-${i % SEQ}`));
+      sel
+        ? sel.execute({ id: `${tag}-${i % SEQ}` })
+        : db
+            .select()
+            .from(items)
+            .where(eq(items.id, `${tag}-${i % SEQ}`));
     const seqInsert = await sequential((i) => insert(i));
     const seqSelect = await sequential((i) => select(i));
     const concSelect = await concurrent((i) => select(i));

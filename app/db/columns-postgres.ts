@@ -27,7 +27,8 @@ const postgresColumnsUntyped = {
   integer: (name: string) => bigint(name, { mode: "number" }),
   boolean: (name: string) => boolean(name),
   blob: (name: string) => bytea(name),
-  autoIncrementId: (name: string) => bigint(name, { mode: "number" }).primaryKey().generatedByDefaultAsIdentity(),
+  autoIncrementId: (name: string) =>
+    bigint(name, { mode: "number" }).primaryKey().generatedByDefaultAsIdentity(),
   index,
   uniqueIndex,
   primaryKey,

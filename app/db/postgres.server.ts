@@ -155,7 +155,9 @@ export type PostgresSettings = {
  * (SQLite then). TOOLGATE_DATABASE_POOL_SIZE: connections per process (default 10).
  * TOOLGATE_DATABASE_CONNECT_TIMEOUT_S: how long the start waits for the database (default 10 s).
  */
-export function postgresSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): PostgresSettings | null {
+export function postgresSettingsFromEnv(
+  env: Record<string, string | undefined> = process.env,
+): PostgresSettings | null {
   const url = env[DATABASE_URL_VARIABLE]?.trim();
   if (!url) return null;
   return {
@@ -165,11 +167,12 @@ export function postgresSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): P
   };
 }
 
-function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+function positiveInteger(env: Record<string, string | undefined>, name: string, fallback: number): number {
   const raw = env[name]?.trim();
   if (!raw) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new DatabaseStartError(`${name} must be a positive whole number, not "${raw}"`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new DatabaseStartError(`${name} must be a positive whole number, not "${raw}"`);
   return n;
 }
 
@@ -195,7 +198,8 @@ function isPermanent(error: unknown): boolean {
 function reasonOf(error: unknown, password: string | undefined): string {
   const e = error as { code?: string; message?: string; errors?: unknown[] };
   // AggregateError (every address of a host refused): the first one says enough.
-  const first = !e.message && Array.isArray(e.errors) && e.errors.length > 0 ? (e.errors[0] as { message?: string }) : e;
+  const first =
+    !e.message && Array.isArray(e.errors) && e.errors.length > 0 ? (e.errors[0] as { message?: string }) : e;
   let reason = first.message || e.code || String(error);
   if (password) reason = reason.split(password).join("***");
   return reason;
@@ -248,7 +252,11 @@ export async function openPostgres(options: OpenPostgresOptions): Promise<Postgr
   return { db, pool, target, close: () => pool.end() };
 }
 
-function clientConfig(target: PostgresTarget, ssl: PostgresTarget["ssl"], connectTimeoutMs = 5_000): pg.ClientConfig {
+function clientConfig(
+  target: PostgresTarget,
+  ssl: PostgresTarget["ssl"],
+  connectTimeoutMs = 5_000,
+): pg.ClientConfig {
   return {
     host: target.host,
     port: target.port,
@@ -264,7 +272,11 @@ function clientConfig(target: PostgresTarget, ssl: PostgresTarget["ssl"], connec
 /** Encryption without verification, what libpq's prefer and allow use when they use TLS. */
 const UNVERIFIED_TLS: ConnectionOptions = { rejectUnauthorized: false };
 
-async function tryConnect(target: PostgresTarget, ssl: PostgresTarget["ssl"], timeoutMs: number): Promise<void> {
+async function tryConnect(
+  target: PostgresTarget,
+  ssl: PostgresTarget["ssl"],
+  timeoutMs: number,
+): Promise<void> {
   const client = new pg.Client(clientConfig(target, ssl, timeoutMs));
   client.on("error", () => {});
   try {
@@ -315,14 +327,15 @@ async function waitForDatabase(target: PostgresTarget, timeoutMs: number): Promi
     } catch (error) {
       const where = `PostgreSQL at ${target.host}:${target.port} (database "${target.database}", user "${target.user}")`;
       const reason = reasonOf(error, target.password);
-      if (isPermanent(error)) throw new DatabaseStartError(`${DATABASE_URL_VARIABLE}: cannot connect to ${where}: ${reason}`);
-      if (Date.now() + delay > deadline) {
+      if (isPermanent(error))
+        throw new DatabaseStartError(`${DATABASE_URL_VARIABLE}: cannot connect to ${where}: ${reason}`);
+      if (Date.now() >= deadline) {
         throw new DatabaseStartError(
           `${DATABASE_URL_VARIABLE}: cannot connect to ${where} after ${Math.round(timeoutMs / 1000)} s: ${reason}` +
             ` (TOOLGATE_DATABASE_CONNECT_TIMEOUT_S waits longer)`,
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, deadline - Date.now())));
       delay = Math.min(delay * 2, 1_000);
     }
   }
@@ -334,7 +347,11 @@ async function waitForDatabase(target: PostgresTarget, timeoutMs: number): Promi
  * left to do. Drizzle's migrator runs all pending migrations in one transaction, so a failing one
  * leaves the database at the previous version. The lock goes with the connection if the process dies.
  */
-export async function migratePostgres(pool: pg.Pool, migrationsFolder: string, target?: PostgresTarget): Promise<void> {
+export async function migratePostgres(
+  pool: pg.Pool,
+  migrationsFolder: string,
+  target?: PostgresTarget,
+): Promise<void> {
   const client = await pool.connect();
   let broken = false;
   try {
@@ -360,7 +377,8 @@ export async function migratePostgres(pool: pg.Pool, migrationsFolder: string, t
 
 /** Walks up from this module (or the bundle) to the folder holding drizzle-postgres/meta/_journal.json. */
 export function findPostgresMigrationsFolder(): string {
-  if (process.env.TOOLGATE_POSTGRES_MIGRATIONS_DIR) return path.resolve(process.env.TOOLGATE_POSTGRES_MIGRATIONS_DIR);
+  if (process.env.TOOLGATE_POSTGRES_MIGRATIONS_DIR)
+    return path.resolve(process.env.TOOLGATE_POSTGRES_MIGRATIONS_DIR);
   const starts = [path.dirname(fileURLToPath(import.meta.url)), process.cwd()];
   for (const start of starts) {
     let dir = start;
@@ -372,5 +390,7 @@ export function findPostgresMigrationsFolder(): string {
       dir = parent;
     }
   }
-  throw new Error("Could not find the drizzle-postgres/ migrations folder; set TOOLGATE_POSTGRES_MIGRATIONS_DIR");
+  throw new Error(
+    "Could not find the drizzle-postgres/ migrations folder; set TOOLGATE_POSTGRES_MIGRATIONS_DIR",
+  );
 }

@@ -22,7 +22,10 @@ export function defineSchema(h: SchemaColumns) {
       name: h.text("name"),
       /** scrypt hash in PHC-like form; null for accounts that only sign in through a provider. */
       passwordHash: h.text("password_hash"),
-      role: h.text("role", { enum: ["owner", "member"] }).notNull().default("member"),
+      role: h
+        .text("role", { enum: ["owner", "member"] })
+        .notNull()
+        .default("member"),
       createdAt: h.integer("created_at").notNull(),
       updatedAt: h.integer("updated_at").notNull(),
     },
@@ -34,7 +37,8 @@ export function defineSchema(h: SchemaColumns) {
     "identities",
     {
       id: h.text("id").primaryKey(),
-      userId: h.text("user_id")
+      userId: h
+        .text("user_id")
         .notNull()
         .references(() => users.id, { onDelete: "cascade" }),
       provider: h.text("provider").notNull(),
@@ -61,7 +65,8 @@ export function defineSchema(h: SchemaColumns) {
     "sessions",
     {
       id: h.text("id").primaryKey(),
-      userId: h.text("user_id")
+      userId: h
+        .text("user_id")
         .notNull()
         .references(() => users.id, { onDelete: "cascade" }),
       createdAt: h.integer("created_at").notNull(),
@@ -79,7 +84,8 @@ export function defineSchema(h: SchemaColumns) {
     "shown_once_secrets",
     {
       refHash: h.text("ref_hash").primaryKey(),
-      userId: h.text("user_id")
+      userId: h
+        .text("user_id")
         .notNull()
         .references(() => users.id, { onDelete: "cascade" }),
       /** What the secret is for, e.g. "signing_secret:<server id>"; read back only for the same purpose. */
@@ -103,7 +109,8 @@ export function defineSchema(h: SchemaColumns) {
     "mcp_servers",
     {
       id: h.text("id").primaryKey(),
-      ownerId: h.text("owner_id")
+      ownerId: h
+        .text("owner_id")
         .notNull()
         .references(() => users.id, { onDelete: "cascade" }),
       name: h.text("name").notNull(),
@@ -140,7 +147,8 @@ export function defineSchema(h: SchemaColumns) {
     "tools",
     {
       id: h.text("id").primaryKey(),
-      serverId: h.text("server_id")
+      serverId: h
+        .text("server_id")
         .notNull()
         .references(() => mcpServers.id, { onDelete: "cascade" }),
       name: h.text("name").notNull(),
@@ -176,7 +184,8 @@ export function defineSchema(h: SchemaColumns) {
     "openapi_drafts",
     {
       id: h.text("id").primaryKey(),
-      serverId: h.text("server_id")
+      serverId: h
+        .text("server_id")
         .notNull()
         .references(() => mcpServers.id, { onDelete: "cascade" }),
       /** The document as received (JSON or YAML text). */
@@ -246,13 +255,16 @@ export function defineSchema(h: SchemaColumns) {
     "grants",
     {
       id: h.text("id").primaryKey(),
-      userId: h.text("user_id")
+      userId: h
+        .text("user_id")
         .notNull()
         .references(() => users.id, { onDelete: "cascade" }),
-      clientId: h.text("client_id")
+      clientId: h
+        .text("client_id")
         .notNull()
         .references(() => oauthClients.id, { onDelete: "cascade" }),
-      serverId: h.text("server_id")
+      serverId: h
+        .text("server_id")
         .notNull()
         .references(() => mcpServers.id, { onDelete: "cascade" }),
       scope: h.text("scope").notNull(),
@@ -265,7 +277,10 @@ export function defineSchema(h: SchemaColumns) {
        * How the grant came to be: the user approved a consent screen, the owner created a machine
        * client (client_credentials), or an enterprise IdP asserted the user (ID-JAG grant).
        */
-      source: h.text("source", { enum: ["consent", "machine", "enterprise"] }).notNull().default("consent"),
+      source: h
+        .text("source", { enum: ["consent", "machine", "enterprise"] })
+        .notNull()
+        .default("consent"),
     },
     (t) => [
       h.index("grants_server_idx").on(t.serverId),
@@ -277,10 +292,12 @@ export function defineSchema(h: SchemaColumns) {
   const grantTools = h.table(
     "grant_tools",
     {
-      grantId: h.text("grant_id")
+      grantId: h
+        .text("grant_id")
         .notNull()
         .references(() => grants.id, { onDelete: "cascade" }),
-      toolId: h.text("tool_id")
+      toolId: h
+        .text("tool_id")
         .notNull()
         .references(() => tools.id, { onDelete: "cascade" }),
     },
@@ -291,7 +308,8 @@ export function defineSchema(h: SchemaColumns) {
     "authorization_codes",
     {
       codeHash: h.text("code_hash").primaryKey(),
-      grantId: h.text("grant_id")
+      grantId: h
+        .text("grant_id")
         .notNull()
         .references(() => grants.id, { onDelete: "cascade" }),
       clientId: h.text("client_id").notNull(),
@@ -316,7 +334,8 @@ export function defineSchema(h: SchemaColumns) {
     "token_families",
     {
       id: h.text("id").primaryKey(),
-      grantId: h.text("grant_id")
+      grantId: h
+        .text("grant_id")
         .notNull()
         .references(() => grants.id, { onDelete: "cascade" }),
       createdAt: h.integer("created_at").notNull(),
@@ -330,7 +349,8 @@ export function defineSchema(h: SchemaColumns) {
     "access_tokens",
     {
       tokenHash: h.text("token_hash").primaryKey(),
-      familyId: h.text("family_id")
+      familyId: h
+        .text("family_id")
         .notNull()
         .references(() => tokenFamilies.id, { onDelete: "cascade" }),
       grantId: h.text("grant_id").notNull(),
@@ -354,7 +374,8 @@ export function defineSchema(h: SchemaColumns) {
     "refresh_tokens",
     {
       tokenHash: h.text("token_hash").primaryKey(),
-      familyId: h.text("family_id")
+      familyId: h
+        .text("family_id")
         .notNull()
         .references(() => tokenFamilies.id, { onDelete: "cascade" }),
       grantId: h.text("grant_id").notNull(),
@@ -395,7 +416,10 @@ export function defineSchema(h: SchemaColumns) {
       /** Who did it: a user id, "client:<id>" or "system". */
       actor: h.text("actor"),
       /** JSON object with event details; never arguments or secrets. */
-      detail: h.text("detail").notNull().default(sql`'{}'`),
+      detail: h
+        .text("detail")
+        .notNull()
+        .default(sql`'{}'`),
     },
     // The Activity page reads one page of a server's events newest first, optionally of one kind or
     // one client: each index below is (server_id[, column], id), so every such page is read in

@@ -9,7 +9,11 @@ export function postgresAdminUrl(): string {
 }
 
 /** A URL like `base` for another database (or user and password). */
-export function withDatabase(base: string, database: string, credentials?: { user: string; password: string }): string {
+export function withDatabase(
+  base: string,
+  database: string,
+  credentials?: { user: string; password: string },
+): string {
   const url = new URL(base);
   url.pathname = `/${database}`;
   if (credentials) {

@@ -44,7 +44,12 @@ function brokenMigrationsFolder(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-broken-migrations-"));
   fs.cpSync(migrationsFolder, dir, { recursive: true });
   const last = journal.entries.at(-1)!;
-  const broken = { ...last, idx: last.idx + 1, when: last.when + 1000, tag: `${String(last.idx + 1).padStart(4, "0")}_broken` };
+  const broken = {
+    ...last,
+    idx: last.idx + 1,
+    when: last.when + 1000,
+    tag: `${String(last.idx + 1).padStart(4, "0")}_broken`,
+  };
   fs.writeFileSync(
     path.join(dir, "meta", "_journal.json"),
     JSON.stringify({ ...journal, entries: [...journal.entries, broken] }, null, 2),
@@ -61,35 +66,63 @@ describe("PostgreSQL migrations", () => {
     const url = await createTestDatabase();
     const handle = await openPostgres({ url });
     try {
-      const expected = Object.values(pgSchema).map((t) => getTableConfig(t).name).sort();
+      const expected = Object.values(pgSchema)
+        .map((t) => getTableConfig(t).name)
+        .sort();
       expect(await tableNames(url)).toEqual(expected);
       expect(await appliedMigrations(url)).toBe(journal.entries.length);
 
       // Every column as declared: name, SQL type, nullability.
-      const live = await query<{ table_name: string; column_name: string; data_type: string; is_nullable: string }>(
+      const live = await query<{
+        table_name: string;
+        column_name: string;
+        data_type: string;
+        is_nullable: string;
+      }>(
         url,
         "select table_name, column_name, data_type, is_nullable from information_schema.columns where table_schema = 'public'",
       );
-      const liveKey = (r: (typeof live)[number]) => `${r.table_name}.${r.column_name} ${r.data_type} ${r.is_nullable === "NO" ? "not null" : "null"}`;
+      const liveKey = (r: (typeof live)[number]) =>
+        `${r.table_name}.${r.column_name} ${r.data_type} ${r.is_nullable === "NO" ? "not null" : "null"}`;
       const declared = Object.values(pgSchema).flatMap((t) => {
         const config = getTableConfig(t);
-        return config.columns.map((c) => `${config.name}.${c.name} ${c.getSQLType()} ${c.notNull ? "not null" : "null"}`);
+        return config.columns.map(
+          (c) => `${config.name}.${c.name} ${c.getSQLType()} ${c.notNull ? "not null" : "null"}`,
+        );
       });
       expect(live.map(liveKey).sort()).toEqual(declared.sort());
 
-      const indexes = (await query<{ indexname: string }>(url, "select indexname from pg_indexes where schemaname = 'public'")).map(
-        (r) => r.indexname,
+      const indexes = (
+        await query<{ indexname: string }>(
+          url,
+          "select indexname from pg_indexes where schemaname = 'public'",
+        )
+      ).map((r) => r.indexname);
+      const declaredIndexes = Object.values(pgSchema).flatMap((t) =>
+        getTableConfig(t).indexes.map((i) => i.config.name),
       );
-      const declaredIndexes = Object.values(pgSchema).flatMap((t) => getTableConfig(t).indexes.map((i) => i.config.name));
       expect(indexes).toEqual(expect.arrayContaining(declaredIndexes));
 
       // Rows round-trip with their JS types: times past int4, booleans, bytes; int8 counts as numbers.
       const { db } = handle;
       const now = Date.now();
-      await db.insert(pgSchema.users).values({ id: "u1", email: "a@example.com", createdAt: now, updatedAt: now });
-      await db.insert(pgSchema.mcpServers).values({ id: "s1", ownerId: "u1", name: "S", signingSecretEnc: "x", createdAt: now, updatedAt: now });
+      await db
+        .insert(pgSchema.users)
+        .values({ id: "u1", email: "a@example.com", createdAt: now, updatedAt: now });
+      await db
+        .insert(pgSchema.mcpServers)
+        .values({
+          id: "s1",
+          ownerId: "u1",
+          name: "S",
+          signingSecretEnc: "x",
+          createdAt: now,
+          updatedAt: now,
+        });
       const bytes = Buffer.from([0, 1, 2, 255]);
-      await db.insert(pgSchema.clientLogos).values({ digest: "d", contentType: "image/png", bytes, createdAt: now });
+      await db
+        .insert(pgSchema.clientLogos)
+        .values({ digest: "d", contentType: "image/png", bytes, createdAt: now });
       const [server] = await db.select().from(pgSchema.mcpServers).where(eq(pgSchema.mcpServers.id, "s1"));
       expect(server).toMatchObject({ createdAt: now, dpopRequired: false, toolsVersion: 0, description: "" });
       const [logo] = await db.select().from(pgSchema.clientLogos);
@@ -100,7 +133,15 @@ describe("PostgreSQL migrations", () => {
       expect(counted.rows[0]).toEqual({ n: 1, m: now });
 
       // The tools_version triggers: a tool added, edited or removed bumps its server's version.
-      const tool = { id: "t1", serverId: "s1", name: "t", inputSchema: "{}", endpointUrl: "https://e.example", createdAt: now, updatedAt: now };
+      const tool = {
+        id: "t1",
+        serverId: "s1",
+        name: "t",
+        inputSchema: "{}",
+        endpointUrl: "https://e.example",
+        createdAt: now,
+        updatedAt: now,
+      };
       await db.insert(pgSchema.tools).values(tool);
       await db.update(pgSchema.tools).set({ description: "d" }).where(eq(pgSchema.tools.id, "t1"));
       await db.delete(pgSchema.tools).where(eq(pgSchema.tools.id, "t1"));
@@ -117,7 +158,13 @@ describe("PostgreSQL migrations", () => {
 
   describe("three processes migrating at the same moment", () => {
     let script: string;
-    const built = path.join(root, "node_modules", ".cache", "toolgate-tests", `postgres-migrate-child-${process.pid}.mjs`);
+    const built = path.join(
+      root,
+      "node_modules",
+      ".cache",
+      "toolgate-tests",
+      `postgres-migrate-child-${process.pid}.mjs`,
+    );
     beforeAll(async () => {
       // Bundled so the child is plain Node; packages stay external, resolved from node_modules.
       await esbuild.build({
@@ -136,7 +183,9 @@ describe("PostgreSQL migrations", () => {
     it("all succeed and the schema is applied once", async () => {
       const url = await createTestDatabase();
       const children = [0, 1, 2].map(() => {
-        const child = spawn(process.execPath, [script, url, migrationsFolder], { stdio: ["pipe", "pipe", "pipe"] });
+        const child = spawn(process.execPath, [script, url, migrationsFolder], {
+          stdio: ["pipe", "pipe", "pipe"],
+        });
         let out = "";
         let err = "";
         child.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -173,13 +222,17 @@ describe("PostgreSQL migrations", () => {
       const before = await tableNames(url);
       const failure = await openPostgres({ url, migrationsFolder: broken }).catch((e: unknown) => e);
       expect(failure).toBeInstanceOf(DatabaseStartError);
-      expect((failure as Error).message).toMatch(/^TOOLGATE_DATABASE_URL: a migration failed, the database stays at its previous version: .*no_such_table/);
+      expect((failure as Error).message).toMatch(
+        /^TOOLGATE_DATABASE_URL: a migration failed, the database stays at its previous version: .*no_such_table/,
+      );
       expect(await tableNames(url)).toEqual(before);
       expect(await appliedMigrations(url)).toBe(journal.entries.length);
 
       // From empty: all pending migrations run in one transaction, so none of them is applied.
       const empty = await createTestDatabase();
-      await expect(openPostgres({ url: empty, migrationsFolder: broken })).rejects.toThrow(DatabaseStartError);
+      await expect(openPostgres({ url: empty, migrationsFolder: broken })).rejects.toThrow(
+        DatabaseStartError,
+      );
       expect(await tableNames(empty)).toEqual([]);
 
       // The lock was released: the real migrations still apply afterwards.
