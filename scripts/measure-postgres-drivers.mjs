@@ -100,59 +100,71 @@ async function concurrent(fn) {
   return n / SECONDS;
 }
 
-const rows = [];
-for (const driver of await drivers()) {
-  for (const prepared of [false, true]) {
-    const { db, close } = driver.open();
-    await db.execute("drop table if exists items");
-    await db.execute(
-      "create table items (id text primary key, name text not null, created_at bigint not null)",
-    );
-    const tag = `${driver.name}${prepared ? " prepared" : ""}`;
-    const ins = prepared
-      ? db
-          .insert(items)
-          .values({
-            id: sql.placeholder("id"),
-            name: sql.placeholder("name"),
-            createdAt: sql.placeholder("at"),
-          })
-          .prepare("ins")
-      : null;
-    const sel = prepared
-      ? db
-          .select()
-          .from(items)
-          .where(eq(items.id, sql.placeholder("id")))
-          .prepare("sel")
-      : null;
-    const insert = (i) =>
-      ins
-        ? ins.execute({ id: `${tag}-${i}`, name: "n", at: Date.now() })
-        : db.insert(items).values({ id: `${tag}-${i}`, name: "n", createdAt: Date.now() });
-    const select = (i) =>
-      sel
-        ? sel.execute({ id: `${tag}-${i % SEQ}` })
-        : db
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const samples = new Map();
+const available = await drivers();
+// Rounds interleave the drivers, so a burst of load elsewhere on the machine hits all of them.
+for (let round = 0; round < ROUNDS; round++) {
+  for (const driver of available) {
+    for (const prepared of [false, true]) {
+      const { db, close } = driver.open();
+      await db.execute("drop table if exists items");
+      await db.execute(
+        "create table items (id text primary key, name text not null, created_at bigint not null)",
+      );
+      const tag = `${driver.name}${prepared ? " prepared" : ""}`;
+      const ins = prepared
+        ? db
+            .insert(items)
+            .values({
+              id: sql.placeholder("id"),
+              name: sql.placeholder("name"),
+              createdAt: sql.placeholder("at"),
+            })
+            .prepare("ins")
+        : null;
+      const sel = prepared
+        ? db
             .select()
             .from(items)
-            .where(eq(items.id, `${tag}-${i % SEQ}`));
-    const seqInsert = await sequential((i) => insert(i));
-    const seqSelect = await sequential((i) => select(i));
-    const concSelect = await concurrent((i) => select(i));
-    const concInsert = await concurrent((i) => insert(1e6 + i));
-    rows.push({
-      driver: tag,
-      "SELECT CPU µs": seqSelect.cpu.toFixed(0),
-      "SELECT wall µs": seqSelect.wall.toFixed(0),
-      "INSERT CPU µs": seqInsert.cpu.toFixed(0),
-      "INSERT wall µs": seqInsert.wall.toFixed(0),
-      "SELECT/s @32": concSelect.toFixed(0),
-      "INSERT/s @32": concInsert.toFixed(0),
-    });
-    await close();
+            .where(eq(items.id, sql.placeholder("id")))
+            .prepare("sel")
+        : null;
+      const insert = (i) =>
+        ins
+          ? ins.execute({ id: `${tag}-${i}`, name: "n", at: Date.now() })
+          : db.insert(items).values({ id: `${tag}-${i}`, name: "n", createdAt: Date.now() });
+      const select = (i) =>
+        sel
+          ? sel.execute({ id: `${tag}-${i % SEQ}` })
+          : db
+              .select()
+              .from(items)
+              .where(eq(items.id, `${tag}-${i % SEQ}`));
+      const seqInsert = await sequential((i) => insert(i));
+      const seqSelect = await sequential((i) => select(i));
+      const concSelect = await concurrent((i) => select(i));
+      const concInsert = await concurrent((i) => insert(1e6 + i));
+      const list = samples.get(tag) ?? [];
+      list.push({
+        "SELECT CPU µs": seqSelect.cpu,
+        "SELECT wall µs": seqSelect.wall,
+        "INSERT CPU µs": seqInsert.cpu,
+        "INSERT wall µs": seqInsert.wall,
+        "SELECT/s @32": concSelect,
+        "INSERT/s @32": concInsert,
+      });
+      samples.set(tag, list);
+      await close();
+    }
   }
 }
+const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const rows = [...samples].map(([driver, list]) => ({
+  driver,
+  ...Object.fromEntries(Object.keys(list[0]).map((k) => [k, median(list.map((x) => x[k])).toFixed(0)])),
+}));
+console.log(`median of ${ROUNDS} rounds; ${SEQ} sequential queries, ${SECONDS} s at 32 concurrent; pool ${POOL}`);
 console.table(rows);
 await cluster.stop();
 fs.rmSync(dir, { recursive: true, force: true });
