@@ -342,6 +342,37 @@ async function waitForDatabase(target: PostgresTarget, timeoutMs: number): Promi
 }
 
 /**
+ * A transaction PostgreSQL aborted because of a concurrent one (serialization failure under
+ * REPEATABLE READ / SERIALIZABLE, or a deadlock): running it again from the start is correct.
+ */
+export function isRetryableTransactionError(error: unknown): boolean {
+  for (let e = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; depth++) {
+    if (e.code === "40001" || e.code === "40P01") return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
+
+/** Whether the database answers within `timeoutMs` (for /readyz); never throws. */
+export async function pingPostgres(pool: pg.Pool, timeoutMs = 2_000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([
+      pool.query("select 1").then(
+        () => true as const,
+        () => false as const,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * Applies pending migrations while holding a session-level advisory lock on a dedicated
  * connection: replicas starting together take turns, and each one after the first finds nothing
  * left to do. Drizzle's migrator runs all pending migrations in one transaction, so a failing one

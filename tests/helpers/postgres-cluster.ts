@@ -10,6 +10,10 @@ export type Cluster = {
   url: string;
   /** With `tls`: the self-signed certificate (CN and SAN localhost) the server presents. */
   caFile?: string;
+  /** Stops the server, keeping its data, to play a database outage. */
+  stopServer(): Promise<void>;
+  /** Starts it again on the same port and data. */
+  startServer(): Promise<void>;
   stop(): Promise<void>;
 };
 
@@ -102,7 +106,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     user: "postgres",
     password,
     authMethod: "scram-sha-256",
-    persistent: false,
+    // Kept across stopServer/startServer; the whole temporary folder goes at stop().
+    persistent: true,
     createPostgresUser: asRoot,
     onLog: (message) => {
       log.push(message);
@@ -136,6 +141,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   return {
     url,
     caFile,
+    stopServer: () => cluster.stop(),
+    startServer: () => cluster.start(),
     stop: async () => {
       await cluster.stop().catch(() => {});
       fs.rmSync(dir, { recursive: true, force: true });

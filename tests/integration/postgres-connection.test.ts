@@ -7,7 +7,9 @@ import {
   DEFAULT_CONNECT_TIMEOUT_S,
   DEFAULT_POOL_SIZE,
   DatabaseStartError,
+  isRetryableTransactionError,
   openPostgres,
+  pingPostgres,
   parseDatabaseUrl,
   postgresSettingsFromEnv,
 } from "../../app/db/postgres.server";
@@ -240,5 +242,64 @@ describe("TLS per sslmode, against a server with a self-signed certificate for l
     const plain = await startFailure(at("127.0.0.1", "?sslmode=disable"), 10);
     expect(plain.error!.message).toMatch(/^TOOLGATE_DATABASE_URL: cannot connect to .*no encryption/);
     expect(plain.seconds).toBeLessThan(3);
+  });
+});
+
+describe("while serving", () => {
+  it("reports a lost database and recovers when it returns, without a restart", async () => {
+    const cluster = await startCluster();
+    try {
+      const handle = await openPostgres({ url: cluster.url, migrate: false, poolSize: 2 });
+      try {
+        expect(await pingPostgres(handle.pool)).toBe(true);
+        // An idle connection dies with the server: the pool's error must not crash the process.
+        await cluster.stopServer();
+        expect(await pingPostgres(handle.pool)).toBe(false);
+        await expect(handle.pool.query("select 1")).rejects.toThrow();
+        await cluster.startServer();
+        expect(await pingPostgres(handle.pool)).toBe(true);
+        const { rows } = await handle.pool.query<{ n: number }>("select count(*) as n from pg_database");
+        expect(typeof rows[0]!.n).toBe("number");
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it("tells a transaction aborted by a concurrent one (to be run again) from other errors", async () => {
+    const url = await createTestDatabase();
+    const handle = await openPostgres({ url, migrate: false, poolSize: 4 });
+    try {
+      await handle.pool.query(
+        "create table counter (id int primary key, n int not null); insert into counter values (1, 0)",
+      );
+      const a = await handle.pool.connect();
+      const b = await handle.pool.connect();
+      try {
+        await a.query("begin isolation level repeatable read");
+        await b.query("begin isolation level repeatable read");
+        await a.query("select n from counter where id = 1");
+        await b.query("select n from counter where id = 1");
+        await a.query("update counter set n = n + 1 where id = 1");
+        const blocked = b.query("update counter set n = n + 1 where id = 1").catch((e: unknown) => e);
+        await a.query("commit");
+        const error = await blocked;
+        expect(isRetryableTransactionError(error)).toBe(true);
+        await b.query("rollback");
+        expect(
+          isRetryableTransactionError(
+            await handle.pool.query("select * from missing_table").catch((e: unknown) => e),
+          ),
+        ).toBe(false);
+        expect(isRetryableTransactionError(new Error("x", { cause: error }))).toBe(true);
+      } finally {
+        a.release();
+        b.release();
+      }
+    } finally {
+      await handle.close();
+    }
   });
 });
