@@ -383,10 +383,21 @@ export async function migratePostgres(
   migrationsFolder: string,
   target?: PostgresTarget,
 ): Promise<void> {
-  const client = await pool.connect();
+  if (!fs.existsSync(path.join(migrationsFolder, "meta", "_journal.json"))) {
+    throw new Error(`No PostgreSQL migrations in ${migrationsFolder} (meta/_journal.json is missing)`);
+  }
+  let client: pg.PoolClient | undefined;
+  try {
+    client = await pool.connect();
+    await client.query("select pg_advisory_lock($1)", [MIGRATION_LOCK_KEY.toString()]);
+  } catch (error) {
+    client?.release(true);
+    throw new DatabaseStartError(
+      `${DATABASE_URL_VARIABLE}: the connection failed before migrating: ${reasonOf(error, target?.password)}`,
+    );
+  }
   let broken = false;
   try {
-    await client.query("select pg_advisory_lock($1)", [MIGRATION_LOCK_KEY.toString()]);
     try {
       await migrate(drizzle(client), { migrationsFolder });
     } catch (error) {
