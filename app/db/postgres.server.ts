@@ -14,6 +14,8 @@ import * as schema from "./schema-postgres";
 
 export type PgSchema = typeof schema;
 export type PgDb = NodePgDatabase<PgSchema> & { $client: pg.Pool };
+/** The transaction handle `db.transaction(async (tx) => …)` passes. */
+export type PgTx = Parameters<Parameters<PgDb["transaction"]>[0]>[0];
 
 export const DATABASE_URL_VARIABLE = "TOOLGATE_DATABASE_URL";
 /**
