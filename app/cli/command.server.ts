@@ -5,6 +5,7 @@
  */
 import type { ParseArgsConfig } from "node:util";
 import type { ServerBuild } from "@remix-run/node";
+import type { Config } from "~/config.server";
 import type { AppContext } from "~/context.server";
 
 export type CliIo = {
@@ -20,17 +21,33 @@ export type CommandArgs = {
   io: CliIo;
   build: ServerBuild;
   publicDir: string;
+  /** The environment the CLI was started with (config holds what it parsed from it). */
+  env: Record<string, string | undefined>;
 };
 
 export type Command = {
   summary: string;
   usage?: string;
   options: NonNullable<ParseArgsConfig["options"]>;
+  standalone?: false;
   run(args: CommandArgs): Promise<number>;
 };
 
+/** What a command gets that opens its databases itself (the CLI opens none for it). */
+export type StandaloneArgs = Pick<CommandArgs, "values" | "json" | "io" | "env"> & { config: Config };
+
+export type StandaloneCommand = {
+  summary: string;
+  usage?: string;
+  options: NonNullable<ParseArgsConfig["options"]>;
+  standalone: true;
+  run(args: StandaloneArgs): Promise<number>;
+};
+
+export type AnyCommand = Command | StandaloneCommand;
+
 /** Prints a value as JSON (with --json) or as the given human text. */
-export function print(args: CommandArgs, value: unknown, text: string): void {
+export function print(args: Pick<CommandArgs, "json" | "io">, value: unknown, text: string): void {
   args.io.out(args.json ? JSON.stringify(value) + "\n" : text.endsWith("\n") ? text : text + "\n");
 }
 

@@ -11,12 +11,13 @@ import { clientCommands } from "./client-commands.server";
 import { openapiCommands } from "./openapi-commands.server";
 import { recordServingUrl } from "./public-url.server";
 import { startArgumentValidation } from "~/servers/json-schema.server";
-import { print, requireString, UsageError, type Command } from "./command.server";
+import { dbCommands } from "./db-commands.server";
+import { print, requireString, UsageError, type AnyCommand } from "./command.server";
 
 export type { CliIo, Command, CommandArgs } from "./command.server";
 export { UsageError } from "./command.server";
 
-export const commands: Record<string, Command> = {
+export const commands: Record<string, AnyCommand> = {
   serve: {
     summary: "Start the web app and the OAuth/MCP endpoints",
     usage: "",
@@ -91,4 +92,5 @@ export const commands: Record<string, Command> = {
   ...inviteCommands,
   ...clientCommands,
   ...openapiCommands,
+  ...dbCommands,
 };

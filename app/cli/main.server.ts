@@ -72,14 +72,15 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   }
   // Log lines go to stderr except while serving, so a command's stdout is only its output.
   setLogOutput(name === "serve" ? "stdout" : "stderr");
-  let ctx: AppContext;
+  let ctx: AppContext | undefined;
+  let config;
   try {
-    let config = parseConfig(env);
+    config = parseConfig(env);
     if (name !== "serve") {
       const publicUrl = effectivePublicUrl(config, env, (line) => io.err(`${line}\n`));
       if (publicUrl !== config.publicUrl) config = { ...config, publicUrl, secureCookies: publicUrl.startsWith("https:") };
     }
-    ctx = createAppContext(config);
+    if (!command.standalone) ctx = createAppContext(config);
   } catch (error) {
     if (error instanceof ConfigError) {
       io.err(`${error.message}\n`);
@@ -88,13 +89,17 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     throw error;
   }
   try {
+    const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
+    const json = Boolean(parsed.values.json);
+    if (command.standalone) return await command.run({ config, env, values, json, io });
     return await command.run({
-      ctx,
-      values: parsed.values as Record<string, string | boolean | string[] | undefined>,
-      json: Boolean(parsed.values.json),
+      ctx: ctx!,
+      values,
+      json,
       io,
       build: options.build,
       publicDir: path.join(options.root, "public"),
+      env,
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -103,7 +108,7 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     else io.err(`Error: ${message}\n${usage ? `\nUsage: toolgate ${name} ${command.usage ?? ""}\n` : ""}`);
     return usage ? 2 : 1;
   } finally {
-    if (name !== "serve") ctx.db.$client.close();
+    if (name !== "serve") ctx?.db.$client.close();
   }
 }
 

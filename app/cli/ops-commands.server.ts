@@ -3,6 +3,7 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import type { AppContext } from "~/context.server";
 import { print, requireString, type Command } from "./command.server";
+import { refuseSqliteBackupOnPostgres } from "./db-commands.server";
 
 /** The secrets file written next to a backup: `<backup>.secrets.json`. */
 export const secretsFileFor = (backupFile: string) => `${backupFile}.secrets.json`;
@@ -61,6 +62,7 @@ export const opsCommands: Record<string, Command> = {
     usage: "--to FILE [--force]",
     options: { to: { type: "string" }, force: { type: "boolean" } },
     async run(args) {
+      refuseSqliteBackupOnPostgres(args.env);
       const result = await backupTo(args.ctx, requireString(args.values, "to"), { force: Boolean(args.values.force) });
       print(
         args,
