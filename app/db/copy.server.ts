@@ -291,7 +291,7 @@ async function copyInOneTransaction(
           try {
             await tx.insert(t.pg).values(page);
           } catch (error) {
-            throw new CopyFailedError(`copying ${t.name} failed: ${databaseReason(error)}`);
+            throw new CopyFailedError(`copying ${t.name} failed and was rolled back, the target holds no rows: ${databaseReason(error)}`);
           }
           copied += page.length;
         }
@@ -365,7 +365,7 @@ async function restoreDerivedState(
       for (const key of keys) {
         await tx.execute(sql`
           update ${t.pg} as m set ${sql.identifier(pgColumns[key]!.name)} = v.value
-            from unnest(${page.map((r) => r[pkKey])}::text[], ${page.map((r) => r[key])}::bigint[]) as v(id, value)
+            from unnest(${sql.param(page.map((r) => r[pkKey]))}::text[], ${sql.param(page.map((r) => r[key]))}::bigint[]) as v(id, value)
            where m.${sql.identifier(pk.name)} = v.id`);
       }
     }

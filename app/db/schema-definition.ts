@@ -460,6 +460,21 @@ export function defineSchema(h: SchemaColumns) {
     (t) => [h.index("replay_guard_expires_idx").on(t.expiresAt)],
   );
 
+  /**
+   * Rate-limit token buckets shared by every replica on PostgreSQL (docs/decisions/055): one row
+   * per limit and client address, in thousandths of a request so the refill stays whole numbers.
+   * A single-process SQLite install keeps its buckets in memory and leaves this table empty.
+   */
+  const rateLimitBuckets = h.table(
+    "rate_limit_buckets",
+    {
+      key: h.text("key").primaryKey(),
+      milliTokens: h.integer("milli_tokens").notNull(),
+      updatedAt: h.integer("updated_at").notNull(),
+    },
+    (t) => [h.index("rate_limit_buckets_updated_idx").on(t.updatedAt)],
+  );
+
   return {
     users,
     identities,
@@ -481,5 +496,6 @@ export function defineSchema(h: SchemaColumns) {
     auditEvents,
     clientLogos,
     replayGuard,
+    rateLimitBuckets,
   };
 }

@@ -32,4 +32,5 @@ export const {
   auditEvents,
   clientLogos,
   replayGuard,
+  rateLimitBuckets,
 } = schema;

@@ -30,4 +30,5 @@ export const {
   auditEvents,
   clientLogos,
   replayGuard,
+  rateLimitBuckets,
 } = schema;

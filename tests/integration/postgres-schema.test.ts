@@ -32,6 +32,7 @@ const sameRowTypes: { [K in keyof typeof sqliteSchema]: SameRows<K> } = {
   auditEvents: true,
   clientLogos: true,
   replayGuard: true,
+  rateLimitBuckets: true,
 };
 
 type Config = ReturnType<typeof sqliteConfig> | ReturnType<typeof pgConfig>;
