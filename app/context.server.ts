@@ -2,7 +2,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Config } from "./config.server";
-import { openDatabase, type Db } from "./db/client.server";
+import { openDatabase, syncDb, type Db } from "./db/client.server";
+import { createSqliteStore } from "./db/sqlite-store.server";
+import type { Store } from "./db/store.server";
 import { createLogger, type Logger } from "./utils/log.server";
 
 export type Secrets = {
@@ -14,6 +16,9 @@ export type Secrets = {
 
 /** Everything a domain module may depend on; passed explicitly so tests can build their own. */
 export type AppContext = {
+  /** The data layer (app/db/store.server.ts): async ORM handle, tables, transactions, hot-path SQL. */
+  store: Store;
+  /** The synchronous Drizzle handle on the store's connection, for modules not yet moved to `store`. */
   db: Db;
   config: Config;
   secrets: Secrets;
@@ -49,10 +54,12 @@ export function loadSecrets(config: Config): Secrets {
 }
 
 export function createAppContext(config: Config, overrides: Partial<AppContext> = {}): AppContext {
+  const db = overrides.db ?? (overrides.store ? syncDb(overrides.store.sqlite) : openDatabase(path.join(config.dataDir, DATABASE_FILE)));
   return {
     config,
     secrets: overrides.secrets ?? loadSecrets(config),
-    db: overrides.db ?? openDatabase(path.join(config.dataDir, DATABASE_FILE)),
+    store: overrides.store ?? createSqliteStore(db.$client),
+    db,
     logger: overrides.logger ?? createLogger(config.logLevel),
     now: overrides.now ?? Date.now,
   };

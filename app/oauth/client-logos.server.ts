@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { eq, notInArray, sql } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
+import type { Db } from "~/db/store.server";
 import { clientLogos, oauthClients } from "~/db/schema";
 import { MetadataDocumentError, type FetchedImage } from "./metadata-document-fetch.server";
 import type { Tx } from "./tokens.server";
@@ -66,9 +67,10 @@ export function findClientLogo(ctx: AppContext, digest: string): { contentType: 
 }
 
 /** Deletes logos no client points to any more. Returns how many. */
-export function deleteUnusedLogos(tx: Tx): number {
+export async function deleteUnusedLogos(ctx: Pick<AppContext, "store">, tx: Db): Promise<number> {
+  const { clientLogos, oauthClients } = ctx.store.tables;
   const used = tx.select({ digest: oauthClients.logoDigest }).from(oauthClients).where(sql`${oauthClients.logoDigest} is not null`);
-  return tx.delete(clientLogos).where(notInArray(clientLogos.digest, used)).run().changes;
+  return (await tx.delete(clientLogos).where(notInArray(clientLogos.digest, used)).returning({ digest: clientLogos.digest })).length;
 }
 
 

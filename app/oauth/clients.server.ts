@@ -6,6 +6,7 @@ import { and, eq, lt, notExists, sql } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import { setClientLogo, storeClientLogo } from "./client-logos.server";
 import { immediateTransaction, statement } from "~/db/statements.server";
+import type { Db } from "~/db/store.server";
 import { grants, oauthClients } from "~/db/schema";
 import { newId, safeEqual, sha256Hex } from "~/utils/crypto.server";
 import { recordAudit } from "./audit.server";
@@ -365,11 +366,12 @@ export async function authenticateClient(
  * from registration when never used). Metadata-document clients without grants are forgotten
  * once their cached document expired; they are fetched again on next use.
  */
-export function deleteIdleClients(ctx: AppContext, tx: Tx = ctx.db): number {
+export async function deleteIdleClients(ctx: AppContext, tx: Db = ctx.store.db): Promise<number> {
+  const { grants, oauthClients } = ctx.store.tables;
   const now = ctx.now();
   const cutoff = now - ctx.config.clientIdleDays * 24 * 3600 * 1000;
   const noGrant = notExists(tx.select({ one: sql`1` }).from(grants).where(eq(grants.clientId, oauthClients.id)));
-  const idleRegistered = tx
+  const idleRegistered = await tx
     .delete(oauthClients)
     .where(
       and(
@@ -378,10 +380,10 @@ export function deleteIdleClients(ctx: AppContext, tx: Tx = ctx.db): number {
         noGrant,
       ),
     )
-    .run().changes;
-  const staleDocuments = tx
+    .returning({ id: oauthClients.id });
+  const staleDocuments = await tx
     .delete(oauthClients)
     .where(and(eq(oauthClients.kind, "metadata_document"), lt(oauthClients.expiresAt, now), noGrant))
-    .run().changes;
-  return idleRegistered + staleDocuments;
+    .returning({ id: oauthClients.id });
+  return idleRegistered.length + staleDocuments.length;
 }

@@ -171,7 +171,7 @@ export async function jwtBearerGrant(ctx: AppContext, client: OAuthClient, param
   if (scope.length === 0) throw invalidGrant("The requested and asserted scopes have nothing in common");
 
   // Single use, on every replica, for as long as the assertion could be accepted.
-  if (!claimOnce(ctx, "id_jag", issuer, claims.jti!, (claims.exp! + CLOCK_SKEW_SECONDS) * 1000)) {
+  if (!(await claimOnce(ctx, "id_jag", issuer, claims.jti!, (claims.exp! + CLOCK_SKEW_SECONDS) * 1000))) {
     throw invalidGrant("The assertion's jti was already used (replay)");
   }
   const userId = findPerson(ctx, issuer, claims);

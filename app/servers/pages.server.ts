@@ -169,7 +169,7 @@ export async function redirectWithFlash(
   if (flash.toast) session.flash("toast", flash.toast);
   if (flash.signingSecret) {
     const { userId, serverId, secret } = flash.signingSecret;
-    session.flash("signingSecretRef", storeShownOnce(ctx, userId, signingSecretPurpose(serverId), secret));
+    session.flash("signingSecretRef", await storeShownOnce(ctx, userId, signingSecretPurpose(serverId), secret));
   }
   return redirect(to, { headers: { "Set-Cookie": await commitSession(ctx, session) } });
 }
@@ -182,7 +182,7 @@ export async function readFlash(ctx: AppContext, request: Request, userId?: stri
   const session = await getSession(ctx, request);
   const toast = session.get("toast") ?? null;
   const ref = session.get("signingSecretRef") ?? null;
-  const signingSecret = ref && userId && serverId ? takeShownOnce(ctx, userId, signingSecretPurpose(serverId), ref) : null;
+  const signingSecret = ref && userId && serverId ? await takeShownOnce(ctx, userId, signingSecretPurpose(serverId), ref) : null;
   const setCookie = toast || ref ? await commitSession(ctx, session) : null;
   return { toast, signingSecret, setCookie };
 }

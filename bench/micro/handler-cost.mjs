@@ -30,6 +30,7 @@ const N = Number(values.n);
 const SRC = path.resolve(values.src ?? ROOT);
 const common = `export { parseConfig } from "~/config.server";
    export { openDatabase } from "~/db/client.server";
+   export { createSqliteStore } from "~/db/sqlite-store.server";
    export { createLogger } from "~/utils/log.server";`;
 const routeTable = fs.existsSync(path.join(SRC, "app/http/body.server.ts"));
 const app = await importAppModules(
@@ -52,6 +53,7 @@ const ctx = {
   config: app.parseConfig({ PUBLIC_URL: publicUrl, TOOLGATE_DATA_DIR: dir, TOOLGATE_LOG_LEVEL: "silent" }),
   secrets: fixture.secrets,
   db: app.openDatabase(path.join(dir, "toolgate.db")),
+  get store() { return app.createSqliteStore(this.db.$client); },
   logger: app.createLogger("silent"),
   now: Date.now,
 };

@@ -34,6 +34,7 @@ for (const p of buildPaths) if (!fs.existsSync(p)) throw new Error(`${p}: run np
 const app = await importAppModules(
   `export { parseConfig } from "~/config.server";
    export { openDatabase } from "~/db/client.server";
+   export { createSqliteStore } from "~/db/sqlite-store.server";
    export { createLogger } from "~/utils/log.server";`,
   { name: "page-context" },
 );
@@ -45,6 +46,7 @@ const ctx = {
   config: app.parseConfig({ PUBLIC_URL: publicUrl, TOOLGATE_DATA_DIR: dir, TOOLGATE_LOG_LEVEL: "silent" }),
   secrets: fixture.secrets,
   db: app.openDatabase(path.join(dir, "toolgate.db")),
+  get store() { return app.createSqliteStore(this.db.$client); },
   logger: app.createLogger("silent"),
   now: Date.now,
 };

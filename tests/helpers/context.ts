@@ -6,6 +6,7 @@ import { inject } from "vitest";
 import { parseConfig, type Config } from "~/config.server";
 import { DATABASE_FILE, type AppContext } from "~/context.server";
 import { openDatabase } from "~/db/client.server";
+import { createSqliteStore } from "~/db/sqlite-store.server";
 import { createLogger } from "~/utils/log.server";
 
 export type TestContext = AppContext & {
@@ -38,6 +39,7 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
   return {
     config,
     db,
+    store: createSqliteStore(db.$client),
     secrets: { sessionSecret: randomBytes(32).toString("base64url"), dataKey: randomBytes(32) },
     logger: createLogger("debug", (line) => logs.push(line)),
     now: () => now,

@@ -12,6 +12,7 @@ import { getUser } from "~/auth/session.server";
 import { parseConfig } from "~/config.server";
 import type { AppContext } from "~/context.server";
 import { openDatabase } from "~/db/client.server";
+import { createSqliteStore } from "~/db/sqlite-store.server";
 import { mcpServers } from "~/db/schema";
 import { findMcpServer, listGrantedTools } from "~/mcp/granted-tools.server";
 import { loadPendingRequest } from "~/oauth/authorize.server";
@@ -36,10 +37,12 @@ beforeAll(async () => {
     publicUrl: PUBLIC_URL,
     toolEndpointUrl: "http://127.0.0.1:9/tool",
   });
+  const db = openDatabase(path.join(dir, "toolgate.db"));
   ctx = {
     config: parseConfig({ PUBLIC_URL, TOOLGATE_DATA_DIR: dir, TOOLGATE_LOG_LEVEL: "silent" }),
     secrets: fixture.secrets,
-    db: openDatabase(path.join(dir, "toolgate.db")),
+    db,
+    store: createSqliteStore(db.$client),
     logger: createLogger("silent"),
     now: Date.now,
   };

@@ -12,6 +12,7 @@ import { accessTokenHash } from "~/oauth/dpop.server";
 import { findServerForMetadata, protectedResourceMetadata } from "~/oauth/metadata.server";
 import { claimOnce } from "~/oauth/replay-guard.server";
 import { openDatabase } from "~/db/client.server";
+import { createSqliteStore } from "~/db/sqlite-store.server";
 import { basic, issueCode, makeClient, postForm, REDIRECT } from "./oauth-fixtures";
 import { connectV2, useV2World, type V2World } from "../helpers/sdk-v2";
 import path from "node:path";
@@ -237,18 +238,19 @@ describe("the replay guard across replicas", () => {
   let w: V2World;
   useV2World({}, (world) => (w = world));
 
-  it("lets exactly one of two connections to the same database claim a jti", () => {
+  it("lets exactly one of two connections to the same database claim a jti", async () => {
     // A second connection to the same file stands for a second replica.
-    const replica = { ...w.ctx, db: openDatabase(path.join(w.ctx.config.dataDir, "toolgate.db")) };
+    const replicaDb = openDatabase(path.join(w.ctx.config.dataDir, "toolgate.db"));
+    const replica = { ...w.ctx, db: replicaDb, store: createSqliteStore(replicaDb.$client) };
     const expires = Date.now() + 60_000;
-    expect(claimOnce(w.ctx, "dpop", "key", "jti-1", expires)).toBe(true);
-    expect(claimOnce(replica, "dpop", "key", "jti-1", expires)).toBe(false);
-    expect(claimOnce(replica, "dpop", "key", "jti-2", expires)).toBe(true);
-    expect(claimOnce(w.ctx, "dpop", "key", "jti-2", expires)).toBe(false);
+    expect(await claimOnce(w.ctx, "dpop", "key", "jti-1", expires)).toBe(true);
+    expect(await claimOnce(replica, "dpop", "key", "jti-1", expires)).toBe(false);
+    expect(await claimOnce(replica, "dpop", "key", "jti-2", expires)).toBe(true);
+    expect(await claimOnce(w.ctx, "dpop", "key", "jti-2", expires)).toBe(false);
     // Another key's jti is another value; an expired claim can be taken again.
-    expect(claimOnce(w.ctx, "dpop", "other-key", "jti-1", expires)).toBe(true);
-    expect(claimOnce(w.ctx, "client_assertion", "c", "j", Date.now() - 1)).toBe(true);
-    expect(claimOnce(replica, "client_assertion", "c", "j", expires)).toBe(true);
+    expect(await claimOnce(w.ctx, "dpop", "other-key", "jti-1", expires)).toBe(true);
+    expect(await claimOnce(w.ctx, "client_assertion", "c", "j", Date.now() - 1)).toBe(true);
+    expect(await claimOnce(replica, "client_assertion", "c", "j", expires)).toBe(true);
     replica.db.$client.close();
   });
 });

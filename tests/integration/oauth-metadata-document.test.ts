@@ -396,7 +396,7 @@ describe("Client ID Metadata Document: the logo (decision 041)", () => {
   it("logos no client points to are pruned by the cleanup", async () => {
     const { clientId, row } = await resolveWithLogo(image(PNG, "image/png"));
     setClientLogo(ctx, clientId, null);
-    expect(runOAuthCleanup(ctx).clientLogos).toBe(1);
+    expect((await runOAuthCleanup(ctx)).clientLogos).toBe(1);
     expect(findClientLogo(ctx, row.logoDigest!)).toBeNull();
   });
 });

@@ -219,7 +219,7 @@ describe("periodic cleanup", () => {
     ctx.advance(29 * DAY);
     ctx.db.update(oauthClients).set({ lastUsedAt: ctx.now() }).where(eq(oauthClients.id, used)).run();
     ctx.advance(2 * DAY);
-    const report = runOAuthCleanup(ctx);
+    const report = await runOAuthCleanup(ctx);
     expect(report).toEqual({ clients: 1, authorizationRequests: 1, authorizationCodes: 1, accessTokens: 0, refreshTokens: 0, tokenFamilies: 0, sessions: 0, clientLogos: 0, shownOnceSecrets: 0, replayKeys: 0 });
     const left = ctx.db.select({ id: oauthClients.id }).from(oauthClients).all().map((r) => r.id).sort();
     expect(left).toEqual([used, granted].sort());
@@ -241,7 +241,7 @@ describe("periodic cleanup", () => {
     // Refresh tokens live 30 days; a day after that they are purged.
     ctx.advance(31 * DAY + 1);
     const fresh = mint();
-    const report = runOAuthCleanup(ctx);
+    const report = await runOAuthCleanup(ctx);
     expect(report).toMatchObject({ accessTokens: 1, refreshTokens: 1, tokenFamilies: 1, clients: 0 });
     const families = ctx.db.select({ id: tokenFamilies.id }).from(tokenFamilies).all().map((f) => f.id);
     expect(families).toEqual([fresh]);

@@ -67,7 +67,7 @@ describe("graceful shutdown", () => {
       c.db.$client.prepare("insert into sign_in_throttle (key, failures, first_failure_at, blocked_until) values ('flushed', 1, 0, 0)").run();
     });
     const serving = serveUntilSignal(c, running, { graceMs: 5000, signals });
-    expect(readiness(c)).toEqual({ ready: true });
+    expect(await readiness(c)).toEqual({ ready: true });
 
     const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
     finishedRequests = 0;
@@ -76,7 +76,7 @@ describe("graceful shutdown", () => {
     signals.emit("SIGTERM", "SIGTERM");
 
     expect(isDraining()).toBe(true);
-    expect(readiness(c)).toEqual({ ready: false, reason: "shutting down" });
+    expect(await readiness(c)).toEqual({ ready: false, reason: "shutting down" });
     const results = await Promise.all(requests);
     expect(results.map((r) => r.status)).toEqual(Array(25).fill(200));
     expect(results.every((r) => r.body === "done")).toBe(true);

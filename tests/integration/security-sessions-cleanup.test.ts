@@ -19,8 +19,8 @@ it("purges expired sessions and keeps live ones", async () => {
   const live = (await createUserSession(ctx, new Request("http://localhost:3000"), user.id)).split(";")[0]!;
   ctx.advance(31 * 60_000); // the first is now expired, the second has 29 minutes left
   expect(ctx.db.select().from(sessions).all()).toHaveLength(2);
-  expect(runOAuthCleanup(ctx).sessions).toBe(1);
+  expect((await runOAuthCleanup(ctx)).sessions).toBe(1);
   expect(ctx.db.select().from(sessions).all()).toHaveLength(1);
   expect(await getUser(ctx, new Request("http://localhost:3000/", { headers: { Cookie: live } }))).toMatchObject({ id: user.id });
-  expect(runOAuthCleanup(ctx).sessions).toBe(0);
+  expect((await runOAuthCleanup(ctx)).sessions).toBe(0);
 });
