@@ -12,7 +12,6 @@ import type { AppContext } from "~/context.server";
 import type { Db } from "~/db/store.server";
 import { clientLogos, oauthClients } from "~/db/schema";
 import { MetadataDocumentError, type FetchedImage } from "./metadata-document-fetch.server";
-import type { Tx } from "./tokens.server";
 
 export type LogoType = "image/png" | "image/jpeg" | "image/gif" | "image/webp";
 

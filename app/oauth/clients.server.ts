@@ -7,7 +7,7 @@ import type { AppContext } from "~/context.server";
 import { setClientLogo, storeClientLogo } from "./client-logos.server";
 import { immediateTransaction, statement } from "~/db/statements.server";
 import type { Db } from "~/db/store.server";
-import { grants, oauthClients } from "~/db/schema";
+import { oauthClients } from "~/db/schema";
 import { newId, safeEqual, sha256Hex } from "~/utils/crypto.server";
 import { recordAudit } from "./audit.server";
 import { clientKeysOf, verifyClientAssertion } from "./client-assertion.server";
@@ -19,7 +19,7 @@ import {
   MetadataDocumentError,
   type MetadataDocumentFetcher,
 } from "./metadata-document-fetch.server";
-import { newClientSecret, secretHash, type Tx } from "./tokens.server";
+import { newClientSecret, secretHash } from "./tokens.server";
 
 export type OAuthClient = {
   id: string;
