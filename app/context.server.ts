@@ -2,9 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Config } from "./config.server";
-import { openDatabase, syncDb, type Db } from "./db/client.server";
-import { createSqliteStore } from "./db/sqlite-store.server";
-import type { Store } from "./db/store.server";
+import { openStore } from "./db/client.server";
+import type { Db, Store } from "./db/store.server";
 import { createLogger, type Logger } from "./utils/log.server";
 
 export type Secrets = {
@@ -18,7 +17,7 @@ export type Secrets = {
 export type AppContext = {
   /** The data layer (app/db/store.server.ts): async ORM handle, tables, transactions, hot-path SQL. */
   store: Store;
-  /** The synchronous Drizzle handle on the store's connection, for modules not yet moved to `store`. */
+  /** The store's async ORM handle (`store.db`), for short. */
   db: Db;
   config: Config;
   secrets: Secrets;
@@ -54,12 +53,12 @@ export function loadSecrets(config: Config): Secrets {
 }
 
 export function createAppContext(config: Config, overrides: Partial<AppContext> = {}): AppContext {
-  const db = overrides.db ?? (overrides.store ? syncDb(overrides.store.sqlite) : openDatabase(path.join(config.dataDir, DATABASE_FILE)));
+  const store = overrides.store ?? openStore(path.join(config.dataDir, DATABASE_FILE));
   return {
     config,
     secrets: overrides.secrets ?? loadSecrets(config),
-    store: overrides.store ?? createSqliteStore(db.$client),
-    db,
+    store,
+    db: store.db,
     logger: overrides.logger ?? createLogger(config.logLevel),
     now: overrides.now ?? Date.now,
   };
