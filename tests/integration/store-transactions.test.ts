@@ -20,12 +20,12 @@ describe("store.transaction on SQLite", () => {
   let ctx: TestContext;
   let reader: Database.Database;
 
-  beforeEach(() => {
+  beforeEach(async () => {
     ctx = createTestContext();
     ctx.store.sqlite.exec("create table store_probe (id integer primary key)");
     reader = new Database(path.join(ctx.config.dataDir, DATABASE_FILE), { readonly: true });
   });
-  afterEach(() => {
+  afterEach(async () => {
     reader.close();
     ctx.cleanup();
   });
@@ -121,12 +121,12 @@ describe("store.groupTransaction on SQLite", () => {
   let ctx: TestContext;
   let reader: Database.Database;
 
-  beforeEach(() => {
+  beforeEach(async () => {
     ctx = createTestContext();
     ctx.store.sqlite.exec("create table store_probe (id integer primary key)");
     reader = new Database(path.join(ctx.config.dataDir, DATABASE_FILE), { readonly: true });
   });
-  afterEach(() => {
+  afterEach(async () => {
     reader.close();
     ctx.cleanup();
   });
