@@ -10,7 +10,8 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type Database from "better-sqlite3";
-import { drizzle } from "drizzle-orm/sqlite-proxy";
+import { DrizzleQueryError } from "drizzle-orm";
+import { drizzle, RemotePreparedQuery } from "drizzle-orm/sqlite-proxy";
 import * as schema from "./schema";
 import { sqliteHotSql } from "./hot-sqlite.server";
 import type { Db, SqliteStore, Tx } from "./store.server";
@@ -27,6 +28,21 @@ type Group = {
 };
 
 const frames = new AsyncLocalStorage<Frame>();
+
+// Drizzle's async drivers wrap a failed statement in "Failed query: <sql> params: <values>"; the
+// synchronous driver let SQLite's own error through. The values can be secrets' hashes or sealed
+// secrets, which must not reach logs or answers, and callers recognise SQLite's messages
+// (constraint failures), so the store keeps SQLite's error.
+type QueryWithCache = (this: unknown, ...args: unknown[]) => Promise<unknown>;
+const prototype = RemotePreparedQuery.prototype as unknown as { queryWithCache: QueryWithCache };
+const wrapped = prototype.queryWithCache;
+prototype.queryWithCache = async function (this: unknown, ...args: unknown[]) {
+  try {
+    return await wrapped.apply(this, args);
+  } catch (error) {
+    throw error instanceof DrizzleQueryError && error.cause instanceof Error ? error.cause : error;
+  }
+};
 const noop = () => {};
 
 /** Distinct query-builder SQL texts kept prepared; `inArray` lists make the set open-ended. */
