@@ -2,7 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Config } from "./config.server";
-import { openDatabase, type Db } from "./db/client.server";
+import { openStore } from "./db/client.server";
+import type { Db, Store } from "./db/store.server";
 import { createLogger, type Logger } from "./utils/log.server";
 
 export type Secrets = {
@@ -14,6 +15,9 @@ export type Secrets = {
 
 /** Everything a domain module may depend on; passed explicitly so tests can build their own. */
 export type AppContext = {
+  /** The data layer (app/db/store.server.ts): async ORM handle, tables, transactions, hot-path SQL. */
+  store: Store;
+  /** The store's async ORM handle (`store.db`), for short. */
   db: Db;
   config: Config;
   secrets: Secrets;
@@ -49,10 +53,12 @@ export function loadSecrets(config: Config): Secrets {
 }
 
 export function createAppContext(config: Config, overrides: Partial<AppContext> = {}): AppContext {
+  const store = overrides.store ?? openStore(path.join(config.dataDir, DATABASE_FILE));
   return {
     config,
     secrets: overrides.secrets ?? loadSecrets(config),
-    db: overrides.db ?? openDatabase(path.join(config.dataDir, DATABASE_FILE)),
+    store,
+    db: store.db,
     logger: overrides.logger ?? createLogger(config.logLevel),
     now: overrides.now ?? Date.now,
   };

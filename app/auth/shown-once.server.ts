@@ -5,30 +5,29 @@
  * (docs/decisions/034-secrets-shown-once.md).
  */
 import type { AppContext } from "~/context.server";
-import { statement } from "~/db/statements.server";
 import { decryptText, encryptText, randomToken, sha256Hex } from "~/utils/crypto.server";
 
 /** How long a secret waits for its page; the redirect follows at once, so minutes are plenty. */
 export const SHOWN_ONCE_TTL_MS = 10 * 60 * 1000;
 
 /** Stores `secret` for `userId` to read once for `purpose`; returns the reference for the flash. */
-export function storeShownOnce(ctx: AppContext, userId: string, purpose: string, secret: string): string {
+export async function storeShownOnce(ctx: AppContext, userId: string, purpose: string, secret: string): Promise<string> {
   const ref = randomToken(24);
   const now = ctx.now();
-  statement(
-    ctx.db,
-    "insert into shown_once_secrets (ref_hash, user_id, purpose, secret_enc, created_at, expires_at) values (?, ?, ?, ?, ?, ?)",
-  ).run(sha256Hex(ref), userId, purpose, encryptText(ctx.secrets.dataKey, secret), now, now + SHOWN_ONCE_TTL_MS);
+  await ctx.store.hot.insertShownOnce(ctx.db, {
+    refHash: sha256Hex(ref),
+    userId,
+    purpose,
+    secretEnc: encryptText(ctx.secrets.dataKey, secret),
+    createdAt: now,
+    expiresAt: now + SHOWN_ONCE_TTL_MS,
+  });
   return ref;
 }
 
 /** The secret behind `ref`, deleted as it is read; null when unknown, read already, expired or not this user's. */
-export function takeShownOnce(ctx: AppContext, userId: string, purpose: string, ref: string): string | null {
-  const row = statement<[string, string, string], { secretEnc: string; expiresAt: number }>(
-    ctx.db,
-    `delete from shown_once_secrets where ref_hash = ? and user_id = ? and purpose = ?
-     returning secret_enc as secretEnc, expires_at as expiresAt`,
-  ).get(sha256Hex(ref), userId, purpose);
+export async function takeShownOnce(ctx: AppContext, userId: string, purpose: string, ref: string): Promise<string | null> {
+  const row = await ctx.store.hot.takeShownOnce(ctx.db, sha256Hex(ref), userId, purpose);
   if (!row || row.expiresAt <= ctx.now()) return null;
   try {
     return decryptText(ctx.secrets.dataKey, row.secretEnc);
@@ -38,6 +37,6 @@ export function takeShownOnce(ctx: AppContext, userId: string, purpose: string, 
 }
 
 /** Removes secrets whose page was never opened. */
-export function deleteExpiredShownOnce(ctx: AppContext): number {
-  return statement(ctx.db, "delete from shown_once_secrets where expires_at <= ?").run(ctx.now()).changes;
+export function deleteExpiredShownOnce(ctx: AppContext): Promise<number> {
+  return ctx.store.hot.deleteExpiredShownOnce(ctx.db, ctx.now());
 }

@@ -108,7 +108,7 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     else io.err(`Error: ${message}\n${usage ? `\nUsage: toolgate ${name} ${command.usage ?? ""}\n` : ""}`);
     return usage ? 2 : 1;
   } finally {
-    if (name !== "serve") ctx?.db.$client.close();
+    if (name !== "serve") await ctx?.store.close();
   }
 }
 

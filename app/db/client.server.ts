@@ -5,6 +5,8 @@ import Database from "better-sqlite3";
 import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
 import { migrate } from "drizzle-orm/better-sqlite3/migrator";
 import * as schema from "./schema";
+import { createSqliteStore } from "./sqlite-store.server";
+import type { SqliteStore } from "./store.server";
 
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
 
@@ -41,6 +43,11 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
   const db = drizzle(sqlite, { schema }) as Db;
   if (!options.readonly) migrate(db, { migrationsFolder: options.migrationsFolder ?? findMigrationsFolder() });
   return db;
+}
+
+/** Opens the SQLite file as openDatabase does and returns the store on it. */
+export function openStore(file: string, options: OpenOptions = {}): SqliteStore {
+  return createSqliteStore(openDatabase(file, options).$client);
 }
 
 /** Walks up from this module (or the bundle) to the folder that holds drizzle/meta/_journal.json. */

@@ -22,12 +22,11 @@ export type Readiness = { ready: true } | { ready: false; reason: string };
  * Ready = not shutting down, the database answers, and every shipped migration is recorded in
  * drizzle's __drizzle_migrations table (drizzle keys each migration by its folder timestamp).
  */
-export function readiness(ctx: AppContext): Readiness {
+export async function readiness(ctx: AppContext): Promise<Readiness> {
   if (isDraining()) return { ready: false, reason: "shutting down" };
   let applied: Set<number>;
   try {
-    const rows = ctx.db.$client.prepare("select created_at from __drizzle_migrations").all() as { created_at: number | string }[];
-    applied = new Set(rows.map((r) => Number(r.created_at)));
+    applied = new Set(await ctx.store.appliedMigrations());
   } catch (error) {
     ctx.logger.warn("readiness check: database unavailable", { error });
     return { ready: false, reason: "database unavailable" };
@@ -41,7 +40,7 @@ export function readiness(ctx: AppContext): Readiness {
 const HEALTHY: ProtocolAnswer = { status: 200, headers: { ...NO_STORE, "Content-Type": "application/json" }, body: JSON.stringify({ status: "ok" }) };
 export const healthEndpoint: ProtocolHandler = () => HEALTHY;
 
-export const readinessEndpoint: ProtocolHandler = (_request, ctx) => {
-  const state = readiness(ctx);
+export const readinessEndpoint: ProtocolHandler = async (_request, ctx) => {
+  const state = await readiness(ctx);
   return state.ready ? jsonAnswer(200, { status: "ready" }, NO_STORE) : jsonAnswer(503, { status: "unavailable", reason: state.reason }, NO_STORE);
 };

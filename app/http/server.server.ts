@@ -327,8 +327,8 @@ async function shutdown(ctx: AppContext, running: RunningServer, graceMs: number
   if (forced) ctx.logger.warn("grace period over: open connections were closed", { graceMs });
   await runShutdownHooks(ctx);
   try {
-    ctx.db.$client.pragma("optimize");
-    ctx.db.$client.close();
+    // Waits for an open transaction, then runs `pragma optimize` and closes the connection.
+    await ctx.store.close();
   } catch (error) {
     ctx.logger.error("closing the database failed", { error });
   }

@@ -168,7 +168,7 @@ async function checkAssertion(
   if (payload.iat !== undefined && payload.iat > now + CLOCK_SKEW_SECONDS) throw fail("iat is in the future");
   if (typeof payload.jti !== "string" || payload.jti.length === 0 || payload.jti.length > 256) throw fail("jti must be a string of 1 to 256 characters");
   // RFC 7523 §3 (7): a jti is accepted once, until the assertion expires.
-  if (!claimOnce(ctx, "client_assertion", clientId, payload.jti, (payload.exp! + CLOCK_SKEW_SECONDS) * 1000)) {
+  if (!(await claimOnce(ctx, "client_assertion", clientId, payload.jti, (payload.exp! + CLOCK_SKEW_SECONDS) * 1000))) {
     throw fail("jti was already used (replay)");
   }
 }

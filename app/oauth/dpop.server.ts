@@ -157,7 +157,7 @@ export async function verifyDpopProof(ctx: AppContext, input: DpopProofInput): P
   }
   const jkt = await calculateJwkThumbprint(jwk, "sha256");
   // §11.1: a proof is used once. Remembered as long as its iat could still be accepted.
-  if (!claimOnce(ctx, "dpop", jkt, jti, (iat + DPOP_IAT_WINDOW_SECONDS + 1) * 1000)) {
+  if (!(await claimOnce(ctx, "dpop", jkt, jti, (iat + DPOP_IAT_WINDOW_SECONDS + 1) * 1000))) {
     throw invalid("The DPoP proof was already used (jti replay)");
   }
   return { jkt };

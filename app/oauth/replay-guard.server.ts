@@ -5,7 +5,6 @@
  * the check and the claim are one atomic write and two replicas can never both win.
  */
 import type { AppContext } from "~/context.server";
-import { statement } from "~/db/statements.server";
 import { sha256Hex } from "~/utils/crypto.server";
 
 export type ReplayKind = "client_assertion" | "id_jag" | "dpop";
@@ -14,18 +13,13 @@ export type ReplayKind = "client_assertion" | "id_jag" | "dpop";
  * Claims `jti` in `scope` (the issuer or the key that signed it) until `expiresAt` (ms). True
  * when this is its first use; false when it was seen before and has not expired.
  */
-export function claimOnce(ctx: AppContext, kind: ReplayKind, scope: string, jti: string, expiresAt: number): boolean {
+export function claimOnce(ctx: Pick<AppContext, "store" | "now">, kind: ReplayKind, scope: string, jti: string, expiresAt: number): Promise<boolean> {
   // Hashed: the key length stays fixed whatever the sender put in its jti.
   const key = `${kind}:${sha256Hex(`${scope}\u0000${jti}`)}`;
-  const result = statement(
-    ctx.db,
-    `insert into replay_guard (key, expires_at) values (?, ?)
-     on conflict (key) do update set expires_at = excluded.expires_at where replay_guard.expires_at <= ?`,
-  ).run(key, expiresAt, ctx.now());
-  return result.changes === 1;
+  return ctx.store.hot.claimReplayKey(ctx.store.db, key, expiresAt, ctx.now());
 }
 
 /** Removes the rows whose values are refused as expired anyway (run by the cleanup job). */
-export function deleteExpiredReplayKeys(ctx: Pick<AppContext, "db" | "now">): number {
-  return statement(ctx.db, "delete from replay_guard where expires_at <= ?").run(ctx.now()).changes;
+export function deleteExpiredReplayKeys(ctx: Pick<AppContext, "store" | "now">): Promise<number> {
+  return ctx.store.hot.deleteExpiredReplayKeys(ctx.store.db, ctx.now());
 }

@@ -18,14 +18,14 @@ export function notFound(): Response {
 /** The signed-in user and one of their servers; throws a 404 for any other server id. */
 export async function requireOwnServer(context: AppLoadContext, request: Request, serverId: string | undefined) {
   const user = await requireRequestUser(context, request);
-  const server = serverId ? getServer(context.ctx, user.id, serverId) : null;
+  const server = serverId ? await getServer(context.ctx, user.id, serverId) : null;
   if (!server) throw notFound();
   return { user, server };
 }
 
 export async function requireOwnTool(context: AppLoadContext, request: Request, serverId: string | undefined, toolId: string | undefined) {
   const { user, server } = await requireOwnServer(context, request, serverId);
-  const tool = toolId ? getTool(context.ctx, user.id, server.id, toolId) : null;
+  const tool = toolId ? await getTool(context.ctx, user.id, server.id, toolId) : null;
   if (!tool) throw notFound();
   return { user, server, tool };
 }
@@ -169,7 +169,7 @@ export async function redirectWithFlash(
   if (flash.toast) session.flash("toast", flash.toast);
   if (flash.signingSecret) {
     const { userId, serverId, secret } = flash.signingSecret;
-    session.flash("signingSecretRef", storeShownOnce(ctx, userId, signingSecretPurpose(serverId), secret));
+    session.flash("signingSecretRef", await storeShownOnce(ctx, userId, signingSecretPurpose(serverId), secret));
   }
   return redirect(to, { headers: { "Set-Cookie": await commitSession(ctx, session) } });
 }
@@ -182,7 +182,7 @@ export async function readFlash(ctx: AppContext, request: Request, userId?: stri
   const session = await getSession(ctx, request);
   const toast = session.get("toast") ?? null;
   const ref = session.get("signingSecretRef") ?? null;
-  const signingSecret = ref && userId && serverId ? takeShownOnce(ctx, userId, signingSecretPurpose(serverId), ref) : null;
+  const signingSecret = ref && userId && serverId ? await takeShownOnce(ctx, userId, signingSecretPurpose(serverId), ref) : null;
   const setCookie = toast || ref ? await commitSession(ctx, session) : null;
   return { toast, signingSecret, setCookie };
 }

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { inject } from "vitest";
 import { parseConfig, type Config } from "~/config.server";
 import { DATABASE_FILE, type AppContext } from "~/context.server";
-import { openDatabase } from "~/db/client.server";
+import { openStore } from "~/db/client.server";
 import { createLogger } from "~/utils/log.server";
 
 export type TestContext = AppContext & {
@@ -32,12 +32,13 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
     TOOLGATE_RATE_LIMIT: "off",
     ...env,
   });
-  const db = openDatabase(path.join(dir, DATABASE_FILE));
+  const store = openStore(path.join(dir, DATABASE_FILE));
   let now = Date.UTC(2026, 0, 1, 12, 0, 0);
   const logs: string[] = [];
   return {
     config,
-    db,
+    db: store.db,
+    store,
     secrets: { sessionSecret: randomBytes(32).toString("base64url"), dataKey: randomBytes(32) },
     logger: createLogger("debug", (line) => logs.push(line)),
     now: () => now,
@@ -49,7 +50,7 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
     },
     logs,
     cleanup() {
-      db.$client.close();
+      store.sqlite.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -10,7 +10,7 @@ import type { RunningServer } from "~/http/server.server";
 import { callProtocol } from "../helpers/protocol";
 import { grants, oauthClients } from "~/db/schema";
 import { flushLastUsed } from "~/mcp/last-used.server";
-import { PRESENTED_REFRESH_ROW } from "~/oauth/token-grants.server";
+import { PRESENTED_REFRESH_TOKEN as PRESENTED_REFRESH_ROW } from "~/db/hot-sqlite.server";
 import type { TestContext } from "../helpers/context";
 import { issueTokens, makeUserAndServer, postForm, useOAuthWorld } from "./oauth-fixtures";
 
@@ -21,30 +21,30 @@ let clientId: string;
 
 useOAuthWorld({ TOOLGATE_REFRESH_GRACE: "30" }, (w) => ({ ctx, server, world, clientId } = w));
 
-const clientLastUsed = (id = clientId) => ctx.db.select().from(oauthClients).where(eq(oauthClients.id, id)).get()!.lastUsedAt;
-const grantLastUsed = (id: string) => ctx.db.select().from(grants).where(eq(grants.id, id)).get()!.lastUsedAt;
+const clientLastUsed = async (id = clientId) => (await ctx.db.select().from(oauthClients).where(eq(oauthClients.id, id)).limit(1))[0]!.lastUsedAt;
+const grantLastUsed = async (id: string) => (await ctx.db.select().from(grants).where(eq(grants.id, id)).limit(1))[0]!.lastUsedAt;
 const refresh = (token: string, extra: Record<string, string> = {}) =>
   postForm(server.url, "/token", { grant_type: "refresh_token", client_id: clientId, refresh_token: token, ...extra });
 
 describe("last used after the token endpoint", () => {
   it("a refresh marks its client as used (in its transaction) and its grant after the flush", async () => {
     const { refresh: token, grantId } = await issueTokens(ctx, server.url, { clientId, ...world });
-    flushLastUsed(ctx);
+    await flushLastUsed(ctx);
     const issuedAt = ctx.now();
-    expect(clientLastUsed()).toBe(issuedAt);
+    expect(await clientLastUsed()).toBe(issuedAt);
     // At most once a minute: a refresh 30 s later leaves it alone, one 2 minutes later moves it.
     ctx.advance(30_000);
     const first = await refresh(token);
     expect(first.status).toBe(200);
-    expect(clientLastUsed()).toBe(issuedAt);
+    expect(await clientLastUsed()).toBe(issuedAt);
     ctx.advance(120_000);
     const second = await refresh(first.body!.refresh_token as string);
     expect(second.status).toBe(200);
-    expect(clientLastUsed()).toBe(ctx.now());
+    expect(await clientLastUsed()).toBe(ctx.now());
     // The grant's last use is batched: written by the flush, not by the request.
-    expect(grantLastUsed(grantId)).toBe(issuedAt);
-    flushLastUsed(ctx);
-    expect(grantLastUsed(grantId)).toBe(ctx.now());
+    expect(await grantLastUsed(grantId)).toBe(issuedAt);
+    await flushLastUsed(ctx);
+    expect(await grantLastUsed(grantId)).toBe(ctx.now());
   });
 
   it("a refresh that fails still marks the client that authenticated as used", async () => {
@@ -54,24 +54,24 @@ describe("last used after the token endpoint", () => {
     const widened = await refresh(token, { scope: "mcp:tools admin" });
     expect(widened.status).toBe(400);
     expect(widened.body!.error).toBe("invalid_scope");
-    expect(clientLastUsed()).toBe(ctx.now());
+    expect(await clientLastUsed()).toBe(ctx.now());
     // Answered from a committed transaction: an unknown token.
     ctx.advance(120_000);
     const unknown = await refresh("tgr_not-a-token");
     expect(unknown.body!.error).toBe("invalid_grant");
-    expect(clientLastUsed()).toBe(ctx.now());
+    expect(await clientLastUsed()).toBe(ctx.now());
     // Thrown before the transaction: the refresh_token parameter is missing.
     ctx.advance(120_000);
     const missing = await postForm(server.url, "/token", { grant_type: "refresh_token", client_id: clientId });
     expect(missing.body!.error).toBe("invalid_request");
-    expect(clientLastUsed()).toBe(ctx.now());
+    expect(await clientLastUsed()).toBe(ctx.now());
   });
 
   it("a refresh whose family or grant is gone is refused (the joined read's missing rows)", async () => {
     const { refresh: token, grantId } = await issueTokens(ctx, server.url, { clientId, ...world });
-    ctx.db.$client.pragma("foreign_keys = OFF");
-    ctx.db.$client.prepare("delete from grants where id = ?").run(grantId);
-    ctx.db.$client.pragma("foreign_keys = ON");
+    ctx.store.sqlite.pragma("foreign_keys = OFF");
+    ctx.store.sqlite.prepare("delete from grants where id = ?").run(grantId);
+    ctx.store.sqlite.pragma("foreign_keys = ON");
     const res = await refresh(token);
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ error: "invalid_grant", error_description: "The refresh token was revoked" });
@@ -79,8 +79,8 @@ describe("last used after the token endpoint", () => {
 });
 
 describe("query plans of the refresh grant", () => {
-  it("reads the token, its family and its grant by primary key", () => {
-    const plan = ctx.db.$client.prepare(`explain query plan ${PRESENTED_REFRESH_ROW}`).all("x") as { detail: string }[];
+  it("reads the token, its family and its grant by primary key", async () => {
+    const plan = ctx.store.sqlite.prepare(`explain query plan ${PRESENTED_REFRESH_ROW}`).all("x") as { detail: string }[];
     const details = plan.map((p) => p.detail);
     expect(details).toHaveLength(3);
     expect(details.some((d) => /SEARCH r USING INDEX sqlite_autoindex_refresh_tokens_1 \(token_hash=\?\)/.test(d))).toBe(true);

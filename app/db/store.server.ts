@@ -1,0 +1,52 @@
+/**
+ * The store: the one object through which the app reaches its database (docs/decisions/
+ * 051-async-store.md). Domain modules get the ORM handle, the tables and the transaction from it,
+ * so a second dialect can hand its own objects through the same interface.
+ */
+import type Database from "better-sqlite3";
+import type { SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
+import type * as schema from "./schema";
+import type { HotSql } from "./hot.server";
+
+/** The tables (and their TS types) of the current schema module. */
+export type Tables = typeof schema;
+
+/**
+ * The async ORM handle. Domain code uses the portable subset only: await a query for an array,
+ * `.returning()` to learn what changed, onConflictDoUpdate/DoNothing.
+ */
+export type Db = SqliteRemoteDatabase<Tables>;
+
+/** Inside `store.transaction`, the same handle: statements made through it belong to the transaction. */
+export type Tx = Db;
+
+export interface StoreBase {
+  readonly db: Db;
+  readonly tables: Tables;
+  /** The hand-written hot-path statements (app/db/hot.server.ts), one implementation per dialect. */
+  readonly hot: HotSql;
+  /**
+   * Runs `work` in a transaction: committed when its promise resolves, rolled back when it
+   * rejects. Transactions on one store run one at a time; a call inside an open one is a savepoint.
+   */
+  transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * Group commit: `work` runs in a savepoint of a transaction shared with the other group
+   * transactions started in the same event-loop turn, and resolves only after that transaction
+   * committed. A `work` that rejects is rolled back alone and rejects at once.
+   */
+  groupTransaction<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  /** The folder timestamps of the migrations recorded as applied. */
+  appliedMigrations(): Promise<number[]>;
+  /** Waits for the open transaction, then closes the connection. */
+  close(): Promise<void>;
+  readonly closed: boolean;
+}
+
+export interface SqliteStore extends StoreBase {
+  readonly dialect: "sqlite";
+  /** The better-sqlite3 connection, for SQLite-only operations (backup, pragmas) and tests. */
+  readonly sqlite: Database.Database;
+}
+
+export type Store = SqliteStore;
