@@ -13,8 +13,12 @@ import type { RestTarget } from "./rest-request.server";
 
 /** Sockets per upstream origin; requests beyond it wait for a free socket (still under the timeout). */
 export const MAX_SOCKETS_PER_ORIGIN = 64;
-/** Idle sockets kept per origin. */
-const MAX_FREE_SOCKETS = 16;
+/**
+ * Idle sockets kept per origin: as many as may be open, so a burst's sockets are all reused by the
+ * next one instead of closed and connected again (each reconnect costs a TCP handshake and two
+ * file-descriptor operations on a call's path). Idle ones still close after IDLE_SOCKET_MS.
+ */
+const MAX_FREE_SOCKETS = MAX_SOCKETS_PER_ORIGIN;
 /**
  * An idle pooled socket is closed after this long: below Node's default server keep-alive timeout
  * (5 s) and every common proxy's, so a pooled socket is not picked just as the upstream closes it.

@@ -306,6 +306,21 @@ describe("REST mapping through executeTool against a real upstream", () => {
     expect(sockets.size).toBe(1);
   });
 
+  it("a burst's connections all stay pooled for the next burst (idle sockets kept up to the pool size)", async () => {
+    const sockets = new Set<unknown>();
+    upstream.server.on("connection", (s) => sockets.add(s));
+    const serverId = serverWith([getOrder]);
+    const tool = listToolsForServer(ctx, serverId)[0]!;
+    const burst = () => Promise.all(Array.from({ length: 32 }, (_, i) => executeTool(ctx, tool, { orderId: String(i) })));
+    await burst();
+    expect(sockets.size).toBeGreaterThan(16);
+    await burst();
+    await burst();
+    expect(upstream.received).toHaveLength(96);
+    // Never more connections than calls at once: none was closed while idle and opened again.
+    expect(sockets.size).toBeLessThanOrEqual(32);
+  });
+
   it("refuses mappings that cannot work, with a message", () => {
     const serverId = serverWith([]);
     const bad = (endpoint: Record<string, unknown>) => {
