@@ -3,6 +3,8 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Config } from "./config.server";
 import { openDatabase, syncDb, type Db } from "./db/client.server";
+import { openPostgresStore } from "./db/postgres-store.server";
+import { postgresSettingsFromEnv } from "./db/postgres.server";
 import { createSqliteStore } from "./db/sqlite-store.server";
 import type { Store } from "./db/store.server";
 import { createLogger, type Logger } from "./utils/log.server";
@@ -53,14 +55,57 @@ export function loadSecrets(config: Config): Secrets {
   };
 }
 
+/**
+ * The context on the SQLite file in the data folder, or on `overrides.store` when given (see
+ * openAppContext for the choice of database).
+ */
 export function createAppContext(config: Config, overrides: Partial<AppContext> = {}): AppContext {
-  const db = overrides.db ?? (overrides.store ? syncDb(overrides.store.sqlite) : openDatabase(path.join(config.dataDir, DATABASE_FILE)));
+  const store = overrides.store;
+  const db =
+    overrides.db ??
+    (store ? (store.dialect === "sqlite" ? syncDb(store.sqlite) : sqliteOnlyDb()) : openDatabase(path.join(config.dataDir, DATABASE_FILE)));
   return {
     config,
     secrets: overrides.secrets ?? loadSecrets(config),
-    store: overrides.store ?? createSqliteStore(db.$client),
+    store: store ?? createSqliteStore(db.$client),
     db,
     logger: overrides.logger ?? createLogger(config.logLevel),
     now: overrides.now ?? Date.now,
   };
+}
+
+/**
+ * The context on the configured database: PostgreSQL when TOOLGATE_DATABASE_URL is set (connected
+ * and migrated; failures are DatabaseStartError, whose message is for the operator as is), else the
+ * SQLite file in the data folder.
+ */
+export async function openAppContext(
+  config: Config,
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<AppContext> = {},
+): Promise<AppContext> {
+  const settings = overrides.store ? null : postgresSettingsFromEnv(env);
+  if (!settings) return createAppContext(config, overrides);
+  const store = await openPostgresStore(settings);
+  try {
+    return createAppContext(config, { ...overrides, store });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
+/**
+ * What `ctx.db` is on PostgreSQL: the synchronous handle exists only on SQLite, so a module still
+ * on it fails with this message instead of reaching a database that is not the configured one.
+ */
+function sqliteOnlyDb(): Db {
+  return new Proxy({} as Db, {
+    get(_target, property) {
+      if (property === "then") return undefined;
+      throw new Error(
+        `ctx.db.${String(property)}: the synchronous database handle exists on SQLite only; this code must use ctx.store`,
+      );
+    },
+  });
 }

@@ -2,7 +2,8 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import type { ServerBuild } from "@remix-run/node";
 import { ConfigError, parseConfig } from "~/config.server";
-import { createAppContext, type AppContext } from "~/context.server";
+import { openAppContext, type AppContext } from "~/context.server";
+import { DatabaseStartError } from "~/db/postgres.server";
 import { setLogOutput } from "~/utils/log.server";
 import { UsageError, type CliIo } from "./command.server";
 import { commands } from "./commands.server";
@@ -79,11 +80,16 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       const publicUrl = effectivePublicUrl(config, env, (line) => io.err(`${line}\n`));
       if (publicUrl !== config.publicUrl) config = { ...config, publicUrl, secureCookies: publicUrl.startsWith("https:") };
     }
-    ctx = createAppContext(config);
+    ctx = await openAppContext(config, env);
   } catch (error) {
     if (error instanceof ConfigError) {
       io.err(`${error.message}\n`);
       return 2;
+    }
+    // A bad TOOLGATE_DATABASE_URL or a database that cannot be reached: the message says it all.
+    if (error instanceof DatabaseStartError) {
+      io.err(`${error.message}\n`);
+      return 1;
     }
     throw error;
   }
@@ -103,7 +109,7 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     else io.err(`Error: ${message}\n${usage ? `\nUsage: toolgate ${name} ${command.usage ?? ""}\n` : ""}`);
     return usage ? 2 : 1;
   } finally {
-    if (name !== "serve") ctx.db.$client.close();
+    if (name !== "serve") await ctx.store.close();
   }
 }
 

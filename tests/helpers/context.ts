@@ -4,10 +4,11 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { inject } from "vitest";
 import { parseConfig, type Config } from "~/config.server";
-import { DATABASE_FILE, type AppContext } from "~/context.server";
+import { createAppContext, DATABASE_FILE, type AppContext } from "~/context.server";
 import { openDatabase } from "~/db/client.server";
 import { createSqliteStore } from "~/db/sqlite-store.server";
 import { createLogger } from "~/utils/log.server";
+import { onPostgres, releasePostgresTestStore, takePostgresTestStore } from "./postgres-store";
 
 export type TestContext = AppContext & {
   /** Moves the test clock. */
@@ -20,11 +21,13 @@ export type TestContext = AppContext & {
 
 /**
  * A real AppContext on its own SQLite file (a copy of the migrated template), with a controllable
- * clock and captured logs. Call `cleanup()` (or use `useTestContext`) when done.
+ * clock and captured logs. Call `cleanup()` (or use `useTestContext`) when done. In the `postgres`
+ * project (TOOLGATE_TEST_STORE=postgres) the store is on a fresh PostgreSQL database instead, and
+ * the data folder holds no database.
  */
 export function createTestContext(env: Record<string, string> = {}): TestContext {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-test-"));
-  fs.copyFileSync(inject("templateDb"), path.join(dir, DATABASE_FILE));
+  if (!onPostgres) fs.copyFileSync(inject("templateDb"), path.join(dir, DATABASE_FILE));
   const config: Config = parseConfig({
     PUBLIC_URL: "http://localhost:3000",
     TOOLGATE_DATA_DIR: dir,
@@ -33,23 +36,40 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
     TOOLGATE_RATE_LIMIT: "off",
     ...env,
   });
-  const db = openDatabase(path.join(dir, DATABASE_FILE));
   let now = Date.UTC(2026, 0, 1, 12, 0, 0);
   const logs: string[] = [];
+  const base = {
+    secrets: { sessionSecret: randomBytes(32).toString("base64url"), dataKey: randomBytes(32) },
+    logger: createLogger("debug", (line) => logs.push(line)),
+    now: () => now,
+  };
+  const controls = {
+    advance(ms: number) {
+      now += ms;
+    },
+    setNow(ms: number) {
+      now = ms;
+    },
+    logs,
+  };
+  if (onPostgres) {
+    const store = takePostgresTestStore();
+    return {
+      ...createAppContext(config, { ...base, store }),
+      ...controls,
+      cleanup() {
+        releasePostgresTestStore(store);
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  const db = openDatabase(path.join(dir, DATABASE_FILE));
   return {
     config,
     db,
     store: createSqliteStore(db.$client),
-    secrets: { sessionSecret: randomBytes(32).toString("base64url"), dataKey: randomBytes(32) },
-    logger: createLogger("debug", (line) => logs.push(line)),
-    now: () => now,
-    advance(ms) {
-      now += ms;
-    },
-    setNow(ms) {
-      now = ms;
-    },
-    logs,
+    ...base,
+    ...controls,
     cleanup() {
       db.$client.close();
       fs.rmSync(dir, { recursive: true, force: true });
