@@ -1,41 +1,6 @@
 import importPlugin from "eslint-plugin-import";
 import tseslint from "typescript-eslint";
 
-// Modules still on the synchronous Drizzle handle (ctx.db) and app/db/statements.server.ts; each
-// leaves this list when it moves to ctx.store (docs/decisions/051-async-store.md).
-const NOT_YET_ON_THE_STORE = [
-  "app/access/activity.server.ts",
-  "app/access/connections.server.ts",
-  "app/access/export.server.ts",
-  "app/access/retention.server.ts",
-  "app/auth/accounts.server.ts",
-  "app/auth/providers/admission.server.ts",
-  "app/auth/providers/invitations.server.ts",
-  "app/auth/session.server.ts",
-  "app/auth/throttle.server.ts",
-  "app/auth/users.server.ts",
-  "app/cli/client-commands.server.ts",
-  "app/mcp/granted-tools.server.ts",
-  "app/mcp/last-used.server.ts",
-  "app/oauth/audit.server.ts",
-  "app/oauth/authorize.server.ts",
-  "app/oauth/client-credentials-grant.server.ts",
-  "app/oauth/client-logos.server.ts",
-  "app/oauth/clients.server.ts",
-  "app/oauth/consent.server.ts",
-  "app/oauth/grants.server.ts",
-  "app/oauth/jwt-bearer-grant.server.ts",
-  "app/oauth/machine-clients.server.ts",
-  "app/oauth/metadata.server.ts",
-  "app/oauth/revocation.server.ts",
-  "app/oauth/server-access.server.ts",
-  "app/oauth/token-grants.server.ts",
-  "app/oauth/tokens.server.ts",
-  "app/servers/api-credentials.server.ts",
-  "app/servers/openapi-import.server.ts",
-  "app/servers/servers.server.ts",
-  "app/servers/tool-execution.server.ts",
-];
 
 export default tseslint.config(
   { ignores: [".cache/**", "build/**", "public/build/**", "dist/**", "node_modules/**", "data/**", "test-results/**", "playwright-report/**", "bench/.tmp/**"] },
@@ -76,7 +41,7 @@ export default tseslint.config(
   {
     files: ["app/**/*.ts", "app/**/*.tsx"],
     // Routes have their own, stricter rule above (no store at all).
-    ignores: ["app/db/**", "app/routes/**", ...NOT_YET_ON_THE_STORE],
+    ignores: ["app/db/**", "app/routes/**"],
     rules: {
       "no-restricted-syntax": [
         "error",
@@ -104,6 +69,10 @@ export default tseslint.config(
   {
     files: ["app/**/*.ts", "app/**/*.tsx", "tests/**/*.ts"],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
-    rules: { "@typescript-eslint/no-floating-promises": "error" },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      // A promise where a value is tested (`if (find())`) is always truthy.
+      "@typescript-eslint/no-misused-promises": ["error", { checksVoidReturn: false }],
+    },
   },
 );

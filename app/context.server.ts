@@ -2,11 +2,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Config } from "./config.server";
-import { openDatabase, syncDb, type Db } from "./db/client.server";
+import { openStore } from "./db/client.server";
 import { openPostgresStore } from "./db/postgres-store.server";
 import { postgresSettingsFromEnv } from "./db/postgres.server";
-import { createSqliteStore } from "./db/sqlite-store.server";
-import type { Store } from "./db/store.server";
+import type { Db, Store } from "./db/store.server";
 import { createLogger, type Logger } from "./utils/log.server";
 
 export type Secrets = {
@@ -20,7 +19,7 @@ export type Secrets = {
 export type AppContext = {
   /** The data layer (app/db/store.server.ts): async ORM handle, tables, transactions, hot-path SQL. */
   store: Store;
-  /** The synchronous Drizzle handle on the store's connection, for modules not yet moved to `store`. */
+  /** The store's async ORM handle (`store.db`), for short. */
   db: Db;
   config: Config;
   secrets: Secrets;
@@ -60,15 +59,12 @@ export function loadSecrets(config: Config): Secrets {
  * openAppContext for the choice of database).
  */
 export function createAppContext(config: Config, overrides: Partial<AppContext> = {}): AppContext {
-  const store = overrides.store;
-  const db =
-    overrides.db ??
-    (store ? (store.dialect === "sqlite" ? syncDb(store.sqlite) : sqliteOnlyDb()) : openDatabase(path.join(config.dataDir, DATABASE_FILE)));
+  const store = overrides.store ?? openStore(path.join(config.dataDir, DATABASE_FILE));
   return {
     config,
     secrets: overrides.secrets ?? loadSecrets(config),
-    store: store ?? createSqliteStore(db.$client),
-    db,
+    store,
+    db: store.db,
     logger: overrides.logger ?? createLogger(config.logLevel),
     now: overrides.now ?? Date.now,
   };
@@ -93,19 +89,4 @@ export async function openAppContext(
     await store.close();
     throw error;
   }
-}
-
-/**
- * What `ctx.db` is on PostgreSQL: the synchronous handle exists only on SQLite, so a module still
- * on it fails with this message instead of reaching a database that is not the configured one.
- */
-function sqliteOnlyDb(): Db {
-  return new Proxy({} as Db, {
-    get(_target, property) {
-      if (property === "then") return undefined;
-      throw new Error(
-        `ctx.db.${String(property)}: the synchronous database handle exists on SQLite only; this code must use ctx.store`,
-      );
-    },
-  });
 }

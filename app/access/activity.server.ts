@@ -5,9 +5,7 @@
 import { and, desc, eq, inArray, lt, type SQL } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import { displayText } from "~/utils/display-text";
-import { auditEvents, oauthClients, users } from "~/db/schema";
 import { applicationIdentity, redirectHostsOf } from "./connections.server";
-import { statement } from "~/db/statements.server";
 
 export const ACTIVITY_PAGE_SIZE = 50;
 
@@ -198,14 +196,15 @@ function actorLabel(actor: string | null, actorEmail: string | null, clientName:
 }
 
 /** One page of a server's events, newest first. The caller has checked the user owns the server. */
-export function listActivity(ctx: AppContext, filter: ActivityFilter): ActivityPage {
+export async function listActivity(ctx: AppContext, filter: ActivityFilter): Promise<ActivityPage> {
+  const { auditEvents, oauthClients, users } = ctx.store.tables;
   const limit = Math.min(Math.max(filter.limit ?? ACTIVITY_PAGE_SIZE, 1), 500);
   const conditions: SQL[] = [eq(auditEvents.serverId, filter.serverId)];
   if (filter.clientId) conditions.push(eq(auditEvents.clientId, filter.clientId));
   if (filter.clientIds) conditions.push(inArray(auditEvents.clientId, filter.clientIds.length > 0 ? filter.clientIds : [""]));
   if (filter.kind) conditions.push(eq(auditEvents.kind, filter.kind));
   if (filter.before) conditions.push(lt(auditEvents.id, filter.before));
-  const rows = ctx.db
+  const rows = (await ctx.db
     .select({
       id: auditEvents.id,
       at: auditEvents.at,
@@ -222,8 +221,7 @@ export function listActivity(ctx: AppContext, filter: ActivityFilter): ActivityP
     .leftJoin(users, eq(users.id, auditEvents.actor))
     .where(and(...conditions))
     .orderBy(desc(auditEvents.id))
-    .limit(limit + 1)
-    .all();
+    .limit(limit + 1));
   const page = rows.slice(0, limit);
   return {
     events: page.map((row) => {
@@ -254,29 +252,14 @@ export type ActivityApplication = { key: string; name: string; clientIds: string
 /** At most this many clients are offered in the Activity filter. */
 export const MAX_ACTIVITY_CLIENTS = 500;
 
-// The distinct clients of a server's events by skipping through audit_events_server_client_idx:
-// one index seek per client instead of a scan of every event (clients make as many events as
-// they call tools).
-const ACTIVITY_CLIENTS = `with recursive c(id) as (
-  select (select min(client_id) from audit_events where server_id = @serverId and client_id is not null)
-  union all
-  select (select min(client_id) from audit_events where server_id = @serverId and client_id > c.id) from c where c.id is not null
-)
-select c.id as id, oc.client_name as name, oc.kind as kind, oc.redirect_uris as redirectUris
-  from c left join oauth_clients oc on oc.id = c.id where c.id is not null limit @limit`;
-
-type ActivityClientRow = { id: string; name: string | null; kind: "registered" | "metadata_document" | null; redirectUris: string | null };
 
 /**
  * The applications that appear in a server's events, for the filter: registrations of one
  * application (same name and redirect hosts, or the same metadata-document client id) are one
  * entry, keyed like the Connected applications page. A client since removed is listed by its id.
  */
-export function activityClients(ctx: AppContext, serverId: string): ActivityApplication[] {
-  const rows = statement<[{ serverId: string; limit: number }], ActivityClientRow>(ctx.db, ACTIVITY_CLIENTS).all({
-    serverId,
-    limit: MAX_ACTIVITY_CLIENTS,
-  });
+export async function activityClients(ctx: AppContext, serverId: string): Promise<ActivityApplication[]> {
+  const rows = await ctx.store.hot.activityClients(ctx.db, serverId, MAX_ACTIVITY_CLIENTS);
   const byKey = new Map<string, ActivityApplication>();
   for (const r of rows) {
     const key =

@@ -8,7 +8,6 @@ import { createHash } from "node:crypto";
 import { and, asc, count, desc, eq, inArray, isNull } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import { displayText } from "~/utils/display-text";
-import { grants, grantTools, mcpServers, oauthClients, tokenFamilies, tools } from "~/db/schema";
 import { recordAudit } from "~/oauth/audit.server";
 import { revokeGrant } from "~/oauth/tokens.server";
 
@@ -38,13 +37,13 @@ export type Connection = {
 };
 
 /** The server if `userId` owns it, else null (the caller answers 404: never reveal other users' ids). */
-export function findOwnedServer(ctx: AppContext, userId: string, serverId: string) {
+export async function findOwnedServer(ctx: AppContext, userId: string, serverId: string) {
+  const { mcpServers } = ctx.store.tables;
   return (
-    ctx.db
+    (await ctx.db
       .select({ id: mcpServers.id, name: mcpServers.name })
       .from(mcpServers)
-      .where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, userId)))
-      .get() ?? null
+      .where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, userId))).limit(1))[0] ?? null
   );
 }
 
@@ -85,10 +84,11 @@ function hostOf(value: string): string | null {
  * first. One grant per user × client × server (decision 019): two devices using the same client id
  * share it (each with its own token family), so revoking it ends both.
  */
-export function listConnections(ctx: AppContext, userId: string, options: { serverId?: string } = {}): Connection[] {
+export async function listConnections(ctx: AppContext, userId: string, options: { serverId?: string } = {}): Promise<Connection[]> {
+  const { grants, grantTools, mcpServers, oauthClients, tokenFamilies, tools } = ctx.store.tables;
   const conditions = [eq(mcpServers.ownerId, userId), isNull(grants.revokedAt)];
   if (options.serverId) conditions.push(eq(grants.serverId, options.serverId));
-  const rows = ctx.db
+  const rows = (await ctx.db
     .select({
       grantId: grants.id,
       serverId: grants.serverId,
@@ -106,25 +106,22 @@ export function listConnections(ctx: AppContext, userId: string, options: { serv
     .innerJoin(mcpServers, eq(mcpServers.id, grants.serverId))
     .innerJoin(oauthClients, eq(oauthClients.id, grants.clientId))
     .where(and(...conditions))
-    .orderBy(asc(mcpServers.name), desc(grants.createdAt), asc(grants.id))
-    .all();
+    .orderBy(asc(mcpServers.name), desc(grants.createdAt), asc(grants.id)));
   const toolsByGrant = new Map<string, { id: string; name: string }[]>();
   const devicesByGrant = new Map<string, number>();
   if (rows.length > 0) {
-    const familyRows = ctx.db
+    const familyRows = (await ctx.db
       .select({ grantId: tokenFamilies.grantId, n: count() })
       .from(tokenFamilies)
       .where(and(inArray(tokenFamilies.grantId, rows.map((r) => r.grantId)), isNull(tokenFamilies.revokedAt)))
-      .groupBy(tokenFamilies.grantId)
-      .all();
+      .groupBy(tokenFamilies.grantId));
     for (const f of familyRows) devicesByGrant.set(f.grantId, f.n);
-    const toolRows = ctx.db
+    const toolRows = (await ctx.db
       .select({ grantId: grantTools.grantId, id: tools.id, name: tools.name })
       .from(grantTools)
       .innerJoin(tools, eq(tools.id, grantTools.toolId))
       .where(inArray(grantTools.grantId, rows.map((r) => r.grantId)))
-      .orderBy(asc(tools.name))
-      .all();
+      .orderBy(asc(tools.name)));
     for (const t of toolRows) {
       const list = toolsByGrant.get(t.grantId) ?? [];
       list.push({ id: t.id, name: t.name });
@@ -244,13 +241,13 @@ export type RevokeTarget = { grantId: string } | { applicationKey: string };
  * The active connections a revoke form names, within the user's servers (and `serverId`, on a
  * server's own page): one grant, or every grant of one application. Empty when nothing matches.
  */
-export function findRevokeTargets(
+export async function findRevokeTargets(
   ctx: AppContext,
   userId: string,
   target: RevokeTarget,
   options: { serverId?: string } = {},
-): Connection[] {
-  const all = listConnections(ctx, userId, options);
+): Promise<Connection[]> {
+  const all = await listConnections(ctx, userId, options);
   return "grantId" in target ? all.filter((c) => c.grantId === target.grantId) : all.filter((c) => applicationIdentity(c) === target.applicationKey);
 }
 
@@ -262,26 +259,26 @@ export type RevokeResult = { revoked: true; applicationName: string; count: numb
  * already revoked, or are on someone else's server (or not on `serverId`, for the per-server page)
  * are skipped; `{revoked: false}` when none was left (the route answers 404 and nothing changes).
  */
-export function revokeConnections(
+export async function revokeConnections(
   ctx: AppContext,
   userId: string,
   grantIds: string[],
   options: { serverId?: string } = {},
-): RevokeResult {
+): Promise<RevokeResult> {
+  const { grants, mcpServers, oauthClients } = ctx.store.tables;
   if (grantIds.length === 0) return { revoked: false };
-  return ctx.db.transaction((tx) => {
-    const rows = tx
+  return ctx.store.transaction(async (tx) => {
+    const rows = (await tx
       .select({ id: grants.id, serverId: grants.serverId, clientId: grants.clientId, clientName: oauthClients.clientName })
       .from(grants)
       .innerJoin(mcpServers, eq(mcpServers.id, grants.serverId))
       .innerJoin(oauthClients, eq(oauthClients.id, grants.clientId))
-      .where(and(inArray(grants.id, grantIds), eq(mcpServers.ownerId, userId), isNull(grants.revokedAt)))
-      .all()
+      .where(and(inArray(grants.id, grantIds), eq(mcpServers.ownerId, userId), isNull(grants.revokedAt))))
       .filter((row) => options.serverId === undefined || row.serverId === options.serverId);
     if (rows.length === 0) return { revoked: false };
     for (const row of rows) {
-      revokeGrant(ctx, tx, row.id, userId);
-      recordAudit(ctx, tx, {
+      await revokeGrant(ctx, tx, row.id, userId);
+      await recordAudit(ctx, tx, {
         kind: "grant.revoked",
         serverId: row.serverId,
         userId,
@@ -292,11 +289,11 @@ export function revokeConnections(
       });
     }
     return { revoked: true, applicationName: rows[0]!.clientName, count: rows.length };
-  }, { behavior: "immediate" });
+  });
 }
 
 /** Revokes one grant (see revokeConnections). */
-export function revokeConnection(ctx: AppContext, userId: string, grantId: string, options: { serverId?: string } = {}): RevokeResult {
+export function revokeConnection(ctx: AppContext, userId: string, grantId: string, options: { serverId?: string } = {}): Promise<RevokeResult> {
   return revokeConnections(ctx, userId, [grantId], options);
 }
 
@@ -304,8 +301,8 @@ export function revokeConnection(ctx: AppContext, userId: string, grantId: strin
 export const logoPath = (digest: string) => `/client-logos/${digest}`;
 
 /** The Connected applications page's data: groups with the sentences their confirmations show. */
-export function connectionGroupsView(ctx: AppContext, userId: string, options: { serverId?: string; search?: string } = {}) {
-  return groupConnections(listConnections(ctx, userId, { serverId: options.serverId }), options.search).map((g) => ({
+export async function connectionGroupsView(ctx: AppContext, userId: string, options: { serverId?: string; search?: string } = {}) {
+  return groupConnections(await listConnections(ctx, userId, { serverId: options.serverId }), options.search).map((g) => ({
     key: g.key,
     applicationName: g.applicationName,
     identifiedBy: g.identifiedBy,

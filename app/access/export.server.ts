@@ -1,7 +1,6 @@
 /** Audit export: every event (optionally one server's, optionally since a time) as JSON lines, oldest first. */
 import { and, asc, eq, gt, gte, type SQL } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { auditEvents } from "~/db/schema";
 
 export type ExportOptions = { serverId?: string; since?: number; batchSize?: number };
 
@@ -18,20 +17,20 @@ export type ExportedEvent = {
 };
 
 /** Yields events in id order, reading in batches so a large log never sits in memory at once. */
-export function* exportAuditEvents(ctx: AppContext, options: ExportOptions = {}): Generator<ExportedEvent> {
+export async function* exportAuditEvents(ctx: AppContext, options: ExportOptions = {}): AsyncGenerator<ExportedEvent> {
+  const { auditEvents } = ctx.store.tables;
   const batchSize = options.batchSize ?? 1000;
   let afterId = 0;
   for (;;) {
     const conditions: SQL[] = [gt(auditEvents.id, afterId)];
     if (options.serverId) conditions.push(eq(auditEvents.serverId, options.serverId));
     if (options.since !== undefined) conditions.push(gte(auditEvents.at, options.since));
-    const rows = ctx.db
+    const rows = (await ctx.db
       .select()
       .from(auditEvents)
       .where(and(...conditions))
       .orderBy(asc(auditEvents.id))
-      .limit(batchSize)
-      .all();
+      .limit(batchSize));
     for (const r of rows) {
       let detail: unknown = {};
       try {

@@ -4,18 +4,18 @@
  */
 import { lt } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { auditEvents } from "~/db/schema";
 import { onShutdown } from "~/http/lifecycle.server";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 export const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
 /** Deletes audit events older than the retention period. Returns how many were deleted. */
-export function pruneAuditEvents(ctx: AppContext): number {
+export async function pruneAuditEvents(ctx: AppContext): Promise<number> {
+  const { auditEvents } = ctx.store.tables;
   const cutoff = ctx.now() - ctx.config.auditRetentionDays * DAY_MS;
-  const result = ctx.db.delete(auditEvents).where(lt(auditEvents.at, cutoff)).run();
-  if (result.changes > 0) ctx.logger.info("audit events pruned", { deleted: result.changes, retentionDays: ctx.config.auditRetentionDays });
-  return result.changes;
+  const deleted = (await ctx.db.delete(auditEvents).where(lt(auditEvents.at, cutoff)).returning({ id: auditEvents.id })).length;
+  if (deleted > 0) ctx.logger.info("audit events pruned", { deleted, retentionDays: ctx.config.auditRetentionDays });
+  return deleted;
 }
 
 /**
@@ -24,18 +24,27 @@ export function pruneAuditEvents(ctx: AppContext): number {
  * the returned function stops it too.
  */
 export function startAccessJobs(ctx: AppContext, intervalMs = PRUNE_INTERVAL_MS): () => void {
+  let running: Promise<void> | null = null;
   const run = () => {
-    try {
-      pruneAuditEvents(ctx);
-    } catch (error) {
-      ctx.logger.error("audit pruning failed", { error });
-    }
+    if (running) return;
+    running = pruneAuditEvents(ctx)
+      .then(() => undefined)
+      .catch((error: unknown) => {
+        ctx.logger.error("audit pruning failed", { error });
+      })
+      .finally(() => {
+        running = null;
+      });
   };
   run();
   const timer = setInterval(run, intervalMs);
   timer.unref();
   // The hook only clears the timer: removing hooks while they run would skip the next one.
-  const removeHook = onShutdown("access-jobs", () => clearInterval(timer));
+  const removeHook = onShutdown("access-jobs", () => {
+    clearInterval(timer);
+    // The run in progress finishes before the database closes.
+    return running ?? undefined;
+  });
   return () => {
     clearInterval(timer);
     removeHook();

@@ -38,8 +38,8 @@ export async function handleRevoke(ctx: AppContext, request: Request, backTo: st
   await requireCsrf(ctx, request, form, REVOKE_CSRF_PURPOSE);
   const target = parseRevokeTarget((name) => form.get(name));
   if (!target) throw new Response("Not found", { status: 404 });
-  const grantIds = findRevokeTargets(ctx, user.id, target, { serverId }).map((c) => c.grantId);
-  const result = revokeConnections(ctx, user.id, grantIds, { serverId });
+  const grantIds = (await findRevokeTargets(ctx, user.id, target, { serverId })).map((c) => c.grantId);
+  const result = await revokeConnections(ctx, user.id, grantIds, { serverId });
   if (!result.revoked) throw new Response("Not found", { status: 404 });
   const session = await getSession(ctx, request);
   session.flash(
@@ -60,9 +60,9 @@ export type RevokeConfirmation = {
 };
 
 /** What the confirmation page shows for the target in the query string; 404 when it names nothing of the user's. */
-export function loadRevokeConfirmation(ctx: AppContext, userId: string, url: URL, serverId?: string): RevokeConfirmation {
+export async function loadRevokeConfirmation(ctx: AppContext, userId: string, url: URL, serverId?: string): Promise<RevokeConfirmation> {
   const target = parseRevokeTarget((name) => url.searchParams.get(name));
-  const entries = target ? findRevokeTargets(ctx, userId, target, { serverId }) : [];
+  const entries = target ? await findRevokeTargets(ctx, userId, target, { serverId }) : [];
   if (!target || entries.length === 0) throw new Response("Not found", { status: 404 });
   const applicationName = entries[0]!.applicationName;
   return {

@@ -1,8 +1,6 @@
 import { createCookieSessionStorage, redirect, type AppLoadContext, type Session } from "@remix-run/node";
 import { eq } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { sessions } from "~/db/schema";
-import { statement } from "~/db/statements.server";
 import { hmacSha256Hex, randomToken, safeEqual, sha256Hex } from "~/utils/crypto.server";
 
 export type SessionData = {
@@ -60,7 +58,7 @@ const browserSessions = new WeakMap<object, Promise<BrowserSession>>();
  * value to send when the session changed (null otherwise). Memoised per request (keyed by the load
  * context, which every loader of one request shares) so parallel loaders agree on one new sid.
  */
-export function getBrowserSession(context: AppLoadContext, request: Request): Promise<BrowserSession> {
+export async function getBrowserSession(context: AppLoadContext, request: Request): Promise<BrowserSession> {
   let pending = browserSessions.get(context);
   if (!pending) {
     pending = (async () => {
@@ -83,14 +81,9 @@ export async function getUser(ctx: AppContext, request: Request): Promise<Sessio
   const sid = session.get("sid");
   const userId = session.get("userId");
   if (!sid || !userId) return null;
-  const row = statement<[string, string, number], SessionUser>(ctx.db, SESSION_USER).get(sha256Hex(sid), userId, ctx.now());
+  const row = await ctx.store.hot.sessionUser(ctx.db, sha256Hex(sid), userId, ctx.now());
   return row ?? null;
 }
-
-// Prepared once per connection: every page runs it (the query builder would prepare it anew each time).
-const SESSION_USER = `select u.id as id, u.email as email, u.name as name, u.role as role
-  from sessions s join users u on u.id = s.user_id
-  where s.id = ? and s.user_id = ? and s.expires_at > ?`;
 
 const requestUsers = new WeakMap<object, { cookie: string | null; user: Promise<SessionUser | null> }>();
 
@@ -135,16 +128,16 @@ export async function requireUser(ctx: AppContext, request: Request): Promise<Se
  * is discarded: session fixation) and a server-side row. Returns the Set-Cookie value.
  */
 export async function createUserSession(ctx: AppContext, request: Request, userId: string): Promise<string> {
+  const { sessions } = ctx.store.tables;
   const old = await getSession(ctx, request);
   const oldSid = old.get("sid");
-  if (oldSid) ctx.db.delete(sessions).where(eq(sessions.id, sha256Hex(oldSid))).run();
+  if (oldSid) await ctx.db.delete(sessions).where(eq(sessions.id, sha256Hex(oldSid)));
   const session = await sessionStorage(ctx).getSession();
   const sid = randomToken(24);
   const now = ctx.now();
-  ctx.db
+  await ctx.db
     .insert(sessions)
-    .values({ id: sha256Hex(sid), userId, createdAt: now, expiresAt: now + ctx.config.sessionTtlSeconds * 1000 })
-    .run();
+    .values({ id: sha256Hex(sid), userId, createdAt: now, expiresAt: now + ctx.config.sessionTtlSeconds * 1000 });
   session.set("sid", sid);
   session.set("userId", userId);
   return commitSession(ctx, session);
@@ -152,9 +145,10 @@ export async function createUserSession(ctx: AppContext, request: Request, userI
 
 /** Ends the session row and gives the browser a fresh anonymous session. */
 export async function destroyUserSession(ctx: AppContext, request: Request): Promise<string> {
+  const { sessions } = ctx.store.tables;
   const old = await getSession(ctx, request);
   const sid = old.get("sid");
-  if (sid) ctx.db.delete(sessions).where(eq(sessions.id, sha256Hex(sid))).run();
+  if (sid) await ctx.db.delete(sessions).where(eq(sessions.id, sha256Hex(sid)));
   const fresh = await sessionStorage(ctx).getSession();
   fresh.set("sid", randomToken(24));
   return commitSession(ctx, fresh);

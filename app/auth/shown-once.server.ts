@@ -14,7 +14,7 @@ export const SHOWN_ONCE_TTL_MS = 10 * 60 * 1000;
 export async function storeShownOnce(ctx: AppContext, userId: string, purpose: string, secret: string): Promise<string> {
   const ref = randomToken(24);
   const now = ctx.now();
-  await ctx.store.hot.insertShownOnce({
+  await ctx.store.hot.insertShownOnce(ctx.db, {
     refHash: sha256Hex(ref),
     userId,
     purpose,
@@ -27,7 +27,7 @@ export async function storeShownOnce(ctx: AppContext, userId: string, purpose: s
 
 /** The secret behind `ref`, deleted as it is read; null when unknown, read already, expired or not this user's. */
 export async function takeShownOnce(ctx: AppContext, userId: string, purpose: string, ref: string): Promise<string | null> {
-  const row = await ctx.store.hot.takeShownOnce(sha256Hex(ref), userId, purpose);
+  const row = await ctx.store.hot.takeShownOnce(ctx.db, sha256Hex(ref), userId, purpose);
   if (!row || row.expiresAt <= ctx.now()) return null;
   try {
     return decryptText(ctx.secrets.dataKey, row.secretEnc);
@@ -38,5 +38,5 @@ export async function takeShownOnce(ctx: AppContext, userId: string, purpose: st
 
 /** Removes secrets whose page was never opened. */
 export function deleteExpiredShownOnce(ctx: AppContext): Promise<number> {
-  return ctx.store.hot.deleteExpiredShownOnce(ctx.now());
+  return ctx.store.hot.deleteExpiredShownOnce(ctx.db, ctx.now());
 }

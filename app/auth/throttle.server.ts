@@ -1,6 +1,5 @@
 import { eq, inArray, lt } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { signInThrottle } from "~/db/schema";
 
 /**
  * Slows down password guessing. Counters live in SQLite so a restart does not reset them. Free
@@ -33,36 +32,36 @@ export function deviceKeys(nonce: string): ThrottleKey[] {
 }
 
 /** Milliseconds until the next attempt is allowed for every key; 0 when allowed now. */
-export function retryAfterMs(ctx: AppContext, keys: ThrottleKey[]): number {
+export async function retryAfterMs(ctx: AppContext, keys: ThrottleKey[]): Promise<number> {
+  const { signInThrottle } = ctx.store.tables;
   const now = ctx.now();
-  const rows = ctx.db
+  const rows = (await ctx.db
     .select()
     .from(signInThrottle)
-    .where(inArray(signInThrottle.key, keys.map((k) => k.key)))
-    .all();
+    .where(inArray(signInThrottle.key, keys.map((k) => k.key))));
   let wait = 0;
   for (const row of rows) if (row.blockedUntil > now) wait = Math.max(wait, row.blockedUntil - now);
   return wait;
 }
 
-export function recordFailure(ctx: AppContext, keys: ThrottleKey[]): void {
+export async function recordFailure(ctx: AppContext, keys: ThrottleKey[]): Promise<void> {
+  const { signInThrottle } = ctx.store.tables;
   const now = ctx.now();
-  ctx.db.transaction((tx) => {
+  await ctx.store.transaction(async (tx) => {
     for (const { key, policy } of keys) {
-      const row = tx.select().from(signInThrottle).where(eq(signInThrottle.key, key)).get();
+      const row = (await tx.select().from(signInThrottle).where(eq(signInThrottle.key, key)).limit(1))[0];
       const fresh = !row || now - row.firstFailureAt > THROTTLE.windowMs;
       const failures = fresh ? 1 : row.failures + 1;
       const over = failures - policy.free + 1;
       const blockedUntil = over > 0 ? now + Math.min(policy.maxDelayMs, 1000 * 2 ** (over - 1)) : 0;
-      tx.insert(signInThrottle)
+      await tx.insert(signInThrottle)
         .values({ key, failures, firstFailureAt: fresh ? now : row.firstFailureAt, blockedUntil })
         .onConflictDoUpdate({
           target: signInThrottle.key,
           set: { failures, firstFailureAt: fresh ? now : row!.firstFailureAt, blockedUntil },
-        })
-        .run();
+        });
     }
-    tx.delete(signInThrottle).where(lt(signInThrottle.firstFailureAt, now - 24 * THROTTLE.windowMs)).run();
+    await tx.delete(signInThrottle).where(lt(signInThrottle.firstFailureAt, now - 24 * THROTTLE.windowMs));
   });
 }
 
@@ -71,7 +70,8 @@ export function recordFailure(ctx: AppContext, keys: ThrottleKey[]): void {
  * it). An untrusted success clears the account's; a trusted one clears only its device's, so the
  * owner signing in does not hand a guesser elsewhere a fresh set of free attempts.
  */
-export function recordSuccess(ctx: AppContext, keys: ThrottleKey[]): void {
+export async function recordSuccess(ctx: AppContext, keys: ThrottleKey[]): Promise<void> {
+  const { signInThrottle } = ctx.store.tables;
   const cleared = keys.map((k) => k.key).filter((key) => !key.startsWith("address:"));
-  if (cleared.length) ctx.db.delete(signInThrottle).where(inArray(signInThrottle.key, cleared)).run();
+  if (cleared.length) await ctx.db.delete(signInThrottle).where(inArray(signInThrottle.key, cleared));
 }

@@ -1,8 +1,8 @@
 import { count, eq } from "drizzle-orm";
 import { z } from "zod";
 import type { AppContext } from "~/context.server";
-import { users } from "~/db/schema";
-import { immediateTransaction } from "~/db/statements.server";
+import { databaseErrorMessage } from "~/db/errors.server";
+import type { Tx } from "~/db/store.server";
 import { hashPassword, newId } from "~/utils/crypto.server";
 
 export const emailSchema = z
@@ -27,12 +27,14 @@ export class SetupDoneError extends Error {
   override name = "SetupDoneError";
 }
 
-export function countUsers(ctx: AppContext): number {
-  return ctx.db.select({ n: count() }).from(users).get()?.n ?? 0;
+export async function countUsers(ctx: AppContext, tx: Tx = ctx.db): Promise<number> {
+  const { users } = ctx.store.tables;
+  return (await tx.select({ n: count() }).from(users).limit(1))[0]?.n ?? 0;
 }
 
-export function findUserByEmail(ctx: AppContext, email: string) {
-  return ctx.db.select().from(users).where(eq(users.email, email.trim().toLowerCase())).get() ?? null;
+export async function findUserByEmail(ctx: AppContext, email: string) {
+  const { users } = ctx.store.tables;
+  return (await ctx.db.select().from(users).where(eq(users.email, email.trim().toLowerCase())).limit(1))[0] ?? null;
 }
 
 /**
@@ -46,8 +48,9 @@ export function findUserByEmail(ctx: AppContext, email: string) {
 export async function createUser(
   ctx: AppContext,
   input: { email: string; password?: string | null; name?: string | null; role?: "owner" | "member" },
-  options: { onlyFirst?: boolean; alsoWrite?: (userId: string) => void } = {},
+  options: { onlyFirst?: boolean; alsoWrite?: (tx: Tx, userId: string) => Promise<void> } = {},
 ) {
+  const { users } = ctx.store.tables;
   const email = emailSchema.parse(input.email);
   // Hashing yields to the event loop, so it happens before the transaction, never inside it.
   const passwordHash = input.password ? await hashPassword(passwordSchema.parse(input.password)) : null;
@@ -62,13 +65,13 @@ export async function createUser(
     updatedAt: now,
   } as const;
   try {
-    immediateTransaction(ctx.db, () => {
-      if (options.onlyFirst && countUsers(ctx) > 0) throw new SetupDoneError("The workspace already has an owner");
-      ctx.db.insert(users).values(row).run();
-      options.alsoWrite?.(row.id);
+    await ctx.store.transaction(async (tx) => {
+      if (options.onlyFirst && (await countUsers(ctx, tx)) > 0) throw new SetupDoneError("The workspace already has an owner");
+      await tx.insert(users).values(row);
+      await options.alsoWrite?.(tx, row.id);
     });
   } catch (error) {
-    if (error instanceof Error && /UNIQUE constraint failed: users\.email/.test(error.message)) {
+    if (/UNIQUE constraint failed: users\.email/.test(databaseErrorMessage(error))) {
       throw new UserExistsError(`A user with the email ${email} already exists`);
     }
     throw error;

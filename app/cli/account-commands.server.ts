@@ -24,7 +24,7 @@ export const accountCommands: Record<string, Command> = {
     usage: "[--json]",
     options: {},
     async run(args) {
-      const list = listUsers(args.ctx);
+      const list = await listUsers(args.ctx);
       const text =
         list.length === 0
           ? "No users yet."

@@ -19,7 +19,7 @@ export const auditCommands: Record<string, Command> = {
       const events = exportAuditEvents(ctx, { serverId, since });
       let count = 0;
       if (!to) {
-        for (const event of events) {
+        for await (const event of events) {
           io.out(JSON.stringify(event) + "\n");
           count++;
         }
@@ -30,7 +30,7 @@ export const auditCommands: Record<string, Command> = {
       const fd = fs.openSync(tmp, "w", 0o600);
       try {
         let buffer = "";
-        for (const event of events) {
+        for await (const event of events) {
           buffer += JSON.stringify(event) + "\n";
           count++;
           if (buffer.length > 64 * 1024) {

@@ -7,32 +7,34 @@ import {
   revokeMachineClient,
   rotateMachineClientSecret,
 } from "~/oauth/machine-clients.server";
-import { oauthClients } from "~/db/schema";
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { print, requireString, type Command, type CommandArgs } from "./command.server";
 
-function serverOf(args: CommandArgs) {
+async function serverOf(args: CommandArgs) {
   const serverId = requireString(args.values, "server");
-  const server = findServerById(args.ctx, serverId);
+  const server = await findServerById(args.ctx, serverId);
   if (!server) throw new Error(`No server has the id ${serverId}`);
   return server;
 }
 
 /** The owner of the server a machine client belongs to (the CLI acts as that owner). */
-function machineClientOwner(args: CommandArgs, clientId: string): string {
-  const row = args.ctx.db.$client
-    .prepare(
-      `select s.owner_id as ownerId from grants g join mcp_servers s on s.id = g.server_id
-        where g.client_id = ? and g.source = 'machine'`,
-    )
-    .get(clientId) as { ownerId: string } | undefined;
+async function machineClientOwner(args: CommandArgs, clientId: string): Promise<string> {
+  const { grants, mcpServers } = args.ctx.store.tables;
+  const row = (
+    await args.ctx.db
+      .select({ ownerId: mcpServers.ownerId })
+      .from(grants)
+      .innerJoin(mcpServers, eq(mcpServers.id, grants.serverId))
+      .where(and(eq(grants.clientId, clientId), eq(grants.source, "machine")))
+      .limit(1)
+  )[0];
   if (!row) throw new Error(`No machine client has the id ${clientId}`);
   return row.ownerId;
 }
 
-function explain<T>(fn: () => T): T {
+async function explain<T>(fn: () => Promise<T>): Promise<T> {
   try {
-    return fn();
+    return await fn();
   } catch (error) {
     if (error instanceof MachineClientError) throw new Error(error.message);
     throw error;
@@ -52,7 +54,7 @@ export const clientCommands: Record<string, Command> = {
       "jwks-uri": { type: "string" },
     },
     async run(args) {
-      const server = serverOf(args);
+      const server = await serverOf(args);
       const jwksFile = args.values.jwks as string | undefined;
       let jwks: unknown;
       if (jwksFile !== undefined) {
@@ -63,7 +65,7 @@ export const clientCommands: Record<string, Command> = {
         }
       }
       const toolsValue = args.values.tools as string | undefined;
-      const created = explain(() =>
+      const created = await explain(() =>
         createMachineClient(args.ctx, {
           ownerId: server.ownerId,
           serverId: server.id,
@@ -94,8 +96,8 @@ export const clientCommands: Record<string, Command> = {
     usage: "--server ID",
     options: { server: { type: "string" } },
     async run(args) {
-      const server = serverOf(args);
-      const list = listMachineClients(args.ctx, server.ownerId, server.id).map((c) => ({
+      const server = await serverOf(args);
+      const list = (await listMachineClients(args.ctx, server.ownerId, server.id)).map((c) => ({
         clientId: c.clientId,
         name: c.name,
         authMethod: c.authMethod,
@@ -112,7 +114,7 @@ export const clientCommands: Record<string, Command> = {
     options: { client: { type: "string" } },
     async run(args) {
       const clientId = requireString(args.values, "client");
-      const secret = explain(() => rotateMachineClientSecret(args.ctx, machineClientOwner(args, clientId), clientId));
+      const secret = await explain(async () => rotateMachineClientSecret(args.ctx, await machineClientOwner(args, clientId), clientId));
       print(args, { clientId, clientSecret: secret }, `New client secret: ${secret}\n(shown once; the old secret no longer works)`);
       return 0;
     },
@@ -123,9 +125,10 @@ export const clientCommands: Record<string, Command> = {
     options: { client: { type: "string" } },
     async run(args) {
       const clientId = requireString(args.values, "client");
-      const revoked = revokeMachineClient(args.ctx, machineClientOwner(args, clientId), clientId);
+      const revoked = await revokeMachineClient(args.ctx, await machineClientOwner(args, clientId), clientId);
       if (!revoked) throw new Error(`The machine client ${clientId} is already revoked`);
-      const name = args.ctx.db.select({ name: oauthClients.clientName }).from(oauthClients).where(eq(oauthClients.id, clientId)).get()?.name;
+      const { oauthClients } = args.ctx.store.tables;
+      const name = (await args.ctx.db.select({ name: oauthClients.clientName }).from(oauthClients).where(eq(oauthClients.id, clientId)).limit(1))[0]?.name;
       print(args, { clientId, revoked: true }, `Revoked machine client ${name ?? clientId}`);
       return 0;
     },

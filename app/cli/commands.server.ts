@@ -31,7 +31,7 @@ export const commands: Record<string, Command> = {
       ctx.logger.info("listening", { url: running.url, publicUrl: ctx.config.publicUrl, dataDir: ctx.config.dataDir });
       // The other commands print MCP URLs with the PUBLIC_URL this server announces.
       recordServingUrl(ctx.config);
-      startOAuthCleanup(ctx);
+      await startOAuthCleanup(ctx);
       startAccessJobs(ctx);
       startArgumentValidation();
       if (process.env.NODE_ENV === "development") {

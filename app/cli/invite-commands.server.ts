@@ -8,7 +8,7 @@ export const inviteCommands: Record<string, Command> = {
     usage: "--email E",
     options: { email: { type: "string" } },
     async run(args) {
-      const { email } = inviteEmail(args.ctx, requireString(args.values, "email"));
+      const { email } = await inviteEmail(args.ctx, requireString(args.values, "email"));
       print(args, { email }, `Invited ${email}`);
       return 0;
     },
@@ -18,7 +18,7 @@ export const inviteCommands: Record<string, Command> = {
     usage: "--email E",
     options: { email: { type: "string" } },
     async run(args) {
-      const removed = revokeInvitation(args.ctx, requireString(args.values, "email"));
+      const removed = await revokeInvitation(args.ctx, requireString(args.values, "email"));
       print(args, { removed }, removed ? "Invitation withdrawn" : "No such invitation");
       return removed ? 0 : 1;
     },
@@ -28,7 +28,7 @@ export const inviteCommands: Record<string, Command> = {
     usage: "",
     options: {},
     async run(args) {
-      const list = listInvitations(args.ctx);
+      const list = await listInvitations(args.ctx);
       print(args, list, list.length ? list.map((i) => i.email).join("\n") : "No pending invitations");
       return 0;
     },

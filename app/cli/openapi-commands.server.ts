@@ -14,9 +14,9 @@ const CREDENTIAL_OPTIONS = {
 } as const;
 const CREDENTIAL_USAGE = "--type api-key --in header|query --name NAME --secret-stdin | --type bearer --secret-stdin | --type basic --username U --secret-stdin";
 
-function requireServer(args: CommandArgs) {
+async function requireServer(args: CommandArgs) {
   const serverId = requireString(args.values, "server");
-  const server = findServerById(args.ctx, serverId);
+  const server = await findServerById(args.ctx, serverId);
   if (!server) throw new Error(`No server has the id ${serverId}`);
   return server;
 }
@@ -77,7 +77,7 @@ export const openapiCommands: Record<string, Command> = {
       ...CREDENTIAL_OPTIONS,
     },
     async run(args) {
-      const server = requireServer(args);
+      const server = await requireServer(args);
       const source = requireString(args.values, "openapi");
       const credential = await credentialFrom(args);
       const include = ((args.values.include as string | undefined) ?? "").split(",").map((s) => s.trim()).filter(Boolean);
@@ -86,8 +86,8 @@ export const openapiCommands: Record<string, Command> = {
       try {
         const { text, sourceUrl } = await readDocument(source);
         const parsed = await parseOpenApiDocument(text, { sourceUrl });
-        plan = planImport(args.ctx, server.id, parsed, { include, baseUrl: (args.values["base-url"] as string | undefined) ?? null });
-        if (!args.values["dry-run"]) counts = applyImport(args.ctx, server.id, plan, { credential: credential ?? undefined });
+        plan = await planImport(args.ctx, server.id, parsed, { include, baseUrl: (args.values["base-url"] as string | undefined) ?? null });
+        if (!args.values["dry-run"]) counts = await applyImport(args.ctx, server.id, plan, { credential: credential ?? undefined });
       } catch (error) {
         if (error instanceof OpenApiImportError) throw new Error(error.message);
         if (error instanceof ValidationError) throw new Error(Object.values(error.fieldErrors).join("\n"));
@@ -125,7 +125,7 @@ export const openapiCommands: Record<string, Command> = {
     usage: `--server ID (${CREDENTIAL_USAGE} | --clear) [--base-url URL]`,
     options: { server: { type: "string" }, clear: { type: "boolean" }, "base-url": { type: "string" }, ...CREDENTIAL_OPTIONS },
     async run(args) {
-      const server = requireServer(args);
+      const server = await requireServer(args);
       let baseUrl: string | undefined;
       if (args.values["base-url"]) {
         const parsed = baseUrlSchema.safeParse(args.values["base-url"]);
@@ -134,15 +134,15 @@ export const openapiCommands: Record<string, Command> = {
       }
       if (args.values.clear) {
         if (args.values.type) throw new Error("Use either --clear or --type, not both");
-        clearApiCredential(args.ctx, null, server.id);
-        if (baseUrl) setBaseUrl(args.ctx, null, server.id, baseUrl);
+        await clearApiCredential(args.ctx, null, server.id);
+        if (baseUrl) await setBaseUrl(args.ctx, null, server.id, baseUrl);
         print(args, { serverId: server.id, credential: null }, `Removed the API credential of ${server.name}`);
         return 0;
       }
       const credential = await credentialFrom(args);
       if (!credential) throw new Error("--type is required (api-key, bearer or basic), or --clear");
       if (!baseUrl && !server.baseUrl) throw new Error("The server has no base URL: give --base-url (the credential is only ever sent there)");
-      setApiCredential(args.ctx, null, server.id, credential, baseUrl);
+      await setApiCredential(args.ctx, null, server.id, credential, baseUrl);
       const description = describeApiAuth(credential);
       print(
         args,

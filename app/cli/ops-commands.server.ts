@@ -16,6 +16,8 @@ export type BackupResult = { file: string; secretsFile: string; bytes: number; p
  * cannot sign tool calls after a restore.
  */
 export async function backupTo(ctx: AppContext, target: string, options: { force?: boolean } = {}): Promise<BackupResult> {
+  // SQLite's online backup API; a PostgreSQL database is backed up with its own tools.
+  if (ctx.store.dialect !== "sqlite") throw new Error("toolgate backup copies the SQLite database; on PostgreSQL use pg_dump, and keep secrets.json");
   const file = path.resolve(target);
   const secretsFile = secretsFileFor(file);
   if (!options.force) {
@@ -30,7 +32,7 @@ export async function backupTo(ctx: AppContext, target: string, options: { force
     // All remaining pages in one step: one read transaction, so the copy is a consistent snapshot.
     // (Copying in small steps restarts whenever another process writes, and may never finish on a
     // busy server; in WAL mode a reader does not block the server's writes.)
-    const { totalPages } = await ctx.db.$client.backup(tmp, { progress: () => 0x7fffffff });
+    const { totalPages } = await ctx.store.sqlite.backup(tmp, { progress: () => 0x7fffffff });
     // One self-contained file (rollback journal, not WAL), checked before it gets its name.
     const check = new Database(tmp, { nativeBinding: process.env.TOOLGATE_SQLITE_BINDING });
     try {

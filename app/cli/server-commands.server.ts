@@ -19,8 +19,8 @@ function readJsonFile(file: string): unknown {
   }
 }
 
-function ownerByEmail(args: CommandArgs, email: string) {
-  const owner = findUserByEmail(args.ctx, email);
+async function ownerByEmail(args: CommandArgs, email: string) {
+  const owner = await findUserByEmail(args.ctx, email);
   if (!owner) throw new Error(`No user has the email ${email.trim().toLowerCase()}`);
   return owner;
 }
@@ -46,14 +46,14 @@ export const serverCommands: Record<string, Command> = {
       tools: { type: "string" },
     },
     async run(args) {
-      const owner = ownerByEmail(args, requireString(args.values, "owner"));
+      const owner = await ownerByEmail(args, requireString(args.values, "owner"));
       const name = requireString(args.values, "name");
       const toolsFile = args.values.tools as string | undefined;
       const tools = toolsFile ? readJsonFile(toolsFile) : [];
       if (!Array.isArray(tools)) throw new Error(`${toolsFile} must hold a JSON array of tool definitions`);
       let created;
       try {
-        created = createServer(args.ctx, { ownerId: owner.id, name, description: args.values.description ?? "", tools });
+        created = await createServer(args.ctx, { ownerId: owner.id, name, description: args.values.description ?? "", tools });
       } catch (error) {
         explain(error);
       }
@@ -78,8 +78,8 @@ export const serverCommands: Record<string, Command> = {
     options: { owner: { type: "string" } },
     async run(args) {
       const ownerEmail = args.values.owner as string | undefined;
-      const owner = ownerEmail ? ownerByEmail(args, ownerEmail) : undefined;
-      const list = listAllServers(args.ctx, owner?.id).map((s) => ({
+      const owner = ownerEmail ? await ownerByEmail(args, ownerEmail) : undefined;
+      const list = (await listAllServers(args.ctx, owner?.id)).map((s) => ({
         id: s.id,
         name: s.name,
         description: s.description,
@@ -115,7 +115,7 @@ export const serverCommands: Record<string, Command> = {
     },
     async run(args) {
       const serverId = requireString(args.values, "server");
-      const server = findServerById(args.ctx, serverId);
+      const server = await findServerById(args.ctx, serverId);
       if (!server) throw new Error(`No server has the id ${serverId}`);
       let definition: unknown;
       if (args.values.file) {

@@ -50,11 +50,6 @@ export function openStore(file: string, options: OpenOptions = {}): SqliteStore 
   return createSqliteStore(openDatabase(file, options).$client);
 }
 
-/** The synchronous Drizzle handle on a store's connection, for the modules not yet on `ctx.store`. */
-export function syncDb(sqlite: Database.Database): Db {
-  return drizzle(sqlite, { schema }) as Db;
-}
-
 /** Walks up from this module (or the bundle) to the folder that holds drizzle/meta/_journal.json. */
 export function findMigrationsFolder(): string {
   if (process.env.TOOLGATE_MIGRATIONS_DIR) return path.resolve(process.env.TOOLGATE_MIGRATIONS_DIR);

@@ -87,12 +87,18 @@ export function createPostgresStore(handle: PostgresHandle): PostgresStore {
   const db = asDb(drizzle(router as pg.Pool, { schema: pgSchema }));
   const tables = pgSchema as unknown as Tables;
 
+  // Where the hand-written statements given a handle run: a transaction's handle maps to its client.
+  const queryables = new WeakMap<Db, Queryable>();
+  const queryableOf = (handle: Db): Queryable => queryables.get(handle) ?? router;
+
   /** A Drizzle handle over one client, sharing the schema config computed once above. */
   const handleOn = (client: pg.PoolClient): Tx => {
     const session = new NodePgSession(client, dialect, schemaConfig, {});
     const tx = new NodePgDatabase(dialect, session, schemaConfig) as NodePgDatabase<typeof pgSchema> & { $client: unknown };
     tx.$client = client;
-    return asDb(tx);
+    const handle = asDb(tx);
+    queryables.set(handle, client);
+    return handle;
   };
 
   let openTransactions = 0;
@@ -176,7 +182,7 @@ export function createPostgresStore(handle: PostgresHandle): PostgresStore {
     pool,
     db,
     tables,
-    hot: postgresHotSql(current),
+    hot: postgresHotSql(queryableOf, pool),
     transaction,
     // PostgreSQL has concurrent writers and commits each connection on its own: grouping commits
     // in one transaction would only make the callers wait for each other.

@@ -52,7 +52,7 @@ export async function checkBearer(
       failure: { status: 401, error: "invalid_token", description: "The access token is invalid, expired or revoked" },
     };
   }
-  const token = verifyAccessToken(ctx, match[1]!);
+  const token = await verifyAccessToken(ctx, match[1]!);
   if (!token) {
     return {
       ok: false,

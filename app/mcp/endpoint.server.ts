@@ -92,7 +92,7 @@ export async function answerMcp(request: ProtocolRequest, ctx: AppContext, serve
   // A valid token brings its server's row along (one read); only a refused token costs a second
   // read, to tell an unknown server (404) from a missing or bad token (401).
   const bearer = await checkBearer(ctx, request.header("authorization"), serverId, { method: request.method, dpop: request.header("dpop") });
-  if (!bearer.ok && !findMcpServer(ctx, serverId)) {
+  if (!bearer.ok && !await findMcpServer(ctx, serverId)) {
     return rpcErrorAnswer(404, { code: ProtocolErrorCode.InvalidRequest, message: "Not found: this MCP server does not exist" }, null, corsHeaders(origin));
   }
   if (!bearer.ok) {
@@ -193,7 +193,7 @@ async function serveModern(served: Served, route: InboundModernRoute): Promise<P
   );
   if (standard) return rpcErrorAnswer(standard.httpStatus, standard.error, message.id, headers);
   if (message.method === "tools/call") {
-    const rejected = checkToolCallParamHeaders(served, message);
+    const rejected = await checkToolCallParamHeaders(served, message);
     if (rejected) return rejected;
   }
   const dispatched = await dispatch(served, "modern", message);
@@ -210,10 +210,10 @@ async function serveModern(served: Served, route: InboundModernRoute): Promise<P
  * disagreeing header is refused before the tool is looked up for the call. The schema is read by
  * name for this server only; whether the grant covers the tool is decided later, by the handler.
  */
-function checkToolCallParamHeaders(served: Served, message: JSONRPCRequest): ProtocolAnswer | null {
+async function checkToolCallParamHeaders(served: Served, message: JSONRPCRequest): Promise<ProtocolAnswer | null> {
   const params = message.params as { name?: unknown; arguments?: unknown } | undefined;
   if (typeof params?.name !== "string") return null;
-  const schema = findToolSchema(served.ctx, served.caller.serverId, params.name);
+  const schema = await findToolSchema(served.ctx, served.caller.serverId, params.name);
   if (schema === undefined) return null;
   const declarations = paramHeaderDeclarations(schema);
   if (declarations.length === 0) return null;
@@ -263,7 +263,7 @@ async function serveLegacy(served: Served, route: InboundLegacyRoute, body: unkn
 }
 
 async function dispatch(served: Served, era: "modern" | "legacy", message: JSONRPCRequest): Promise<Dispatched> {
-  const transport = dispatcherFor(served.ctx, served.server, era);
+  const transport = await dispatcherFor(served.ctx, served.server, era);
   const { answer, cancel } = transport.dispatch(message, served.authInfo);
   served.request.onAbort(cancel);
   if (era === "modern") return answer;

@@ -24,7 +24,7 @@ export function noteGrantUsed(ctx: AppContext, grantId: string): void {
   if (!pending.timer) {
     const timer = setTimeout(() => {
       pending!.timer = null;
-      flushLastUsed(ctx);
+      void flushLastUsed(ctx);
     }, FLUSH_INTERVAL_MS);
     timer.unref();
     pending.timer = timer;
@@ -32,7 +32,7 @@ export function noteGrantUsed(ctx: AppContext, grantId: string): void {
 }
 
 /** Writes the noted uses to grants.last_used_at. Called by the timer and at shutdown. */
-export function flushLastUsed(ctx: AppContext): void {
+export async function flushLastUsed(ctx: AppContext): Promise<void> {
   const pending = pendingByContext.get(ctx);
   if (!pending || pending.uses.size === 0) return;
   if (pending.timer) {
@@ -41,16 +41,9 @@ export function flushLastUsed(ctx: AppContext): void {
   }
   const uses = [...pending.uses];
   pending.uses.clear();
-  const client = ctx.db.$client;
-  if (!client.open) return;
+  if (ctx.store.closed) return;
   try {
-    // max(): a late flush never moves the time backwards.
-    const update = client.prepare(
-      "update grants set last_used_at = max(coalesce(last_used_at, 0), ?) where id = ?",
-    );
-    client.transaction(() => {
-      for (const [grantId, at] of uses) update.run(at, grantId);
-    })();
+    await ctx.store.hot.recordGrantUses(uses);
   } catch (error) {
     ctx.logger.warn("could not record grant last use", { error });
   }

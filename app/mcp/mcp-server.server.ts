@@ -88,7 +88,7 @@ export class EraServer extends Server {
   }
 }
 
-function buildServer(ctx: AppContext, row: McpServerRow, era: Era): Server {
+async function buildServer(ctx: AppContext, row: McpServerRow, era: Era): Promise<Server> {
   const server = new EraServer(
     { name: row.name, version: TOOLGATE_VERSION },
     {
@@ -105,17 +105,17 @@ function buildServer(ctx: AppContext, row: McpServerRow, era: Era): Server {
     era === "modern" ? MODERN_REVISION : undefined,
   );
 
-  server.setRequestHandler("tools/list", (_request, context) => {
+  server.setRequestHandler("tools/list", async (_request, context) => {
     const caller = callerOf(context);
     // A frozen array shared by the requests of this grant until the server's tools change.
-    return { tools: listGrantedTools(ctx, caller.grantId, caller.serverId, caller.toolsVersion) as Tool[] };
+    return { tools: (await listGrantedTools(ctx, caller.grantId, caller.serverId, caller.toolsVersion)) as Tool[] };
   });
 
   server.setRequestHandler("tools/call", async (request, context): Promise<CallToolResult> => {
     const caller = callerOf(context);
     const name = request.params.name;
-    const found = findToolForGrant(ctx, caller.grantId, caller.serverId, name);
-    if (found.kind !== "granted") recordRefusedCall(ctx, caller, name, found.kind);
+    const found = await findToolForGrant(ctx, caller.grantId, caller.serverId, name);
+    if (found.kind !== "granted") await recordRefusedCall(ctx, caller, name, found.kind);
     if (found.kind === "unknown") throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
     if (found.kind === "not_granted") {
       throw new ProtocolError(
@@ -126,7 +126,7 @@ function buildServer(ctx: AppContext, row: McpServerRow, era: Era): Server {
     const started = performance.now();
     const result = await executeTool(ctx, found.tool, request.params.arguments ?? {}, { signal: context.mcpReq.signal });
     const outcome = isArgumentRefusal(result) ? "invalid_arguments" : result.isError ? "error" : "ok";
-    recordToolCall(ctx, caller, name, outcome, Math.round(performance.now() - started));
+    await recordToolCall(ctx, caller, name, outcome, Math.round(performance.now() - started));
     return result;
   });
 
@@ -144,9 +144,9 @@ function buildServer(ctx: AppContext, row: McpServerRow, era: Era): Server {
   return server;
 }
 
-function recordToolCall(ctx: AppContext, caller: Caller, tool: string, outcome: "ok" | "error" | "invalid_arguments", durationMs: number) {
+async function recordToolCall(ctx: AppContext, caller: Caller, tool: string, outcome: "ok" | "error" | "invalid_arguments", durationMs: number) {
   // Never the arguments: they may hold anything the user typed.
-  auditToolCall(ctx, caller, { tool, outcome, durationMs });
+  await auditToolCall(ctx, caller, { tool, outcome, durationMs });
 }
 
 /** The longest tool name kept in the audit log for a refused call (the client chose the name). */
@@ -157,13 +157,13 @@ export const MAX_AUDITED_TOOL_NAME = 128;
  * as requested (truncated) and the reason: an owner sees an application probing for tools it was
  * not given. One prepared insert; the caller already holds a valid token for this server.
  */
-function recordRefusedCall(ctx: AppContext, caller: Caller, name: string, reason: "unknown" | "not_granted") {
-  auditToolCall(ctx, caller, { tool: name.slice(0, MAX_AUDITED_TOOL_NAME), outcome: "refused", reason });
+async function recordRefusedCall(ctx: AppContext, caller: Caller, name: string, reason: "unknown" | "not_granted") {
+  await auditToolCall(ctx, caller, { tool: name.slice(0, MAX_AUDITED_TOOL_NAME), outcome: "refused", reason });
 }
 
-function auditToolCall(ctx: AppContext, caller: Caller, detail: Record<string, unknown>) {
+async function auditToolCall(ctx: AppContext, caller: Caller, detail: Record<string, unknown>) {
   try {
-    recordAudit(ctx, ctx.db, {
+    await recordAudit(ctx, ctx.db, {
       kind: "tool.called",
       serverId: caller.serverId,
       userId: caller.userId,
@@ -184,10 +184,10 @@ const registries = new WeakMap<AppContext, Map<string, Entry>>();
 
 const MODERN_CLASSIFICATION: MessageClassification = { era: "modern", revision: MODERN_REVISION };
 
-function connected(ctx: AppContext, row: McpServerRow, era: Era): DispatchTransport {
+async function connected(ctx: AppContext, row: McpServerRow, era: Era): Promise<DispatchTransport> {
   const transport = new DispatchTransport(era === "modern" ? MODERN_CLASSIFICATION : undefined);
   // connect() only wires callbacks and awaits start(), which does nothing: usable at once.
-  const server = buildServer(ctx, row, era);
+  const server = await buildServer(ctx, row, era);
   void server.connect(transport);
   transport.useRequestEntry(sdkRequestEntry(server));
   return transport;
@@ -199,7 +199,7 @@ function connected(ctx: AppContext, row: McpServerRow, era: Era): DispatchTransp
  * request, so tool edits need no rebuild. An evicted entry is not closed: requests still in flight
  * on it finish.
  */
-export function dispatcherFor(ctx: AppContext, row: McpServerRow, era: Era): DispatchTransport {
+export async function dispatcherFor(ctx: AppContext, row: McpServerRow, era: Era): Promise<DispatchTransport> {
   let registry = registries.get(ctx);
   if (!registry) {
     registry = new Map();
@@ -207,7 +207,7 @@ export function dispatcherFor(ctx: AppContext, row: McpServerRow, era: Era): Dis
   }
   let entry = registry.get(row.id);
   if (!entry || entry.updatedAt !== row.updatedAt) {
-    entry = { updatedAt: row.updatedAt, modern: connected(ctx, row, "modern"), legacy: connected(ctx, row, "legacy") };
+    entry = { updatedAt: row.updatedAt, modern: await connected(ctx, row, "modern"), legacy: await connected(ctx, row, "legacy") };
     registry.delete(row.id);
     if (registry.size >= MAX_SERVERS) registry.delete(registry.keys().next().value!);
     registry.set(row.id, entry);

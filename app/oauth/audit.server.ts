@@ -1,8 +1,7 @@
 /** Writes audit_events rows. `detail` is a small JSON object and never holds secrets or arguments. */
 import type { AppContext } from "~/context.server";
-import { statement } from "~/db/statements.server";
 import { sha256Hex } from "~/utils/crypto.server";
-import type { Tx } from "./tokens.server";
+import type { Tx } from "~/db/store.server";
 
 export type AuditEvent = {
   /** e.g. "token.issued", "token.refreshed", "token.revoked", "refresh.reuse_detected", "client.registered". */
@@ -29,20 +28,16 @@ function storedDetail(detail: Record<string, unknown> | undefined): string {
   return JSON.stringify({ oversized: true, chars: text.length, sha256: sha256Hex(text) });
 }
 
-export function recordAudit(ctx: AppContext, _tx: Tx, event: AuditEvent): void {
-  // A prepared statement on ctx.db's connection, the one every transaction runs on, so it takes
-  // part in the caller's transaction when there is one (`tx` names it; nothing else is needed).
-  statement(
-    ctx.db,
-    "insert into audit_events (at, kind, server_id, user_id, client_id, grant_id, actor, detail) values (?, ?, ?, ?, ?, ?, ?, ?)",
-  ).run(
-    ctx.now(),
-    event.kind,
-    event.serverId ?? null,
-    event.userId ?? null,
-    event.clientId ?? null,
-    event.grantId ?? null,
-    event.actor ?? null,
-    storedDetail(event.detail),
-  );
+/** Records an event; inside a transaction, pass its `tx` (the event commits or rolls back with it). */
+export function recordAudit(ctx: Pick<AppContext, "store" | "now">, tx: Tx, event: AuditEvent): Promise<void> {
+  return ctx.store.hot.insertAuditEvent(tx, {
+    at: ctx.now(),
+    kind: event.kind,
+    serverId: event.serverId ?? null,
+    userId: event.userId ?? null,
+    clientId: event.clientId ?? null,
+    grantId: event.grantId ?? null,
+    actor: event.actor ?? null,
+    detail: storedDetail(event.detail),
+  });
 }

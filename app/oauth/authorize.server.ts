@@ -11,8 +11,7 @@
  * carries `state` or the PKCE challenge (docs/decisions/005-consent-csrf.md).
  */
 import type { AppContext } from "~/context.server";
-import { statement } from "~/db/statements.server";
-import { authorizationRequests } from "~/db/schema";
+import type { authorizationRequests } from "~/db/schema";
 import { newId } from "~/utils/crypto.server";
 import { isMetadataDocumentClientId, resolveClient, type OAuthClient } from "./clients.server";
 import { OAuthError } from "./errors.server";
@@ -208,13 +207,13 @@ export function checkScope(params: URLSearchParams): string {
  * the exact MCP URL of a server here; tokens are bound to one server, so at most one resource.
  * The whole origin (from path-less RFC 9728 metadata) means "let the user choose".
  */
-export function checkResource(ctx: AppContext, params: URLSearchParams): { resource: string | null; serverId: string | null } {
+export async function checkResource(ctx: AppContext, params: URLSearchParams): Promise<{ resource: string | null; serverId: string | null }> {
   const resources = params.getAll("resource");
   if (resources.length === 0) return { resource: null, serverId: null };
   if (resources.length > 1) throw new OAuthError("invalid_target", "Only one resource may be requested: tokens are issued for one MCP server");
   const resource = resources[0]!;
   if (isOriginResource(ctx, resource)) return { resource: null, serverId: null };
-  const serverId = serverIdFromResource(ctx, resource);
+  const serverId = await serverIdFromResource(ctx, resource);
   if (!serverId) throw new OAuthError("invalid_target", "resource is not the MCP URL of a server on this Toolgate");
   return { resource, serverId };
 }
@@ -229,17 +228,17 @@ export function checkState(params: URLSearchParams): string | null {
 }
 
 /** Runs the step-2 checks on a request whose client and redirect URI are verified. */
-export function checkAuthorizationParameters(
+export async function checkAuthorizationParameters(
   ctx: AppContext,
   params: URLSearchParams,
   verified: VerifiedClient,
-): ValidatedAuthorizationRequest {
+): Promise<ValidatedAuthorizationRequest> {
   checkNoRepeatedParameters(params);
   checkNoRequestObject(params);
   checkResponseType(params);
   const codeChallenge = checkPkce(params);
   const scope = checkScope(params);
-  const { resource, serverId } = checkResource(ctx, params);
+  const { resource, serverId } = await checkResource(ctx, params);
   return {
     clientId: verified.client.id,
     redirectUri: verified.redirectUri,
@@ -292,8 +291,8 @@ export async function startAuthorization(ctx: AppContext, params: URLSearchParam
   const state = states.length === 1 ? states[0]! : null;
   try {
     checkState(params);
-    const validated = checkAuthorizationParameters(ctx, params, verified);
-    const requestId = storeAuthorizationRequest(ctx, validated);
+    const validated = await checkAuthorizationParameters(ctx, params, verified);
+    const requestId = await storeAuthorizationRequest(ctx, validated);
     return { kind: "consent", location: consentPath(requestId), requestId };
   } catch (error) {
     if (!(error instanceof OAuthError)) throw error;
@@ -311,10 +310,11 @@ export function consentPath(requestId: string, serverId?: string | null): string
 }
 
 /** Stores a validated request; it can be answered until ctx.config.authRequestTtlSeconds pass. */
-export function storeAuthorizationRequest(ctx: AppContext, request: ValidatedAuthorizationRequest): string {
+export async function storeAuthorizationRequest(ctx: AppContext, request: ValidatedAuthorizationRequest): Promise<string> {
+  const { authorizationRequests } = ctx.store.tables;
   const id = newId();
   const now = ctx.now();
-  ctx.db
+  await ctx.db
     .insert(authorizationRequests)
     .values({
       id,
@@ -328,25 +328,17 @@ export function storeAuthorizationRequest(ctx: AppContext, request: ValidatedAut
       serverId: request.serverId,
       createdAt: now,
       expiresAt: now + ctx.config.authRequestTtlSeconds * 1000,
-    })
-    .run();
+    });
   return id;
 }
 
 /** A stored request that can still be answered: known, not expired, not yet approved or denied. */
-export function loadPendingRequest(ctx: AppContext, requestId: unknown): PendingAuthorizationRequest {
+export async function loadPendingRequest(ctx: AppContext, requestId: unknown): Promise<PendingAuthorizationRequest> {
   if (typeof requestId !== "string" || !REQUEST_ID.test(requestId)) throw new AuthorizePageError(MESSAGES.expired);
-  const row = statement<[string], PendingRow>(ctx.db, PENDING_REQUEST).get(requestId);
+  const row = await ctx.store.hot.pendingRequest(ctx.db, requestId);
   if (!row || row.completedAt !== null || row.expiresAt <= ctx.now()) throw new AuthorizePageError(MESSAGES.expired);
   return { ...row, redirectUriProvided: row.redirectUriProvided === 1 };
 }
-
-// Prepared once per connection (the consent page reads it on every load); columns as Drizzle names them.
-type PendingRow = Omit<PendingAuthorizationRequest, "redirectUriProvided"> & { redirectUriProvided: number };
-const PENDING_REQUEST = `select id, client_id as clientId, redirect_uri as redirectUri,
-       redirect_uri_provided as redirectUriProvided, state, code_challenge as codeChallenge, scope, resource,
-       server_id as serverId, created_at as createdAt, expires_at as expiresAt, completed_at as completedAt
-  from authorization_requests where id = ?`;
 
 /**
  * The client of a stored request, checked again: it may have been removed, or (a metadata document
@@ -364,7 +356,7 @@ export async function reverifyClient(ctx: AppContext, request: PendingAuthorizat
  * name (as stored; nothing is fetched) and the server the request names (its name is public in the
  * protected resource metadata). Null for anything but a live pending request.
  */
-export function describePendingRequest(ctx: AppContext, returnTo: string): { applicationName: string; serverName: string | null } | null {
+export async function describePendingRequest(ctx: AppContext, returnTo: string): Promise<{ applicationName: string; serverName: string | null } | null> {
   let url: URL;
   try {
     url = new URL(returnTo, "http://toolgate.invalid");
@@ -374,14 +366,14 @@ export function describePendingRequest(ctx: AppContext, returnTo: string): { app
   if (url.pathname !== "/authorize") return null;
   let pending: PendingAuthorizationRequest;
   try {
-    pending = loadPendingRequest(ctx, url.searchParams.get("request"));
+    pending = await loadPendingRequest(ctx, url.searchParams.get("request"));
   } catch {
     return null;
   }
-  const client = statement<[string], { name: string }>(ctx.db, "select client_name as name from oauth_clients where id = ?").get(pending.clientId);
-  if (!client) return null;
+  const clientName = await ctx.store.hot.clientName(ctx.db, pending.clientId);
+  if (clientName === undefined) return null;
   const server = pending.serverId
-    ? statement<[string], { name: string }>(ctx.db, "select name from mcp_servers where id = ?").get(pending.serverId)
+    ? await ctx.store.hot.serverName(ctx.db, pending.serverId)
     : undefined;
-  return { applicationName: client.name || "Unnamed application", serverName: server?.name ?? null };
+  return { applicationName: clientName || "Unnamed application", serverName: server ?? null };
 }

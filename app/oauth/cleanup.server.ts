@@ -26,7 +26,7 @@ export type CleanupReport = {
   replayKeys: number;
 };
 
-export function runOAuthCleanup(ctx: AppContext): Promise<CleanupReport> {
+export async function runOAuthCleanup(ctx: AppContext): Promise<CleanupReport> {
   const { accessTokens, authorizationCodes, authorizationRequests, refreshTokens, sessions, tokenFamilies } = ctx.store.tables;
   const now = ctx.now();
   return ctx.store.transaction(async (tx) => {

@@ -5,7 +5,6 @@
  * with the tools the owner chose; it has no refresh token (RFC 6749 §4.4.3).
  */
 import type { AppContext } from "~/context.server";
-import { groupTransaction, statement } from "~/db/statements.server";
 import { recordAudit } from "./audit.server";
 import { touchClient, type OAuthClient } from "./clients.server";
 import { OAuthError } from "./errors.server";
@@ -14,8 +13,6 @@ import type { FormParams } from "./request-parsing.server";
 import { createFamily, mintTokens, type IssuedTokens } from "./tokens.server";
 
 export const CLIENT_CREDENTIALS_GRANT = "client_credentials";
-
-type MachineGrantRow = { id: string; userId: string; serverId: string; scope: string; revokedAt: number | null };
 
 /** Issues an access token to a machine client; `dpopJkt` binds it to a DPoP key (RFC 9449). */
 export async function clientCredentialsGrant(
@@ -26,15 +23,12 @@ export async function clientCredentialsGrant(
 ): Promise<IssuedTokens> {
   // RFC 6749 §5.2: only a machine client (an owner-made one) may use this grant.
   if (client.kind !== "machine") {
-    touchClient(ctx, client.id);
+    await touchClient(ctx, client.id);
     throw new OAuthError("unauthorized_client", "Only machine clients created by a server's owner may use the client_credentials grant");
   }
-  return groupTransaction(ctx.db, () => {
-    touchClient(ctx, client.id);
-    const grant = statement<[string], MachineGrantRow>(
-      ctx.db,
-      "select id, user_id as userId, server_id as serverId, scope, revoked_at as revokedAt from grants where client_id = ? and source = 'machine'",
-    ).get(client.id);
+  return ctx.store.groupTransaction(async (tx) => {
+    await touchClient(ctx, client.id, tx);
+    const grant = await ctx.store.hot.machineGrant(tx, client.id);
     if (!grant || grant.revokedAt !== null) throw new OAuthError("invalid_grant", "This machine client was revoked");
     // RFC 8707 §2: the token is for the one server the client was made for, named exactly.
     const resource = params.get("resource");
@@ -47,8 +41,8 @@ export async function clientCredentialsGrant(
     if (!scope || scope.split(" ").some((s) => !(SUPPORTED_SCOPES as readonly string[]).includes(s) || !grant.scope.split(" ").includes(s))) {
       throw new OAuthError("invalid_scope", `The scope must be ${grant.scope}`);
     }
-    const familyId = createFamily(ctx, ctx.db, grant.id);
-    const tokens = mintTokens(ctx, ctx.db, {
+    const familyId = await createFamily(ctx, tx, grant.id);
+    const tokens = await mintTokens(ctx, tx, {
       grantId: grant.id,
       familyId,
       clientId: client.id,
@@ -58,7 +52,7 @@ export async function clientCredentialsGrant(
       withRefreshToken: false,
       dpopJkt,
     });
-    recordAudit(ctx, ctx.db, {
+    await recordAudit(ctx, tx, {
       kind: "token.issued",
       serverId: grant.serverId,
       userId: grant.userId,

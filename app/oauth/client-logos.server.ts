@@ -10,7 +10,6 @@ import { createHash } from "node:crypto";
 import { eq, notInArray, sql } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import type { Db } from "~/db/store.server";
-import { clientLogos, oauthClients } from "~/db/schema";
 import { MetadataDocumentError, type FetchedImage } from "./metadata-document-fetch.server";
 
 export type LogoType = "image/png" | "image/jpeg" | "image/gif" | "image/webp";
@@ -37,6 +36,7 @@ export async function storeClientLogo(
   logoUri: string,
   fetchLogo: (url: string) => Promise<FetchedImage>,
 ): Promise<string | null> {
+  const { clientLogos } = ctx.store.tables;
   let image: FetchedImage;
   try {
     image = await fetchLogo(logoUri);
@@ -50,19 +50,21 @@ export async function storeClientLogo(
     return null;
   }
   const digest = createHash("sha256").update(image.bytes).digest("hex");
-  ctx.db.insert(clientLogos).values({ digest, contentType: type, bytes: image.bytes, createdAt: ctx.now() }).onConflictDoNothing().run();
+  await ctx.db.insert(clientLogos).values({ digest, contentType: type, bytes: image.bytes, createdAt: ctx.now() }).onConflictDoNothing();
   return digest;
 }
 
 /** Points a client at its stored logo (or at none). */
-export function setClientLogo(ctx: AppContext, clientId: string, digest: string | null): void {
-  ctx.db.update(oauthClients).set({ logoDigest: digest }).where(eq(oauthClients.id, clientId)).run();
+export async function setClientLogo(ctx: AppContext, clientId: string, digest: string | null): Promise<void> {
+  const { oauthClients } = ctx.store.tables;
+  await ctx.db.update(oauthClients).set({ logoDigest: digest }).where(eq(oauthClients.id, clientId));
 }
 
 /** A stored logo by digest, for /client-logos/<digest>; null for anything else. */
-export function findClientLogo(ctx: AppContext, digest: string): { contentType: string; bytes: Buffer } | null {
+export async function findClientLogo(ctx: AppContext, digest: string): Promise<{ contentType: string; bytes: Buffer } | null> {
+  const { clientLogos } = ctx.store.tables;
   if (!/^[0-9a-f]{64}$/.test(digest)) return null;
-  return ctx.db.select({ contentType: clientLogos.contentType, bytes: clientLogos.bytes }).from(clientLogos).where(eq(clientLogos.digest, digest)).get() ?? null;
+  return (await ctx.db.select({ contentType: clientLogos.contentType, bytes: clientLogos.bytes }).from(clientLogos).where(eq(clientLogos.digest, digest)).limit(1))[0] ?? null;
 }
 
 /** Deletes logos no client points to any more. Returns how many. */
@@ -74,11 +76,11 @@ export async function deleteUnusedLogos(ctx: Pick<AppContext, "store">, tx: Db):
 
 
 /** The served address of a client's logo, or null (self-registered clients never have one). */
-export function clientLogoUrl(ctx: AppContext, clientId: string): string | null {
-  const row = ctx.db
+export async function clientLogoUrl(ctx: AppContext, clientId: string): Promise<string | null> {
+  const { oauthClients } = ctx.store.tables;
+  const row = (await ctx.db
     .select({ digest: oauthClients.logoDigest, kind: oauthClients.kind })
     .from(oauthClients)
-    .where(eq(oauthClients.id, clientId))
-    .get();
+    .where(eq(oauthClients.id, clientId)).limit(1))[0];
   return row && row.kind === "metadata_document" && row.digest ? `/client-logos/${row.digest}` : null;
 }

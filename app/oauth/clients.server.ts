@@ -5,9 +5,8 @@
 import { and, eq, lt, notExists, sql } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import { setClientLogo, storeClientLogo } from "./client-logos.server";
-import { immediateTransaction, statement } from "~/db/statements.server";
-import type { Db } from "~/db/store.server";
-import { oauthClients } from "~/db/schema";
+import type { ClientRow as StoredClientRow } from "~/db/hot.server";
+import type { Db, Tx } from "~/db/store.server";
 import { newId, safeEqual, sha256Hex } from "~/utils/crypto.server";
 import { recordAudit } from "./audit.server";
 import { clientKeysOf, verifyClientAssertion } from "./client-assertion.server";
@@ -33,7 +32,7 @@ export type OAuthClient = {
   grantTypes: string[];
 };
 
-type ClientRow = typeof oauthClients.$inferSelect;
+type ClientRow = StoredClientRow;
 
 const UNNAMED = "Unnamed application";
 
@@ -71,12 +70,6 @@ export function isMetadataDocumentClientId(clientId: string): boolean {
   return clientId.startsWith("https://");
 }
 
-// Every column of oauth_clients under its schema name, on a statement prepared once (hot: /token).
-const CLIENT_ROW = `select id, kind, secret_hash as secretHash, token_endpoint_auth_method as tokenEndpointAuthMethod,
-       client_name as clientName, client_uri as clientUri, logo_uri as logoUri, redirect_uris as redirectUris,
-       metadata, created_at as createdAt, last_used_at as lastUsedAt, expires_at as expiresAt
-  from oauth_clients where id = ?`;
-
 /**
  * The client named by `clientId`, or null when it is unknown or its metadata document cannot be
  * fetched or is invalid. Metadata documents are fetched again once their cached copy expired.
@@ -87,7 +80,7 @@ export async function resolveClient(
   fetcher: MetadataDocumentFetcher = productionFetcher(),
 ): Promise<OAuthClient | null> {
   if (typeof clientId !== "string" || clientId.length === 0 || clientId.length > 2000) return null;
-  const row = statement<[string], typeof oauthClients.$inferSelect>(ctx.db, CLIENT_ROW).get(clientId);
+  const row = await ctx.store.hot.clientById(ctx.db, clientId);
   if (!isMetadataDocumentClientId(clientId)) return row && row.kind !== "metadata_document" ? toClient(row) : null;
   if (row && row.kind === "metadata_document" && row.expiresAt !== null && row.expiresAt > ctx.now()) {
     return toClient(row);
@@ -188,19 +181,21 @@ async function refreshMetadataDocumentClient(
     metadata: signsWithKeys ? withKeys(storedMetadata(metadata), doc) : storedMetadata(metadata),
     expiresAt: now + fetched.cacheSeconds * 1000,
   };
-  const previous = ctx.db.select({ logoUri: oauthClients.logoUri, logoDigest: oauthClients.logoDigest }).from(oauthClients).where(eq(oauthClients.id, clientId)).get();
-  ctx.db
+  const { oauthClients } = ctx.store.tables;
+  const previous = (
+    await ctx.db.select({ logoUri: oauthClients.logoUri, logoDigest: oauthClients.logoDigest }).from(oauthClients).where(eq(oauthClients.id, clientId)).limit(1)
+  )[0];
+  await ctx.db
     .insert(oauthClients)
     .values({ id: clientId, createdAt: now, ...values })
-    .onConflictDoUpdate({ target: oauthClients.id, set: values })
-    .run();
+    .onConflictDoUpdate({ target: oauthClients.id, set: values });
   // The logo is fetched again only when the document names another one (or none was stored yet).
   if (metadata.logoUri === null) {
-    if (previous?.logoDigest) setClientLogo(ctx, clientId, null);
+    if (previous?.logoDigest) await setClientLogo(ctx, clientId, null);
   } else if (fetcher.fetchLogo && (previous?.logoUri !== metadata.logoUri || !previous.logoDigest)) {
-    setClientLogo(ctx, clientId, await storeClientLogo(ctx, clientId, metadata.logoUri, fetcher.fetchLogo));
+    await setClientLogo(ctx, clientId, await storeClientLogo(ctx, clientId, metadata.logoUri, fetcher.fetchLogo));
   }
-  const row = statement<[string], typeof oauthClients.$inferSelect>(ctx.db, CLIENT_ROW).get(clientId);
+  const row = await ctx.store.hot.clientById(ctx.db, clientId);
   return row ? toClient(row) : null;
 }
 
@@ -230,7 +225,7 @@ export type RegistrationResult = { response: Record<string, unknown>; client: OA
  * Registers a client (RFC 7591 §3.1). A confidential client gets a secret, returned here once and
  * stored only as its hash. `input` is the parsed JSON body.
  */
-export function registerClient(ctx: AppContext, input: unknown): RegistrationResult {
+export async function registerClient(ctx: AppContext, input: unknown): Promise<RegistrationResult> {
   const metadata = parseClientMetadata(input, "client_secret_basic");
   const id = newId();
   const now = ctx.now();
@@ -249,25 +244,20 @@ export function registerClient(ctx: AppContext, input: unknown): RegistrationRes
     ...(metadata.applicationType !== null ? { application_type: metadata.applicationType } : {}),
   };
   const clientName = metadata.clientName ?? UNNAMED;
-  immediateTransaction(ctx.db, () => {
-    // A statement prepared once (app/db/statements.server.ts): registration is a hot, open endpoint.
-    statement(
-      ctx.db,
-      `insert into oauth_clients (id, kind, secret_hash, token_endpoint_auth_method, client_name, client_uri, logo_uri,
-                                  redirect_uris, metadata, created_at, last_used_at)
-       values (?, 'registered', ?, ?, ?, ?, ?, ?, ?, ?, null)`,
-    ).run(
+  await ctx.store.transaction(async (tx) => {
+    // A statement prepared once (app/db/hot-sqlite.server.ts): registration is a hot, open endpoint.
+    await ctx.store.hot.insertRegisteredClient(tx, {
       id,
-      secret ? secretHash(secret) : null,
-      metadata.tokenEndpointAuthMethod,
+      secretHash: secret ? secretHash(secret) : null,
+      tokenEndpointAuthMethod: metadata.tokenEndpointAuthMethod,
       clientName,
-      metadata.clientUri,
-      metadata.logoUri,
-      JSON.stringify(metadata.redirectUris),
-      storedMetadata(metadata),
-      now,
-    );
-    recordAudit(ctx, ctx.db, {
+      clientUri: metadata.clientUri,
+      logoUri: metadata.logoUri,
+      redirectUris: JSON.stringify(metadata.redirectUris),
+      metadata: storedMetadata(metadata),
+      createdAt: now,
+    });
+    await recordAudit(ctx, tx, {
       kind: "client.registered",
       clientId: id,
       actor: `client:${id}`,
@@ -301,12 +291,8 @@ export function registerClient(ctx: AppContext, input: unknown): RegistrationRes
 }
 
 /** Marks a client as used (at most once a minute, to keep the token endpoint write-light). */
-export function touchClient(ctx: AppContext, clientId: string): void {
-  const now = ctx.now();
-  statement(
-    ctx.db,
-    "update oauth_clients set last_used_at = ? where id = ? and (last_used_at is null or last_used_at < ?)",
-  ).run(now, clientId, now - 60_000);
+export function touchClient(ctx: AppContext, clientId: string, tx: Tx = ctx.db): Promise<void> {
+  return ctx.store.hot.touchClient(tx, clientId, ctx.now());
 }
 
 export type ClientCredentials = {
@@ -350,13 +336,14 @@ export async function authenticateClient(
     throw fail(`client authenticated with ${credentials.method}, registered ${client.tokenEndpointAuthMethod}`);
   }
   if (client.tokenEndpointAuthMethod === "private_key_jwt") {
-    const row = statement<[string], { metadata: string }>(ctx.db, "select metadata from oauth_clients where id = ?").get(client.id);
-    const keys = row ? clientKeysOf(row.metadata) : null;
+    const metadata = await ctx.store.hot.clientMetadata(ctx.db, client.id);
+    const keys = metadata !== undefined ? clientKeysOf(metadata) : null;
     if (!keys || credentials.assertion === undefined) throw fail("private_key_jwt client without keys or assertion");
     await verifyClientAssertion(ctx, client.id, keys, credentials.assertion, fetcher);
     return client;
   }
-  const row = ctx.db.select({ secretHash: oauthClients.secretHash }).from(oauthClients).where(eq(oauthClients.id, client.id)).get();
+  const { oauthClients } = ctx.store.tables;
+  const row = (await ctx.db.select({ secretHash: oauthClients.secretHash }).from(oauthClients).where(eq(oauthClients.id, client.id)).limit(1))[0];
   if (!row?.secretHash || !safeEqual(row.secretHash, secretHash(credentials.secret ?? ""))) throw fail("wrong client secret");
   return client;
 }

@@ -5,8 +5,6 @@
  */
 import { and, eq, gt, isNull } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { authorizationCodes, authorizationRequests } from "~/db/schema";
-import { statement } from "~/db/statements.server";
 import { recordAudit } from "./audit.server";
 import { clientLogoUrl } from "./client-logos.server";
 import {
@@ -115,33 +113,27 @@ export function presentClient(client: OAuthClient, redirectUri: string): ClientP
 }
 
 // The page's reads, prepared once per connection (the query builder would prepare each anew per load).
-const OWNED_SERVER = "select id, name, description from mcp_servers where id = ? and owner_id = ?";
-const SERVER_TOOLS = "select id, name, description, annotations from tools where server_id = ? order by name";
-const OWNED_SERVERS = "select id, name from mcp_servers where owner_id = ? order by name";
-
-function ownedServer(ctx: AppContext, userId: string, serverId: string): ConsentServer | null {
-  return statement<[string, string], ConsentServer>(ctx.db, OWNED_SERVER).get(serverId, userId) ?? null;
+async function ownedServer(ctx: AppContext, userId: string, serverId: string): Promise<ConsentServer | null> {
+  return (await ctx.store.hot.ownedServer(ctx.db, serverId, userId)) ?? null;
 }
 
-function serverTools(ctx: AppContext, serverId: string): ConsentTool[] {
-  return statement<[string], Omit<ConsentTool, "effect"> & { annotations: string | null }>(ctx.db, SERVER_TOOLS)
-    .all(serverId)
-    .map(({ annotations, ...tool }) => ({ ...tool, effect: toolEffect(annotations) }));
+async function serverTools(ctx: AppContext, serverId: string): Promise<ConsentTool[]> {
+  return (await ctx.store.hot.consentTools(ctx.db, serverId)).map(({ annotations, ...tool }) => ({ ...tool, effect: toolEffect(annotations) }));
 }
 
 /**
  * The server this request is for: the one its resource named (which the user must own: "You do not
  * have access to this MCP server."), or, when it named none, the one the user picked.
  */
-export function selectServer(
+export async function selectServer(
   ctx: AppContext,
   request: PendingAuthorizationRequest,
   userId: string,
   chosenServerId: string | null,
-): ConsentServer | null {
+): Promise<ConsentServer | null> {
   const serverId = request.serverId ?? chosenServerId;
   if (!serverId) return null;
-  const server = ownedServer(ctx, userId, serverId);
+  const server = await ownedServer(ctx, userId, serverId);
   if (!server) throw new AuthorizePageError(MESSAGES.noAccess, 403);
   return server;
 }
@@ -157,19 +149,19 @@ export async function loadConsent(
   let choices: ConsentView["choices"] = null;
   let server: ConsentServer | null;
   if (request.serverId) {
-    server = selectServer(ctx, request, userId, null);
+    server = await selectServer(ctx, request, userId, null);
   } else {
-    choices = statement<[string], { id: string; name: string }>(ctx.db, OWNED_SERVERS).all(userId);
+    choices = await ctx.store.hot.ownedServers(ctx.db, userId);
     // Preselect the first server so the page always shows a tool list (with JavaScript off too).
-    server = selectServer(ctx, request, userId, chosenServerId ?? choices[0]?.id ?? null);
+    server = await selectServer(ctx, request, userId, chosenServerId ?? choices[0]?.id ?? null);
   }
   return {
     requestId: request.id,
-    client: { ...presentClient(client, request.redirectUri), logoUrl: client.kind === "metadata_document" ? clientLogoUrl(ctx, client.id) : null },
+    client: { ...presentClient(client, request.redirectUri), logoUrl: client.kind === "metadata_document" ? await clientLogoUrl(ctx, client.id) : null },
     scope: request.scope,
     choices,
     server,
-    tools: server ? serverTools(ctx, server.id) : [],
+    tools: server ? await serverTools(ctx, server.id) : [],
   };
 }
 
@@ -191,9 +183,10 @@ export type ConsentOutcome = {
 };
 
 /** Marks the request answered; false when it was answered (or expired) meanwhile: a request is answered once. */
-function completeRequest(ctx: AppContext, tx: Tx, requestId: string, serverId: string | null): boolean {
+async function completeRequest(ctx: AppContext, tx: Tx, requestId: string, serverId: string | null): Promise<boolean> {
+  const { authorizationRequests } = ctx.store.tables;
   const now = ctx.now();
-  const result = tx
+  const result = await tx
     .update(authorizationRequests)
     .set({ completedAt: now, ...(serverId ? { serverId } : {}) })
     .where(
@@ -203,8 +196,8 @@ function completeRequest(ctx: AppContext, tx: Tx, requestId: string, serverId: s
         gt(authorizationRequests.expiresAt, now),
       ),
     )
-    .run();
-  return result.changes === 1;
+    .returning({ id: authorizationRequests.id });
+  return result.length === 1;
 }
 
 /**
@@ -214,26 +207,27 @@ function completeRequest(ctx: AppContext, tx: Tx, requestId: string, serverId: s
  * browser goes: the redirect URI with code, state and iss (RFC 9207 §2).
  */
 export async function approveAuthorization(ctx: AppContext, decision: ConsentDecision): Promise<ConsentOutcome> {
+  const { authorizationCodes } = ctx.store.tables;
   const { request, user } = decision;
   const client = await reverifyClient(ctx, request);
-  const server = selectServer(ctx, request, user.id, decision.chosenServerId);
+  const server = await selectServer(ctx, request, user.id, decision.chosenServerId);
   if (!server) throw new ConsentFormError(FORM_MESSAGES.noServer);
   const code = newAuthorizationCode();
   const now = ctx.now();
-  ctx.db.transaction((tx) => {
-    const chosen = toolsOfServer(tx, server.id, decision.toolIds);
+  await ctx.store.transaction(async (tx) => {
+    const chosen = await toolsOfServer(ctx, tx, server.id, decision.toolIds);
     if (!chosen.ok) throw new ConsentFormError(chosen.reason === "none" ? FORM_MESSAGES.noTools : FORM_MESSAGES.foreignTools);
-    if (!completeRequest(ctx, tx, request.id, request.serverId ? null : server.id)) {
+    if (!await completeRequest(ctx, tx, request.id, request.serverId ? null : server.id)) {
       throw new AuthorizePageError(MESSAGES.expired);
     }
-    const { grantId, created } = createOrUpdateGrant(ctx, tx, {
+    const { grantId, created } = await createOrUpdateGrant(ctx, tx, {
       userId: user.id,
       clientId: client.id,
       serverId: server.id,
       scope: request.scope,
       toolIds: chosen.tools.map((t) => t.id),
     });
-    tx.insert(authorizationCodes)
+    await tx.insert(authorizationCodes)
       .values({
         codeHash: secretHash(code),
         grantId,
@@ -247,9 +241,8 @@ export async function approveAuthorization(ctx: AppContext, decision: ConsentDec
         resource: mcpResourceUrl(ctx, server.id),
         createdAt: now,
         expiresAt: now + ctx.config.codeTtlSeconds * 1000,
-      })
-      .run();
-    recordAudit(ctx, tx, {
+      });
+    await recordAudit(ctx, tx, {
       kind: "authorization.approved",
       serverId: server.id,
       userId: user.id,
@@ -273,10 +266,10 @@ export async function denyAuthorization(ctx: AppContext, decision: ConsentDecisi
   const { request, user } = decision;
   const client = await reverifyClient(ctx, request);
   // A request for a server of someone else is refused rather than answered on the owner's behalf.
-  const server = request.serverId ? selectServer(ctx, request, user.id, null) : null;
-  ctx.db.transaction((tx) => {
-    if (!completeRequest(ctx, tx, request.id, null)) throw new AuthorizePageError(MESSAGES.expired);
-    recordAudit(ctx, tx, {
+  const server = request.serverId ? await selectServer(ctx, request, user.id, null) : null;
+  await ctx.store.transaction(async (tx) => {
+    if (!await completeRequest(ctx, tx, request.id, null)) throw new AuthorizePageError(MESSAGES.expired);
+    await recordAudit(ctx, tx, {
       kind: "authorization.denied",
       serverId: server?.id ?? null,
       userId: user.id,

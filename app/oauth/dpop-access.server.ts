@@ -31,7 +31,7 @@ export async function checkDpopAccess(
   const refuse = (error: "invalid_token" | "invalid_dpop_proof" | "use_dpop_nonce", description: string, headers?: Record<string, string>) =>
     ({ ok: false, failure: { status: 401, error, description, dpop: true, headers } }) as const;
   const match = DPOP_CREDENTIALS.exec(authorization);
-  const token = match ? verifyAccessToken(ctx, match[1]!) : null;
+  const token = match ? await verifyAccessToken(ctx, match[1]!) : null;
   if (!match || !token) return refuse("invalid_token", "The access token is invalid, expired or revoked");
   if (token.serverId !== serverId) return refuse("invalid_token", "The access token was issued for a different MCP server");
   if (token.dpopJkt === null) return refuse("invalid_token", "This access token is not DPoP-bound: send it as Authorization: Bearer");

@@ -88,7 +88,7 @@ const SERVER_DOCUMENT_TTL_MS = 1000;
 const MAX_SERVER_DOCUMENTS = 10_000;
 const serverDocuments = new WeakMap<AppContext["config"], Map<string, { json: string; until: number }>>();
 
-function serverDocument(ctx: AppContext, serverId: string): string | null {
+async function serverDocument(ctx: AppContext, serverId: string): Promise<string | null> {
   let documents = serverDocuments.get(ctx.config);
   if (!documents) {
     documents = new Map();
@@ -97,7 +97,7 @@ function serverDocument(ctx: AppContext, serverId: string): string | null {
   const now = performance.now();
   const hit = documents.get(serverId);
   if (hit && hit.until > now) return hit.json;
-  const server = findServerForMetadata(ctx, serverId);
+  const server = await findServerForMetadata(ctx, serverId);
   if (!server) {
     documents.delete(serverId);
     return null;
@@ -110,8 +110,8 @@ function serverDocument(ctx: AppContext, serverId: string): string | null {
 
 /** RFC 9728 metadata of one MCP server (`match[1]` is the server id). */
 export const serverResourceMetadataEndpoint = endpoint({
-  GET: (_request, ctx, match) => {
-    const json = serverDocument(ctx, match[1]!);
+  GET: async (_request, ctx, match) => {
+    const json = await serverDocument(ctx, match[1]!);
     if (json === null) return jsonAnswer(404, { error: "not_found", error_description: "No MCP server has this id" }, { "Cache-Control": "no-store" });
     return { status: 200, headers: { ...DISCOVERY, "Content-Type": "application/json" }, body: json };
   },
@@ -125,7 +125,7 @@ export const openIdConfigurationEndpoint: ProtocolHandler = () =>
 export const registrationEndpoint = endpoint({
   POST: async (request, ctx) => {
     const body = await parseJsonBody(request);
-    const { response } = registerClient(ctx, body);
+    const { response } = await registerClient(ctx, body);
     return jsonAnswer(201, response, NO_STORE);
   },
 });
@@ -159,8 +159,8 @@ export const revocationEndpoint = endpoint({
     const params = await parseFormBody(request);
     const token = requireParam(params, "token");
     const client = await authenticateClient(ctx, parseClientCredentials(request, params));
-    touchClient(ctx, client.id);
-    const result = revokeToken(ctx, client, token, params.get("token_type_hint"));
+    await touchClient(ctx, client.id);
+    const result = await revokeToken(ctx, client, token, params.get("token_type_hint"));
     if (result === "not_owned") ctx.logger.warn("revocation of another client's token ignored", { clientId: client.id });
     // RFC 7009 §2.2: 200 whether or not the token was known.
     return { status: 200, headers: { ...NO_STORE }, body: null };

@@ -8,16 +8,16 @@
  */
 import { and, asc, eq, inArray, isNull } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { grants, grantTools, tools } from "~/db/schema";
 import { newId } from "~/utils/crypto.server";
 import type { Tx } from "./tokens.server";
 
 export type GrantKey = { userId: string; clientId: string; serverId: string };
 
 /** The active (not revoked) grant of a user × client × server, or null. */
-export function findActiveGrant(ctx: AppContext, tx: Tx, key: GrantKey) {
+export async function findActiveGrant(ctx: AppContext, tx: Tx, key: GrantKey) {
+  const { grants } = ctx.store.tables;
   return (
-    tx
+    (await tx
       .select()
       .from(grants)
       .where(
@@ -27,8 +27,7 @@ export function findActiveGrant(ctx: AppContext, tx: Tx, key: GrantKey) {
           eq(grants.serverId, key.serverId),
           isNull(grants.revokedAt),
         ),
-      )
-      .get() ?? null
+      ).limit(1))[0] ?? null
   );
 }
 
@@ -36,21 +35,22 @@ export function findActiveGrant(ctx: AppContext, tx: Tx, key: GrantKey) {
  * Creates the grant, or updates the active one: its scope and its tools become exactly `toolIds`.
  * Call inside the transaction that also issues the code. Returns the grant id and whether it is new.
  */
-export function createOrUpdateGrant(
+export async function createOrUpdateGrant(
   ctx: AppContext,
   tx: Tx,
   input: GrantKey & { scope: string; toolIds: string[] },
-): { grantId: string; created: boolean } {
+): Promise<{ grantId: string; created: boolean }> {
+  const { grants, grantTools } = ctx.store.tables;
   const now = ctx.now();
-  const existing = findActiveGrant(ctx, tx, input);
+  const existing = await findActiveGrant(ctx, tx, input);
   let grantId: string;
   if (existing) {
     grantId = existing.id;
-    tx.update(grants).set({ scope: input.scope, updatedAt: now }).where(eq(grants.id, grantId)).run();
-    tx.delete(grantTools).where(eq(grantTools.grantId, grantId)).run();
+    await tx.update(grants).set({ scope: input.scope, updatedAt: now }).where(eq(grants.id, grantId));
+    await tx.delete(grantTools).where(eq(grantTools.grantId, grantId));
   } else {
     grantId = newId();
-    tx.insert(grants)
+    await tx.insert(grants)
       .values({
         id: grantId,
         userId: input.userId,
@@ -59,43 +59,43 @@ export function createOrUpdateGrant(
         scope: input.scope,
         createdAt: now,
         updatedAt: now,
-      })
-      .run();
+      });
   }
   const unique = [...new Set(input.toolIds)];
-  if (unique.length > 0) tx.insert(grantTools).values(unique.map((toolId) => ({ grantId, toolId }))).run();
+  if (unique.length > 0) await tx.insert(grantTools).values(unique.map((toolId) => ({ grantId, toolId })));
   return { grantId, created: !existing };
 }
 
 
 /** The tools a grant covers, by name. */
-export function grantedTools(ctx: AppContext, grantId: string): { id: string; name: string }[] {
-  return ctx.db
+export async function grantedTools(ctx: AppContext, grantId: string): Promise<{ id: string; name: string }[]> {
+  const { grantTools, tools } = ctx.store.tables;
+  return (await ctx.db
     .select({ id: tools.id, name: tools.name })
     .from(grantTools)
     .innerJoin(tools, eq(tools.id, grantTools.toolId))
     .where(eq(grantTools.grantId, grantId))
-    .orderBy(asc(tools.name))
-    .all();
+    .orderBy(asc(tools.name)));
 }
 
 /**
  * Per-tool consent: the tools of `serverId` among `toolIds`, or an error naming what is wrong with
  * the list (empty, unknown ids, tools of another server). Read inside the approving transaction.
  */
-export function toolsOfServer(
+export async function toolsOfServer(
+  ctx: AppContext,
   tx: Tx,
   serverId: string,
   toolIds: string[],
-): { ok: true; tools: { id: string; name: string }[] } | { ok: false; reason: "none" | "foreign" } {
+): Promise<{ ok: true; tools: { id: string; name: string }[] } | { ok: false; reason: "none" | "foreign" }> {
   const unique = [...new Set(toolIds)];
   if (unique.length === 0) return { ok: false, reason: "none" };
-  const found = tx
+  const { tools } = ctx.store.tables;
+  const found = (await tx
     .select({ id: tools.id, name: tools.name })
     .from(tools)
     .where(and(eq(tools.serverId, serverId), inArray(tools.id, unique)))
-    .orderBy(asc(tools.name))
-    .all();
+    .orderBy(asc(tools.name)));
   if (found.length !== unique.length) return { ok: false, reason: "foreign" };
   return { ok: true, tools: found };
 }

@@ -12,8 +12,8 @@ import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify
 import type { AppContext } from "~/context.server";
 import { discover } from "~/auth/oidc-discovery.server";
 import { findUserByEmail } from "~/auth/users.server";
-import { groupTransaction, statement } from "~/db/statements.server";
-import { grants, grantTools, identities } from "~/db/schema";
+import type { ServerAccessRow } from "~/db/hot.server";
+import type { Tx } from "~/db/store.server";
 import { newId } from "~/utils/crypto.server";
 import { recordAudit } from "./audit.server";
 import { ASSERTION_SIGNING_ALGS, CLOCK_SKEW_SECONDS, describeJoseError } from "./client-assertion.server";
@@ -71,24 +71,23 @@ function signInProviderFor(ctx: AppContext, issuer: string): string | null {
 }
 
 /** The Toolgate user the IdP's subject is: by the linked identity; by email only when the operator allowed it. */
-function findPerson(ctx: AppContext, issuer: string, claims: JWTPayload): string | null {
+async function findPerson(ctx: AppContext, issuer: string, claims: JWTPayload): Promise<string | null> {
+  const { identities } = ctx.store.tables;
   const provider = signInProviderFor(ctx, issuer);
   if (provider) {
-    const linked = ctx.db
+    const linked = (await ctx.db
       .select({ userId: identities.userId })
       .from(identities)
-      .where(and(eq(identities.provider, provider), eq(identities.subject, claims.sub!)))
-      .get();
+      .where(and(eq(identities.provider, provider), eq(identities.subject, claims.sub!))).limit(1))[0];
     if (linked) return linked.userId;
   }
   // Only an address the IdP says it verified, as at sign-in.
   if (ctx.config.identityProviders.linkByEmail && typeof claims.email === "string" && claims.email_verified === true) {
-    return findUserByEmail(ctx, claims.email)?.id ?? null;
+    return (await findUserByEmail(ctx, claims.email))?.id ?? null;
   }
   return null;
 }
 
-type ServerAccessRow = { id: string; ownerId: string; enterpriseAccess: number; enterpriseTools: string };
 
 async function verifyIdJag(ctx: AppContext, assertion: string): Promise<{ issuer: string; claims: JWTPayload }> {
   if (assertion.length > 16 * 1024) throw invalidGrant("The assertion is too large");
@@ -144,7 +143,7 @@ async function verifyIdJag(ctx: AppContext, assertion: string): Promise<{ issuer
 
 /** RFC 7523 §2.1 with an ID-JAG. The client is already authenticated; `dpopJkt` binds the token (RFC 9449). */
 export async function jwtBearerGrant(ctx: AppContext, client: OAuthClient, params: FormParams, dpopJkt: string | null): Promise<IssuedTokens> {
-  touchClient(ctx, client.id);
+  await touchClient(ctx, client.id);
   if (ctx.config.enterpriseIdpIssuers.length === 0) {
     throw new OAuthError("unsupported_grant_type", "No enterprise identity provider is configured on this server");
   }
@@ -156,7 +155,7 @@ export async function jwtBearerGrant(ctx: AppContext, client: OAuthClient, param
   const { issuer, claims } = await verifyIdJag(ctx, assertion);
   if (claims.client_id !== client.id) throw invalidGrant("The assertion's client_id is not the authenticated client");
   const resource = claims.resource;
-  const serverId = typeof resource === "string" ? serverIdFromResource(ctx, resource) : null;
+  const serverId = typeof resource === "string" ? await serverIdFromResource(ctx, resource) : null;
   if (!serverId) throw invalidGrant("The assertion's resource is not one of this server's MCP servers");
   const requestedResource = params.get("resource");
   if (requestedResource !== undefined && requestedResource !== resource) {
@@ -174,23 +173,20 @@ export async function jwtBearerGrant(ctx: AppContext, client: OAuthClient, param
   if (!(await claimOnce(ctx, "id_jag", issuer, claims.jti!, (claims.exp! + CLOCK_SKEW_SECONDS) * 1000))) {
     throw invalidGrant("The assertion's jti was already used (replay)");
   }
-  const userId = findPerson(ctx, issuer, claims);
+  const userId = await findPerson(ctx, issuer, claims);
   if (!userId) {
     throw invalidGrant("The assertion's sub is linked to no account here: the person must sign in with this identity provider first");
   }
-  const server = statement<[string], ServerAccessRow>(
-    ctx.db,
-    "select id, owner_id as ownerId, enterprise_access as enterpriseAccess, enterprise_tools as enterpriseTools from mcp_servers where id = ?",
-  ).get(serverId)!;
+  const server = (await ctx.store.hot.serverAccess(ctx.db, serverId))!;
   if (server.ownerId !== userId) throw invalidGrant("The assertion's person does not own the MCP server named by its resource");
   if (!server.enterpriseAccess) throw invalidGrant("The MCP server's owner has not enabled enterprise-managed connections");
 
-  return groupTransaction(ctx.db, () => {
-    const grantId = enterpriseGrant(ctx, userId, client.id, server);
-    const familyId = createFamily(ctx, ctx.db, grantId);
+  return ctx.store.groupTransaction(async (tx) => {
+    const grantId = await enterpriseGrant(ctx, tx, userId, client.id, server);
+    const familyId = await createFamily(ctx, tx, grantId);
     // No refresh token: the client returns to the IdP for a new ID-JAG, so the IdP's policy
     // (and its revocation of the person) applies at every renewal.
-    const tokens = mintTokens(ctx, ctx.db, {
+    const tokens = await mintTokens(ctx, tx, {
       grantId,
       familyId,
       clientId: client.id,
@@ -200,7 +196,7 @@ export async function jwtBearerGrant(ctx: AppContext, client: OAuthClient, param
       withRefreshToken: false,
       dpopJkt,
     });
-    recordAudit(ctx, ctx.db, {
+    await recordAudit(ctx, tx, {
       kind: "token.issued",
       serverId,
       userId,
@@ -217,27 +213,27 @@ export async function jwtBearerGrant(ctx: AppContext, client: OAuthClient, param
  * The live enterprise-managed grant of this person to this client on this server, created on
  * first use; its tools follow the server's enterprise tool choice (the owner's setting).
  */
-function enterpriseGrant(ctx: AppContext, userId: string, clientId: string, server: ServerAccessRow): string {
+async function enterpriseGrant(ctx: AppContext, tx: Tx, userId: string, clientId: string, server: ServerAccessRow): Promise<string> {
+  const { grants, grantTools } = ctx.store.tables;
   const now = ctx.now();
-  const existing = ctx.db
+  const existing = (await tx
     .select({ id: grants.id })
     .from(grants)
-    .where(and(eq(grants.userId, userId), eq(grants.clientId, clientId), eq(grants.serverId, server.id), eq(grants.source, "enterprise"), isNull(grants.revokedAt)))
-    .get();
+    .where(and(eq(grants.userId, userId), eq(grants.clientId, clientId), eq(grants.serverId, server.id), eq(grants.source, "enterprise"), isNull(grants.revokedAt))).limit(1))[0];
   const grantId = existing?.id ?? newId();
   if (!existing) {
-    ctx.db.insert(grants).values({ id: grantId, userId, clientId, serverId: server.id, scope: "mcp:tools", createdAt: now, updatedAt: now, source: "enterprise" }).run();
+    await tx.insert(grants).values({ id: grantId, userId, clientId, serverId: server.id, scope: "mcp:tools", createdAt: now, updatedAt: now, source: "enterprise" });
   }
-  const wanted = enterpriseToolIds(ctx, server);
-  const current = ctx.db.select({ toolId: grantTools.toolId }).from(grantTools).where(eq(grantTools.grantId, grantId)).all().map((r) => r.toolId);
+  const wanted = await enterpriseToolIds(ctx, tx, server);
+  const current = (await tx.select({ toolId: grantTools.toolId }).from(grantTools).where(eq(grantTools.grantId, grantId))).map((r) => r.toolId);
   if (wanted.length !== current.length || wanted.some((id) => !current.includes(id))) {
-    ctx.db.delete(grantTools).where(eq(grantTools.grantId, grantId)).run();
-    for (const toolId of wanted) ctx.db.insert(grantTools).values({ grantId, toolId }).run();
+    await tx.delete(grantTools).where(eq(grantTools.grantId, grantId));
+    for (const toolId of wanted) await tx.insert(grantTools).values({ grantId, toolId });
   }
   return grantId;
 }
 
-function enterpriseToolIds(ctx: AppContext, server: ServerAccessRow): string[] {
+async function enterpriseToolIds(ctx: AppContext, tx: Tx, server: ServerAccessRow): Promise<string[]> {
   let names: unknown;
   try {
     names = JSON.parse(server.enterpriseTools);
@@ -245,6 +241,6 @@ function enterpriseToolIds(ctx: AppContext, server: ServerAccessRow): string[] {
     return [];
   }
   if (!Array.isArray(names)) return [];
-  const rows = statement<[string], { id: string; name: string }>(ctx.db, "select id, name from tools where server_id = ?").all(server.id);
+  const rows = await ctx.store.hot.serverToolNames(tx, server.id);
   return rows.filter((r) => names.includes(r.name)).map((r) => r.id);
 }

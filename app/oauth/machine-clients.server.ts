@@ -11,7 +11,6 @@
 import { and, asc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
 import type { AppContext } from "~/context.server";
-import { grants, grantTools, mcpServers, oauthClients, tools } from "~/db/schema";
 import { newId } from "~/utils/crypto.server";
 import { recordAudit } from "./audit.server";
 import { CLIENT_CREDENTIALS_GRANT } from "./client-credentials-grant.server";
@@ -54,17 +53,18 @@ const nameSchema = z
   .max(100, "at most 100 characters")
   .refine((v) => !/[\x00-\x1f\x7f]/.test(v), "must not contain control characters");
 
-function ownedServer(ctx: AppContext, ownerId: string, serverId: string) {
-  return ctx.db
+async function ownedServer(ctx: AppContext, ownerId: string, serverId: string) {
+  const { mcpServers } = ctx.store.tables;
+  return (await ctx.db
     .select({ id: mcpServers.id, name: mcpServers.name })
     .from(mcpServers)
-    .where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId)))
-    .get();
+    .where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId))).limit(1))[0];
 }
 
 /** The server's tools named in `names` (all its tools when undefined); unknown names are an error. */
-export function resolveToolNames(ctx: AppContext, serverId: string, names: string[] | undefined): { id: string; name: string }[] {
-  const all = ctx.db.select({ id: tools.id, name: tools.name }).from(tools).where(eq(tools.serverId, serverId)).orderBy(asc(tools.name)).all();
+export async function resolveToolNames(ctx: AppContext, serverId: string, names: string[] | undefined): Promise<{ id: string; name: string }[]> {
+  const { tools } = ctx.store.tables;
+  const all = (await ctx.db.select({ id: tools.id, name: tools.name }).from(tools).where(eq(tools.serverId, serverId)).orderBy(asc(tools.name)));
   if (names === undefined) return all;
   const wanted = [...new Set(names.map((n) => n.trim()).filter(Boolean))];
   const unknown = wanted.filter((n) => !all.some((t) => t.name === n));
@@ -73,8 +73,9 @@ export function resolveToolNames(ctx: AppContext, serverId: string, names: strin
 }
 
 /** Creates a machine client and its grant in one transaction. */
-export function createMachineClient(ctx: AppContext, input: MachineClientInput): CreatedMachineClient {
-  const server = ownedServer(ctx, input.ownerId, input.serverId);
+export async function createMachineClient(ctx: AppContext, input: MachineClientInput): Promise<CreatedMachineClient> {
+  const { grants, grantTools, oauthClients } = ctx.store.tables;
+  const server = await ownedServer(ctx, input.ownerId, input.serverId);
   if (!server) throw new MachineClientError("No server of yours has this id");
   const name = nameSchema.safeParse(input.name);
   if (!name.success) throw new MachineClientError(`Name: ${name.error.issues[0]!.message}`);
@@ -92,7 +93,7 @@ export function createMachineClient(ctx: AppContext, input: MachineClientInput):
     if (problem) throw new MachineClientError(`JWKS URL: ${problem}`);
     keys.jwks_uri = input.jwksUri;
   }
-  const chosen = resolveToolNames(ctx, server.id, input.toolNames);
+  const chosen = await resolveToolNames(ctx, server.id, input.toolNames);
   const authMethod = Object.keys(keys).length > 0 ? "private_key_jwt" : "client_secret_basic";
   const secret = authMethod === "client_secret_basic" ? newClientSecret() : null;
   const clientId = newId();
@@ -104,9 +105,8 @@ export function createMachineClient(ctx: AppContext, input: MachineClientInput):
     token_endpoint_auth_method: authMethod,
     ...keys,
   };
-  ctx.db.transaction(
-    (tx) => {
-      tx.insert(oauthClients)
+  await ctx.store.transaction(async (tx) => {
+      await tx.insert(oauthClients)
         .values({
           id: clientId,
           kind: "machine",
@@ -116,13 +116,11 @@ export function createMachineClient(ctx: AppContext, input: MachineClientInput):
           redirectUris: "[]",
           metadata: JSON.stringify(metadata),
           createdAt: now,
-        })
-        .run();
-      tx.insert(grants)
-        .values({ id: grantId, userId: input.ownerId, clientId, serverId: server.id, scope: DEFAULT_SCOPE, createdAt: now, updatedAt: now, source: "machine" })
-        .run();
-      for (const tool of chosen) tx.insert(grantTools).values({ grantId, toolId: tool.id }).run();
-      recordAudit(ctx, tx, {
+        });
+      await tx.insert(grants)
+        .values({ id: grantId, userId: input.ownerId, clientId, serverId: server.id, scope: DEFAULT_SCOPE, createdAt: now, updatedAt: now, source: "machine" });
+      for (const tool of chosen) await tx.insert(grantTools).values({ grantId, toolId: tool.id });
+      await recordAudit(ctx, tx, {
         kind: "machine_client.created",
         serverId: server.id,
         userId: input.ownerId,
@@ -131,9 +129,7 @@ export function createMachineClient(ctx: AppContext, input: MachineClientInput):
         actor: input.ownerId,
         detail: { name: name.data, authMethod, tools: chosen.map((t) => t.name) },
       });
-    },
-    { behavior: "immediate" },
-  );
+    });
   return { clientId, name: name.data, serverId: server.id, authMethod, secret, tools: chosen.map((t) => t.name) };
 }
 
@@ -147,8 +143,9 @@ export type MachineClientSummary = {
 };
 
 /** The live machine clients of a server the user owns (revoked ones are gone from the list). */
-export function listMachineClients(ctx: AppContext, ownerId: string, serverId: string): MachineClientSummary[] {
-  return ctx.db
+export async function listMachineClients(ctx: AppContext, ownerId: string, serverId: string): Promise<MachineClientSummary[]> {
+  const { grants, mcpServers, oauthClients } = ctx.store.tables;
+  return (await ctx.db
     .select({
       clientId: oauthClients.id,
       name: oauthClients.clientName,
@@ -161,30 +158,29 @@ export function listMachineClients(ctx: AppContext, ownerId: string, serverId: s
     .innerJoin(oauthClients, eq(oauthClients.id, grants.clientId))
     .innerJoin(mcpServers, eq(mcpServers.id, grants.serverId))
     .where(and(eq(grants.serverId, serverId), eq(mcpServers.ownerId, ownerId), eq(oauthClients.kind, "machine"), isNull(grants.revokedAt)))
-    .orderBy(asc(oauthClients.clientName))
-    .all();
+    .orderBy(asc(oauthClients.clientName)));
 }
 
-function liveMachineGrant(ctx: AppContext, ownerId: string, clientId: string) {
-  return ctx.db
+async function liveMachineGrant(ctx: AppContext, ownerId: string, clientId: string) {
+  const { grants, mcpServers, oauthClients } = ctx.store.tables;
+  return (await ctx.db
     .select({ grantId: grants.id, serverId: grants.serverId, authMethod: oauthClients.tokenEndpointAuthMethod, name: oauthClients.clientName })
     .from(grants)
     .innerJoin(oauthClients, eq(oauthClients.id, grants.clientId))
     .innerJoin(mcpServers, eq(mcpServers.id, grants.serverId))
-    .where(and(eq(grants.clientId, clientId), eq(mcpServers.ownerId, ownerId), eq(oauthClients.kind, "machine"), isNull(grants.revokedAt)))
-    .get();
+    .where(and(eq(grants.clientId, clientId), eq(mcpServers.ownerId, ownerId), eq(oauthClients.kind, "machine"), isNull(grants.revokedAt))).limit(1))[0];
 }
 
 /** A new secret for a client_secret_basic machine client; the old one stops working at once. */
-export function rotateMachineClientSecret(ctx: AppContext, ownerId: string, clientId: string): string {
-  const found = liveMachineGrant(ctx, ownerId, clientId);
+export async function rotateMachineClientSecret(ctx: AppContext, ownerId: string, clientId: string): Promise<string> {
+  const { oauthClients } = ctx.store.tables;
+  const found = await liveMachineGrant(ctx, ownerId, clientId);
   if (!found) throw new MachineClientError("No live machine client of yours has this id");
   if (found.authMethod !== "client_secret_basic") throw new MachineClientError("This machine client signs with its own keys; it has no secret");
   const secret = newClientSecret();
-  ctx.db.transaction(
-    (tx) => {
-      tx.update(oauthClients).set({ secretHash: secretHash(secret) }).where(eq(oauthClients.id, clientId)).run();
-      recordAudit(ctx, tx, {
+  await ctx.store.transaction(async (tx) => {
+      await tx.update(oauthClients).set({ secretHash: secretHash(secret) }).where(eq(oauthClients.id, clientId));
+      await recordAudit(ctx, tx, {
         kind: "machine_client.secret_rotated",
         serverId: found.serverId,
         userId: ownerId,
@@ -192,20 +188,17 @@ export function rotateMachineClientSecret(ctx: AppContext, ownerId: string, clie
         grantId: found.grantId,
         actor: ownerId,
       });
-    },
-    { behavior: "immediate" },
-  );
+    });
   return secret;
 }
 
 /** Ends a machine client: its grant and every token, at once. */
-export function revokeMachineClient(ctx: AppContext, ownerId: string, clientId: string): boolean {
-  const found = liveMachineGrant(ctx, ownerId, clientId);
+export async function revokeMachineClient(ctx: AppContext, ownerId: string, clientId: string): Promise<boolean> {
+  const found = await liveMachineGrant(ctx, ownerId, clientId);
   if (!found) return false;
-  ctx.db.transaction(
-    (tx) => {
-      revokeGrant(ctx, tx, found.grantId, ownerId);
-      recordAudit(ctx, tx, {
+  await ctx.store.transaction(async (tx) => {
+      await revokeGrant(ctx, tx, found.grantId, ownerId);
+      await recordAudit(ctx, tx, {
         kind: "grant.revoked",
         serverId: found.serverId,
         userId: ownerId,
@@ -214,8 +207,6 @@ export function revokeMachineClient(ctx: AppContext, ownerId: string, clientId: 
         actor: ownerId,
         detail: { applicationName: found.name, machineClient: true },
       });
-    },
-    { behavior: "immediate" },
-  );
+    });
   return true;
 }

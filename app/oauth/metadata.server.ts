@@ -4,8 +4,6 @@
  */
 import { eq } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { mcpServers } from "~/db/schema";
-import { statement } from "~/db/statements.server";
 import { ASSERTION_SIGNING_ALGS } from "./client-assertion.server";
 import { DPOP_SIGNING_ALGS } from "./dpop.server";
 
@@ -29,12 +27,13 @@ export function protectedResourceMetadataUrl(ctx: Pick<AppContext, "config">, se
  * The server id named by an RFC 8707 resource indicator, or null when it is not the exact MCP URL of
  * a server that exists. Simple string comparison: no normalisation, no trailing slash tolerance.
  */
-export function serverIdFromResource(ctx: Pick<AppContext, "config" | "db">, resource: string): string | null {
+export async function serverIdFromResource(ctx: Pick<AppContext, "config" | "db" | "store">, resource: string): Promise<string | null> {
+  const { mcpServers } = ctx.store.tables;
   const prefix = `${ctx.config.publicUrl}/mcp/`;
   if (!resource.startsWith(prefix)) return null;
   const id = resource.slice(prefix.length);
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return null;
-  const row = ctx.db.select({ id: mcpServers.id }).from(mcpServers).where(eq(mcpServers.id, id)).get();
+  const row = (await ctx.db.select({ id: mcpServers.id }).from(mcpServers).where(eq(mcpServers.id, id)).limit(1))[0];
   return row ? row.id : null;
 }
 
@@ -102,9 +101,7 @@ export function originProtectedResourceMetadata(ctx: Pick<AppContext, "config">)
   };
 }
 
-const SERVER_FOR_METADATA = "select id, name, dpop_required as dpopRequired from mcp_servers where id = ?";
-
 /** The server a protected-resource document describes, by id. */
-export function findServerForMetadata(ctx: Pick<AppContext, "db">, serverId: string): ServerForMetadata | null {
-  return statement<[string], ServerForMetadata>(ctx.db, SERVER_FOR_METADATA).get(serverId) ?? null;
+export async function findServerForMetadata(ctx: Pick<AppContext, "db" | "store">, serverId: string): Promise<ServerForMetadata | null> {
+  return (await ctx.store.hot.serverForMetadata(ctx.db, serverId)) ?? null;
 }

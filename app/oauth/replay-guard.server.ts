@@ -16,10 +16,10 @@ export type ReplayKind = "client_assertion" | "id_jag" | "dpop";
 export function claimOnce(ctx: Pick<AppContext, "store" | "now">, kind: ReplayKind, scope: string, jti: string, expiresAt: number): Promise<boolean> {
   // Hashed: the key length stays fixed whatever the sender put in its jti.
   const key = `${kind}:${sha256Hex(`${scope}\u0000${jti}`)}`;
-  return ctx.store.hot.claimReplayKey(key, expiresAt, ctx.now());
+  return ctx.store.hot.claimReplayKey(ctx.store.db, key, expiresAt, ctx.now());
 }
 
 /** Removes the rows whose values are refused as expired anyway (run by the cleanup job). */
 export function deleteExpiredReplayKeys(ctx: Pick<AppContext, "store" | "now">): Promise<number> {
-  return ctx.store.hot.deleteExpiredReplayKeys(ctx.now());
+  return ctx.store.hot.deleteExpiredReplayKeys(ctx.store.db, ctx.now());
 }

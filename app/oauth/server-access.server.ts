@@ -5,7 +5,6 @@
  */
 import { and, eq, isNull } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { grants, mcpServers } from "~/db/schema";
 import { recordAudit } from "./audit.server";
 import { resolveToolNames } from "./machine-clients.server";
 import { revokeGrant } from "./tokens.server";
@@ -22,49 +21,45 @@ function parseNames(json: string): string[] {
 }
 
 /** The settings of a server the user owns, or null. */
-export function getServerAccessSettings(ctx: AppContext, ownerId: string, serverId: string): ServerAccessSettings | null {
-  const row = ctx.db
+export async function getServerAccessSettings(ctx: AppContext, ownerId: string, serverId: string): Promise<ServerAccessSettings | null> {
+  const { mcpServers } = ctx.store.tables;
+  const row = (await ctx.db
     .select({ dpopRequired: mcpServers.dpopRequired, enterpriseAccess: mcpServers.enterpriseAccess, enterpriseTools: mcpServers.enterpriseTools })
     .from(mcpServers)
-    .where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId)))
-    .get();
+    .where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId))).limit(1))[0];
   return row ? { dpopRequired: row.dpopRequired, enterpriseAccess: row.enterpriseAccess, enterpriseTools: parseNames(row.enterpriseTools) } : null;
 }
 
 /** Changes some of the settings; unknown tool names throw MachineClientError. False: not the user's server. */
-export function updateServerAccessSettings(
+export async function updateServerAccessSettings(
   ctx: AppContext,
   ownerId: string,
   serverId: string,
   changes: Partial<ServerAccessSettings>,
-): boolean {
-  const current = getServerAccessSettings(ctx, ownerId, serverId);
+): Promise<boolean> {
+  const { grants, mcpServers } = ctx.store.tables;
+  const current = await getServerAccessSettings(ctx, ownerId, serverId);
   if (!current) return false;
   const next = { ...current, ...changes };
-  const toolNames = resolveToolNames(ctx, serverId, next.enterpriseTools).map((t) => t.name);
-  ctx.db.transaction(
-    (tx) => {
-      tx.update(mcpServers)
+  const toolNames = (await resolveToolNames(ctx, serverId, next.enterpriseTools)).map((t) => t.name);
+  await ctx.store.transaction(async (tx) => {
+      await tx.update(mcpServers)
         .set({ dpopRequired: next.dpopRequired, enterpriseAccess: next.enterpriseAccess, enterpriseTools: JSON.stringify(toolNames), updatedAt: ctx.now() })
-        .where(eq(mcpServers.id, serverId))
-        .run();
+        .where(eq(mcpServers.id, serverId));
       if (current.enterpriseAccess && !next.enterpriseAccess) {
-        const live = tx
+        const live = (await tx
           .select({ id: grants.id })
           .from(grants)
-          .where(and(eq(grants.serverId, serverId), eq(grants.source, "enterprise"), isNull(grants.revokedAt)))
-          .all();
-        for (const g of live) revokeGrant(ctx, tx, g.id, ownerId, "enterprise_access_disabled");
+          .where(and(eq(grants.serverId, serverId), eq(grants.source, "enterprise"), isNull(grants.revokedAt))));
+        for (const g of live) await revokeGrant(ctx, tx, g.id, ownerId, "enterprise_access_disabled");
       }
-      recordAudit(ctx, tx, {
+      await recordAudit(ctx, tx, {
         kind: "server.access_settings",
         serverId,
         userId: ownerId,
         actor: ownerId,
         detail: { dpopRequired: next.dpopRequired, enterpriseAccess: next.enterpriseAccess, enterpriseTools: toolNames },
       });
-    },
-    { behavior: "immediate" },
-  );
+    });
   return true;
 }

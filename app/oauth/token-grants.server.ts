@@ -11,8 +11,7 @@
 import { createHash } from "node:crypto";
 import { and, eq, isNull } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { groupTransaction, statement } from "~/db/statements.server";
-import { authorizationCodes, grants } from "~/db/schema";
+import type { PresentedRefreshRow } from "~/db/hot.server";
 import { safeEqual } from "~/utils/crypto.server";
 import { noteGrantUsed } from "~/mcp/last-used.server";
 import { recordAudit } from "./audit.server";
@@ -54,11 +53,11 @@ type Outcome = { ok: true; tokens: IssuedTokens } | { ok: false; error: OAuthErr
  * must still commit (a revocation) is returned, not thrown. Statements and Drizzle queries on
  * ctx.db (`tx`) run on the transaction's connection.
  */
-async function inTransaction(ctx: AppContext, client: OAuthClient, work: (tx: Tx) => Outcome): Promise<IssuedTokens> {
+async function inTransaction(ctx: AppContext, client: OAuthClient, work: (tx: Tx) => Promise<Outcome>): Promise<IssuedTokens> {
   // Committed together with the other grants of this event-loop turn; answered after the commit.
-  const outcome = await groupTransaction(ctx.db, () => {
-    touchClient(ctx, client.id);
-    return work(ctx.db);
+  const outcome = await ctx.store.groupTransaction(async (tx) => {
+    await touchClient(ctx, client.id, tx);
+    return work(tx);
   });
   if (!outcome.ok) throw outcome.error;
   return outcome.tokens;
@@ -72,7 +71,7 @@ async function touchingClient(ctx: AppContext, client: OAuthClient, grant: () =>
   try {
     return await grant();
   } catch (error) {
-    touchClient(ctx, client.id);
+    await touchClient(ctx, client.id);
     throw error;
   }
 }
@@ -104,65 +103,20 @@ function checkResource(ctx: AppContext, params: FormParams, expected: string): v
   }
 }
 
-type GrantRow = { id: string; userId: string; clientId: string; serverId: string; scope: string; revokedAt: number | null };
-
-/** The active grant, or invalid_grant when the user revoked it. Runs inside the caller's transaction. */
-function activeGrant(ctx: AppContext, grantId: string) {
-  const grant = statement<[string], GrantRow>(
-    ctx.db,
-    "select id, user_id as userId, client_id as clientId, server_id as serverId, scope, revoked_at as revokedAt from grants where id = ?",
-  ).get(grantId);
+/** The active grant, or null when the user revoked it. Runs inside the caller's transaction. */
+async function activeGrant(ctx: AppContext, tx: Tx, grantId: string) {
+  const grant = await ctx.store.hot.grantById(tx, grantId);
   if (!grant || grant.revokedAt !== null) return null;
   return grant;
 }
 
-type RefreshRow = {
-  tokenHash: string;
-  familyId: string;
-  grantId: string;
-  clientId: string;
-  expiresAt: number;
-  rotatedAt: number | null;
-  replacedBy: string | null;
-  revokedAt: number | null;
-  supersededAt: number | null;
-  accessTokenHash: string | null;
-  dpopJkt: string | null;
-};
 
-// The refresh grant's reads and writes as prepared statements (app/db/statements.server.ts).
-const REFRESH_ROW = `select token_hash as tokenHash, family_id as familyId, grant_id as grantId, client_id as clientId,
-         expires_at as expiresAt, rotated_at as rotatedAt, replaced_by as replacedBy, revoked_at as revokedAt,
-         superseded_at as supersededAt, access_token_hash as accessTokenHash, dpop_jkt as dpopJkt
-    from refresh_tokens where token_hash = ?`;
-
-/** A presented refresh token with its family's and its grant's state (null columns: no such row). */
-type PresentedRefreshRow = RefreshRow & {
-  familyFound: number;
-  familyRevokedAt: number | null;
-  grantUserId: string | null;
-  grantServerId: string | null;
-  grantScope: string | null;
-  grantRevokedAt: number | null;
-};
-
-// Each join is a primary-key lookup (token_families.id, grants.id): checked with EXPLAIN QUERY PLAN
-// in tests/integration/oauth-token-cost.test.ts.
-export const PRESENTED_REFRESH_ROW = `select r.token_hash as tokenHash, r.family_id as familyId, r.grant_id as grantId, r.client_id as clientId,
-         r.expires_at as expiresAt, r.rotated_at as rotatedAt, r.replaced_by as replacedBy, r.revoked_at as revokedAt,
-         r.superseded_at as supersededAt, r.access_token_hash as accessTokenHash, r.dpop_jkt as dpopJkt,
-         f.id is not null as familyFound, f.revoked_at as familyRevokedAt,
-         g.user_id as grantUserId, g.server_id as grantServerId, g.scope as grantScope, g.revoked_at as grantRevokedAt
-    from refresh_tokens r
-    left join token_families f on f.id = r.family_id
-    left join grants g on g.id = r.grant_id
-   where r.token_hash = ?`;
 
 /**
  * authorization_code grant (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3, RFC 7636 §4.5).
  * The client is already authenticated.
  */
-export function exchangeAuthorizationCode(
+export async function exchangeAuthorizationCode(
   ctx: AppContext,
   client: OAuthClient,
   params: FormParams,
@@ -171,14 +125,15 @@ export function exchangeAuthorizationCode(
   return touchingClient(ctx, client, () => exchangeCode(ctx, client, params, dpopJkt));
 }
 
-function exchangeCode(ctx: AppContext, client: OAuthClient, params: FormParams, dpopJkt: string | null): Promise<IssuedTokens> {
+async function exchangeCode(ctx: AppContext, client: OAuthClient, params: FormParams, dpopJkt: string | null): Promise<IssuedTokens> {
   const code = requireParam(params, "code");
   const verifier = requireParam(params, "code_verifier");
   const redirectUri = params.get("redirect_uri");
   const now = ctx.now();
 
-  return inTransaction(ctx, client, (tx) => {
-    const row = tx.select().from(authorizationCodes).where(eq(authorizationCodes.codeHash, secretHash(code))).get();
+  const { authorizationCodes, grants } = ctx.store.tables;
+  return inTransaction(ctx, client, async (tx) => {
+    const row = (await tx.select().from(authorizationCodes).where(eq(authorizationCodes.codeHash, secretHash(code))).limit(1))[0];
     if (!row) return { ok: false, error: invalidGrant("The authorization code is invalid", "unknown code") };
     // RFC 6749 §4.1.3: the code must have been issued to the authenticated client.
     if (row.clientId !== client.id) {
@@ -186,8 +141,8 @@ function exchangeCode(ctx: AppContext, client: OAuthClient, params: FormParams, 
     }
     // RFC 6749 §10.5 / OAuth 2.1 §4.1.3: a second use fails and revokes what the first use issued.
     if (row.usedAt !== null) {
-      if (row.familyId) revokeFamilies(ctx, tx, [row.familyId], "code_reuse");
-      recordAudit(ctx, tx, {
+      if (row.familyId) await revokeFamilies(ctx, tx, [row.familyId], "code_reuse");
+      await recordAudit(ctx, tx, {
         kind: "code.reuse_detected",
         serverId: row.serverId,
         userId: row.userId,
@@ -207,21 +162,21 @@ function exchangeCode(ctx: AppContext, client: OAuthClient, params: FormParams, 
       return { ok: false, error: invalidGrant("The redirect_uri does not match the authorization request") };
     }
     checkPkce(verifier, row.codeChallenge);
-    checkResource(ctx, params, row.resource);
-    const grant = activeGrant(ctx, row.grantId);
+    await checkResource(ctx, params, row.resource);
+    const grant = await activeGrant(ctx, tx, row.grantId);
     if (!grant) return { ok: false, error: invalidGrant("The authorization was revoked") };
 
     // Single use, atomically: only the request that flips used_at gets tokens.
-    const claimed = tx
+    const claimed = await tx
       .update(authorizationCodes)
       .set({ usedAt: now })
       .where(and(eq(authorizationCodes.codeHash, row.codeHash), isNull(authorizationCodes.usedAt)))
-      .run();
-    if (claimed.changes !== 1) return { ok: false, error: invalidGrant("The authorization code was already used") };
+      .returning({ codeHash: authorizationCodes.codeHash });
+    if (claimed.length !== 1) return { ok: false, error: invalidGrant("The authorization code was already used") };
 
-    const familyId = createFamily(ctx, tx, row.grantId);
-    tx.update(authorizationCodes).set({ familyId }).where(eq(authorizationCodes.codeHash, row.codeHash)).run();
-    const tokens = mintTokens(ctx, tx, {
+    const familyId = await createFamily(ctx, tx, row.grantId);
+    await tx.update(authorizationCodes).set({ familyId }).where(eq(authorizationCodes.codeHash, row.codeHash));
+    const tokens = await mintTokens(ctx, tx, {
       grantId: row.grantId,
       familyId,
       clientId: row.clientId,
@@ -232,8 +187,8 @@ function exchangeCode(ctx: AppContext, client: OAuthClient, params: FormParams, 
       withRefreshToken: client.grantTypes.includes("refresh_token"),
       ...dpopBinding(client, dpopJkt),
     });
-    tx.update(grants).set({ lastUsedAt: now }).where(eq(grants.id, row.grantId)).run();
-    recordAudit(ctx, tx, {
+    await tx.update(grants).set({ lastUsedAt: now }).where(eq(grants.id, row.grantId));
+    await recordAudit(ctx, tx, {
       kind: "token.issued",
       serverId: row.serverId,
       userId: row.userId,
@@ -263,7 +218,7 @@ function narrowScope(params: FormParams, granted: string): string {
  * a grace window for a retry with the just-replaced token, reuse detection that ends the grant
  * (docs/decisions/004-refresh-rotation-and-grace.md).
  */
-export function refreshTokenGrant(
+export async function refreshTokenGrant(
   ctx: AppContext,
   client: OAuthClient,
   params: FormParams,
@@ -272,20 +227,11 @@ export function refreshTokenGrant(
   return touchingClient(ctx, client, () => rotateRefreshToken(ctx, client, params, dpopJkt));
 }
 
-// The conditional writes of a rotation: each changes its row only from the state the decision was
-// made on, so two requests (on one connection here, or on several) can never both win it.
-const CLAIM_ROTATION = `update refresh_tokens set rotated_at = ?, replaced_by = ?
-   where token_hash = ? and rotated_at is null and revoked_at is null`;
-const CLAIM_SUPERSESSION = `update refresh_tokens set revoked_at = ?, superseded_at = ?
-   where token_hash = ? and rotated_at is null and revoked_at is null`;
-const REPOINT_SUCCESSOR = `update refresh_tokens set replaced_by = ?
-   where token_hash = ? and replaced_by = ? and revoked_at is null`;
-const REVOKE_ACCESS_TOKEN = "update access_tokens set revoked_at = ? where token_hash = ? and revoked_at is null";
 
 /** How often a refresh re-reads its token after a conditional write found the row changed. */
 const MAX_ROTATION_ATTEMPTS = 3;
 
-function rotateRefreshToken(ctx: AppContext, client: OAuthClient, params: FormParams, dpopJkt: string | null): Promise<IssuedTokens> {
+async function rotateRefreshToken(ctx: AppContext, client: OAuthClient, params: FormParams, dpopJkt: string | null): Promise<IssuedTokens> {
   // RFC 6749 §5.2 unauthorized_client: the client did not register this grant type (RFC 7591 §2).
   if (!client.grantTypes.includes("refresh_token")) {
     throw new OAuthError("unauthorized_client", "This client is not registered for the refresh_token grant");
@@ -294,11 +240,11 @@ function rotateRefreshToken(ctx: AppContext, client: OAuthClient, params: FormPa
   if (!presented.startsWith(REFRESH_TOKEN_PREFIX)) throw invalidGrant("The refresh token is invalid", "unknown refresh token");
   const presentedHash = secretHash(presented);
 
-  return inTransaction(ctx, client, (tx) => {
+  return inTransaction(ctx, client, async (tx) => {
     // Every attempt decides on a fresh read and writes only through conditional claims; a claim
     // that finds the row changed (another request won it) leaves nothing written and decides again.
     for (let attempt = 1; ; attempt++) {
-      const outcome = tryRotation(ctx, client, params, tx, presentedHash, dpopJkt);
+      const outcome = await tryRotation(ctx, client, params, tx, presentedHash, dpopJkt);
       if (outcome !== "state_moved") return outcome;
       if (attempt >= MAX_ROTATION_ATTEMPTS) throw new Error("refresh token kept changing under concurrent requests");
     }
@@ -310,17 +256,17 @@ function rotateRefreshToken(ctx: AppContext, client: OAuthClient, params: FormPa
  * rotated moments ago whose successor was never used is a retry and replaces that successor, so
  * only the newest successor is live; anything else that was superseded is reuse and ends the grant.
  */
-function tryRotation(
+async function tryRotation(
   ctx: AppContext,
   client: OAuthClient,
   params: FormParams,
   tx: Tx,
   presentedHash: string,
   dpopJkt: string | null,
-): Outcome | "state_moved" {
+): Promise<Outcome | "state_moved"> {
   const now = ctx.now();
   // The token, its family and its grant in one read (three primary-key lookups).
-  const row = statement<[string], PresentedRefreshRow>(ctx.db, PRESENTED_REFRESH_ROW).get(presentedHash);
+  const row = await ctx.store.hot.presentedRefreshToken(tx, presentedHash);
   if (!row) return { ok: false, error: invalidGrant("The refresh token is invalid", "unknown refresh token") };
   // RFC 6749 §6: the refresh token must have been issued to the authenticated client.
   if (row.clientId !== client.id) {
@@ -337,7 +283,7 @@ function tryRotation(
   if (row.expiresAt <= now) return { ok: false, error: invalidGrant("The refresh token expired") };
   const unbound = refreshBindingProblem(row.dpopJkt, dpopJkt);
   if (unbound) return { ok: false, error: invalidGrant(unbound) };
-  checkResource(ctx, params, mcpResourceUrl(ctx, grant.serverId));
+  await checkResource(ctx, params, mcpResourceUrl(ctx, grant.serverId));
   const scope = narrowScope(params, grant.scope);
   const subject = {
     grantId: row.grantId,
@@ -351,27 +297,26 @@ function tryRotation(
   const pair = newTokenPair(subject);
 
   if (row.rotatedAt === null) {
-    if (statement(ctx.db, CLAIM_ROTATION).run(now, pair.refreshTokenHash, row.tokenHash).changes !== 1) return "state_moved";
+    if (!(await ctx.store.hot.claimRotation(tx, row.tokenHash, pair.refreshTokenHash!, now))) return "state_moved";
   } else {
     // Already exchanged. Within the grace window, and while its successor was never used, this is
     // a retry (a lost response, requests racing). Otherwise it is reuse of a stolen or leaked token
     // (RFC 9700 §4.14.2).
-    const successor = row.replacedBy ? statement<[string], RefreshRow>(ctx.db, REFRESH_ROW).get(row.replacedBy) : undefined;
+    const successor = row.replacedBy ? await ctx.store.hot.refreshToken(tx, row.replacedBy) : undefined;
     const withinGrace = now - row.rotatedAt <= ctx.config.refreshGraceSeconds * 1000;
     const successorUnused = successor !== undefined && successor.rotatedAt === null && successor.revokedAt === null;
     if (!withinGrace || !successorUnused) return reuseDetected(ctx, tx, client, row, grant, now, "rotated");
     // The retry's answer replaces the successor: it is revoked with its access token before the
     // new pair exists, so the family never has two live chains.
-    if (statement(ctx.db, CLAIM_SUPERSESSION).run(now, now, successor.tokenHash).changes !== 1) return "state_moved";
-    if (successor.accessTokenHash !== null) statement(ctx.db, REVOKE_ACCESS_TOKEN).run(now, successor.accessTokenHash);
+    if (!(await ctx.store.hot.claimSupersession(tx, successor.tokenHash, now))) return "state_moved";
+    if (successor.accessTokenHash !== null) await ctx.store.hot.revokeAccessToken(tx, successor.accessTokenHash, now);
     // rotated_at keeps the first rotation's time: retries never extend the window.
-    const repointed = statement(ctx.db, REPOINT_SUCCESSOR).run(pair.refreshTokenHash, row.tokenHash, successor.tokenHash);
-    if (repointed.changes !== 1) throw new Error("refresh token row changed during its own transaction");
+    if (!(await ctx.store.hot.repointSuccessor(tx, row.tokenHash, successor.tokenHash, pair.refreshTokenHash!))) throw new Error("refresh token row changed during its own transaction");
   }
-  const tokens = storeTokens(ctx, tx, subject, pair);
+  const tokens = await storeTokens(ctx, tx, subject, pair);
   // Informational "last used": batched like the MCP endpoint's uses (no grants page written per refresh).
   noteGrantUsed(ctx, row.grantId);
-  recordAudit(ctx, tx, {
+  await recordAudit(ctx, tx, {
     kind: "token.refreshed",
     serverId: grant.serverId,
     userId: grant.userId,
@@ -384,7 +329,7 @@ function tryRotation(
 }
 
 /** Reuse of a superseded refresh token (RFC 9700 §4.14.2): the whole grant ends. */
-function reuseDetected(
+async function reuseDetected(
   ctx: AppContext,
   tx: Tx,
   client: OAuthClient,
@@ -392,10 +337,10 @@ function reuseDetected(
   grant: { userId: string; serverId: string },
   now: number,
   how: "rotated" | "superseded",
-): Outcome {
-  revokeGrant(ctx, tx, row.grantId, "system", "refresh_token_reuse");
+): Promise<Outcome> {
+  await revokeGrant(ctx, tx, row.grantId, "system", "refresh_token_reuse");
   const since = how === "rotated" ? row.rotatedAt! : row.supersededAt!;
-  recordAudit(ctx, tx, {
+  await recordAudit(ctx, tx, {
     kind: "refresh.reuse_detected",
     serverId: grant.serverId,
     userId: grant.userId,

@@ -8,9 +8,7 @@
 import { and, eq, inArray, isNull } from "drizzle-orm";
 import type { McpServerRow } from "~/mcp/granted-tools.server";
 import type { AppContext } from "~/context.server";
-import type { Db } from "~/db/client.server";
-import { accessTokens, grants, refreshTokens, tokenFamilies } from "~/db/schema";
-import { statement } from "~/db/statements.server";
+import type { Tx } from "~/db/store.server";
 import { newId, randomToken, sha256Hex } from "~/utils/crypto.server";
 
 export const ACCESS_TOKEN_PREFIX = "tga_";
@@ -18,8 +16,7 @@ export const REFRESH_TOKEN_PREFIX = "tgr_";
 export const CODE_PREFIX = "tgc_";
 export const CLIENT_SECRET_PREFIX = "tgs_";
 
-/** Drizzle's transaction object and the database share this interface. */
-export type Tx = Pick<Db, "select" | "insert" | "update" | "delete">;
+export type { Tx } from "~/db/store.server";
 
 export const newAccessToken = () => ACCESS_TOKEN_PREFIX + randomToken(32);
 export const newRefreshToken = () => REFRESH_TOKEN_PREFIX + randomToken(32);
@@ -57,9 +54,10 @@ export type IssuedTokens = {
 };
 
 /** Starts a token family (one per authorization code exchange) under a grant. */
-export function createFamily(ctx: AppContext, tx: Tx, grantId: string): string {
+export async function createFamily(ctx: AppContext, tx: Tx, grantId: string): Promise<string> {
+  const { tokenFamilies } = ctx.store.tables;
   const id = newId();
-  tx.insert(tokenFamilies).values({ id, grantId, createdAt: ctx.now() }).run();
+  await tx.insert(tokenFamilies).values({ id, grantId, createdAt: ctx.now() });
   return id;
 }
 
@@ -78,48 +76,41 @@ export function newTokenPair(subject: TokenSubject): IssuedTokens {
 }
 
 /** Stores a pair from newTokenPair for a family. Call inside a transaction. */
-export function storeTokens(ctx: AppContext, _tx: Tx, subject: TokenSubject, pair: IssuedTokens): IssuedTokens {
+export async function storeTokens(ctx: AppContext, tx: Tx, subject: TokenSubject, pair: IssuedTokens): Promise<IssuedTokens> {
   const now = ctx.now();
   const accessTokenHash = secretHash(pair.accessToken);
-  // Prepared statements on ctx.db's connection, which the caller's transaction `_tx` runs on
-  // (app/db/statements.server.ts).
-  statement(
-    ctx.db,
-    `insert into access_tokens (token_hash, family_id, grant_id, client_id, user_id, server_id, scope, created_at, expires_at, dpop_jkt)
-     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(
-    accessTokenHash,
-    subject.familyId,
-    subject.grantId,
-    subject.clientId,
-    subject.userId,
-    subject.serverId,
-    subject.scope,
-    now,
-    now + ctx.config.accessTokenTtlSeconds * 1000,
-    subject.dpopJkt ?? null,
+  await ctx.store.hot.insertTokens(
+    tx,
+    {
+      tokenHash: accessTokenHash,
+      familyId: subject.familyId,
+      grantId: subject.grantId,
+      clientId: subject.clientId,
+      userId: subject.userId,
+      serverId: subject.serverId,
+      scope: subject.scope,
+      createdAt: now,
+      expiresAt: now + ctx.config.accessTokenTtlSeconds * 1000,
+      dpopJkt: subject.dpopJkt ?? null,
+    },
+    pair.refreshTokenHash === null
+      ? null
+      : {
+          tokenHash: pair.refreshTokenHash,
+          familyId: subject.familyId,
+          grantId: subject.grantId,
+          clientId: subject.clientId,
+          createdAt: now,
+          expiresAt: now + ctx.config.refreshTokenTtlSeconds * 1000,
+          accessTokenHash,
+          dpopJkt: subject.bindRefreshToken ? (subject.dpopJkt ?? null) : null,
+        },
   );
-  if (pair.refreshTokenHash !== null) {
-    statement(
-      ctx.db,
-      `insert into refresh_tokens (token_hash, family_id, grant_id, client_id, created_at, expires_at, access_token_hash, dpop_jkt)
-       values (?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      pair.refreshTokenHash,
-      subject.familyId,
-      subject.grantId,
-      subject.clientId,
-      now,
-      now + ctx.config.refreshTokenTtlSeconds * 1000,
-      accessTokenHash,
-      subject.bindRefreshToken ? (subject.dpopJkt ?? null) : null,
-    );
-  }
   return { ...pair, expiresIn: ctx.config.accessTokenTtlSeconds, tokenType: subject.dpopJkt ? "DPoP" : "Bearer" };
 }
 
 /** Mints and stores an access token and a refresh token for a family. Call inside a transaction. */
-export function mintTokens(ctx: AppContext, tx: Tx, subject: TokenSubject): IssuedTokens {
+export function mintTokens(ctx: AppContext, tx: Tx, subject: TokenSubject): Promise<IssuedTokens> {
   return storeTokens(ctx, tx, subject, newTokenPair(subject));
 }
 
@@ -143,9 +134,9 @@ export type VerifiedAccessToken = {
  * Checks a bearer access token: known, not expired, not revoked. Returns what it grants, or null.
  * The caller checks that `serverId` is the server being called (tokens never cross servers).
  */
-export function verifyAccessToken(ctx: AppContext, token: string): VerifiedAccessToken | null {
+export async function verifyAccessToken(ctx: AppContext, token: string): Promise<VerifiedAccessToken | null> {
   if (!token.startsWith(ACCESS_TOKEN_PREFIX) || token.length > 200) return null;
-  const row = statement<[string], AccessTokenRow>(ctx.db, ACCESS_TOKEN_ROW).get(secretHash(token));
+  const row = await ctx.store.hot.accessTokenWithServer(ctx.db, secretHash(token));
   if (!row || row.revokedAt !== null || row.expiresAt <= ctx.now()) return null;
   return {
     grantId: row.grantId,
@@ -167,56 +158,32 @@ export function verifyAccessToken(ctx: AppContext, token: string): VerifiedAcces
   };
 }
 
-type AccessTokenRow = Omit<VerifiedAccessToken, "server" | "serverDpopRequired"> & {
-  serverDpopRequired: number;
-  revokedAt: number | null;
-  serverName: string;
-  serverDescription: string;
-  serverUpdatedAt: number;
-  serverToolsVersion: number;
-};
-
-// The bearer check runs on every MCP request: one primary-key read through a statement prepared
-// once per database connection, on better-sqlite3 directly (the query builder's row mapping cost
-// more than the read itself). The token's server comes with it (a second primary-key lookup in the
-// same statement), so the endpoint needs no read of its own on the way to an answer.
-const ACCESS_TOKEN_ROW = `select a.grant_id as grantId, a.family_id as familyId, a.client_id as clientId, a.user_id as userId,
-        a.server_id as serverId, a.scope, a.expires_at as expiresAt, a.revoked_at as revokedAt, a.dpop_jkt as dpopJkt,
-        s.dpop_required as serverDpopRequired,
-        s.name as serverName, s.description as serverDescription, s.updated_at as serverUpdatedAt,
-        s.tools_version as serverToolsVersion
-   from access_tokens a join mcp_servers s on s.id = a.server_id
-  where a.token_hash = ?`;
-
 /** Revokes every access and refresh token of the given families. */
-export function revokeFamilies(ctx: AppContext, tx: Tx, familyIds: string[], reason: string): void {
+export async function revokeFamilies(ctx: AppContext, tx: Tx, familyIds: string[], reason: string): Promise<void> {
   if (familyIds.length === 0) return;
+  const { accessTokens, refreshTokens, tokenFamilies } = ctx.store.tables;
   const now = ctx.now();
-  tx.update(tokenFamilies)
+  await tx
+    .update(tokenFamilies)
     .set({ revokedAt: now, revokedReason: reason })
-    .where(and(inArray(tokenFamilies.id, familyIds), isNull(tokenFamilies.revokedAt)))
-    .run();
-  tx.update(accessTokens)
+    .where(and(inArray(tokenFamilies.id, familyIds), isNull(tokenFamilies.revokedAt)));
+  await tx
+    .update(accessTokens)
     .set({ revokedAt: now })
-    .where(and(inArray(accessTokens.familyId, familyIds), isNull(accessTokens.revokedAt)))
-    .run();
-  tx.update(refreshTokens)
+    .where(and(inArray(accessTokens.familyId, familyIds), isNull(accessTokens.revokedAt)));
+  await tx
+    .update(refreshTokens)
     .set({ revokedAt: now })
-    .where(and(inArray(refreshTokens.familyId, familyIds), isNull(refreshTokens.revokedAt)))
-    .run();
+    .where(and(inArray(refreshTokens.familyId, familyIds), isNull(refreshTokens.revokedAt)));
 }
 
 /** Ends a grant and every token issued under it, at once. */
-export function revokeGrant(ctx: AppContext, tx: Tx, grantId: string, revokedBy: string, reason = "grant_revoked"): void {
-  tx.update(grants)
+export async function revokeGrant(ctx: AppContext, tx: Tx, grantId: string, revokedBy: string, reason = "grant_revoked"): Promise<void> {
+  const { grants, tokenFamilies } = ctx.store.tables;
+  await tx
+    .update(grants)
     .set({ revokedAt: ctx.now(), revokedBy })
-    .where(and(eq(grants.id, grantId), isNull(grants.revokedAt)))
-    .run();
-  const families = tx
-    .select({ id: tokenFamilies.id })
-    .from(tokenFamilies)
-    .where(eq(tokenFamilies.grantId, grantId))
-    .all()
-    .map((f) => f.id);
-  revokeFamilies(ctx, tx, families, reason);
+    .where(and(eq(grants.id, grantId), isNull(grants.revokedAt)));
+  const families = (await tx.select({ id: tokenFamilies.id }).from(tokenFamilies).where(eq(tokenFamilies.grantId, grantId))).map((f) => f.id);
+  await revokeFamilies(ctx, tx, families, reason);
 }

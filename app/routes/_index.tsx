@@ -12,9 +12,9 @@ export const meta: MetaFunction = () => [{ title: "Your MCP servers · Toolgate"
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const { ctx } = context;
   const user = await getRequestUser(context, request);
-  if (!user) throw redirect(countUsers(ctx) === 0 ? "/setup" : "/sign-in");
+  if (!user) throw redirect(await countUsers(ctx) === 0 ? "/setup" : "/sign-in");
   const { toast, setCookie } = await readFlash(ctx, request);
-  const servers = listServers(ctx, user.id).map((s) => ({
+  const servers = (await listServers(ctx, user.id)).map((s) => ({
     id: s.id,
     name: s.name,
     description: s.description,

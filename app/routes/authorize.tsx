@@ -84,7 +84,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const params = new URL(request.url).searchParams;
   try {
     if (!params.has("client_id") && params.has("request")) {
-      const pending = loadPendingRequest(ctx, params.get("request"));
+      const pending = await loadPendingRequest(ctx, params.get("request"));
       const user = await requireRequestUser(context, request);
       let view;
       try {
@@ -136,7 +136,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   const toolIds = form.getAll("tool").filter((v): v is string => typeof v === "string");
   if (toolIds.length > MAX_TOOLS) throw pageError(400, { message: "This form lists too many tools. Reload the page and try again." });
   try {
-    const pending = loadPendingRequest(ctx, requestId);
+    const pending = await loadPendingRequest(ctx, requestId);
     const decision = { user, request: pending, chosenServerId: typeof chosen === "string" && chosen ? chosen : null, toolIds };
     const outcome = intent === "approve" ? await approveAuthorization(ctx, decision) : await denyAuthorization(ctx, decision);
     if (outcome.redirectKind === "app") {

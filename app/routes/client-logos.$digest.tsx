@@ -7,7 +7,7 @@ import { findClientLogo } from "~/oauth/client-logos.server";
  * but that image. The address is the SHA-256 of the bytes, so it can be cached forever.
  */
 export async function loader({ params, context }: LoaderFunctionArgs) {
-  const logo = findClientLogo(context.ctx, params.digest ?? "");
+  const logo = await findClientLogo(context.ctx, params.digest ?? "");
   if (!logo) return new Response("Not found", { status: 404, headers: { "Content-Type": "text/plain; charset=utf-8" } });
   return new Response(new Uint8Array(logo.bytes), {
     headers: {

@@ -16,7 +16,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const { toast, setCookie } = await readToast(ctx, request);
   const search = (new URL(request.url).searchParams.get("q") ?? "").slice(0, 200);
   return json(
-    { groups: connectionGroupsView(ctx, user.id, { search }), search, csrf: csrfToken(ctx, sid, REVOKE_CSRF_PURPOSE), toast },
+    { groups: await connectionGroupsView(ctx, user.id, { search }), search, csrf: csrfToken(ctx, sid, REVOKE_CSRF_PURPOSE), toast },
     { headers: setCookie ? { "Set-Cookie": setCookie } : undefined },
   );
 }

@@ -12,7 +12,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const { ctx } = context;
   const user = await requireRequestUser(context, request);
   const { sid } = await getBrowserSession(context, request);
-  const confirmation = loadRevokeConfirmation(ctx, user.id, new URL(request.url));
+  const confirmation = await loadRevokeConfirmation(ctx, user.id, new URL(request.url));
   return json({ ...confirmation, csrf: csrfToken(ctx, sid, REVOKE_CSRF_PURPOSE) });
 }
 

@@ -18,7 +18,7 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
   const { ctx } = context;
   const { user, server } = await requireOwnServer(context, request, params.serverId);
   const { toast, signingSecret, setCookie } = await readFlash(ctx, request, user.id, server.id);
-  const tools = (listTools(ctx, user.id, server.id) ?? []).map((t) => ({
+  const tools = (await listTools(ctx, user.id, server.id) ?? []).map((t) => ({
     id: t.id,
     name: t.name,
     description: t.description,
@@ -46,12 +46,12 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
   await requireCsrf(ctx, request, form);
   const intent = form.get("intent");
   if (intent === "save-upstream" || intent === "clear-credential") {
-    const result = handleUpstreamForm(ctx, user.id, server, form);
+    const result = await handleUpstreamForm(ctx, user.id, server, form);
     if (!result.ok) return json({ upstreamErrors: result.errors }, { status: 400 });
     return redirectWithFlash(ctx, request, `/servers/${server.id}#upstream`, { toast: result.toast });
   }
   if (intent !== "rotate-secret") return json({ error: "Unknown action." }, { status: 400 });
-  const secret = rotateSigningSecret(ctx, user.id, server.id);
+  const secret = await rotateSigningSecret(ctx, user.id, server.id);
   if (!secret) throw notFound();
   return redirectWithFlash(ctx, request, `/servers/${server.id}#signing-secret`, {
     toast: "The signing secret was replaced. Update your tool endpoints with the new one.",

@@ -35,9 +35,9 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
       server: { id: server.id, name: server.name },
       mcpUrl: mcpUrl(ctx, server.id),
       tokenUrl: `${ctx.config.publicUrl}/token`,
-      tools: (listTools(ctx, user.id, server.id) ?? []).map((t) => t.name),
-      clients: listMachineClients(ctx, user.id, server.id),
-      settings: getServerAccessSettings(ctx, user.id, server.id)!,
+      tools: (await listTools(ctx, user.id, server.id) ?? []).map((t) => t.name),
+      clients: await listMachineClients(ctx, user.id, server.id),
+      settings: (await getServerAccessSettings(ctx, user.id, server.id))!,
       enterpriseConfigured: ctx.config.enterpriseIdpIssuers.length > 0,
     },
     { headers: NO_STORE },
@@ -69,7 +69,7 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
             return answer({ error: "The JWKS is not valid JSON." }, 400);
           }
         }
-        const created = createMachineClient(ctx, {
+        const created = await createMachineClient(ctx, {
           ownerId: user.id,
           serverId: server.id,
           name: text(form, "name"),
@@ -84,14 +84,14 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
       }
       case "rotate-client-secret": {
         const clientId = text(form, "clientId");
-        const value = rotateMachineClientSecret(ctx, user.id, clientId);
+        const value = await rotateMachineClientSecret(ctx, user.id, clientId);
         return answer({ message: "The secret was replaced; the old one no longer works.", secret: { clientId, name: "", value } });
       }
       case "revoke-client":
-        if (!revokeMachineClient(ctx, user.id, text(form, "clientId"))) return answer({ error: "This machine client is already revoked." }, 404);
+        if (!await revokeMachineClient(ctx, user.id, text(form, "clientId"))) return answer({ error: "This machine client is already revoked." }, 404);
         return answer({ message: "The machine client was revoked; its tokens stopped working at once." });
       case "settings":
-        updateServerAccessSettings(ctx, user.id, server.id, {
+        await updateServerAccessSettings(ctx, user.id, server.id, {
           dpopRequired: form.get("dpopRequired") === "on",
           enterpriseAccess: form.get("enterpriseAccess") === "on",
           enterpriseTools: form.getAll("enterpriseTools").filter((t): t is string => typeof t === "string"),

@@ -23,7 +23,7 @@ const activityQuerySchema = z.object({
 export async function loader({ request, context, params }: LoaderFunctionArgs) {
   const { ctx } = context;
   const user = await requireRequestUser(context, request);
-  const server = findOwnedServer(ctx, user.id, params.serverId ?? "");
+  const server = await findOwnedServer(ctx, user.id, params.serverId ?? "");
   if (!server) throw new Response("Not found", { status: 404 });
   const url = new URL(request.url);
   const query = activityQuerySchema.parse({
@@ -32,9 +32,9 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
     before: url.searchParams.get("before") || undefined,
   });
   // The filter names an application (its registrations together); a bare client id still works.
-  const applications = activityClients(ctx, server.id);
+  const applications = await activityClients(ctx, server.id);
   const chosen = query.client ? applications.find((a) => a.key === query.client) : undefined;
-  const page = listActivity(ctx, {
+  const page = await listActivity(ctx, {
     serverId: server.id,
     clientId: chosen ? undefined : query.client,
     clientIds: chosen ? chosen.clientIds : undefined,

@@ -14,7 +14,7 @@ export const meta: MetaFunction<typeof loader> = ({ data }) => [
 export async function loader({ request, context, params }: LoaderFunctionArgs) {
   const { ctx } = context;
   const user = await requireRequestUser(context, request);
-  const server = findOwnedServer(ctx, user.id, params.serverId ?? "");
+  const server = await findOwnedServer(ctx, user.id, params.serverId ?? "");
   if (!server) throw new Response("Not found", { status: 404 });
   const { sid } = await getBrowserSession(context, request);
   const { toast, setCookie } = await readToast(ctx, request);
@@ -22,7 +22,7 @@ export async function loader({ request, context, params }: LoaderFunctionArgs) {
   return json(
     {
       server,
-      groups: connectionGroupsView(ctx, user.id, { serverId: server.id, search }),
+      groups: await connectionGroupsView(ctx, user.id, { serverId: server.id, search }),
       search,
       csrf: csrfToken(ctx, sid, REVOKE_CSRF_PURPOSE),
       toast,

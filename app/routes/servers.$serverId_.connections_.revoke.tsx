@@ -12,10 +12,10 @@ export const meta: MetaFunction = () => [{ title: "Revoke access · Toolgate" }]
 export async function loader({ request, context, params }: LoaderFunctionArgs) {
   const { ctx } = context;
   const user = await requireRequestUser(context, request);
-  const server = findOwnedServer(ctx, user.id, params.serverId ?? "");
+  const server = await findOwnedServer(ctx, user.id, params.serverId ?? "");
   if (!server) throw new Response("Not found", { status: 404 });
   const { sid } = await getBrowserSession(context, request);
-  const confirmation = loadRevokeConfirmation(ctx, user.id, new URL(request.url), server.id);
+  const confirmation = await loadRevokeConfirmation(ctx, user.id, new URL(request.url), server.id);
   return json({ ...confirmation, serverId: server.id, csrf: csrfToken(ctx, sid, REVOKE_CSRF_PURPOSE) });
 }
 

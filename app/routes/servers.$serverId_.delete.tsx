@@ -19,7 +19,7 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
   const { user, server } = await requireOwnServer(context, request, params.serverId);
   const form = await readForm(request);
   await requireCsrf(ctx, request, form);
-  if (!deleteServer(ctx, user.id, server.id)) throw notFound();
+  if (!await deleteServer(ctx, user.id, server.id)) throw notFound();
   return redirectWithFlash(ctx, request, "/", { toast: `Deleted ${server.name}.` });
 }
 

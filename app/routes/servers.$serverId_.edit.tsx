@@ -21,7 +21,7 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
   await requireCsrf(ctx, request, form);
   const values = { name: String(form.get("name") ?? "").slice(0, 500), description: String(form.get("description") ?? "").slice(0, 5000) };
   try {
-    if (!updateServer(ctx, user.id, server.id, values)) throw notFound();
+    if (!await updateServer(ctx, user.id, server.id, values)) throw notFound();
   } catch (error) {
     if (error instanceof ValidationError) return json({ errors: error.fieldErrors, values }, { status: 400 });
     throw error;

@@ -27,7 +27,7 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
   const parsed = parseToolForm(form);
   if (!parsed.ok) return json({ errors: parsed.errors, values: parsed.values }, { status: 400 });
   try {
-    if (!updateTool(ctx, user.id, server.id, tool.id, parsed.tool)) throw notFound();
+    if (!await updateTool(ctx, user.id, server.id, tool.id, parsed.tool)) throw notFound();
   } catch (error) {
     if (error instanceof ValidationError) return json({ errors: toolFormErrorsOf(error.fieldErrors), values: parsed.values }, { status: 400 });
     throw error;

@@ -18,7 +18,7 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
   const { user, server, tool } = await requireOwnTool(context, request, params.serverId, params.toolId);
   const form = await readForm(request);
   await requireCsrf(ctx, request, form);
-  if (!deleteTool(ctx, user.id, server.id, tool.id)) throw notFound();
+  if (!await deleteTool(ctx, user.id, server.id, tool.id)) throw notFound();
   return redirectWithFlash(ctx, request, `/servers/${server.id}`, { toast: `Deleted the tool ${tool.name}.` });
 }
 

@@ -22,7 +22,7 @@ export async function action({ request, context, params }: ActionFunctionArgs) {
   const parsed = parseToolForm(form);
   if (!parsed.ok) return json({ errors: parsed.errors, values: parsed.values }, { status: 400 });
   try {
-    if (!addTool(ctx, user.id, server.id, parsed.tool)) throw notFound();
+    if (!await addTool(ctx, user.id, server.id, parsed.tool)) throw notFound();
   } catch (error) {
     if (error instanceof ValidationError) return json({ errors: toolFormErrorsOf(error.fieldErrors), values: parsed.values }, { status: 400 });
     throw error;

@@ -22,7 +22,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   await requireCsrf(ctx, request, form);
   const values = { name: String(form.get("name") ?? "").slice(0, 500), description: String(form.get("description") ?? "").slice(0, 5000) };
   try {
-    const { server, signingSecret } = createServer(ctx, { ownerId: user.id, ...values });
+    const { server, signingSecret } = await createServer(ctx, { ownerId: user.id, ...values });
     return redirectWithFlash(ctx, request, `/servers/${server.id}`, {
       toast: `Created ${server.name}. Add its first tool below.`,
       signingSecret: { userId: user.id, serverId: server.id, secret: signingSecret },

@@ -15,7 +15,7 @@ const TAKEN_PATH = "/setup?taken=1";
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const { ctx } = context;
-  if (countUsers(ctx) > 0) {
+  if (await countUsers(ctx) > 0) {
     // After a lost race the page explains (a document POST renders through this loader too).
     if (new URL(request.url).searchParams.get("taken") === "1") return json({ csrf: null, taken: true }, { status: 409 });
     throw redirect("/sign-in");
@@ -45,7 +45,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     return json<ActionData>({ formError: "This form has expired. Please try again." }, { status: 403 });
   }
   // A form posted after the owner exists (another browser was quicker) is told so.
-  if (countUsers(ctx) > 0) throw redirect(TAKEN_PATH);
+  if (await countUsers(ctx) > 0) throw redirect(TAKEN_PATH);
   const raw = Object.fromEntries(["email", "name", "password", "confirm"].map((k) => [k, String(form.get(k) ?? "")]));
   const values = { email: raw.email?.slice(0, 254), name: raw.name?.slice(0, 100) };
   const parsed = setupSchema.safeParse(raw);

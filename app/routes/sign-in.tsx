@@ -23,7 +23,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const url = new URL(request.url);
   const returnTo = safeReturnTo(url.searchParams.get("returnTo"));
   if (await getRequestUser(context, request)) throw redirect(returnTo);
-  if (countUsers(ctx) === 0) throw redirect("/setup");
+  if (await countUsers(ctx) === 0) throw redirect("/setup");
   const { sid, setCookie } = await getBrowserSession(context, request);
   return json(
     {
@@ -36,7 +36,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       providerError: providerErrorMessage(url.searchParams.get("error")),
       providers: configuredProviders(ctx.config),
       // Arriving from an authorization request: say what signing in leads to.
-      continueTo: describePendingRequest(ctx, returnTo),
+      continueTo: await describePendingRequest(ctx, returnTo),
     },
     { headers: setCookie ? { "Set-Cookie": setCookie } : undefined },
   );
@@ -59,7 +59,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     return json<ActionData>({ formError: "Password sign-in is turned off." }, { status: 400 });
   }
   try {
-    const user = await createAuthenticator(ctx, context.clientAddress).authenticate("password", request);
+    const user = await (await createAuthenticator(ctx, context.clientAddress)).authenticate("password", request);
     const headers = new Headers({ "Set-Cookie": await createUserSession(ctx, request, user.id) });
     // A fresh device cookie on every sign-in: this browser stays trusted for the account (decision 030).
     headers.append("Set-Cookie", deviceCookieHeader(ctx, user.id));

@@ -15,7 +15,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const { ctx } = context;
   const me = await requireOwner(ctx, request);
   const { toast, setCookie } = await readFlash(ctx, request);
-  const users = listUsers(ctx).map((u) => ({ id: u.id, email: u.email, name: u.name, role: u.role, serverCount: u.serverCount }));
+  const users = (await listUsers(ctx)).map((u) => ({ id: u.id, email: u.email, name: u.name, role: u.role, serverCount: u.serverCount }));
   return json({ users, me: me.id, toast }, { headers: setCookie ? { "Set-Cookie": setCookie } : undefined });
 }
 

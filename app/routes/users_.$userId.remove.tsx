@@ -8,8 +8,8 @@ import { notFound, readForm, redirectWithFlash } from "~/servers/pages.server";
 
 export const meta: MetaFunction = () => [{ title: "Remove user · Toolgate" }];
 
-function findAccount(ctx: Parameters<typeof listUsers>[0], meId: string, userId: string | undefined) {
-  const account = listUsers(ctx).find((u) => u.id === userId);
+async function findAccount(ctx: Parameters<typeof listUsers>[0], meId: string, userId: string | undefined) {
+  const account = (await listUsers(ctx)).find((u) => u.id === userId);
   // One's own account is not removed from here (it would sign the owner out mid-click).
   if (!account || account.id === meId) throw notFound();
   return account;
@@ -17,18 +17,18 @@ function findAccount(ctx: Parameters<typeof listUsers>[0], meId: string, userId:
 
 export async function loader({ request, context, params }: LoaderFunctionArgs) {
   const me = await requireOwner(context.ctx, request);
-  const account = findAccount(context.ctx, me.id, params.userId);
+  const account = await findAccount(context.ctx, me.id, params.userId);
   return json({ account: { id: account.id, email: account.email, serverCount: account.serverCount } });
 }
 
 export async function action({ request, context, params }: ActionFunctionArgs) {
   const { ctx } = context;
   const me = await requireOwner(ctx, request);
-  const account = findAccount(ctx, me.id, params.userId);
+  const account = await findAccount(ctx, me.id, params.userId);
   const form = await readForm(request);
   await requireCsrf(ctx, request, form);
   try {
-    removeUser(ctx, account.email);
+    await removeUser(ctx, account.email);
   } catch (error) {
     if (error instanceof AccountError) return json({ error: error.message }, { status: 400 });
     throw error;

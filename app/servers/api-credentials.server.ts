@@ -7,7 +7,6 @@
 import { and, eq } from "drizzle-orm";
 import { z } from "zod";
 import type { AppContext } from "~/context.server";
-import { mcpServers } from "~/db/schema";
 import { encryptText } from "~/utils/crypto.server";
 import { LIMITS } from "./limits";
 
@@ -130,27 +129,30 @@ export function sealedCredentialValues(ctx: AppContext, credential: ApiCredentia
  * Sets (or replaces) a server's API credential, optionally with its base URL. `ownerId` null is the
  * CLI (an operator on the host). False when the server is not the owner's.
  */
-export function setApiCredential(ctx: AppContext, ownerId: string | null, serverId: string, credential: ApiCredential, baseUrl?: string): boolean {
+export async function setApiCredential(ctx: AppContext, ownerId: string | null, serverId: string, credential: ApiCredential, baseUrl?: string): Promise<boolean> {
+  const { mcpServers } = ctx.store.tables;
   const where = ownerId === null ? eq(mcpServers.id, serverId) : and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId));
-  const result = ctx.db
+  const result = await ctx.db
     .update(mcpServers)
     .set({ ...sealedCredentialValues(ctx, credential), ...(baseUrl ? { baseUrl } : {}), updatedAt: ctx.now() })
     .where(where)
-    .run();
+    .returning({ id: mcpServers.id });
   // Never the secret, nor the name of the header that carries it beyond its type.
-  if (result.changes > 0) ctx.logger.info("api credential set", { serverId, type: credential.type });
-  return result.changes > 0;
+  if (result.length > 0) ctx.logger.info("api credential set", { serverId, type: credential.type });
+  return result.length > 0;
 }
 
-export function clearApiCredential(ctx: AppContext, ownerId: string | null, serverId: string): boolean {
+export async function clearApiCredential(ctx: AppContext, ownerId: string | null, serverId: string): Promise<boolean> {
+  const { mcpServers } = ctx.store.tables;
   const where = ownerId === null ? eq(mcpServers.id, serverId) : and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId));
-  const result = ctx.db.update(mcpServers).set({ apiAuth: null, apiSecretEnc: null, updatedAt: ctx.now() }).where(where).run();
-  if (result.changes > 0) ctx.logger.info("api credential removed", { serverId });
-  return result.changes > 0;
+  const result = await ctx.db.update(mcpServers).set({ apiAuth: null, apiSecretEnc: null, updatedAt: ctx.now() }).where(where).returning({ id: mcpServers.id });
+  if (result.length > 0) ctx.logger.info("api credential removed", { serverId });
+  return result.length > 0;
 }
 
 /** Sets or clears (null) the base URL. False when the server is not the owner's. */
-export function setBaseUrl(ctx: AppContext, ownerId: string | null, serverId: string, baseUrl: string | null): boolean {
+export async function setBaseUrl(ctx: AppContext, ownerId: string | null, serverId: string, baseUrl: string | null): Promise<boolean> {
+  const { mcpServers } = ctx.store.tables;
   const where = ownerId === null ? eq(mcpServers.id, serverId) : and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId));
-  return ctx.db.update(mcpServers).set({ baseUrl, updatedAt: ctx.now() }).where(where).run().changes > 0;
+  return (await ctx.db.update(mcpServers).set({ baseUrl, updatedAt: ctx.now() }).where(where).returning({ id: mcpServers.id })).length > 0;
 }

@@ -58,7 +58,7 @@ export async function startImport(ctx: AppContext, server: ServerSummary, form: 
     if (error instanceof OpenApiImportError) return { ok: false, error: error.message };
     throw error;
   }
-  return { ok: true, draftId: saveDraft(ctx, server.id, text, source) };
+  return { ok: true, draftId: await saveDraft(ctx, server.id, text, source) };
 }
 
 export type PreviewRow = {
@@ -73,13 +73,13 @@ export type PreviewRow = {
 
 /** The preview of a draft: every operation with its fate, filtered by `query` (name, path or summary). */
 export async function previewImport(ctx: AppContext, server: ServerSummary, draftId: string, query: string) {
-  const draft = readDraft(ctx, server.id, draftId);
+  const draft = await readDraft(ctx, server.id, draftId);
   if (!draft) return null;
   const parsed = await parseOpenApiDocument(draft.document, { sourceUrl: /^https?:/.test(draft.source) ? draft.source : undefined });
   let plan: ImportPlan | null = null;
   let planError: string | null = null;
   try {
-    plan = planImport(ctx, server.id, parsed, { baseUrl: server.baseUrl ?? parsed.servers[0] ?? "http://unset.invalid" });
+    plan = await planImport(ctx, server.id, parsed, { baseUrl: server.baseUrl ?? parsed.servers[0] ?? "http://unset.invalid" });
   } catch (error) {
     if (!(error instanceof OpenApiImportError)) throw error;
     planError = error.message;
@@ -115,7 +115,7 @@ export async function previewImport(ctx: AppContext, server: ServerSummary, draf
 /** Applies the picked operations of a draft with the chosen base URL; the draft is then deleted. */
 export async function finishImport(ctx: AppContext, server: ServerSummary, form: FormData) {
   const draftId = String(form.get("draft") ?? "");
-  const draft = readDraft(ctx, server.id, draftId);
+  const draft = await readDraft(ctx, server.id, draftId);
   if (!draft) return { ok: false as const, error: "This import expired. Start again." };
   const picked = form.getAll("op").filter((v): v is string => typeof v === "string");
   if (picked.length === 0) return { ok: false as const, error: "Pick at least one operation to import." };
@@ -124,9 +124,9 @@ export async function finishImport(ctx: AppContext, server: ServerSummary, form:
   if (!baseUrl.trim()) return { ok: false as const, error: "Choose the base URL of the API." };
   try {
     const parsed = await parseOpenApiDocument(draft.document, { sourceUrl: /^https?:/.test(draft.source) ? draft.source : undefined });
-    const plan = planImport(ctx, server.id, parsed, { include: picked, baseUrl });
-    const counts = applyImport(ctx, server.id, plan);
-    deleteDraft(ctx, server.id, draftId);
+    const plan = await planImport(ctx, server.id, parsed, { include: picked, baseUrl });
+    const counts = await applyImport(ctx, server.id, plan);
+    await deleteDraft(ctx, server.id, draftId);
     return { ok: true as const, counts };
   } catch (error) {
     if (error instanceof OpenApiImportError) return { ok: false as const, error: error.message };

@@ -11,7 +11,7 @@ import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
 import { parse as parseYaml } from "yaml";
 import type { AppContext } from "~/context.server";
-import { mcpServers, openapiDrafts, tools } from "~/db/schema";
+import type { tools } from "~/db/schema";
 import { newId } from "~/utils/crypto.server";
 import { baseUrlSchema, sealedCredentialValues, type ApiCredential } from "./api-credentials.server";
 import { ajv } from "./json-schema.server";
@@ -515,13 +515,14 @@ function columnsOf(tool: ToolDefinition) {
  * What importing `include` (operationIds, tool names or "METHOD /path"; all when absent) would do
  * to the server's tools. `baseUrl` defaults to the server's, then to the document's first server.
  */
-export function planImport(
+export async function planImport(
   ctx: AppContext,
   serverId: string,
   parsed: ParsedDocument,
   options: { include?: string[]; baseUrl?: string | null } = {},
-): ImportPlan {
-  const server = ctx.db.select({ baseUrl: mcpServers.baseUrl }).from(mcpServers).where(eq(mcpServers.id, serverId)).get();
+): Promise<ImportPlan> {
+  const { mcpServers, tools } = ctx.store.tables;
+  const server = (await ctx.db.select({ baseUrl: mcpServers.baseUrl }).from(mcpServers).where(eq(mcpServers.id, serverId)).limit(1))[0];
   if (!server) throw new OpenApiImportError("No such server.");
   let baseUrl: string | null = null;
   if (options.baseUrl) {
@@ -540,7 +541,7 @@ export function planImport(
     picked = parsed.operations.filter(matches);
   }
 
-  const existing = new Map<string, ExistingTool>(ctx.db.select().from(tools).where(eq(tools.serverId, serverId)).all().map((t) => [t.name, t]));
+  const existing = new Map<string, ExistingTool>((await ctx.db.select().from(tools).where(eq(tools.serverId, serverId))).map((t) => [t.name, t]));
   const plan: ImportPlan = { added: [], changed: [], unchanged: [], removed: [], refused: [], baseUrl };
   for (const op of picked) {
     if (!op.tool) {
@@ -563,32 +564,30 @@ export function planImport(
  * so grants stay), removed ones deleted, and the base URL (and a credential, if given) set. A
  * tool's extra headers are kept. Returns the counts.
  */
-export function applyImport(ctx: AppContext, serverId: string, plan: ImportPlan, options: { credential?: ApiCredential } = {}) {
-  const count = ctx.db.select({ id: tools.id }).from(tools).where(eq(tools.serverId, serverId)).all().length;
+export async function applyImport(ctx: AppContext, serverId: string, plan: ImportPlan, options: { credential?: ApiCredential } = {}) {
+  const { mcpServers, tools } = ctx.store.tables;
+  const count = (await ctx.db.select({ id: tools.id }).from(tools).where(eq(tools.serverId, serverId))).length;
   const total = count + plan.added.length - plan.removed.length;
   if (total > LIMITS.toolsPerServer) {
     throw new ValidationError({ form: `The server would have ${total} tools; a server has at most ${LIMITS.toolsPerServer}. Pick fewer operations.` });
   }
   const now = ctx.now();
-  ctx.db.transaction((tx) => {
+  await ctx.store.transaction(async (tx) => {
     for (const { operation, tool } of plan.added) {
-      tx.insert(tools)
-        .values({ id: newId(), serverId, name: tool.name, ...columnsOf(tool), endpointHeadersEnc: null, importedFrom: operation.key, createdAt: now, updatedAt: now })
-        .run();
+      await tx.insert(tools)
+        .values({ id: newId(), serverId, name: tool.name, ...columnsOf(tool), endpointHeadersEnc: null, importedFrom: operation.key, createdAt: now, updatedAt: now });
     }
     for (const { operation, tool, existingId } of plan.changed) {
-      const old = tx.select({ updatedAt: tools.updatedAt }).from(tools).where(eq(tools.id, existingId!)).get();
+      const old = (await tx.select({ updatedAt: tools.updatedAt }).from(tools).where(eq(tools.id, existingId!)).limit(1))[0];
       // updatedAt must move: the validator cache is keyed by it.
-      tx.update(tools)
+      await tx.update(tools)
         .set({ ...columnsOf(tool), importedFrom: operation.key, updatedAt: Math.max(now, (old?.updatedAt ?? 0) + 1) })
-        .where(and(eq(tools.id, existingId!), eq(tools.serverId, serverId)))
-        .run();
+        .where(and(eq(tools.id, existingId!), eq(tools.serverId, serverId)));
     }
-    for (const { id } of plan.removed) tx.delete(tools).where(and(eq(tools.id, id), eq(tools.serverId, serverId))).run();
-    tx.update(mcpServers)
+    for (const { id } of plan.removed) await tx.delete(tools).where(and(eq(tools.id, id), eq(tools.serverId, serverId)));
+    await tx.update(mcpServers)
       .set({ baseUrl: plan.baseUrl, ...(options.credential ? sealedCredentialValues(ctx, options.credential) : {}), updatedAt: now })
-      .where(eq(mcpServers.id, serverId))
-      .run();
+      .where(eq(mcpServers.id, serverId));
   });
   ctx.logger.info("openapi import applied", { serverId, added: plan.added.length, changed: plan.changed.length, removed: plan.removed.length, refused: plan.refused.length });
   return { added: plan.added.length, changed: plan.changed.length, unchanged: plan.unchanged.length, removed: plan.removed.length, refused: plan.refused.length };
@@ -597,26 +596,28 @@ export function applyImport(ctx: AppContext, serverId: string, plan: ImportPlan,
 // ---- drafts (the web preview) ---------------------------------------------------------------------
 
 /** Stores a document for its preview; older drafts of every server past their time go. */
-export function saveDraft(ctx: AppContext, serverId: string, document: string, source: string): string {
+export async function saveDraft(ctx: AppContext, serverId: string, document: string, source: string): Promise<string> {
+  const { openapiDrafts } = ctx.store.tables;
   const id = newId();
   const now = ctx.now();
-  ctx.db.transaction((tx) => {
-    tx.delete(openapiDrafts).where(lt(openapiDrafts.expiresAt, now)).run();
-    tx.insert(openapiDrafts).values({ id, serverId, document, source: source.slice(0, 500), createdAt: now, expiresAt: now + OPENAPI_LIMITS.draftMs }).run();
+  await ctx.store.transaction(async (tx) => {
+    await tx.delete(openapiDrafts).where(lt(openapiDrafts.expiresAt, now));
+    await tx.insert(openapiDrafts).values({ id, serverId, document, source: source.slice(0, 500), createdAt: now, expiresAt: now + OPENAPI_LIMITS.draftMs });
   });
   return id;
 }
 
-export function readDraft(ctx: AppContext, serverId: string, draftId: string) {
-  const row = ctx.db
+export async function readDraft(ctx: AppContext, serverId: string, draftId: string) {
+  const { openapiDrafts } = ctx.store.tables;
+  const row = (await ctx.db
     .select()
     .from(openapiDrafts)
-    .where(and(eq(openapiDrafts.id, draftId), eq(openapiDrafts.serverId, serverId)))
-    .get();
+    .where(and(eq(openapiDrafts.id, draftId), eq(openapiDrafts.serverId, serverId))).limit(1))[0];
   if (!row || row.expiresAt < ctx.now()) return null;
   return row;
 }
 
-export function deleteDraft(ctx: AppContext, serverId: string, draftId: string) {
-  ctx.db.delete(openapiDrafts).where(and(eq(openapiDrafts.id, draftId), eq(openapiDrafts.serverId, serverId))).run();
+export async function deleteDraft(ctx: AppContext, serverId: string, draftId: string) {
+  const { openapiDrafts } = ctx.store.tables;
+  await ctx.db.delete(openapiDrafts).where(and(eq(openapiDrafts.id, draftId), eq(openapiDrafts.serverId, serverId)));
 }

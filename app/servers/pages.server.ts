@@ -18,14 +18,14 @@ export function notFound(): Response {
 /** The signed-in user and one of their servers; throws a 404 for any other server id. */
 export async function requireOwnServer(context: AppLoadContext, request: Request, serverId: string | undefined) {
   const user = await requireRequestUser(context, request);
-  const server = serverId ? getServer(context.ctx, user.id, serverId) : null;
+  const server = serverId ? await getServer(context.ctx, user.id, serverId) : null;
   if (!server) throw notFound();
   return { user, server };
 }
 
 export async function requireOwnTool(context: AppLoadContext, request: Request, serverId: string | undefined, toolId: string | undefined) {
   const { user, server } = await requireOwnServer(context, request, serverId);
-  const tool = toolId ? getTool(context.ctx, user.id, server.id, toolId) : null;
+  const tool = toolId ? await getTool(context.ctx, user.id, server.id, toolId) : null;
   if (!tool) throw notFound();
   return { user, server, tool };
 }

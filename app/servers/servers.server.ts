@@ -1,7 +1,8 @@
 import { and, asc, count, eq } from "drizzle-orm";
 import type { z } from "zod";
 import type { AppContext } from "~/context.server";
-import { mcpServers, tools, users } from "~/db/schema";
+import { databaseErrorMessage } from "~/db/errors.server";
+import type { mcpServers } from "~/db/schema";
 import { decryptText, encryptText, newId, randomToken } from "~/utils/crypto.server";
 import { baseUrlSchema } from "./api-credentials.server";
 import {
@@ -85,16 +86,17 @@ function checkEndpointBase(tools: ToolDefinition[], baseUrl: string | null, pref
 }
 
 const isUniqueToolName = (error: unknown) =>
-  error instanceof Error && /UNIQUE constraint failed: tools\.server_id, tools\.name/.test(error.message);
+  /UNIQUE constraint failed: tools\.server_id, tools\.name/.test(databaseErrorMessage(error));
 
 /**
  * Creates a server and its tools in one transaction: a bad tool leaves nothing behind. Returns the
  * signing secret in clear text; it is shown once and only stored encrypted.
  */
-export function createServer(
+export async function createServer(
   ctx: AppContext,
   input: { ownerId: string; name: unknown; description?: unknown; tools?: unknown; baseUrl?: unknown },
-): { server: ServerSummary; signingSecret: string } {
+): Promise<{ server: ServerSummary; signingSecret: string }> {
+  const { mcpServers, tools } = ctx.store.tables;
   const fields = parseOrThrow(serverInputSchema, { name: input.name, description: input.description ?? "" });
   const baseUrl = input.baseUrl === undefined || input.baseUrl === "" ? null : parseOrThrow(baseUrlSchema, input.baseUrl, "baseUrl");
   const toolList = parseOrThrow(toolDefinitionListSchema, input.tools ?? [], "tools");
@@ -117,42 +119,43 @@ export function createServer(
     apiAuth: null,
     apiSecretEnc: null,
   };
-  ctx.db.transaction((tx) => {
-    tx.insert(mcpServers).values(row).run();
-    for (const tool of toolList) tx.insert(tools).values({ id: newId(), createdAt: now, ...toolRowValues(ctx, row.id, tool, now) }).run();
+  await ctx.store.transaction(async (tx) => {
+    await tx.insert(mcpServers).values(row);
+    for (const tool of toolList) await tx.insert(tools).values({ id: newId(), createdAt: now, ...toolRowValues(ctx, row.id, tool, now) });
   });
   ctx.logger.info("server created", { serverId: row.id, ownerId: row.ownerId, tools: toolList.length });
   return { server: summary(row, toolList.length), signingSecret };
 }
 
 /** The owner's servers, by name. */
-export function listServers(ctx: AppContext, ownerId: string): ServerSummary[] {
+export function listServers(ctx: AppContext, ownerId: string): Promise<ServerSummary[]> {
+  const { mcpServers } = ctx.store.tables;
   return listServerRows(ctx, eq(mcpServers.ownerId, ownerId));
 }
 
 /** Every server (CLI), by owner then name, with the owner's email. */
-export function listAllServers(ctx: AppContext, ownerId?: string): (ServerSummary & { ownerEmail: string })[] {
-  const rows = ctx.db
+export async function listAllServers(ctx: AppContext, ownerId?: string): Promise<(ServerSummary & { ownerEmail: string })[]> {
+  const { mcpServers, tools, users } = ctx.store.tables;
+  const rows = (await ctx.db
     .select({ server: mcpServers, ownerEmail: users.email, toolCount: count(tools.id) })
     .from(mcpServers)
     .innerJoin(users, eq(users.id, mcpServers.ownerId))
     .leftJoin(tools, eq(tools.serverId, mcpServers.id))
     .where(ownerId ? eq(mcpServers.ownerId, ownerId) : undefined)
     .groupBy(mcpServers.id)
-    .orderBy(asc(users.email), asc(mcpServers.name))
-    .all();
+    .orderBy(asc(users.email), asc(mcpServers.name)));
   return rows.map((r) => ({ ...summary(r.server, r.toolCount), ownerEmail: r.ownerEmail }));
 }
 
-function listServerRows(ctx: AppContext, where: ReturnType<typeof eq>): ServerSummary[] {
-  return ctx.db
+async function listServerRows(ctx: AppContext, where: ReturnType<typeof eq>): Promise<ServerSummary[]> {
+  const { mcpServers, tools } = ctx.store.tables;
+  return (await ctx.db
     .select({ server: mcpServers, toolCount: count(tools.id) })
     .from(mcpServers)
     .leftJoin(tools, eq(tools.serverId, mcpServers.id))
     .where(where)
     .groupBy(mcpServers.id)
-    .orderBy(asc(mcpServers.name), asc(mcpServers.createdAt))
-    .all()
+    .orderBy(asc(mcpServers.name), asc(mcpServers.createdAt)))
     .map((r) => summary(r.server, r.toolCount));
 }
 
@@ -160,75 +163,80 @@ function listServerRows(ctx: AppContext, where: ReturnType<typeof eq>): ServerSu
  * One of the owner's servers, or null. Someone else's server id gives null exactly like a missing
  * one, so a page answers 404 and reveals nothing about other people's servers.
  */
-export function getServer(ctx: AppContext, ownerId: string, serverId: string): ServerSummary | null {
-  const row = ctx.db
+export async function getServer(ctx: AppContext, ownerId: string, serverId: string): Promise<ServerSummary | null> {
+  const { mcpServers } = ctx.store.tables;
+  const row = (await ctx.db
     .select()
     .from(mcpServers)
-    .where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId)))
-    .get();
+    .where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId))).limit(1))[0];
   if (!row) return null;
-  return summary(row, listToolsForServer(ctx, row.id).length);
+  return summary(row, (await listToolsForServer(ctx, row.id)).length);
 }
 
 /** A server by id alone, for the MCP endpoint and the authorization flow (no ownership check). */
-export function findServerById(ctx: AppContext, serverId: string): ServerSummary | null {
-  const row = ctx.db.select().from(mcpServers).where(eq(mcpServers.id, serverId)).get();
-  return row ? summary(row, listToolsForServer(ctx, row.id).length) : null;
+export async function findServerById(ctx: AppContext, serverId: string): Promise<ServerSummary | null> {
+  const { mcpServers } = ctx.store.tables;
+  const row = (await ctx.db.select().from(mcpServers).where(eq(mcpServers.id, serverId)).limit(1))[0];
+  return row ? summary(row, (await listToolsForServer(ctx, row.id)).length) : null;
 }
 
 /** Updates name and description; false when the server is not the owner's. */
-export function updateServer(ctx: AppContext, ownerId: string, serverId: string, input: { name: unknown; description?: unknown }): boolean {
+export async function updateServer(ctx: AppContext, ownerId: string, serverId: string, input: { name: unknown; description?: unknown }): Promise<boolean> {
+  const { mcpServers } = ctx.store.tables;
   const fields = parseOrThrow(serverInputSchema, { name: input.name, description: input.description ?? "" });
-  const result = ctx.db
+  const result = await ctx.db
     .update(mcpServers)
     .set({ name: fields.name, description: fields.description, updatedAt: ctx.now() })
     .where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId)))
-    .run();
-  return result.changes > 0;
+    .returning({ id: mcpServers.id });
+  return result.length > 0;
 }
 
 /** Deletes the server; its tools, grants and tokens go with it (foreign keys cascade). */
-export function deleteServer(ctx: AppContext, ownerId: string, serverId: string): boolean {
-  const result = ctx.db.delete(mcpServers).where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId))).run();
-  if (result.changes > 0) ctx.logger.info("server deleted", { serverId, ownerId });
-  return result.changes > 0;
+export async function deleteServer(ctx: AppContext, ownerId: string, serverId: string): Promise<boolean> {
+  const { mcpServers } = ctx.store.tables;
+  const result = await ctx.db.delete(mcpServers).where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId))).returning({ id: mcpServers.id });
+  if (result.length > 0) ctx.logger.info("server deleted", { serverId, ownerId });
+  return result.length > 0;
 }
 
 /** Replaces the signing secret and returns the new one (shown once). Null when not the owner's. */
-export function rotateSigningSecret(ctx: AppContext, ownerId: string, serverId: string): string | null {
+export async function rotateSigningSecret(ctx: AppContext, ownerId: string, serverId: string): Promise<string | null> {
+  const { mcpServers } = ctx.store.tables;
   const secret = newSigningSecret();
-  const result = ctx.db
+  const result = await ctx.db
     .update(mcpServers)
     .set({ signingSecretEnc: encryptText(ctx.secrets.dataKey, secret), updatedAt: ctx.now() })
     .where(and(eq(mcpServers.id, serverId), eq(mcpServers.ownerId, ownerId)))
-    .run();
-  if (result.changes === 0) return null;
+    .returning({ id: mcpServers.id });
+  if (result.length === 0) return null;
   ctx.logger.info("signing secret rotated", { serverId });
   return secret;
 }
 
 /** The signing secret in clear text (tool execution and tests). */
-export function readSigningSecret(ctx: AppContext, serverId: string): string | null {
-  const row = ctx.db.select({ enc: mcpServers.signingSecretEnc }).from(mcpServers).where(eq(mcpServers.id, serverId)).get();
+export async function readSigningSecret(ctx: AppContext, serverId: string): Promise<string | null> {
+  const { mcpServers } = ctx.store.tables;
+  const row = (await ctx.db.select({ enc: mcpServers.signingSecretEnc }).from(mcpServers).where(eq(mcpServers.id, serverId)).limit(1))[0];
   return row ? decryptText(ctx.secrets.dataKey, row.enc) : null;
 }
 
 // ---- tools ------------------------------------------------------------------------------------
 
 /** The owner's server's tools; null when the server is not the owner's. */
-export function listTools(ctx: AppContext, ownerId: string, serverId: string): ToolRow[] | null {
-  if (!getServer(ctx, ownerId, serverId)) return null;
+export async function listTools(ctx: AppContext, ownerId: string, serverId: string): Promise<ToolRow[] | null> {
+  if (!await getServer(ctx, ownerId, serverId)) return null;
   return listToolsForServer(ctx, serverId);
 }
 
 /** One tool of one of the owner's servers, or null. */
-export function getTool(ctx: AppContext, ownerId: string, serverId: string, toolId: string): ToolRow | null {
-  const row = ctx.db
+export async function getTool(ctx: AppContext, ownerId: string, serverId: string, toolId: string): Promise<ToolRow | null> {
+  const { mcpServers, tools } = ctx.store.tables;
+  const row = (await ctx.db
     .select({ tool: tools })
     .from(tools)
     .innerJoin(mcpServers, eq(mcpServers.id, tools.serverId))
-    .where(and(eq(tools.id, toolId), eq(tools.serverId, serverId), eq(mcpServers.ownerId, ownerId)))
-    .get();
+    .where(and(eq(tools.id, toolId), eq(tools.serverId, serverId), eq(mcpServers.ownerId, ownerId))).limit(1))[0];
   return row?.tool ?? null;
 }
 
@@ -256,15 +264,16 @@ export function toolDefinitionOf(ctx: AppContext, tool: ToolRow): ToolDefinition
 const duplicateName = (name: string) => new ValidationError({ name: `A tool named ${name} already exists on this server.` });
 
 /** Adds a tool to an owner's server. Null when the server is not theirs; ValidationError on bad input. */
-export function addTool(ctx: AppContext, ownerId: string | null, serverId: string, input: ToolDefinitionInput | unknown): ToolRow | null {
-  const server = ownerId === null ? findServerById(ctx, serverId) : getServer(ctx, ownerId, serverId);
+export async function addTool(ctx: AppContext, ownerId: string | null, serverId: string, input: ToolDefinitionInput | unknown): Promise<ToolRow | null> {
+  const { tools } = ctx.store.tables;
+  const server = ownerId === null ? await findServerById(ctx, serverId) : await getServer(ctx, ownerId, serverId);
   if (!server) return null;
   const tool = parseOrThrow(toolDefinitionSchema, input);
   checkEndpointBase([tool], server.baseUrl);
   const now = ctx.now();
   const row = { id: newId(), createdAt: now, importedFrom: null, ...toolRowValues(ctx, serverId, tool, now) };
   try {
-    ctx.db.insert(tools).values(row).run();
+    await ctx.db.insert(tools).values(row);
   } catch (error) {
     if (isUniqueToolName(error)) throw duplicateName(tool.name);
     throw error;
@@ -273,16 +282,17 @@ export function addTool(ctx: AppContext, ownerId: string | null, serverId: strin
 }
 
 /** Replaces a tool's definition. Null when the tool is not on one of the owner's servers. */
-export function updateTool(ctx: AppContext, ownerId: string, serverId: string, toolId: string, input: unknown): ToolRow | null {
-  const existing = getTool(ctx, ownerId, serverId, toolId);
+export async function updateTool(ctx: AppContext, ownerId: string, serverId: string, toolId: string, input: unknown): Promise<ToolRow | null> {
+  const { tools } = ctx.store.tables;
+  const existing = await getTool(ctx, ownerId, serverId, toolId);
   if (!existing) return null;
   const tool = parseOrThrow(toolDefinitionSchema, input);
-  checkEndpointBase([tool], getServer(ctx, ownerId, serverId)?.baseUrl ?? null);
+  checkEndpointBase([tool], (await getServer(ctx, ownerId, serverId))?.baseUrl ?? null);
   // updatedAt must change on every edit: the validator cache is keyed by it.
   const now = Math.max(ctx.now(), existing.updatedAt + 1);
   const values = toolRowValues(ctx, serverId, tool, now);
   try {
-    ctx.db.update(tools).set(values).where(eq(tools.id, toolId)).run();
+    await ctx.db.update(tools).set(values).where(eq(tools.id, toolId));
   } catch (error) {
     if (isUniqueToolName(error)) throw duplicateName(tool.name);
     throw error;
@@ -290,9 +300,10 @@ export function updateTool(ctx: AppContext, ownerId: string, serverId: string, t
   return { ...existing, ...values };
 }
 
-export function deleteTool(ctx: AppContext, ownerId: string, serverId: string, toolId: string): boolean {
-  if (!getTool(ctx, ownerId, serverId, toolId)) return false;
-  return ctx.db.delete(tools).where(eq(tools.id, toolId)).run().changes > 0;
+export async function deleteTool(ctx: AppContext, ownerId: string, serverId: string, toolId: string): Promise<boolean> {
+  const { tools } = ctx.store.tables;
+  if (!await getTool(ctx, ownerId, serverId, toolId)) return false;
+  return (await ctx.db.delete(tools).where(eq(tools.id, toolId)).returning({ id: tools.id })).length > 0;
 }
 
 /** The MCP URL clients connect to (DESIGN.md: `${PUBLIC_URL}/mcp/<serverId>`). */

@@ -1,8 +1,7 @@
 import { asc, eq } from "drizzle-orm";
 import { isCallToolResult, type CallToolResult, type Tool } from "@modelcontextprotocol/server";
 import type { AppContext } from "~/context.server";
-import { tools } from "~/db/schema";
-import { statement } from "~/db/statements.server";
+import type { tools } from "~/db/schema";
 import type { ValidateFunction } from "ajv/dist/2020.js";
 import { decryptText, hmacSha256Hex } from "~/utils/crypto.server";
 import type { ApiAuth } from "./api-credentials.server";
@@ -28,8 +27,9 @@ export function signToolRequest(secret: string, timestamp: string, body: string)
 }
 
 /** A server's tools, by name: what tools/list shows and tools/call may call. */
-export function listToolsForServer(ctx: AppContext, serverId: string): ToolRow[] {
-  return ctx.db.select().from(tools).where(eq(tools.serverId, serverId)).orderBy(asc(tools.name)).all();
+export async function listToolsForServer(ctx: AppContext, serverId: string): Promise<ToolRow[]> {
+  const { tools } = ctx.store.tables;
+  return (await ctx.db.select().from(tools).where(eq(tools.serverId, serverId)).orderBy(asc(tools.name)));
 }
 
 /** A tool row as the MCP `Tool` object of tools/list (annotations and outputSchema when set). */
@@ -50,11 +50,6 @@ export function toMcpTool(tool: Pick<ToolRow, "name" | "description" | "inputSch
 
 // The server's signing secret and upstream API, read per call: a rotated secret, a new base URL or a
 // replaced credential takes effect on the very next call.
-const SERVER_UPSTREAM = `select signing_secret_enc as signingSecretEnc, base_url as baseUrl, api_auth as apiAuth,
-        api_secret_enc as apiSecretEnc
-   from mcp_servers where id = ?`;
-type ServerUpstream = { signingSecretEnc: string; baseUrl: string | null; apiAuth: string | null; apiSecretEnc: string | null };
-
 /**
  * Decrypted secrets (signing secrets, endpoint headers, API credentials) by owner, kept with the
  * sealed value they came from: AES-GCM decryption costs more than the rest of the lookup, and a
@@ -186,7 +181,7 @@ export async function executeTool(
       return refusal;
     }
 
-    const server = statement<[string], ServerUpstream>(ctx.db, SERVER_UPSTREAM).get(tool.serverId);
+    const server = await ctx.store.hot.serverUpstream(ctx.db, tool.serverId);
     if (!server) return toolError(`The tool ${tool.name} no longer exists.`);
     const secret = unsealed(ctx, `s:${tool.serverId}`, server.signingSecretEnc);
     const parsed = parsedTool(ctx, tool);

@@ -15,18 +15,18 @@ export function upstreamView(server: ServerSummary) {
  * Handles the intents "save-upstream" (base URL, and a credential when a secret was typed) and
  * "clear-credential". Returns a toast on success, field errors otherwise.
  */
-export function handleUpstreamForm(
+export async function handleUpstreamForm(
   ctx: AppContext,
   ownerId: string,
   server: ServerSummary,
   form: FormData,
-): { ok: true; toast: string } | { ok: false; errors: UpstreamFormErrors } {
+): Promise<{ ok: true; toast: string } | { ok: false; errors: UpstreamFormErrors }> {
   const text = (k: string) => {
     const v = form.get(k);
     return typeof v === "string" ? v.slice(0, 10_000) : "";
   };
   if (form.get("intent") === "clear-credential") {
-    clearApiCredential(ctx, ownerId, server.id);
+    await clearApiCredential(ctx, ownerId, server.id);
     return { ok: true, toast: "The API credential was removed." };
   }
   const errors: UpstreamFormErrors = {};
@@ -52,7 +52,7 @@ export function handleUpstreamForm(
     else Object.assign(errors, Object.fromEntries(Object.entries(fieldErrorsOf(parsed.error)).filter(([k]) => !(k in errors))));
   }
   if (Object.keys(errors).length) return { ok: false, errors };
-  setBaseUrl(ctx, ownerId, server.id, baseUrl);
-  if (credential) setApiCredential(ctx, ownerId, server.id, credential);
+  await setBaseUrl(ctx, ownerId, server.id, baseUrl);
+  if (credential) await setApiCredential(ctx, ownerId, server.id, credential);
   return { ok: true, toast: credential ? "Saved the base URL and the API credential." : "Saved the base URL." };
 }

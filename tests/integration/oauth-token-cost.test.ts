@@ -10,7 +10,7 @@ import type { RunningServer } from "~/http/server.server";
 import { callProtocol } from "../helpers/protocol";
 import { grants, oauthClients } from "~/db/schema";
 import { flushLastUsed } from "~/mcp/last-used.server";
-import { PRESENTED_REFRESH_ROW } from "~/oauth/token-grants.server";
+import { PRESENTED_REFRESH_TOKEN as PRESENTED_REFRESH_ROW } from "~/db/hot-sqlite.server";
 import type { TestContext } from "../helpers/context";
 import { issueTokens, makeUserAndServer, postForm, useOAuthWorld } from "./oauth-fixtures";
 

@@ -70,7 +70,7 @@ describe("store.transaction on SQLite", () => {
       await otherRequestsRun();
       throw new Error("rolled back");
     });
-    const b = otherRequestsRun().then(() => ctx.store.hot.claimReplayKey("k", ctx.now() + 60_000, ctx.now()));
+    const b = otherRequestsRun().then(() => ctx.store.hot.claimReplayKey(ctx.db, "k", ctx.now() + 60_000, ctx.now()));
     await expect(a).rejects.toThrow("rolled back");
     expect(await b).toBe(true);
     expect(reader.prepare("select count(*) from replay_guard where key = 'k'").pluck().get()).toBe(1);

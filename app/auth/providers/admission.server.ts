@@ -1,6 +1,6 @@
 import { and, eq } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { identities, invitations } from "~/db/schema";
+import type { Tx } from "~/db/store.server";
 import { newId } from "~/utils/crypto.server";
 import type { AuthUser } from "../auth.server";
 import { createUser, findUserByEmail, UserExistsError } from "../users.server";
@@ -17,33 +17,32 @@ import type { ProviderProfile } from "./strategy.server";
  * Anyone else is refused.
  */
 export async function admitProviderUser(ctx: AppContext, profile: ProviderProfile): Promise<AuthUser> {
+  const { identities, invitations } = ctx.store.tables;
   if (!profile.emailVerified) throw new ProviderSignInError("unverified", "email not verified");
   const now = ctx.now();
-  const linked = ctx.db
+  const linked = (await ctx.db
     .select({ userId: identities.userId })
     .from(identities)
-    .where(and(eq(identities.provider, profile.provider), eq(identities.subject, profile.subject)))
-    .get();
+    .where(and(eq(identities.provider, profile.provider), eq(identities.subject, profile.subject))).limit(1))[0];
   if (linked) {
-    ctx.db
+    await ctx.db
       .update(identities)
       .set({ lastSignInAt: now, email: profile.email })
-      .where(and(eq(identities.provider, profile.provider), eq(identities.subject, profile.subject)))
-      .run();
+      .where(and(eq(identities.provider, profile.provider), eq(identities.subject, profile.subject)));
     return { id: linked.userId };
   }
 
-  const existing = findUserByEmail(ctx, profile.email);
+  const existing = await findUserByEmail(ctx, profile.email);
   if (existing) {
     if (!ctx.config.identityProviders.linkByEmail) {
       throw new ProviderSignInError("exists", `${profile.provider} identity for existing account ${existing.id}; linking by email is off`);
     }
-    link(ctx, existing.id, profile);
+    await link(ctx, existing.id, profile);
     ctx.logger.info("provider identity linked by email", { provider: profile.provider, user: existing.id });
     return { id: existing.id };
   }
 
-  const invited = ctx.db.select().from(invitations).where(eq(invitations.email, profile.email)).get();
+  const invited = (await ctx.db.select().from(invitations).where(eq(invitations.email, profile.email)).limit(1))[0];
   const reason = invited
     ? "invitation"
     : domainAllowed(ctx, profile.email)
@@ -59,9 +58,9 @@ export async function admitProviderUser(ctx: AppContext, profile: ProviderProfil
       ctx,
       { email: profile.email, name: profile.name, role: "member" },
       {
-        alsoWrite: (userId) => {
-          link(ctx, userId, profile);
-          if (invited) ctx.db.delete(invitations).where(eq(invitations.email, profile.email)).run();
+        alsoWrite: async (tx, userId) => {
+          await link(ctx, userId, profile, tx);
+          if (invited) await tx.delete(invitations).where(eq(invitations.email, profile.email));
         },
       },
     );
@@ -75,12 +74,12 @@ export async function admitProviderUser(ctx: AppContext, profile: ProviderProfil
   return { id: user.id };
 }
 
-function link(ctx: AppContext, userId: string, profile: ProviderProfile) {
+async function link(ctx: AppContext, userId: string, profile: ProviderProfile, tx: Tx = ctx.db) {
+  const { identities } = ctx.store.tables;
   const now = ctx.now();
-  ctx.db
+  await tx
     .insert(identities)
-    .values({ id: newId(), userId, provider: profile.provider, subject: profile.subject, email: profile.email, createdAt: now, lastSignInAt: now })
-    .run();
+    .values({ id: newId(), userId, provider: profile.provider, subject: profile.subject, email: profile.email, createdAt: now, lastSignInAt: now });
 }
 
 /** Exact domain match after the last "@": "a@example.com" is not admitted by "ample.com" or "com". */

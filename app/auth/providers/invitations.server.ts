@@ -1,6 +1,5 @@
 import { eq } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
-import { invitations } from "~/db/schema";
 import { emailSchema, findUserByEmail } from "../users.server";
 
 export class InvitationError extends Error {
@@ -11,18 +10,21 @@ export class InvitationError extends Error {
  * Invites an email: its first provider sign-in with that verified address creates a member
  * account (and uses the invitation up). Inviting twice is harmless.
  */
-export function inviteEmail(ctx: AppContext, rawEmail: string, invitedBy: string | null = null): { email: string } {
+export async function inviteEmail(ctx: AppContext, rawEmail: string, invitedBy: string | null = null): Promise<{ email: string }> {
+  const { invitations } = ctx.store.tables;
   const email = emailSchema.parse(rawEmail);
-  if (findUserByEmail(ctx, email)) throw new InvitationError(`${email} already has an account`);
-  ctx.db.insert(invitations).values({ email, invitedBy, createdAt: ctx.now() }).onConflictDoNothing().run();
+  if (await findUserByEmail(ctx, email)) throw new InvitationError(`${email} already has an account`);
+  await ctx.db.insert(invitations).values({ email, invitedBy, createdAt: ctx.now() }).onConflictDoNothing();
   return { email };
 }
 
-export function revokeInvitation(ctx: AppContext, rawEmail: string): boolean {
+export async function revokeInvitation(ctx: AppContext, rawEmail: string): Promise<boolean> {
+  const { invitations } = ctx.store.tables;
   const email = emailSchema.parse(rawEmail);
-  return ctx.db.delete(invitations).where(eq(invitations.email, email)).run().changes > 0;
+  return (await ctx.db.delete(invitations).where(eq(invitations.email, email)).returning({ email: invitations.email })).length > 0;
 }
 
-export function listInvitations(ctx: AppContext) {
-  return ctx.db.select({ email: invitations.email, createdAt: invitations.createdAt }).from(invitations).all();
+export async function listInvitations(ctx: AppContext) {
+  const { invitations } = ctx.store.tables;
+  return (await ctx.db.select({ email: invitations.email, createdAt: invitations.createdAt }).from(invitations));
 }
