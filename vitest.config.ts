@@ -27,9 +27,10 @@ const SQLITE_ONLY = [
   "tests/integration/bench-seed.test.ts",
   // The SQLite store's own guard (one connection, interleaving); store-postgres.test.ts covers PostgreSQL's.
   "tests/integration/store-transactions.test.ts",
-  // These open their own PostgreSQL databases and clusters whatever the project.
+  // These open their own PostgreSQL databases (and SQLite files) whatever the project.
   "tests/integration/postgres-*.test.ts",
   "tests/integration/store-postgres.test.ts",
+  "tests/integration/store-hot-sql.test.ts",
 ];
 
 const projects: TestProjectInlineConfiguration[] = [

@@ -214,7 +214,8 @@ const ACTIVITY_CLIENTS = named(
        from c where c.id is not null
    )
    select c.id as id, oc.client_name as name, oc.kind as kind, oc.redirect_uris as "redirectUris"
-     from c left join oauth_clients oc on oc.id = c.id where c.id is not null limit $2`,
+     from c left join oauth_clients oc on oc.id = c.id where c.id is not null
+    order by c.id collate "C" limit $2`, // the join may reorder; SQLite returns the walk's (byte) order
 );
 
 /**
