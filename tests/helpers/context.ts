@@ -2,15 +2,24 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
+import type Database from "better-sqlite3";
 import { inject } from "vitest";
 import { parseConfig, type Config } from "~/config.server";
 import { createAppContext, DATABASE_FILE, type AppContext } from "~/context.server";
-import { openDatabase } from "~/db/client.server";
-import { createSqliteStore } from "~/db/sqlite-store.server";
+import { openStore } from "~/db/client.server";
+import type { Store } from "~/db/store.server";
 import { createLogger } from "~/utils/log.server";
 import { onPostgres, releasePostgresTestStore, takePostgresTestStore } from "./postgres-store";
 
-export type TestContext = AppContext & {
+/**
+ * Tests may reach the SQLite connection (`ctx.store.sqlite`) to seed or inspect rows directly. In
+ * the `postgres` project that property throws, naming the test as SQLite-bound, instead of being
+ * undefined.
+ */
+export type TestStore = Store & { readonly sqlite: Database.Database };
+
+export type TestContext = Omit<AppContext, "store"> & {
+  store: TestStore;
   /** Moves the test clock. */
   advance(ms: number): void;
   setNow(ms: number): void;
@@ -54,8 +63,14 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
   };
   if (onPostgres) {
     const store = takePostgresTestStore();
+    Object.defineProperty(store, "sqlite", {
+      get() {
+        throw new Error("ctx.store.sqlite: this test reads or writes the SQLite connection directly (SQLite-only test code)");
+      },
+    });
     return {
       ...createAppContext(config, { ...base, store }),
+      store: store as TestStore,
       ...controls,
       cleanup() {
         releasePostgresTestStore(store);
@@ -63,15 +78,13 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
       },
     };
   }
-  const db = openDatabase(path.join(dir, DATABASE_FILE));
+  const store = openStore(path.join(dir, DATABASE_FILE));
   return {
-    config,
-    db,
-    store: createSqliteStore(db.$client),
-    ...base,
+    ...createAppContext(config, { ...base, store }),
+    store,
     ...controls,
     cleanup() {
-      db.$client.close();
+      store.sqlite.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -76,7 +76,7 @@ export type ToolSpec = { name: string; description?: string; inputSchema?: Recor
 /** A user with one MCP server holding `tools`, whose endpoints live under `endpointUrl`. */
 export async function seedServer(ctx: TestContext, endpointUrl: string, tools: ToolSpec[], name = "Notes") {
   const user = await createUser(ctx, { email: `mcp-${n++}-${newId().slice(0, 6)}@example.test`, password: null });
-  const { server } = createServer(ctx, {
+  const { server } = await createServer(ctx, {
     ownerId: user.id,
     name,
     description: `The ${name} server`,
@@ -91,15 +91,15 @@ export async function seedServer(ctx: TestContext, endpointUrl: string, tools: T
 }
 
 /** A registered client, a grant covering `toolNames` of the server, and a fresh token pair. */
-export function grantAccess(
+export async function grantAccess(
   ctx: TestContext,
   seeded: { userId: string; serverId: string },
   toolNames: string[],
   scope = "mcp:tools",
-): { grantId: string; clientId: string; tokens: IssuedTokens } {
+): Promise<{ grantId: string; clientId: string; tokens: IssuedTokens }> {
   const now = ctx.now();
   const clientId = newId();
-  ctx.db
+  await ctx.db
     .insert(oauthClients)
     .values({
       id: clientId,
@@ -108,21 +108,19 @@ export function grantAccess(
       redirectUris: JSON.stringify(["http://127.0.0.1:9/callback"]),
       metadata: "{}",
       createdAt: now,
-    })
-    .run();
+    });
   const grantId = newId();
-  ctx.db
+  await ctx.db
     .insert(grants)
-    .values({ id: grantId, userId: seeded.userId, clientId, serverId: seeded.serverId, scope, createdAt: now, updatedAt: now })
-    .run();
-  const toolRows = ctx.db.$client
+    .values({ id: grantId, userId: seeded.userId, clientId, serverId: seeded.serverId, scope, createdAt: now, updatedAt: now });
+  const toolRows = ctx.store.sqlite
     .prepare("select id, name from tools where server_id = ?")
     .all(seeded.serverId) as { id: string; name: string }[];
   for (const tool of toolRows.filter((t) => toolNames.includes(t.name))) {
-    ctx.db.insert(grantTools).values({ grantId, toolId: tool.id }).run();
+    await ctx.db.insert(grantTools).values({ grantId, toolId: tool.id });
   }
-  const tokens = ctx.db.transaction((tx) => {
-    const familyId = createFamily(ctx, tx, grantId);
+  const tokens = await ctx.store.transaction(async (tx) => {
+    const familyId = await createFamily(ctx, tx, grantId);
     return mintTokens(ctx, tx, { grantId, familyId, clientId, userId: seeded.userId, serverId: seeded.serverId, scope });
   });
   return { grantId, clientId, tokens };

@@ -56,37 +56,37 @@ describe("connected applications", () => {
   let ctx: TestContext;
   let ada: Awaited<ReturnType<typeof makeUser>>;
   let bob: Awaited<ReturnType<typeof makeUser>>;
-  let weather: ReturnType<typeof makeServer>;
-  let notes: ReturnType<typeof makeServer>;
-  let bobServer: ReturnType<typeof makeServer>;
+  let weather: Awaited<ReturnType<typeof makeServer>>;
+  let notes: Awaited<ReturnType<typeof makeServer>>;
+  let bobServer: Awaited<ReturnType<typeof makeServer>>;
 
   beforeEach(async () => {
     ctx = createTestContext();
     ada = await makeUser(ctx, "ada");
     bob = await makeUser(ctx, "bob");
-    weather = makeServer(ctx, ada.id, "Weather");
-    notes = makeServer(ctx, ada.id, "Notes", ["search"]);
-    bobServer = makeServer(ctx, bob.id, "Bob's server", ["secret"]);
+    weather = await makeServer(ctx, ada.id, "Weather");
+    notes = await makeServer(ctx, ada.id, "Notes", ["search"]);
+    bobServer = await makeServer(ctx, bob.id, "Bob's server", ["secret"]);
   });
   afterEach(() => ctx.cleanup());
 
   it("lists every active grant with name, redirect host, identification, dates and granted tools", async () => {
-    const desktop = makeClient(ctx, { name: "Claude Desktop", redirectUris: ["http://127.0.0.1:33418/callback", "http://127.0.0.1:9/cb"] });
-    const editor = makeClient(ctx, {
+    const desktop = await makeClient(ctx, { name: "Claude Desktop", redirectUris: ["http://127.0.0.1:33418/callback", "http://127.0.0.1:9/cb"] });
+    const editor = await makeClient(ctx, {
       name: "Editor",
       kind: "metadata_document",
       id: "https://editor.example/oauth/client.json",
       redirectUris: ["https://callback.editor.example/oauth"],
     });
-    const first = makeGrant(ctx, { userId: ada.id, clientId: desktop.id, serverId: weather.id, toolIds: [weather.toolIds.forecast!, weather.toolIds.alerts!] });
+    const first = await makeGrant(ctx, { userId: ada.id, clientId: desktop.id, serverId: weather.id, toolIds: [weather.toolIds.forecast!, weather.toolIds.alerts!] });
     const createdAt = ctx.now();
     ctx.advance(60_000);
-    makeGrant(ctx, { userId: ada.id, clientId: editor.id, serverId: notes.id, toolIds: [notes.toolIds.search!] });
-    ctx.db.update(grants).set({ lastUsedAt: ctx.now() + 5_000 }).where(eq(grants.id, first.grantId)).run();
+    await makeGrant(ctx, { userId: ada.id, clientId: editor.id, serverId: notes.id, toolIds: [notes.toolIds.search!] });
+    await ctx.db.update(grants).set({ lastUsedAt: ctx.now() + 5_000 }).where(eq(grants.id, first.grantId));
     // Someone else's grant never shows up on Ada's pages.
-    makeGrant(ctx, { userId: bob.id, clientId: desktop.id, serverId: bobServer.id, toolIds: [bobServer.toolIds.secret!] });
+    await makeGrant(ctx, { userId: bob.id, clientId: desktop.id, serverId: bobServer.id, toolIds: [bobServer.toolIds.secret!] });
 
-    const all = listConnections(ctx, ada.id);
+    const all = await listConnections(ctx, ada.id);
     expect(all.map((c) => [c.serverName, c.applicationName])).toEqual([
       ["Notes", "Editor"],
       ["Weather", "Claude Desktop"],
@@ -105,14 +105,14 @@ describe("connected applications", () => {
     const e = all.find((c) => c.applicationName === "Editor")!;
     expect(e).toMatchObject({ identifiedBy: "metadata_document", clientIdHost: "editor.example", redirectHosts: ["callback.editor.example"], lastUsedAt: null });
 
-    expect(listConnections(ctx, ada.id, { serverId: weather.id }).map((c) => c.grantId)).toEqual([first.grantId]);
+    expect((await listConnections(ctx, ada.id, { serverId: weather.id })).map((c) => c.grantId)).toEqual([first.grantId]);
     // Ada asking for Bob's server gets nothing, even though the query names it.
-    expect(listConnections(ctx, ada.id, { serverId: bobServer.id })).toEqual([]);
+    expect(await listConnections(ctx, ada.id, { serverId: bobServer.id })).toEqual([]);
   });
 
   it("renders both pages from real requests, and the per-server page of another user's server is 404", async () => {
-    const client = makeClient(ctx, { name: "Claude Desktop" });
-    makeGrant(ctx, { userId: ada.id, clientId: client.id, serverId: weather.id, toolIds: [weather.toolIds.radar!] });
+    const client = await makeClient(ctx, { name: "Claude Desktop" });
+    await makeGrant(ctx, { userId: ada.id, clientId: client.id, serverId: weather.id, toolIds: [weather.toolIds.radar!] });
 
     const all = await callLoader(ctx, allLoader, "/connections", ada.cookie);
     expect(all.status).toBe(200);
@@ -135,34 +135,34 @@ describe("connected applications", () => {
   });
 
   it("Revoke access ends the grant and every token of every family under it, and records who did it", async () => {
-    const client = makeClient(ctx, { name: "Claude Desktop" });
-    const grant = makeGrant(ctx, { userId: ada.id, clientId: client.id, serverId: weather.id, toolIds: [weather.toolIds.forecast!] });
-    const secondDevice = addFamily(ctx, grant, { clientId: client.id, userId: ada.id, serverId: weather.id });
+    const client = await makeClient(ctx, { name: "Claude Desktop" });
+    const grant = await makeGrant(ctx, { userId: ada.id, clientId: client.id, serverId: weather.id, toolIds: [weather.toolIds.forecast!] });
+    const secondDevice = await addFamily(ctx, grant, { clientId: client.id, userId: ada.id, serverId: weather.id });
     // Another grant of the same client (another authorization) is separate and survives.
-    const other = makeGrant(ctx, { userId: ada.id, clientId: client.id, serverId: notes.id, toolIds: [notes.toolIds.search!] });
-    expect(verifyAccessToken(ctx, grant.tokens.accessToken)).not.toBeNull();
+    const other = await makeGrant(ctx, { userId: ada.id, clientId: client.id, serverId: notes.id, toolIds: [notes.toolIds.search!] });
+    expect(await verifyAccessToken(ctx, grant.tokens.accessToken)).not.toBeNull();
 
     ctx.advance(1_000);
     const response = await postRevoke(ctx, allAction, "/connections", ada, grant.grantId);
     expect(response.status).toBe(302);
     expect(response.headers.get("Location")).toBe("/connections");
 
-    expect(verifyAccessToken(ctx, grant.tokens.accessToken)).toBeNull();
-    expect(verifyAccessToken(ctx, secondDevice.accessToken)).toBeNull();
+    expect(await verifyAccessToken(ctx, grant.tokens.accessToken)).toBeNull();
+    expect(await verifyAccessToken(ctx, secondDevice.accessToken)).toBeNull();
     for (const refresh of [grant.tokens.refreshToken!, secondDevice.refreshToken!]) {
-      const row = ctx.db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, secretHash(refresh))).get()!;
+      const row = (await ctx.db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, secretHash(refresh))).limit(1))[0]!;
       expect(row.revokedAt).toBe(ctx.now());
     }
-    const families = ctx.db.select().from(tokenFamilies).where(eq(tokenFamilies.grantId, grant.grantId)).all();
+    const families = (await ctx.db.select().from(tokenFamilies).where(eq(tokenFamilies.grantId, grant.grantId)));
     expect(families).toHaveLength(2);
     expect(families.every((f) => f.revokedAt === ctx.now())).toBe(true);
-    const row = ctx.db.select().from(grants).where(eq(grants.id, grant.grantId)).get()!;
+    const row = (await ctx.db.select().from(grants).where(eq(grants.id, grant.grantId)).limit(1))[0]!;
     expect(row).toMatchObject({ revokedAt: ctx.now(), revokedBy: ada.id });
 
-    expect(verifyAccessToken(ctx, other.tokens.accessToken)).not.toBeNull();
-    expect(listConnections(ctx, ada.id).map((c) => c.grantId)).toEqual([other.grantId]);
+    expect(await verifyAccessToken(ctx, other.tokens.accessToken)).not.toBeNull();
+    expect((await listConnections(ctx, ada.id)).map((c) => c.grantId)).toEqual([other.grantId]);
 
-    const events = ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "grant.revoked")).all();
+    const events = (await ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "grant.revoked")));
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ serverId: weather.id, clientId: client.id, grantId: grant.grantId, actor: ada.id, userId: ada.id, at: ctx.now() });
 
@@ -175,21 +175,21 @@ describe("connected applications", () => {
   });
 
   it("the per-server page revokes only grants of that server", async () => {
-    const client = makeClient(ctx);
-    const grant = makeGrant(ctx, { userId: ada.id, clientId: client.id, serverId: weather.id, toolIds: [] });
+    const client = await makeClient(ctx);
+    const grant = await makeGrant(ctx, { userId: ada.id, clientId: client.id, serverId: weather.id, toolIds: [] });
     const wrongPage = await postRevoke(ctx, serverAction, `/servers/${notes.id}/connections`, ada, grant.grantId, { serverId: notes.id });
     expect(wrongPage.status).toBe(404);
-    expect(verifyAccessToken(ctx, grant.tokens.accessToken)).not.toBeNull();
+    expect(await verifyAccessToken(ctx, grant.tokens.accessToken)).not.toBeNull();
 
     const ok = await postRevoke(ctx, serverAction, `/servers/${weather.id}/connections`, ada, grant.grantId, { serverId: weather.id });
     expect(ok.status).toBe(302);
     expect(ok.headers.get("Location")).toBe(`/servers/${weather.id}/connections`);
-    expect(verifyAccessToken(ctx, grant.tokens.accessToken)).toBeNull();
+    expect(await verifyAccessToken(ctx, grant.tokens.accessToken)).toBeNull();
   });
 
   it("a revoke for a grant on another user's server answers 404 and changes nothing", async () => {
-    const client = makeClient(ctx);
-    const bobsGrant = makeGrant(ctx, { userId: bob.id, clientId: client.id, serverId: bobServer.id, toolIds: [bobServer.toolIds.secret!] });
+    const client = await makeClient(ctx);
+    const bobsGrant = await makeGrant(ctx, { userId: bob.id, clientId: client.id, serverId: bobServer.id, toolIds: [bobServer.toolIds.secret!] });
     for (const [action, path, params] of [
       [allAction, "/connections", {}],
       [serverAction, `/servers/${bobServer.id}/connections`, { serverId: bobServer.id }],
@@ -199,14 +199,14 @@ describe("connected applications", () => {
       expect(response.status).toBe(404);
     }
     expect((await postRevoke(ctx, allAction, "/connections", ada, "no-such-grant")).status).toBe(404);
-    expect(verifyAccessToken(ctx, bobsGrant.tokens.accessToken)).not.toBeNull();
-    expect(ctx.db.select().from(grants).where(eq(grants.id, bobsGrant.grantId)).get()!.revokedAt).toBeNull();
-    expect(ctx.db.select().from(auditEvents).all()).toEqual([]);
+    expect(await verifyAccessToken(ctx, bobsGrant.tokens.accessToken)).not.toBeNull();
+    expect((await ctx.db.select().from(grants).where(eq(grants.id, bobsGrant.grantId)).limit(1))[0]!.revokedAt).toBeNull();
+    expect((await ctx.db.select().from(auditEvents))).toEqual([]);
   });
 
   it("refuses a revoke without this session's CSRF token (403) or without a session (sign-in redirect)", async () => {
-    const client = makeClient(ctx);
-    const grant = makeGrant(ctx, { userId: ada.id, clientId: client.id, serverId: weather.id, toolIds: [] });
+    const client = await makeClient(ctx);
+    const grant = await makeGrant(ctx, { userId: ada.id, clientId: client.id, serverId: weather.id, toolIds: [] });
     const bobsToken = csrfToken(ctx, await sidOf(ctx, bob.cookie), REVOKE_CSRF_PURPOSE);
     expect((await postRevoke(ctx, allAction, "/connections", ada, grant.grantId, {}, bobsToken)).status).toBe(403);
     const otherPurpose = csrfToken(ctx, await sidOf(ctx, ada.cookie), "form");
@@ -214,7 +214,7 @@ describe("connected applications", () => {
     const anonymous = await postRevoke(ctx, allAction, "/connections", { cookie: "" }, grant.grantId, {}, "x");
     expect(anonymous.status).toBe(302);
     expect(anonymous.headers.get("Location")).toMatch(/^\/sign-in\?returnTo=/);
-    expect(verifyAccessToken(ctx, grant.tokens.accessToken)).not.toBeNull();
-    expect(ctx.db.select().from(grants).where(and(eq(grants.id, grant.grantId))).get()!.revokedAt).toBeNull();
+    expect(await verifyAccessToken(ctx, grant.tokens.accessToken)).not.toBeNull();
+    expect((await ctx.db.select().from(grants).where(and(eq(grants.id, grant.grantId))).limit(1))[0]!.revokedAt).toBeNull();
   });
 });

@@ -14,22 +14,21 @@ export async function makeUser(ctx: TestContext, prefix = "user") {
   return { id: user.id, email: user.email, cookie: setCookie.split(";")[0]! };
 }
 
-export function makeServer(ctx: TestContext, ownerId: string, name = "Weather", toolNames = ["forecast", "alerts", "radar"]) {
+export async function makeServer(ctx: TestContext, ownerId: string, name = "Weather", toolNames = ["forecast", "alerts", "radar"]) {
   const id = newId();
   const now = ctx.now();
-  ctx.db
+  await ctx.db
     .insert(mcpServers)
-    .values({ id, ownerId, name, description: "", signingSecretEnc: "unused-in-these-tests", createdAt: now, updatedAt: now })
-    .run();
+    .values({ id, ownerId, name, description: "", signingSecretEnc: "unused-in-these-tests", createdAt: now, updatedAt: now });
   const toolIds: Record<string, string> = {};
-  for (const toolName of toolNames) toolIds[toolName] = addTool(ctx, id, toolName);
+  for (const toolName of toolNames) toolIds[toolName] = await addTool(ctx, id, toolName);
   return { id, name, toolIds };
 }
 
-export function addTool(ctx: TestContext, serverId: string, name: string): string {
+export async function addTool(ctx: TestContext, serverId: string, name: string): Promise<string> {
   const id = newId();
   const now = ctx.now();
-  ctx.db
+  await ctx.db
     .insert(tools)
     .values({
       id,
@@ -40,19 +39,18 @@ export function addTool(ctx: TestContext, serverId: string, name: string): strin
       endpointUrl: "http://127.0.0.1:9/unused",
       createdAt: now,
       updatedAt: now,
-    })
-    .run();
+    });
   return id;
 }
 
-export function makeClient(
+export async function makeClient(
   ctx: TestContext,
   options: { name?: string; kind?: "registered" | "metadata_document"; id?: string; redirectUris?: string[] } = {},
 ) {
   const kind = options.kind ?? "registered";
   const id = options.id ?? (kind === "metadata_document" ? `https://app-${newId().slice(0, 8)}.example/client.json` : newId());
   const redirectUris = options.redirectUris ?? ["http://127.0.0.1:33418/callback"];
-  ctx.db
+  await ctx.db
     .insert(oauthClients)
     .values({
       id,
@@ -61,27 +59,25 @@ export function makeClient(
       redirectUris: JSON.stringify(redirectUris),
       metadata: JSON.stringify({ client_name: options.name ?? "Claude Desktop", redirect_uris: redirectUris }),
       createdAt: ctx.now(),
-    })
-    .run();
+    });
   return { id };
 }
 
 export type GrantFixture = { grantId: string; familyId: string; tokens: IssuedTokens };
 
 /** A grant on `serverId` for `toolIds` with one token family and a fresh token pair, as /token would leave it. */
-export function makeGrant(
+export async function makeGrant(
   ctx: TestContext,
   args: { userId: string; clientId: string; serverId: string; toolIds: string[] },
-): GrantFixture {
-  return ctx.db.transaction((tx) => {
+): Promise<GrantFixture> {
+  return ctx.store.transaction(async (tx) => {
     const grantId = newId();
     const now = ctx.now();
-    tx.insert(grants)
-      .values({ id: grantId, userId: args.userId, clientId: args.clientId, serverId: args.serverId, scope: "mcp:tools", createdAt: now, updatedAt: now })
-      .run();
-    for (const toolId of args.toolIds) tx.insert(grantTools).values({ grantId, toolId }).run();
-    const familyId = createFamily(ctx, tx, grantId);
-    const tokens = mintTokens(ctx, tx, {
+    await tx.insert(grants)
+      .values({ id: grantId, userId: args.userId, clientId: args.clientId, serverId: args.serverId, scope: "mcp:tools", createdAt: now, updatedAt: now });
+    for (const toolId of args.toolIds) await tx.insert(grantTools).values({ grantId, toolId });
+    const familyId = await createFamily(ctx, tx, grantId);
+    const tokens = await mintTokens(ctx, tx, {
       grantId,
       familyId,
       clientId: args.clientId,
@@ -94,9 +90,9 @@ export function makeGrant(
 }
 
 /** Adds a second token family (another device) to a grant. */
-export function addFamily(ctx: TestContext, grant: { grantId: string }, subject: { clientId: string; userId: string; serverId: string }) {
-  return ctx.db.transaction((tx) => {
-    const familyId = createFamily(ctx, tx, grant.grantId);
+export async function addFamily(ctx: TestContext, grant: { grantId: string }, subject: { clientId: string; userId: string; serverId: string }) {
+  return ctx.store.transaction(async (tx) => {
+    const familyId = await createFamily(ctx, tx, grant.grantId);
     return mintTokens(ctx, tx, { grantId: grant.grantId, familyId, scope: "mcp:tools", ...subject });
   });
 }

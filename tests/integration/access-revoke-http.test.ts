@@ -32,12 +32,12 @@ describe("Revoke access over HTTP: the next MCP request is 401, the next refresh
 
   it("cuts off every device of the grant and leaves other grants working", async () => {
     const user = await makeUser(ctx);
-    const server = makeServer(ctx, user.id, "Weather", ["forecast"]);
-    const client = makeClient(ctx, { name: "Claude Desktop" });
-    const grant = makeGrant(ctx, { userId: user.id, clientId: client.id, serverId: server.id, toolIds: Object.values(server.toolIds) });
-    const laptop = addFamily(ctx, grant, { clientId: client.id, userId: user.id, serverId: server.id });
-    const other = makeServer(ctx, user.id, "Notes", ["search"]);
-    const otherGrant = makeGrant(ctx, { userId: user.id, clientId: client.id, serverId: other.id, toolIds: Object.values(other.toolIds) });
+    const server = await makeServer(ctx, user.id, "Weather", ["forecast"]);
+    const client = await makeClient(ctx, { name: "Claude Desktop" });
+    const grant = await makeGrant(ctx, { userId: user.id, clientId: client.id, serverId: server.id, toolIds: Object.values(server.toolIds) });
+    const laptop = await addFamily(ctx, grant, { clientId: client.id, userId: user.id, serverId: server.id });
+    const other = await makeServer(ctx, user.id, "Notes", ["search"]);
+    const otherGrant = await makeGrant(ctx, { userId: user.id, clientId: client.id, serverId: other.id, toolIds: Object.values(other.toolIds) });
 
     // Before: both work (and a refresh rotates, so the newest refresh token is the one to test).
     const first = await mcp(server.id, grant.tokens.accessToken);

@@ -18,11 +18,12 @@ describe("decision 026: the Activity page reads a bounded number of rows", () =>
     ctx = createTestContext();
     const seeded = await seedServer(ctx, "http://127.0.0.1:9", [{ name: "echo", path: "/echo" }]);
     serverId = seeded.serverId;
-    clients = Array.from({ length: 5 }, () => grantAccess(ctx, seeded, ["echo"]).clientId);
-    const insert = ctx.db.$client.prepare(
+    clients = [];
+    for (let i = 0; i < 5; i++) clients.push((await grantAccess(ctx, seeded, ["echo"])).clientId);
+    const insert = ctx.store.sqlite.prepare(
       "insert into audit_events (at, kind, server_id, user_id, client_id, grant_id, actor, detail) values (?, ?, ?, ?, ?, null, ?, ?)",
     );
-    ctx.db.$client.transaction(() => {
+    ctx.store.sqlite.transaction(() => {
       // One client calls tools all day; the others did one thing each, long ago; one event has no client.
       for (let i = 1; i < clients.length; i++)
         insert.run(i, "authorization.approved", serverId, seeded.userId, clients[i], seeded.userId, "{}");
@@ -42,28 +43,28 @@ describe("decision 026: the Activity page reads a bounded number of rows", () =>
 
   afterAll(() => ctx.cleanup());
 
-  function cpuMs<T>(fn: () => T): { value: T; ms: number } {
-    fn();
+  async function cpuMs<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
+    await fn();
     const before = process.cpuUsage();
-    const value = fn();
+    const value = await fn();
     const used = process.cpuUsage(before);
     return { value, ms: (used.user + used.system) / 1000 };
   }
 
-  it("lists the distinct clients by index seeks, not by reading every event", () => {
-    const { value, ms } = cpuMs(() => activityClients(ctx, serverId));
+  it("lists the distinct clients by index seeks, not by reading every event", async () => {
+    const { value, ms } = await cpuMs(() => activityClients(ctx, serverId));
     expect(value.flatMap((c) => c.clientIds).sort()).toEqual([...clients].sort());
     expect(ms).toBeLessThan(20);
   });
 
-  it("the first page, a page of one kind and a page of one client come from the index", () => {
-    const first = cpuMs(() => listActivity(ctx, { serverId }));
+  it("the first page, a page of one kind and a page of one client come from the index", async () => {
+    const first = await cpuMs(() => listActivity(ctx, { serverId }));
     expect(first.value.events).toHaveLength(50);
-    const rare = cpuMs(() => listActivity(ctx, { serverId, kind: "authorization.approved" }));
+    const rare = await cpuMs(() => listActivity(ctx, { serverId, kind: "authorization.approved" }));
     expect(rare.value.events).toHaveLength(clients.length - 1);
-    const quiet = cpuMs(() => listActivity(ctx, { serverId, clientId: clients[1] }));
+    const quiet = await cpuMs(() => listActivity(ctx, { serverId, clientId: clients[1] }));
     expect(quiet.value.events).toHaveLength(1);
-    const older = cpuMs(() => listActivity(ctx, { serverId, before: first.value.nextBefore }));
+    const older = await cpuMs(() => listActivity(ctx, { serverId, before: first.value.nextBefore }));
     expect(older.value.events[0]!.id).toBeLessThan(first.value.events.at(-1)!.id);
     console.info(
       `activity reads over ${EVENTS} events: ${[first, rare, quiet, older].map((r) => r.ms.toFixed(1)).join(", ")} ms CPU`,

@@ -112,18 +112,18 @@ describe("decision 025: tool argument validation stays off the event loop's crit
     ctx = createTestContext({ TOOLGATE_VALIDATION_TIMEOUT_MS: String(BUDGET_MS) });
     endpoint = await startToolEndpoint();
     hostileServer = await seedServer(ctx, endpoint.url, hostileTools, "Hostile");
-    hostileToken = grantAccess(
+    hostileToken = (await grantAccess(
       ctx,
       hostileServer,
       hostileTools.map((t) => t.name),
-    ).tokens.accessToken;
+    )).tokens.accessToken;
     const other = await seedServer(
       ctx,
       endpoint.url,
       [{ name: "echo", inputSchema: echoSchema, path: "/echo" }],
       "Other",
     );
-    otherToken = grantAccess(ctx, other, ["echo"]).tokens.accessToken;
+    otherToken = (await grantAccess(ctx, other, ["echo"])).tokens.accessToken;
     app = await startProtocolServer(ctx);
     hostileUrl = `${app.url}/mcp/${hostileServer.serverId}`;
     otherUrl = `${app.url}/mcp/${other.serverId}`;
@@ -336,13 +336,12 @@ describe("decision 025: tool argument validation stays off the event loop's crit
   });
 
   it("a stored schema that no longer passes the rules (saved before them) gives the owner-must-fix error", async () => {
-    const row = ctx.db
+    const row = (await ctx.db
       .select()
       .from(tools)
-      .where(eq(tools.name, "echo"))
-      .all()
+      .where(eq(tools.name, "echo")))
       .find((t) => t.serverId === hostileServer.serverId)!;
-    ctx.db
+    await ctx.db
       .update(tools)
       .set({
         inputSchema: JSON.stringify({
@@ -351,8 +350,7 @@ describe("decision 025: tool argument validation stays off the event loop's crit
         }),
         updatedAt: row.updatedAt + 1,
       })
-      .where(eq(tools.id, row.id))
-      .run();
+      .where(eq(tools.id, row.id));
     const res = await call("echo", { text: "x" });
     expect(res.body.result?.content[0]?.text).toBe(
       "The tool echo has an invalid input schema; its owner must fix it.",
@@ -394,7 +392,7 @@ describe("decision 025: input schemas are refused when saved if their checks cou
     );
   });
 
-  it("ordinary patterns (classes, anchors, unicode escapes, named groups) are accepted", () => {
+  it("ordinary patterns (classes, anchors, unicode escapes, named groups) are accepted", async () => {
     for (const pattern of [
       "^[a-z0-9_.-]+@[a-z0-9.-]+$",
       "^\\d{4}-\\d{2}-\\d{2}$",
@@ -407,7 +405,7 @@ describe("decision 025: input schemas are refused when saved if their checks cou
     }
   });
 
-  it("caps depth, pattern count and total pattern length", () => {
+  it("caps depth, pattern count and total pattern length", async () => {
     let deep: Record<string, unknown> = { type: "string" };
     for (let i = 0; i < SCHEMA_LIMITS.depth; i++) deep = { type: "array", items: deep };
     expect(schemaProblem(obj({ d: deep }))).toMatch(/nested more than 64 levels/);
@@ -427,7 +425,7 @@ describe("decision 025: input schemas are refused when saved if their checks cou
     expect(schemaProblem(obj(long))).toMatch(/longer than 8192 characters together/);
   });
 
-  it("values of const, enum, default and examples are data, not schema", () => {
+  it("values of const, enum, default and examples are data, not schema", async () => {
     expect(
       schemaProblem(obj({ a: { const: { pattern: "(?=x)", $ref: "https://example.com/x" } } })),
     ).toBeNull();
@@ -438,7 +436,7 @@ describe("decision 025: input schemas are refused when saved if their checks cou
     expect(schemaProblem(obj({ pattern: { type: "string" }, $ref: { type: "string" } }))).toBeNull();
   });
 
-  it("references must point inside the schema", () => {
+  it("references must point inside the schema", async () => {
     expect(schemaProblem(obj({ a: { $ref: "https://example.com/schema.json" } }))).toMatch(
       /does not point inside the schema/,
     );
@@ -455,7 +453,7 @@ describe("decision 025: input schemas are refused when saved if their checks cou
     try {
       const endpoint = "http://127.0.0.1:9/x";
       const seeded = await seedServer(ctx, endpoint, [], "Rules");
-      expect(() =>
+      await expect(
         addTool(ctx, seeded.userId, seeded.serverId, {
           name: "t",
           inputSchema: obj({ s: { type: "string", pattern: "(a)\\1" } }),
@@ -469,7 +467,7 @@ describe("decision 025: input schemas are refused when saved if their checks cou
 });
 
 describe("decision 025: what is validated in the event loop is cheap in the worst case", () => {
-  it("classifies recursion, uniqueItems and reference blow-ups as worker work", () => {
+  it("classifies recursion, uniqueItems and reference blow-ups as worker work", async () => {
     expect(inlineWeight({ type: "object", properties: { a: { type: "string" } } })).toBeLessThan(20);
     expect(inlineWeight({ type: "array", uniqueItems: true })).toBe(Infinity);
     expect(inlineWeight({ $defs: { a: { $ref: "#/$defs/a" } }, $ref: "#/$defs/a" })).toBe(Infinity);

@@ -34,8 +34,8 @@ async function getActivity(ctx: TestContext, serverId: string, cookie: string, q
   }
 }
 
-function record(ctx: TestContext, event: Parameters<typeof recordAudit>[2]) {
-  recordAudit(ctx, ctx.db, event);
+async function record(ctx: TestContext, event: Parameters<typeof recordAudit>[2]) {
+  await recordAudit(ctx, ctx.db, event);
   ctx.advance(1_000);
 }
 
@@ -43,8 +43,8 @@ describe("Activity page", () => {
   let ctx: TestContext;
   let ada: Awaited<ReturnType<typeof makeUser>>;
   let bob: Awaited<ReturnType<typeof makeUser>>;
-  let server: ReturnType<typeof makeServer>;
-  let bobServer: ReturnType<typeof makeServer>;
+  let server: Awaited<ReturnType<typeof makeServer>>;
+  let bobServer: Awaited<ReturnType<typeof makeServer>>;
   let desktop: { id: string };
   let editor: { id: string };
 
@@ -52,24 +52,24 @@ describe("Activity page", () => {
     ctx = createTestContext();
     ada = await makeUser(ctx, "ada");
     bob = await makeUser(ctx, "bob");
-    server = makeServer(ctx, ada.id, "Weather");
-    bobServer = makeServer(ctx, bob.id, "Other");
-    desktop = makeClient(ctx, { name: "Claude Desktop" });
-    editor = makeClient(ctx, { name: "Editor" });
+    server = await makeServer(ctx, ada.id, "Weather");
+    bobServer = await makeServer(ctx, bob.id, "Other");
+    desktop = await makeClient(ctx, { name: "Claude Desktop" });
+    editor = await makeClient(ctx, { name: "Editor" });
   });
   afterEach(() => ctx.cleanup());
 
   it("lists events newest first with readable descriptions, filters by client and kind, pages by id", async () => {
     const s = server.id;
-    record(ctx, { kind: "authorization.approved", serverId: s, clientId: desktop.id, userId: ada.id, actor: ada.id, detail: { tools: ["forecast", "alerts"] } });
-    record(ctx, { kind: "token.issued", serverId: s, clientId: desktop.id, actor: `client:${desktop.id}` });
+    await record(ctx, { kind: "authorization.approved", serverId: s, clientId: desktop.id, userId: ada.id, actor: ada.id, detail: { tools: ["forecast", "alerts"] } });
+    await record(ctx, { kind: "token.issued", serverId: s, clientId: desktop.id, actor: `client:${desktop.id}` });
     for (let i = 0; i < 60; i++) {
-      record(ctx, { kind: "tool.called", serverId: s, clientId: editor.id, actor: `client:${editor.id}`, detail: { tool: "forecast", outcome: "ok", durationMs: 12 } });
+      await record(ctx, { kind: "tool.called", serverId: s, clientId: editor.id, actor: `client:${editor.id}`, detail: { tool: "forecast", outcome: "ok", durationMs: 12 } });
     }
-    record(ctx, { kind: "tool.called", serverId: s, clientId: desktop.id, actor: `client:${desktop.id}`, detail: { tool: "radar", outcome: "refused", durationMs: 0 } });
-    record(ctx, { kind: "grant.revoked", serverId: s, clientId: desktop.id, userId: ada.id, actor: ada.id });
+    await record(ctx, { kind: "tool.called", serverId: s, clientId: desktop.id, actor: `client:${desktop.id}`, detail: { tool: "radar", outcome: "refused", durationMs: 0 } });
+    await record(ctx, { kind: "grant.revoked", serverId: s, clientId: desktop.id, userId: ada.id, actor: ada.id });
     // Another server's event never shows up here.
-    record(ctx, { kind: "tool.called", serverId: bobServer.id, clientId: desktop.id, detail: { tool: "secret" } });
+    await record(ctx, { kind: "tool.called", serverId: bobServer.id, clientId: desktop.id, detail: { tool: "secret" } });
 
     const first = await getActivity(ctx, s, ada.cookie);
     expect(first.status).toBe(200);
@@ -102,14 +102,14 @@ describe("Activity page", () => {
   });
 
   it("another user's server (or an unknown id) answers 404", async () => {
-    record(ctx, { kind: "tool.called", serverId: bobServer.id, clientId: desktop.id, detail: { tool: "secret" } });
+    await record(ctx, { kind: "tool.called", serverId: bobServer.id, clientId: desktop.id, detail: { tool: "secret" } });
     expect((await getActivity(ctx, bobServer.id, ada.cookie)).status).toBe(404);
     expect((await getActivity(ctx, "missing", ada.cookie)).status).toBe(404);
     const bobs = (await (await getActivity(ctx, bobServer.id, bob.cookie)).json()) as ActivityData;
     expect(bobs.events).toHaveLength(1);
   });
 
-  it("describes every kind the product records, and never prints the detail blindly", () => {
+  it("describes every kind the product records, and never prints the detail blindly", async () => {
     const cases: [string, Record<string, unknown>, string][] = [
       ["authorization.denied", {}, "ada@example.test denied App access"],
       ["token.refreshed", {}, "App refreshed its tokens"],
@@ -129,52 +129,52 @@ describe("Activity page", () => {
 
 describe("audit retention", () => {
   let ctx: TestContext;
-  beforeEach(() => {
+  beforeEach(async () => {
     ctx = createTestContext({ TOOLGATE_AUDIT_RETENTION_DAYS: "7" });
   });
   afterEach(() => ctx.cleanup());
 
-  it("prunes events older than the retention period and keeps the rest", () => {
-    record(ctx, { kind: "token.issued", detail: { n: "old" } });
+  it("prunes events older than the retention period and keeps the rest", async () => {
+    await record(ctx, { kind: "token.issued", detail: { n: "old" } });
     ctx.advance(2 * DAY);
-    record(ctx, { kind: "token.issued", detail: { n: "recent" } });
+    await record(ctx, { kind: "token.issued", detail: { n: "recent" } });
     ctx.advance(5 * DAY);
-    expect(pruneAuditEvents(ctx)).toBe(1);
-    const left = ctx.db.select().from(auditEvents).all();
+    expect(await pruneAuditEvents(ctx)).toBe(1);
+    const left = (await ctx.db.select().from(auditEvents));
     expect(left.map((e) => JSON.parse(e.detail).n)).toEqual(["recent"]);
-    expect(pruneAuditEvents(ctx)).toBe(0);
+    expect(await pruneAuditEvents(ctx)).toBe(0);
     expect(ctx.logs.some((l) => l.includes("audit events pruned"))).toBe(true);
   });
 
   it("startAccessJobs prunes at once, then on its timer, without keeping the process alive", async () => {
-    record(ctx, { kind: "token.issued" });
+    await record(ctx, { kind: "token.issued" });
     ctx.advance(8 * DAY);
     const stop = startAccessJobs(ctx, 20);
-    expect(ctx.db.select().from(auditEvents).all()).toHaveLength(0);
-    record(ctx, { kind: "token.issued" });
+    expect((await ctx.db.select().from(auditEvents))).toHaveLength(0);
+    await record(ctx, { kind: "token.issued" });
     ctx.advance(8 * DAY);
     await new Promise((r) => setTimeout(r, 80));
-    expect(ctx.db.select().from(auditEvents).all()).toHaveLength(0);
+    expect((await ctx.db.select().from(auditEvents))).toHaveLength(0);
     stop();
-    record(ctx, { kind: "token.issued" });
+    await record(ctx, { kind: "token.issued" });
     ctx.advance(8 * DAY);
     await new Promise((r) => setTimeout(r, 60));
-    expect(ctx.db.select().from(auditEvents).all()).toHaveLength(1);
+    expect((await ctx.db.select().from(auditEvents))).toHaveLength(1);
   });
 
   it("stops pruning at shutdown, before the database closes", async () => {
     startAccessJobs(ctx, 20);
     await runShutdownHooks(ctx);
-    record(ctx, { kind: "token.issued" });
+    await record(ctx, { kind: "token.issued" });
     ctx.advance(8 * DAY);
     await new Promise((r) => setTimeout(r, 60));
-    expect(ctx.db.select().from(auditEvents).all()).toHaveLength(1);
+    expect((await ctx.db.select().from(auditEvents))).toHaveLength(1);
   });
 });
 
 describe("npx toolgate audit export", () => {
   let ctx: TestContext;
-  beforeEach(() => {
+  beforeEach(async () => {
     ctx = createTestContext();
   });
   afterEach(() => ctx.cleanup());
@@ -193,9 +193,9 @@ describe("npx toolgate audit export", () => {
 
   it("writes JSON lines, oldest first, filtered by server and time, to stdout or a file", async () => {
     const t0 = ctx.now();
-    record(ctx, { kind: "token.issued", serverId: "s1", clientId: "c1", actor: "client:c1", detail: { a: 1 } });
-    record(ctx, { kind: "tool.called", serverId: "s2", detail: { tool: "t" } });
-    record(ctx, { kind: "grant.revoked", serverId: "s1", actor: "u1" });
+    await record(ctx, { kind: "token.issued", serverId: "s1", clientId: "c1", actor: "client:c1", detail: { a: 1 } });
+    await record(ctx, { kind: "tool.called", serverId: "s2", detail: { tool: "t" } });
+    await record(ctx, { kind: "grant.revoked", serverId: "s1", actor: "u1" });
 
     const all = await cli(["audit", "export"]);
     expect(all.code).toBe(0);
@@ -228,10 +228,12 @@ describe("npx toolgate audit export", () => {
     expect(bad.err).toContain("--since must be an ISO 8601 date");
   });
 
-  it("reads large logs in batches without losing or repeating events", () => {
-    for (let i = 0; i < 25; i++) record(ctx, { kind: "token.issued", detail: { i } });
-    const seen = [...exportAuditEvents(ctx, { batchSize: 7 })].map((e) => (e.detail as { i: number }).i);
+  it("reads large logs in batches without losing or repeating events", async () => {
+    for (let i = 0; i < 25; i++) await record(ctx, { kind: "token.issued", detail: { i } });
+    const exported = [];
+    for await (const e of exportAuditEvents(ctx, { batchSize: 7 })) exported.push(e);
+    const seen = exported.map((e) => (e.detail as { i: number }).i);
     expect(seen).toEqual([...Array(25).keys()]);
-    expect(ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "token.issued")).all()).toHaveLength(25);
+    expect((await ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "token.issued")))).toHaveLength(25);
   });
 });

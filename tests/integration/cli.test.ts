@@ -165,7 +165,7 @@ describe("toolgate CLI", { timeout: 120_000 }, () => {
 describe("toolgate CLI tells the truth", { timeout: 120_000 }, () => {
   let dir: string;
   let base: NodeJS.ProcessEnv;
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-cli-truth-"));
     // No PUBLIC_URL: the shell of someone who set it only for the server's unit.
     base = { ...process.env, TOOLGATE_DATA_DIR: dir, TOOLGATE_LOG_LEVEL: "info" };

@@ -110,7 +110,7 @@ describe("display fields refuse layout-changing and invisible characters (RFC 75
     expect(res.body.error).toBe("invalid_client_metadata");
   });
 
-  it("any format, control or surrogate character anywhere in any display string is found (property)", () => {
+  it("any format, control or surrogate character anywhere in any display string is found (property)", async () => {
     const unsafe = fc.oneof(
       fc.constantFrom(...BAD.map(([, c]) => c)),
       fc.integer({ min: 0, max: 0x10ffff }).map((n) => String.fromCodePoint(n)).filter((c) => /[\p{Cf}\p{Cc}\p{Cs}]/u.test(c)),
@@ -199,15 +199,14 @@ describe("/authorize refuses stored clients from before the rules", () => {
   async function signedIn() {
     const user = await createUser(ctx, { email: `u-${randomBytes(4).toString("hex")}@example.test`, password: null });
     const cookie = (await createUserSession(ctx, new Request("http://localhost:3000"), user.id)).split(";")[0]!;
-    const { server: mcp } = createServer(ctx, { ownerId: user.id, name: "Weather", tools: [] });
+    const { server: mcp } = await createServer(ctx, { ownerId: user.id, name: "Weather", tools: [] });
     return { cookie, serverId: mcp.id };
   }
-  function oldClient(redirectUri: string, clientName = "Old App") {
+  async function oldClient(redirectUri: string, clientName = "Old App") {
     const id = `old-${randomBytes(6).toString("hex")}`;
-    ctx.db
+    await ctx.db
       .insert(oauthClients)
-      .values({ id, kind: "registered", tokenEndpointAuthMethod: "none", clientName, redirectUris: JSON.stringify([redirectUri]), metadata: "{}", createdAt: ctx.now() })
-      .run();
+      .values({ id, kind: "registered", tokenEndpointAuthMethod: "none", clientName, redirectUris: JSON.stringify([redirectUri]), metadata: "{}", createdAt: ctx.now() });
     return id;
   }
   const authorizeUrl = (clientId: string, redirectUri: string, serverId: string) => {
@@ -235,7 +234,7 @@ describe("/authorize refuses stored clients from before the rules", () => {
   it("a browser-launcher redirect stored earlier is shown as an error on our page, never redirected to", async () => {
     const { cookie, serverId } = await signedIn();
     for (const uri of ["microsoft-edge:https://evil.example/cb", "com.example.app:https://evil.example/cb"]) {
-      const clientId = oldClient(uri);
+      const clientId = await oldClient(uri);
       const res = await get(authorizeUrl(clientId, uri, serverId), cookie);
       expect(res.status).toBe(400);
       expect(res.headers.get("Location")).toBeNull();
@@ -249,7 +248,7 @@ describe("/authorize refuses stored clients from before the rules", () => {
 
   it("a stored name with bidi controls reaches the page (and its data) with each such character replaced", async () => {
     const { cookie, serverId } = await signedIn();
-    const clientId = oldClient(REDIRECT, "Evil\u202E revres");
+    const clientId = await oldClient(REDIRECT, "Evil\u202E revres");
     const start = await get(authorizeUrl(clientId, REDIRECT, serverId), cookie);
     expect(start.status).toBe(302);
     const page = await get(`http://localhost:3000${start.headers.get("Location")}`, cookie);
@@ -274,7 +273,7 @@ describe('"Returns to" names what the browser opens', () => {
     expect(presentClient(client, uri)).toMatchObject({ redirectKind: kind, redirectHost: host, redirectPort: port });
   });
 
-  it("every redirect URI registration accepts is described as web, loopback or app with a host, port or scheme (property)", () => {
+  it("every redirect URI registration accepts is described as web, loopback or app with a host, port or scheme (property)", async () => {
     const uri = fc.oneof(
       fc.webUrl({ validSchemes: ["https"], withQueryParameters: true }),
       fc.tuple(fc.constantFrom("localhost", "127.0.0.1", "[::1]"), fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }), fc.webPath()).map(

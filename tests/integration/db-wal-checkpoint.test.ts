@@ -10,23 +10,23 @@ import { createTestContext, type TestContext } from "../helpers/context";
 
 let ctx: TestContext;
 let file: string;
-beforeEach(() => {
+beforeEach(async () => {
   ctx = createTestContext();
-  file = ctx.db.$client.name;
+  file = ctx.store.sqlite.name;
 });
 afterEach(() => ctx.cleanup());
 
 const walBytes = () => (fs.existsSync(`${file}-wal`) ? fs.statSync(`${file}-wal`).size : 0);
 
 describe("WAL checkpoints", () => {
-  it("checkpoints at the configured threshold, in WAL mode", () => {
-    expect(ctx.db.$client.pragma("journal_mode", { simple: true })).toBe("wal");
-    expect(ctx.db.$client.pragma("wal_autocheckpoint", { simple: true })).toBe(WAL_AUTOCHECKPOINT_PAGES);
+  it("checkpoints at the configured threshold, in WAL mode", async () => {
+    expect(ctx.store.sqlite.pragma("journal_mode", { simple: true })).toBe("wal");
+    expect(ctx.store.sqlite.pragma("wal_autocheckpoint", { simple: true })).toBe(WAL_AUTOCHECKPOINT_PAGES);
   });
 
-  it("keeps the WAL bounded under many small commits, and close() checkpoints and removes it", () => {
-    const pageSize = ctx.db.$client.pragma("page_size", { simple: true }) as number;
-    const insert = ctx.db.$client.prepare("insert into audit_events (at, kind, detail) values (?, 'test.write', ?)");
+  it("keeps the WAL bounded under many small commits, and close() checkpoints and removes it", async () => {
+    const pageSize = ctx.store.sqlite.pragma("page_size", { simple: true }) as number;
+    const insert = ctx.store.sqlite.prepare("insert into audit_events (at, kind, detail) values (?, 'test.write', ?)");
     const detail = JSON.stringify({ filler: "x".repeat(pageSize) });
     let largest = 0;
     // About three pages per commit: well past the threshold several times over.
@@ -38,7 +38,7 @@ describe("WAL checkpoints", () => {
     const frame = pageSize + 24;
     expect(largest).toBeGreaterThan(1000 * frame);
     expect(largest).toBeLessThan((WAL_AUTOCHECKPOINT_PAGES + 100) * frame + 32);
-    ctx.db.$client.close();
+    ctx.store.sqlite.close();
     expect(fs.existsSync(`${file}-wal`)).toBe(false);
   });
 });

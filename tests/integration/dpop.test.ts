@@ -43,14 +43,14 @@ function recordingFetch() {
 }
 
 async function machineWithDpop(w: V2World) {
-  const created = createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "dpop bot", toolNames: ["echo"] });
+  const created = await createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "dpop bot", toolNames: ["echo"] });
   const session = await DpopSession.create();
   const provider = new DpopMachineProvider({ clientId: created.clientId, clientSecret: created.secret!, expectedIssuer: w.issuer }, session);
   return { created, session, provider };
 }
 
 function tokenRow(w: V2World, token: string) {
-  return w.ctx.db.$client.prepare("select dpop_jkt as jkt from access_tokens where token_hash = ?").get(sha256Hex(token)) as { jkt: string | null };
+  return w.ctx.store.sqlite.prepare("select dpop_jkt as jkt from access_tokens where token_hash = ?").get(sha256Hex(token)) as { jkt: string | null };
 }
 
 describe("DPoP without server nonces", () => {
@@ -115,7 +115,7 @@ describe("DPoP without server nonces", () => {
     const jwk = await exportJWK(publicKey);
     const privateJwk = await exportJWK(privateKey);
     const tokenUrl = `${w.issuer}/token`;
-    const created = createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "raw" });
+    const created = await createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "raw" });
     const send = (proof: string) =>
       postForm(w.issuer, "/token", { grant_type: "client_credentials" }, { Authorization: basic(created.clientId, created.secret!), DPoP: proof });
     const sign = (claims: Record<string, unknown>, header: Record<string, unknown> = {}) =>
@@ -141,11 +141,11 @@ describe("DPoP without server nonces", () => {
   });
 
   it("binds a public client's refresh token to the key: refreshing needs a proof of the same key", async () => {
-    const { clientId } = makeClient(w.ctx, "none");
+    const { clientId } = await makeClient(w.ctx, "none");
     const session = await DpopSession.create();
     const other = await DpopSession.create();
     const tokenUrl = `${w.issuer}/token`;
-    const { code, verifier } = issueCode(w.ctx, { clientId, userId: w.seeded.userId, serverId: w.seeded.serverId });
+    const { code, verifier } = await issueCode(w.ctx, { clientId, userId: w.seeded.userId, serverId: w.seeded.serverId });
     const exchanged = await postForm(
       w.issuer,
       "/token",
@@ -168,15 +168,15 @@ describe("DPoP without server nonces", () => {
   });
 
   it("keeps plain bearer tokens working, until the owner requires DPoP for the server", async () => {
-    const created = createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "plain", toolNames: ["echo"] });
+    const created = await createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "plain", toolNames: ["echo"] });
     const provider = new ClientCredentialsProvider({ clientId: created.clientId, clientSecret: created.secret!, expectedIssuer: w.issuer });
     const { client } = await connectV2(w.mcpUrl, provider);
     expect((await client.listTools()).tools).toHaveLength(1);
     expect((await provider.tokens())!.token_type).toBe("Bearer");
 
-    updateServerAccessSettings(w.ctx, w.seeded.userId, w.seeded.serverId, { dpopRequired: true });
+    await updateServerAccessSettings(w.ctx, w.seeded.userId, w.seeded.serverId, { dpopRequired: true });
     // (Over HTTP the per-server document is cached for a second; the document itself says it at once.)
-    const metadata = protectedResourceMetadata(w.ctx, findServerForMetadata(w.ctx, w.seeded.serverId)!);
+    const metadata = protectedResourceMetadata(w.ctx, (await findServerForMetadata(w.ctx, w.seeded.serverId))!);
     expect(metadata).toMatchObject({ dpop_bound_access_tokens_required: true, dpop_signing_alg_values_supported: expect.arrayContaining(["ES256"]) });
     const bearer = await fetch(w.mcpUrl, {
       method: "POST",
@@ -199,7 +199,7 @@ describe("DPoP with server nonces (TOOLGATE_DPOP_NONCE)", () => {
 
   it("asks for a nonce at /token (400) and at /mcp (401); the SDK retries with it and succeeds", async () => {
     const { provider } = await machineWithDpop(w);
-    const { seen, fetchFn } = recordingFetch();
+    const { seen, fetchFn } = await recordingFetch();
     const { Client, StreamableHTTPClientTransport } = await import("@modelcontextprotocol/client");
     const client = new Client({ name: "nonce-test", version: "1.0.0" });
     await client.connect(new StreamableHTTPClientTransport(new URL(w.mcpUrl), { authProvider: provider, fetch: fetchFn }));
@@ -251,6 +251,6 @@ describe("the replay guard across replicas", () => {
     expect(await claimOnce(w.ctx, "dpop", "other-key", "jti-1", expires)).toBe(true);
     expect(await claimOnce(w.ctx, "client_assertion", "c", "j", Date.now() - 1)).toBe(true);
     expect(await claimOnce(replica, "client_assertion", "c", "j", expires)).toBe(true);
-    replica.db.$client.close();
+    replica.store.sqlite.close();
   });
 });

@@ -25,9 +25,9 @@ useV2World(() => ({ TOOLGATE_ENTERPRISE_IDP_ISSUERS: idp.issuer, TOOLGATE_LINK_B
 describe("ID-JAG person by verified email (TOOLGATE_LINK_BY_EMAIL)", () => {
   it("finds the account by a verified email only", async () => {
     const user = await createUser(w.ctx, { email: "carol@corp.example", password: null });
-    const serverId = createServer(w.ctx, { ownerId: user.id, name: "c", tools: [] }).server.id;
-    updateServerAccessSettings(w.ctx, user.id, serverId, { enterpriseAccess: true });
-    const { response } = registerClient(w.ctx, { client_name: "agent", redirect_uris: ["https://a.example/cb"], token_endpoint_auth_method: "client_secret_basic" });
+    const serverId = (await createServer(w.ctx, { ownerId: user.id, name: "c", tools: [] })).server.id;
+    await updateServerAccessSettings(w.ctx, user.id, serverId, { enterpriseAccess: true });
+    const { response } = await registerClient(w.ctx, { client_name: "agent", redirect_uris: ["https://a.example/cb"], token_endpoint_auth_method: "client_secret_basic" });
     const clientId = response.client_id as string;
     const redeem = async (claims: Record<string, unknown>) =>
       postForm(

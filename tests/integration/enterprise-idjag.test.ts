@@ -39,9 +39,9 @@ useV2World(
 /** A person who signed in with the IdP (the admission step of OIDC sign-in links the identity). */
 async function signedInPerson(subject: string) {
   const email = `${subject}@corp.example`;
-  w.ctx.db.insert(invitations).values({ email, createdAt: w.ctx.now() }).run();
+  await w.ctx.db.insert(invitations).values({ email, createdAt: w.ctx.now() });
   const user = await admitProviderUser(w.ctx, { provider: "oidc", subject, email, emailVerified: true, name: subject });
-  const { server } = createServer(w.ctx, {
+  const { server } = await createServer(w.ctx, {
     ownerId: user.id,
     name: `${subject}'s tools`,
     tools: [
@@ -52,8 +52,8 @@ async function signedInPerson(subject: string) {
   return { userId: user.id, serverId: server.id, resource: mcpResourceUrl(w.ctx, server.id) };
 }
 
-function confidentialClient() {
-  const { response } = registerClient(w.ctx, {
+async function confidentialClient() {
+  const { response } = await registerClient(w.ctx, {
     client_name: "Corp agent",
     redirect_uris: ["https://agent.corp.example/cb"],
     token_endpoint_auth_method: "client_secret_basic",
@@ -63,7 +63,7 @@ function confidentialClient() {
 }
 
 describe("metadata", () => {
-  it("advertises the jwt-bearer grant and the id-jag profile when an IdP is trusted", () => {
+  it("advertises the jwt-bearer grant and the id-jag profile when an IdP is trusted", async () => {
     expect(authorizationServerMetadata(w.ctx)).toMatchObject({
       grant_types_supported: expect.arrayContaining(["urn:ietf:params:oauth:grant-type:jwt-bearer"]),
       authorization_grant_profiles_supported: ["urn:ietf:params:oauth:grant-profile:id-jag"],
@@ -74,8 +74,8 @@ describe("metadata", () => {
 describe("CrossAppAccessProvider against Toolgate", () => {
   it("gets a token for the person's opted-in server with the owner's chosen tools; revocable", async () => {
     const person = await signedInPerson("alice");
-    updateServerAccessSettings(w.ctx, person.userId, person.serverId, { enterpriseAccess: true, enterpriseTools: ["echo"] });
-    const client = confidentialClient();
+    await updateServerAccessSettings(w.ctx, person.userId, person.serverId, { enterpriseAccess: true, enterpriseTools: ["echo"] });
+    const client = await confidentialClient();
     idp.mapClient("agent-at-idp", client.clientId);
     const provider = new CrossAppAccessProvider({
       clientId: client.clientId,
@@ -100,18 +100,18 @@ describe("CrossAppAccessProvider against Toolgate", () => {
     expect(idp.exchanges.at(-1)).toMatchObject({ audience: w.issuer, resource: person.resource });
     expect((await provider.tokens())!.refresh_token).toBeUndefined();
 
-    const connection = listConnections(w.ctx, person.userId).find((c) => c.clientId === client.clientId)!;
+    const connection = (await listConnections(w.ctx, person.userId)).find((c) => c.clientId === client.clientId)!;
     expect(connection).toMatchObject({ source: "enterprise", tools: [{ name: "echo" }] });
-    const events = w.ctx.db.$client.prepare("select detail from audit_events where kind = 'token.issued' and client_id = ?").all(client.clientId) as { detail: string }[];
+    const events = w.ctx.store.sqlite.prepare("select detail from audit_events where kind = 'token.issued' and client_id = ?").all(client.clientId) as { detail: string }[];
     expect(JSON.parse(events[0]!.detail)).toMatchObject({ grantType: "urn:ietf:params:oauth:grant-type:jwt-bearer", idp: idp.issuer });
 
     // Revoked like any connection: the token dies at once.
     const token = (await provider.tokens())!.access_token;
-    expect(revokeConnection(w.ctx, person.userId, connection.grantId)).toMatchObject({ revoked: true });
+    expect(await revokeConnection(w.ctx, person.userId, connection.grantId)).toMatchObject({ revoked: true });
     const res = await fetch(person.resource, { method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json", Accept: "application/json, text/event-stream" }, body: "{}" });
     expect(res.status).toBe(401);
     // Turning enterprise access off refuses new ID-JAGs and ends what is left.
-    updateServerAccessSettings(w.ctx, person.userId, person.serverId, { enterpriseAccess: false });
+    await updateServerAccessSettings(w.ctx, person.userId, person.serverId, { enterpriseAccess: false });
     const refused = await postForm(w.issuer, "/token", { grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", assertion: await idp.mint({ sub: "alice", aud: w.issuer, resource: person.resource, client_id: client.clientId }) }, { Authorization: basic(client.clientId, client.secret) });
     expect(refused.body).toEqual({ error: "invalid_grant", error_description: "The MCP server's owner has not enabled enterprise-managed connections" });
   });
@@ -121,11 +121,11 @@ describe("refusals, each invalid_grant naming the failed check", () => {
   it("refuses every forged, replayed or misdirected ID-JAG", async () => {
     const alice = await signedInPerson("alice2");
     const bob = await signedInPerson("bob2");
-    updateServerAccessSettings(w.ctx, alice.userId, alice.serverId, { enterpriseAccess: true, enterpriseTools: ["echo"] });
-    updateServerAccessSettings(w.ctx, bob.userId, bob.serverId, { enterpriseAccess: true, enterpriseTools: ["echo"] });
-    const notOptedIn = createServer(w.ctx, { ownerId: alice.userId, name: "private", tools: [] }).server.id;
-    const client = confidentialClient();
-    const other = confidentialClient();
+    await updateServerAccessSettings(w.ctx, alice.userId, alice.serverId, { enterpriseAccess: true, enterpriseTools: ["echo"] });
+    await updateServerAccessSettings(w.ctx, bob.userId, bob.serverId, { enterpriseAccess: true, enterpriseTools: ["echo"] });
+    const notOptedIn = (await createServer(w.ctx, { ownerId: alice.userId, name: "private", tools: [] })).server.id;
+    const client = await confidentialClient();
+    const other = await confidentialClient();
     const good = { sub: "alice2", aud: w.issuer, resource: alice.resource, client_id: client.clientId };
     const redeem = (assertion: string, extra: Record<string, string> = {}) =>
       postForm(w.issuer, "/token", { grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", assertion, ...extra }, { Authorization: basic(client.clientId, client.secret) });
@@ -166,7 +166,7 @@ describe("refusals, each invalid_grant naming the failed check", () => {
     const mismatch = await redeem(await idp.mint(good), { resource: bob.resource });
     expect(mismatch.body).toEqual({ error: "invalid_grant", error_description: "The resource parameter does not match the assertion's resource" });
     // A public client may not redeem one.
-    const { response } = registerClient(w.ctx, { client_name: "public", redirect_uris: ["https://p.example/cb"], token_endpoint_auth_method: "none" });
+    const { response } = await registerClient(w.ctx, { client_name: "public", redirect_uris: ["https://p.example/cb"], token_endpoint_auth_method: "none" });
     const publicTry = await postForm(w.issuer, "/token", { grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", assertion: await idp.mint(good), client_id: response.client_id as string });
     expect(publicTry.body).toMatchObject({ error: "unauthorized_client" });
   });

@@ -42,7 +42,7 @@ function expectOAuthError(status: number, body: unknown) {
 
 describe("no 5xx from hostile assertions and proofs", () => {
   it("client_assertion at /token", async () => {
-    const created = createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "m", jwks: { keys: [{ kty: "EC", crv: "P-256", x: "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", y: "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" }] } });
+    const created = await createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "m", jwks: { keys: [{ kty: "EC", crv: "P-256", x: "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", y: "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" }] } });
     await fc.assert(
       fc.asyncProperty(jwtish, fc.boolean(), async (assertion, withId) => {
         const res = await postForm(w.issuer, "/token", {
@@ -58,8 +58,8 @@ describe("no 5xx from hostile assertions and proofs", () => {
   });
 
   it("DPoP proofs at /token and ID-JAGs naming an unreachable trusted issuer", async () => {
-    const created = createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "s" });
-    const { response } = registerClient(w.ctx, { client_name: "c", redirect_uris: ["https://a.example/cb"], token_endpoint_auth_method: "client_secret_basic" });
+    const created = await createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "s" });
+    const { response } = await registerClient(w.ctx, { client_name: "c", redirect_uris: ["https://a.example/cb"], token_endpoint_auth_method: "client_secret_basic" });
     await fc.assert(
       fc.asyncProperty(jwtish, async (value) => {
         const dpop = await postForm(w.issuer, "/token", { grant_type: "client_credentials" }, { Authorization: basic(created.clientId, created.secret!), DPoP: value.replace(/[\r\n]/g, "") || "x" });

@@ -29,7 +29,7 @@ function textOf(result: unknown): string {
 describe("machine client with private_key_jwt (PrivateKeyJwtProvider)", () => {
   it("lists and calls only its tools, appears as a machine client, and stops at once after revoke", async () => {
     const keys = await keyPair();
-    const created = createMachineClient(w.ctx, {
+    const created = await createMachineClient(w.ctx, {
       ownerId: w.seeded.userId,
       serverId: w.seeded.serverId,
       name: "Nightly report",
@@ -54,18 +54,18 @@ describe("machine client with private_key_jwt (PrivateKeyJwtProvider)", () => {
     // The token: bound to the server, no refresh token, acting for the owner.
     const tokens = await provider.tokens();
     expect(tokens?.refresh_token).toBeUndefined();
-    const verified = verifyAccessToken(w.ctx, tokens!.access_token)!;
+    const verified = (await verifyAccessToken(w.ctx, tokens!.access_token))!;
     expect(verified).toMatchObject({ serverId: w.seeded.serverId, userId: w.seeded.userId, clientId: created.clientId });
 
     // Connected apps and Activity show it.
-    const connection = listConnections(w.ctx, w.seeded.userId).find((c) => c.clientId === created.clientId)!;
+    const connection = (await listConnections(w.ctx, w.seeded.userId)).find((c) => c.clientId === created.clientId)!;
     expect(connection).toMatchObject({ identifiedBy: "machine", source: "machine", applicationName: "Nightly report", tools: [{ name: "echo" }] });
-    const events = w.ctx.db.$client.prepare("select kind, detail from audit_events where client_id = ? order by id").all(created.clientId) as { kind: string; detail: string }[];
+    const events = w.ctx.store.sqlite.prepare("select kind, detail from audit_events where client_id = ? order by id").all(created.clientId) as { kind: string; detail: string }[];
     expect(events.map((e) => e.kind)).toEqual(expect.arrayContaining(["machine_client.created", "token.issued"]));
     expect(JSON.parse(events.find((e) => e.kind === "token.issued")!.detail).grantType).toBe("client_credentials");
 
-    expect(revokeMachineClient(w.ctx, w.seeded.userId, created.clientId)).toBe(true);
-    expect(verifyAccessToken(w.ctx, tokens!.access_token)).toBeNull();
+    expect(await revokeMachineClient(w.ctx, w.seeded.userId, created.clientId)).toBe(true);
+    expect(await verifyAccessToken(w.ctx, tokens!.access_token)).toBeNull();
     // The SDK sees the 401, runs client_credentials again and is refused: the client is dead.
     await expect(client.listTools()).rejects.toThrow();
     const again = await postForm(w.issuer, "/token", {
@@ -87,7 +87,7 @@ async function assertion(clientId: string, key: CryptoKey | Uint8Array, claims: 
 describe("private_key_jwt assertion checks (RFC 7523 §3)", () => {
   async function setup() {
     const keys = await keyPair();
-    const created = createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "m", jwks: { keys: [keys.publicJwk] } });
+    const created = await createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "m", jwks: { keys: [keys.publicJwk] } });
     const send = (value: string, extra: Record<string, string> = {}) =>
       postForm(w.issuer, "/token", {
         grant_type: "client_credentials",
@@ -147,7 +147,7 @@ describe("private_key_jwt assertion checks (RFC 7523 §3)", () => {
   });
 
   it("is refused to a client that is not a machine client", async () => {
-    const { response } = (await import("~/oauth/clients.server")).registerClient(w.ctx, {
+    const { response } = await (await import("~/oauth/clients.server")).registerClient(w.ctx, {
       client_name: "web app",
       redirect_uris: ["https://app.example/cb"],
       token_endpoint_auth_method: "client_secret_basic",
@@ -159,10 +159,10 @@ describe("private_key_jwt assertion checks (RFC 7523 §3)", () => {
 
 describe("machine client with a secret (ClientCredentialsProvider)", () => {
   it("works with client_secret_basic, the secret rotates, and revoke ends it", async () => {
-    const created = createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "CI", toolNames: ["echo"] });
+    const created = await createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "CI", toolNames: ["echo"] });
     expect(created.authMethod).toBe("client_secret_basic");
     expect(created.secret).toMatch(/^tgs_/);
-    const stored = w.ctx.db.$client.prepare("select secret_hash from oauth_clients where id = ?").get(created.clientId) as { secret_hash: string };
+    const stored = w.ctx.store.sqlite.prepare("select secret_hash from oauth_clients where id = ?").get(created.clientId) as { secret_hash: string };
     expect(stored.secret_hash).not.toContain(created.secret);
 
     const provider = new ClientCredentialsProvider({ clientId: created.clientId, clientSecret: created.secret!, expectedIssuer: w.issuer });
@@ -170,25 +170,23 @@ describe("machine client with a secret (ClientCredentialsProvider)", () => {
     expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["echo"]);
     expect(textOf(await client.callTool({ name: "echo", arguments: { text: "from ci" } }))).toContain("from ci");
 
-    const rotated = rotateMachineClientSecret(w.ctx, w.seeded.userId, created.clientId);
+    const rotated = await rotateMachineClientSecret(w.ctx, w.seeded.userId, created.clientId);
     const old = await postForm(w.issuer, "/token", { grant_type: "client_credentials" }, { Authorization: basic(created.clientId, created.secret!) });
     expect(old.status).toBe(401);
     const fresh = await postForm(w.issuer, "/token", { grant_type: "client_credentials", resource: w.mcpUrl }, { Authorization: basic(created.clientId, rotated) });
     expect(fresh.status).toBe(200);
 
-    revokeMachineClient(w.ctx, w.seeded.userId, created.clientId);
+    await revokeMachineClient(w.ctx, w.seeded.userId, created.clientId);
     await expect(client.listTools()).rejects.toThrow();
     const after = await postForm(w.issuer, "/token", { grant_type: "client_credentials" }, { Authorization: basic(created.clientId, rotated) });
     expect(after.body).toEqual({ error: "invalid_grant", error_description: "This machine client was revoked" });
   });
 
-  it("refuses a JWKS holding a private key, and unknown tools", () => {
-    expect(() =>
-      createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "x", jwks: { keys: [{ kty: "EC", crv: "P-256", x: "a", y: "b", d: "c" }] } }),
-    ).toThrow(/private/);
-    expect(() => createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "x", toolNames: ["nope"] })).toThrow(/no tool named nope/);
-    expect(() => createMachineClient(w.ctx, { ownerId: "someone-else", serverId: w.seeded.serverId, name: "x" })).toThrow(/No server of yours/);
-    expect(() => createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "x", jwksUri: "http://127.0.0.1/jwks" })).toThrow(/not https/);
+  it("refuses a JWKS holding a private key, and unknown tools", async () => {
+    await expect(createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "x", jwks: { keys: [{ kty: "EC", crv: "P-256", x: "a", y: "b", d: "c" }] } })).rejects.toThrow(/private/);
+    await expect(createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "x", toolNames: ["nope"] })).rejects.toThrow(/no tool named nope/);
+    await expect(createMachineClient(w.ctx, { ownerId: "someone-else", serverId: w.seeded.serverId, name: "x" })).rejects.toThrow(/No server of yours/);
+    await expect(createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "x", jwksUri: "http://127.0.0.1/jwks" })).rejects.toThrow(/not https/);
   });
 });
 
@@ -212,7 +210,7 @@ describe("private_key_jwt with a jwks_uri (fetched under the metadata-document r
     // The production rules, pointed at this loopback server (tests only: the URL stays https).
     const fetcher = createMetadataDocumentFetcher({ resolve: async () => [{ address: "127.0.0.1", family: 4 }], isAllowedAddress: () => true, plainHttpPort: port });
     try {
-      const created = createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "remote", jwksUri: "https://keys.example.test/jwks.json" });
+      const created = await createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "remote", jwksUri: "https://keys.example.test/jwks.json" });
       const authenticate = async (key: CryptoKey, kid: string) =>
         authenticateClient(
           w.ctx,
@@ -231,12 +229,12 @@ describe("private_key_jwt with a jwks_uri (fetched under the metadata-document r
       expect(fetches).toBe(2);
 
       // A jwks_uri that redirects is refused: redirects are never followed.
-      const redirecting = createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "r", jwksUri: "https://keys.example.test/redirect" });
+      const redirecting = await createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "r", jwksUri: "https://keys.example.test/redirect" });
       await expect(
         authenticateClient(w.ctx, { clientId: redirecting.clientId, method: "private_key_jwt", secret: null, assertion: await assertion(redirecting.clientId, first.privateKey, {}) }, fetcher),
       ).rejects.toMatchObject({ code: "invalid_client", description: expect.stringContaining("keys could not be fetched from the jwks_uri") });
       // With the production policy, a host on a private address is never contacted.
-      const privateHost = createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "p", jwksUri: "https://127.0.0.1/jwks.json" });
+      const privateHost = await createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "p", jwksUri: "https://127.0.0.1/jwks.json" });
       const before = fetches;
       await expect(
         authenticateClient(w.ctx, { clientId: privateHost.clientId, method: "private_key_jwt", secret: null, assertion: await assertion(privateHost.clientId, first.privateKey, {}) }),

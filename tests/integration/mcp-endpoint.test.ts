@@ -17,8 +17,8 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
   let app: RunningServer;
   let endpoint: Awaited<ReturnType<typeof startToolEndpoint>>;
   let seeded: { userId: string; serverId: string };
-  let access: ReturnType<typeof grantAccess>;
-  let slowAccess: ReturnType<typeof grantAccess>;
+  let access: Awaited<ReturnType<typeof grantAccess>>;
+  let slowAccess: Awaited<ReturnType<typeof grantAccess>>;
   let mcpUrl: string;
   const clients: Client[] = [];
 
@@ -46,8 +46,8 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
       { name: "not_approved", description: "Exists but is not in the grant", path: "/echo" },
       { name: "slow", description: "Never answers", path: "/slow" },
     ]);
-    access = grantAccess(ctx, seeded, ["echo", "broken"]);
-    slowAccess = grantAccess(ctx, seeded, ["slow"]);
+    access = await grantAccess(ctx, seeded, ["echo", "broken"]);
+    slowAccess = await grantAccess(ctx, seeded, ["slow"]);
     app = await startProtocolServer(ctx);
     mcpUrl = `${app.url}/mcp/${seeded.serverId}`;
   });
@@ -85,7 +85,7 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
       expect(result.content).toEqual([{ type: "text", text: JSON.stringify({ echoed: { text: "hello from the client" } }) }]);
       expect(endpoint.received.slice(before)).toEqual([{ path: "/echo", body: JSON.stringify({ text: "hello from the client" }) }]);
 
-      const audit = ctx.db.$client
+      const audit = ctx.store.sqlite
         .prepare("select kind, server_id, grant_id, client_id, actor, detail from audit_events where kind = 'tool.called' order by id desc limit 1")
         .get() as { kind: string; server_id: string; grant_id: string; client_id: string; actor: string; detail: string };
       expect(audit).toMatchObject({
@@ -112,11 +112,11 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
 
     it("audits refused calls (not granted, unknown) with the requested name, truncated, and never the arguments", async () => {
       const client = await connect(access.tokens.accessToken);
-      const lastId = (ctx.db.$client.prepare("select coalesce(max(id), 0) as id from audit_events").get() as { id: number }).id;
+      const lastId = (ctx.store.sqlite.prepare("select coalesce(max(id), 0) as id from audit_events").get() as { id: number }).id;
       const longName = `probe_${"x".repeat(300)}`;
       await expect(client.callTool({ name: "not_approved", arguments: { secret: "argument-not-granted" } })).rejects.toThrow(/was not approved/);
       await expect(client.callTool({ name: longName, arguments: { secret: "argument-unknown" } })).rejects.toThrow(/Unknown tool/);
-      const rows = ctx.db.$client
+      const rows = ctx.store.sqlite
         .prepare("select kind, server_id, user_id, grant_id, client_id, actor, detail from audit_events where id > ? and kind = 'tool.called' order by id")
         .all(lastId) as { kind: string; server_id: string; user_id: string; grant_id: string; client_id: string; actor: string; detail: string }[];
       expect(rows).toHaveLength(2);
@@ -143,7 +143,7 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
       expect(missing.isError).toBe(true);
       expect(endpoint.received.length).toBe(before);
       // The audit log says Toolgate refused it (the endpoint was not called), not that the tool failed.
-      const rows = ctx.db.$client
+      const rows = ctx.store.sqlite
         .prepare("select detail from audit_events where kind = 'tool.called' order by id desc limit 2")
         .all() as { detail: string }[];
       for (const row of rows) expect(JSON.parse(row.detail)).toMatchObject({ tool: "echo", outcome: "invalid_arguments" });
@@ -157,7 +157,7 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
       const result = await client.callTool({ name: "broken", arguments: {} });
       expect(result.isError).toBe(true);
       expect(JSON.stringify(result.content)).toContain("The tool endpoint answered HTTP 500");
-      const audit = ctx.db.$client
+      const audit = ctx.store.sqlite
         .prepare("select detail from audit_events where kind = 'tool.called' order by id desc limit 1")
         .get() as { detail: string };
       expect(JSON.parse(audit.detail)).toMatchObject({ tool: "broken", outcome: "error" });
@@ -183,7 +183,7 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
     });
 
     it("keeps two clients' identical request ids apart (ids are remapped while in flight)", async () => {
-      const other = grantAccess(ctx, seeded, ["echo"]);
+      const other = await grantAccess(ctx, seeded, ["echo"]);
       const body = (text: string) =>
         JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { text } } });
       const [a, b] = await Promise.all([post(body("from A")), post(body("from B"), {}, other.tokens.accessToken)]);
@@ -245,7 +245,7 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
 
     it("never accepts a token issued for another MCP server", async () => {
       const otherServer = await seedServer(ctx, endpoint.url, [{ name: "echo", inputSchema: echoSchema, path: "/echo" }], "Other");
-      const otherAccess = grantAccess(ctx, otherServer, ["echo"]);
+      const otherAccess = await grantAccess(ctx, otherServer, ["echo"]);
       // The other server's token works there...
       const there = await connect(otherAccess.tokens.accessToken, `${app.url}/mcp/${otherServer.serverId}`);
       expect((await there.listTools()).tools.map((t) => t.name)).toEqual(["echo"]);
@@ -259,7 +259,7 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
     });
 
     it("answers a token without the mcp:tools scope with 403 insufficient_scope", async () => {
-      const narrow = grantAccess(ctx, seeded, ["echo"], "profile");
+      const narrow = await grantAccess(ctx, seeded, ["echo"], "profile");
       const res = await post(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }), {}, narrow.tokens.accessToken);
       expect(res.status).toBe(403);
       expect(res.headers.get("www-authenticate")).toBe(
@@ -280,7 +280,7 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
     });
 
     it("refuses an expired token", async () => {
-      const shortLived = grantAccess(ctx, seeded, ["echo"]);
+      const shortLived = await grantAccess(ctx, seeded, ["echo"]);
       const client = await connect(shortLived.tokens.accessToken);
       ctx.advance(ctx.config.accessTokenTtlSeconds * 1000 + 1);
       try {
@@ -291,10 +291,10 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
     });
 
     it("refuses a revoked grant's token on the very next request", async () => {
-      const revocable = grantAccess(ctx, seeded, ["echo"]);
+      const revocable = await grantAccess(ctx, seeded, ["echo"]);
       const client = await connect(revocable.tokens.accessToken);
       expect((await client.callTool({ name: "echo", arguments: { text: "before" } })).isError).toBeFalsy();
-      ctx.db.transaction((tx) => revokeGrant(ctx, tx, revocable.grantId, seeded.userId));
+      await ctx.store.transaction((tx) => revokeGrant(ctx, tx, revocable.grantId, seeded.userId));
       const before = endpoint.received.length;
       await expect(client.callTool({ name: "echo", arguments: { text: "after" } })).rejects.toMatchObject({ code: 401 });
       expect(endpoint.received.length).toBe(before);
@@ -548,16 +548,16 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
 
   describe("grant last use", () => {
     it("is kept in memory and written in one flush, not per request", async () => {
-      const fresh = grantAccess(ctx, seeded, ["echo"]);
+      const fresh = await grantAccess(ctx, seeded, ["echo"]);
       const lastUsed = () =>
-        (ctx.db.$client.prepare("select last_used_at from grants where id = ?").get(fresh.grantId) as { last_used_at: number | null })
+        (ctx.store.sqlite.prepare("select last_used_at from grants where id = ?").get(fresh.grantId) as { last_used_at: number | null })
           .last_used_at;
       for (let i = 0; i < 3; i++) {
         const res = await post(JSON.stringify({ jsonrpc: "2.0", id: i, method: "ping" }), {}, fresh.tokens.accessToken);
         expect(res.status).toBe(200);
       }
       expect(lastUsed()).toBeNull();
-      flushLastUsed(ctx);
+      await flushLastUsed(ctx);
       expect(lastUsed()).toBe(ctx.now());
     });
   });

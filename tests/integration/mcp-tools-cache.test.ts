@@ -52,10 +52,10 @@ describe("tools/list cache", () => {
       await client.close();
     }
   };
-  const toolId = (name: string) => listTools(ctx, seeded.userId, seeded.serverId)!.find((t) => t.name === name)!.id;
+  const toolId = async (name: string) => (await listTools(ctx, seeded.userId, seeded.serverId))!.find((t) => t.name === name)!.id;
 
-  it("the migrations install the version column and its triggers", () => {
-    const triggers = ctx.db.$client
+  it("the migrations install the version column and its triggers", async () => {
+    const triggers = ctx.store.sqlite
       .prepare("select name from sqlite_master where type = 'trigger' and name like 'tools_version_%' order by name")
       .pluck()
       .all();
@@ -69,15 +69,15 @@ describe("tools/list cache", () => {
   });
 
   it("shows edits, deletions and re-consent made by the app or by another process at once", async () => {
-    const access = grantAccess(ctx, seeded, ["alpha", "beta"]);
+    const access = await grantAccess(ctx, seeded, ["alpha", "beta"]);
     const token = access.tokens.accessToken;
     expect(await listed(token)).toEqual(["alpha: The alpha tool", "beta: The beta tool"]);
     // Cached now: a second answer is the same.
     expect(await listed(token)).toEqual(["alpha: The alpha tool", "beta: The beta tool"]);
 
     // Edited in the app.
-    const alpha = listTools(ctx, seeded.userId, seeded.serverId)!.find((t) => t.name === "alpha")!;
-    updateTool(ctx, seeded.userId, seeded.serverId, alpha.id, {
+    const alpha = (await listTools(ctx, seeded.userId, seeded.serverId))!.find((t) => t.name === "alpha")!;
+    await updateTool(ctx, seeded.userId, seeded.serverId, alpha.id, {
       name: "alpha",
       description: "Edited in the app",
       inputSchema: { type: "object" },
@@ -92,42 +92,43 @@ describe("tools/list cache", () => {
     expect(await listed(token)).toEqual(["alpha: Edited elsewhere", "beta: The beta tool"]);
 
     // Deleted by another process.
-    other.prepare("delete from tools where id = ?").run(toolId("beta"));
+    other.prepare("delete from tools where id = ?").run(await toolId("beta"));
     expect(await listed(token)).toEqual(["alpha: Edited elsewhere"]);
 
     // Re-consent with another set of tools rewrites the grant's list.
-    ctx.db.transaction((tx) =>
+    const gamma = await toolId("gamma");
+    await ctx.store.transaction((tx) =>
       createOrUpdateGrant(ctx, tx, {
         userId: seeded.userId,
         clientId: access.clientId,
         serverId: seeded.serverId,
         scope: "mcp:tools",
-        toolIds: [toolId("gamma")],
+        toolIds: [gamma],
       }),
     );
     expect(await listed(token)).toEqual(["gamma: The gamma tool"]);
 
     // A tool added later is not granted, and deleting one in the app is seen as well.
-    addTool(ctx, seeded.userId, seeded.serverId, {
+    await addTool(ctx, seeded.userId, seeded.serverId, {
       name: "delta",
       description: "New",
       inputSchema: { type: "object" },
       endpoint: { url: `${endpoint.url}/d` },
     });
     expect(await listed(token)).toEqual(["gamma: The gamma tool"]);
-    deleteTool(ctx, seeded.userId, seeded.serverId, toolId("gamma"));
+    await deleteTool(ctx, seeded.userId, seeded.serverId, await toolId("gamma"));
     expect(await listed(token)).toEqual([]);
   });
 
   it("two grants on one server keep their own lists", async () => {
-    const a = grantAccess(ctx, seeded, ["alpha"]);
-    const b = grantAccess(ctx, seeded, ["alpha", "delta"]);
+    const a = await grantAccess(ctx, seeded, ["alpha"]);
+    const b = await grantAccess(ctx, seeded, ["alpha", "delta"]);
     expect(await listed(a.tokens.accessToken)).toEqual(["alpha: Edited elsewhere"]);
     expect(await listed(b.tokens.accessToken)).toEqual(["alpha: Edited elsewhere", "delta: New"]);
   });
 
   it("a cached list is sent byte for byte as JSON.stringify would send the answer, for any id and in batches", async () => {
-    const access = grantAccess(ctx, seeded, ["alpha", "delta"]);
+    const access = await grantAccess(ctx, seeded, ["alpha", "delta"]);
     const post = async (body: unknown) => {
       const response = await fetch(`${app.url}/mcp/${seeded.serverId}`, {
         method: "POST",

@@ -129,7 +129,7 @@ describe("decision 027: the address classifier sees through IPv6 wrappers", () =
     expect(addressProblem(address)).toBeNull();
   });
 
-  it("names the embedded address in the reason", () => {
+  it("names the embedded address in the reason", async () => {
     expect(addressProblem("::ffff:0:7f00:1")).toBe(
       "IPv4-translated IPv6 address embedding the non-public 127.0.0.1",
     );

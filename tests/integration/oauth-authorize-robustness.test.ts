@@ -35,8 +35,8 @@ async function run(fn: typeof loader | typeof action, request: Request): Promise
 beforeAll(async () => {
   ctx = createTestContext();
   const user = await createUser(ctx, { email: "owner@example.test", password: null });
-  serverId = createServer(ctx, { ownerId: user.id, name: "Weather", tools: [] }).server.id;
-  clientId = registerClient(ctx, { client_name: "Fuzz", redirect_uris: REGISTERED, token_endpoint_auth_method: "none" }).client.id;
+  serverId = (await createServer(ctx, { ownerId: user.id, name: "Weather", tools: [] })).server.id;
+  clientId = (await registerClient(ctx, { client_name: "Fuzz", redirect_uris: REGISTERED, token_endpoint_auth_method: "none" })).client.id;
 });
 afterAll(() => ctx.cleanup());
 
@@ -105,7 +105,7 @@ describe("RFC 9700 §4.11: GET /authorize is not an open redirector", () => {
 describe("consent data for other kinds of clients and users", () => {
   it("a metadata-document client is shown with the host that published it, not as Unverified", async () => {
     const documentUrl = "https://app.example.test/oauth/client.json";
-    ctx.db
+    await ctx.db
       .insert(oauthClients)
       .values({
         id: documentUrl,
@@ -115,11 +115,10 @@ describe("consent data for other kinds of clients and users", () => {
         metadata: "{}",
         createdAt: ctx.now(),
         expiresAt: ctx.now() + 3_600_000,
-      })
-      .run();
+      });
     const user = await createUser(ctx, { email: `md-${Date.now()}@example.test`, password: null });
     const cookie = (await createUserSession(ctx, new Request(BASE), user.id)).split(";")[0]!;
-    const mine = createServer(ctx, { ownerId: user.id, name: "Mine", tools: [] }).server.id;
+    const mine = (await createServer(ctx, { ownerId: user.id, name: "Mine", tools: [] })).server.id;
     const start = await run(
       loader,
       new Request(

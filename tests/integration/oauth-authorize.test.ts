@@ -57,14 +57,14 @@ async function makeUser(label: string) {
   return { id: user.id, email: user.email, cookie, sid };
 }
 
-function makeServer(ownerId: string, name: string, toolNames: string[]) {
-  const { server } = createServer(ctx, { ownerId, name, tools: toolNames.map(toolDef) });
-  const rows = ctx.db.select({ id: tools.id, name: tools.name }).from(tools).where(eq(tools.serverId, server.id)).all();
+async function makeServer(ownerId: string, name: string, toolNames: string[]) {
+  const { server } = await createServer(ctx, { ownerId, name, tools: toolNames.map(toolDef) });
+  const rows = (await ctx.db.select({ id: tools.id, name: tools.name }).from(tools).where(eq(tools.serverId, server.id)));
   return { id: server.id, name, tools: Object.fromEntries(rows.map((t) => [t.name, t.id])) as Record<string, string> };
 }
 
-function makeClient(redirectUris: string[] = [REDIRECT, LOOPBACK], clientName = "Claude Desktop") {
-  const { client } = registerClient(ctx, { client_name: clientName, redirect_uris: redirectUris, token_endpoint_auth_method: "none" });
+async function makeClient(redirectUris: string[] = [REDIRECT, LOOPBACK], clientName = "Claude Desktop") {
+  const { client } = await registerClient(ctx, { client_name: clientName, redirect_uris: redirectUris, token_endpoint_auth_method: "none" });
   return client.id;
 }
 
@@ -131,13 +131,13 @@ async function pageMessage(response: Response): Promise<string> {
   return ((await response.json()) as { message: string }).message;
 }
 
-function counts() {
+async function counts() {
   return {
-    grants: ctx.db.select().from(grants).all().length,
-    grantTools: ctx.db.select().from(grantTools).all().length,
-    codes: ctx.db.select().from(authorizationCodes).all().length,
-    completed: ctx.db.select().from(authorizationRequests).all().filter((r) => r.completedAt !== null).length,
-    audit: ctx.db.select().from(auditEvents).all().filter((e) => e.kind.startsWith("authorization.")).length,
+    grants: (await ctx.db.select().from(grants)).length,
+    grantTools: (await ctx.db.select().from(grantTools)).length,
+    codes: (await ctx.db.select().from(authorizationCodes)).length,
+    completed: (await ctx.db.select().from(authorizationRequests)).filter((r) => r.completedAt !== null).length,
+    audit: (await ctx.db.select().from(auditEvents)).filter((e) => e.kind.startsWith("authorization.")).length,
   };
 }
 const NOTHING = { grants: 0, grantTools: 0, codes: 0, completed: 0, audit: 0 };
@@ -149,7 +149,7 @@ function expectClientRedirect(response: Response, base: string) {
   return location.searchParams;
 }
 
-beforeEach(() => {
+beforeEach(async () => {
   ctx = createTestContext();
   challenge = pkce().challenge;
 });
@@ -166,7 +166,7 @@ describe("RFC 6749 §4.1.2.1: client and redirect URI errors stay on our page", 
     ["redirect_uri appears twice", { redirect_uri: [REDIRECT, REDIRECT] }, "This authorization request is malformed (redirect_uri appears more than once)."],
     ["redirect_uri is missing and several are registered", { redirect_uri: undefined }, "This authorization request does not say where to return (redirect_uri is missing, and the application registered several)."],
   ] as const)("%s", async (_name, change, message) => {
-    const clientId = makeClient();
+    const clientId = await makeClient();
     const params = change === "twice" ? validParams(clientId, null, { client_id: [clientId, clientId] }) : validParams(clientId, null, change);
     // Even a request that is bad in other ways too is not redirected.
     params.response_type = "token";
@@ -175,31 +175,31 @@ describe("RFC 6749 §4.1.2.1: client and redirect URI errors stay on our page", 
     expect(response.headers.get("Location")).toBeNull();
     expect(response.headers.get("Cache-Control")).toBe("no-store");
     expect(await pageMessage(response)).toBe(message);
-    expect(ctx.db.select().from(authorizationRequests).all()).toHaveLength(0);
+    expect((await ctx.db.select().from(authorizationRequests))).toHaveLength(0);
   });
 
   it("accepts a missing redirect_uri when exactly one is registered, and remembers it was not sent", async () => {
-    const clientId = makeClient([REDIRECT]);
+    const clientId = await makeClient([REDIRECT]);
     const id = await start(validParams(clientId, null, { redirect_uri: undefined }));
-    const row = ctx.db.select().from(authorizationRequests).where(eq(authorizationRequests.id, id)).get()!;
+    const row = (await ctx.db.select().from(authorizationRequests).where(eq(authorizationRequests.id, id)).limit(1))[0]!;
     expect(row.redirectUri).toBe(REDIRECT);
     expect(row.redirectUriProvided).toBe(false);
   });
 
   it("RFC 8252 §7.3: a loopback redirect matches on any port, and the port used is kept", async () => {
-    const clientId = makeClient();
+    const clientId = await makeClient();
     const id = await start(validParams(clientId, null, { redirect_uri: "http://127.0.0.1:51234/callback" }));
-    const row = ctx.db.select().from(authorizationRequests).where(eq(authorizationRequests.id, id)).get()!;
+    const row = (await ctx.db.select().from(authorizationRequests).where(eq(authorizationRequests.id, id)).limit(1))[0]!;
     expect(row.redirectUri).toBe("http://127.0.0.1:51234/callback");
     expect(row.redirectUriProvided).toBe(true);
   });
 
   it("a redirect URI the client no longer registers is refused on the page and on Approve, without redirecting", async () => {
     const owner = await makeUser("owner");
-    const server = makeServer(owner.id, "Weather", ["forecast"]);
-    const clientId = makeClient();
+    const server = await makeServer(owner.id, "Weather", ["forecast"]);
+    const clientId = await makeClient();
     const id = await start(validParams(clientId, server.id));
-    ctx.db.update(oauthClients).set({ redirectUris: JSON.stringify(["https://client.example.test/other"]) }).where(eq(oauthClients.id, clientId)).run();
+    await ctx.db.update(oauthClients).set({ redirectUris: JSON.stringify(["https://client.example.test/other"]) }).where(eq(oauthClients.id, clientId));
     const page = await get(`/authorize?request=${id}`, owner.cookie);
     expect(page.status).toBe(400);
     expect(await pageMessage(page)).toBe(MESSAGES.redirectInvalid);
@@ -210,7 +210,7 @@ describe("RFC 6749 §4.1.2.1: client and redirect URI errors stay on our page", 
     const deny = await post(id, owner, { intent: "deny" });
     expect(deny.headers.get("Location")).toBeNull();
     expect(await pageMessage(deny)).toBe(MESSAGES.redirectInvalid);
-    expect(counts()).toEqual(NOTHING);
+    expect(await counts()).toEqual(NOTHING);
   });
 });
 
@@ -231,7 +231,7 @@ describe("RFC 6749 §4.1.2.1, RFC 9207 §2: once client and redirect URI are ver
     ["a request object is sent (RFC 9101)", { request: "eyJhbGciOiJub25lIn0.e30." }, "request_not_supported", "Request objects are not supported"],
     ["a request_uri is sent", { request_uri: "urn:example:1" }, "request_uri_not_supported", "request_uri is not supported"],
   ] as const)("%s", async (_name, change, error, description) => {
-    const clientId = makeClient();
+    const clientId = await makeClient();
     const response = await get(authorizeQuery(validParams(clientId, null, change)));
     const params = expectClientRedirect(response, REDIRECT);
     expect(params.get("error")).toBe(error);
@@ -239,11 +239,11 @@ describe("RFC 6749 §4.1.2.1, RFC 9207 §2: once client and redirect URI are ver
     expect(params.get("state")).toBe("state-123");
     expect(params.get("iss")).toBe("http://localhost:3000");
     expect(params.has("code")).toBe(false);
-    expect(ctx.db.select().from(authorizationRequests).all()).toHaveLength(0);
+    expect((await ctx.db.select().from(authorizationRequests))).toHaveLength(0);
   });
 
   it("a repeated state is not echoed (the client cannot tell which one came back)", async () => {
-    const clientId = makeClient();
+    const clientId = await makeClient();
     const params = expectClientRedirect(await get(authorizeQuery(validParams(clientId, null, { state: ["a", "b"] }))), REDIRECT);
     expect(params.get("error")).toBe("invalid_request");
     expect(params.get("error_description")).toBe("The state parameter appears more than once");
@@ -252,7 +252,7 @@ describe("RFC 6749 §4.1.2.1, RFC 9207 §2: once client and redirect URI are ver
   });
 
   it("the error goes to the loopback port the client used, keeping the registered query", async () => {
-    const clientId = makeClient(["http://localhost/cb?tenant=1"]);
+    const clientId = await makeClient(["http://localhost/cb?tenant=1"]);
     const response = await get(authorizeQuery(validParams(clientId, null, { redirect_uri: "http://localhost:8123/cb?tenant=1", scope: "nope" })));
     const params = expectClientRedirect(response, "http://localhost:8123/cb");
     expect(params.get("tenant")).toBe("1");
@@ -263,8 +263,8 @@ describe("RFC 6749 §4.1.2.1, RFC 9207 §2: once client and redirect URI are ver
 describe("the stored request and the consent page", () => {
   it("stores the validated request and moves the browser to a URL without state", async () => {
     const owner = await makeUser("owner");
-    const server = makeServer(owner.id, "Weather", ["forecast"]);
-    const clientId = makeClient();
+    const server = await makeServer(owner.id, "Weather", ["forecast"]);
+    const clientId = await makeClient();
     const response = await get(authorizeQuery(validParams(clientId, server.id, { scope: undefined })));
     expect(response.status).toBe(302);
     expect(response.headers.get("Cache-Control")).toBe("no-store");
@@ -272,7 +272,7 @@ describe("the stored request and the consent page", () => {
     const location = response.headers.get("Location")!;
     expect(location).not.toContain("state");
     const id = new URL(location, BASE).searchParams.get("request")!;
-    const row = ctx.db.select().from(authorizationRequests).where(eq(authorizationRequests.id, id)).get()!;
+    const row = (await ctx.db.select().from(authorizationRequests).where(eq(authorizationRequests.id, id)).limit(1))[0]!;
     expect(row).toMatchObject({
       clientId,
       redirectUri: REDIRECT,
@@ -289,8 +289,8 @@ describe("the stored request and the consent page", () => {
 
   it("sends a signed-out browser to sign in, coming back to the same request", async () => {
     const owner = await makeUser("owner");
-    const server = makeServer(owner.id, "Weather", ["forecast"]);
-    const id = await start(validParams(makeClient(), server.id));
+    const server = await makeServer(owner.id, "Weather", ["forecast"]);
+    const id = await start(validParams(await makeClient(), server.id));
     const response = await get(`/authorize?request=${id}`);
     expect(response.status).toBe(302);
     expect(response.headers.get("Location")).toBe(`/sign-in?returnTo=${encodeURIComponent(`/authorize?request=${id}`)}`);
@@ -298,8 +298,8 @@ describe("the stored request and the consent page", () => {
 
   it("shows the application, its redirect host, the server, every tool and the scope, with a CSRF token for this request", async () => {
     const owner = await makeUser("owner");
-    const server = makeServer(owner.id, "Weather", ["forecast", "alerts"]);
-    const id = await start(validParams(makeClient(), server.id));
+    const server = await makeServer(owner.id, "Weather", ["forecast", "alerts"]);
+    const id = await start(validParams(await makeClient(), server.id));
     const response = await get(`/authorize?request=${id}`, owner.cookie);
     expect(response.status).toBe(200);
     expect(response.headers.get("Cache-Control")).toBe("no-store");
@@ -327,8 +327,8 @@ describe("the stored request and the consent page", () => {
     ["an app link", APP_LINK, "app", "cursor:"],
   ] as const)("flags %s", async (_name, redirectUri, kind, host) => {
     const owner = await makeUser("owner");
-    const server = makeServer(owner.id, "Weather", ["forecast"]);
-    const clientId = makeClient([LOOPBACK, APP_LINK]);
+    const server = await makeServer(owner.id, "Weather", ["forecast"]);
+    const clientId = await makeClient([LOOPBACK, APP_LINK]);
     const id = await start(validParams(clientId, server.id, { redirect_uri: redirectUri }));
     const data = await (await get(`/authorize?request=${id}`, owner.cookie)).json();
     expect(data.client).toMatchObject({ redirectKind: kind, redirectHost: host, kind: "registered" });
@@ -336,8 +336,8 @@ describe("the stored request and the consent page", () => {
 
   it(`an expired request: "${MESSAGES.expired}"`, async () => {
     const owner = await makeUser("owner");
-    const server = makeServer(owner.id, "Weather", ["forecast"]);
-    const id = await start(validParams(makeClient(), server.id));
+    const server = await makeServer(owner.id, "Weather", ["forecast"]);
+    const id = await start(validParams(await makeClient(), server.id));
     ctx.advance(ctx.config.authRequestTtlSeconds * 1000);
     const response = await get(`/authorize?request=${id}`, owner.cookie);
     expect(response.status).toBe(400);
@@ -349,8 +349,8 @@ describe("the stored request and the consent page", () => {
   it(`a server of another user: "${MESSAGES.noAccess}"`, async () => {
     const owner = await makeUser("owner");
     const other = await makeUser("other");
-    const server = makeServer(owner.id, "Weather", ["forecast"]);
-    const id = await start(validParams(makeClient(), server.id));
+    const server = await makeServer(owner.id, "Weather", ["forecast"]);
+    const id = await start(validParams(await makeClient(), server.id));
     const response = await get(`/authorize?request=${id}`, other.cookie);
     expect(response.status).toBe(403);
     expect(await pageMessage(response)).toBe(MESSAGES.noAccess);
@@ -359,10 +359,10 @@ describe("the stored request and the consent page", () => {
   it("without a resource, the user chooses among their own servers", async () => {
     const owner = await makeUser("owner");
     const other = await makeUser("other");
-    const alpha = makeServer(owner.id, "Alpha", ["a1"]);
-    const beta = makeServer(owner.id, "Beta", ["b1", "b2"]);
-    const foreign = makeServer(other.id, "Foreign", ["f1"]);
-    const id = await start(validParams(makeClient(), null));
+    const alpha = await makeServer(owner.id, "Alpha", ["a1"]);
+    const beta = await makeServer(owner.id, "Beta", ["b1", "b2"]);
+    const foreign = await makeServer(other.id, "Foreign", ["f1"]);
+    const id = await start(validParams(await makeClient(), null));
     const first = await (await get(`/authorize?request=${id}`, owner.cookie)).json();
     expect(first.choices).toEqual([
       { id: alpha.id, name: "Alpha" },
@@ -379,8 +379,8 @@ describe("the stored request and the consent page", () => {
   });
 
   it("the origin as resource (path-less RFC 9728 metadata) also lets the user choose", async () => {
-    const id = await start(validParams(makeClient(), null, { resource: "http://localhost:3000" }));
-    const row = ctx.db.select().from(authorizationRequests).where(eq(authorizationRequests.id, id)).get()!;
+    const id = await start(validParams(await makeClient(), null, { resource: "http://localhost:3000" }));
+    const row = (await ctx.db.select().from(authorizationRequests).where(eq(authorizationRequests.id, id)).limit(1))[0]!;
     expect(row.resource).toBeNull();
     expect(row.serverId).toBeNull();
   });
@@ -389,8 +389,8 @@ describe("the stored request and the consent page", () => {
 describe("Approve (OAuth 2.1 §4.1.2, RFC 9207 §2, per-tool consent)", () => {
   it("grants the ticked tools, issues a code bound to everything, and redirects with code, state and iss", async () => {
     const owner = await makeUser("owner");
-    const server = makeServer(owner.id, "Weather", ["forecast", "alerts", "radar"]);
-    const clientId = makeClient();
+    const server = await makeServer(owner.id, "Weather", ["forecast", "alerts", "radar"]);
+    const clientId = await makeClient();
     const id = await start(validParams(clientId, server.id));
     const response = await post(id, owner, { tool: [server.tools.forecast!, server.tools.radar!] });
     expect(response.status).toBe(303);
@@ -404,8 +404,8 @@ describe("Approve (OAuth 2.1 §4.1.2, RFC 9207 §2, per-tool consent)", () => {
     const code = location.searchParams.get("code")!;
     expect(code).toMatch(/^tgc_/);
 
-    const row = ctx.db.select().from(authorizationCodes).get()!;
-    const grant = ctx.db.select().from(grants).get()!;
+    const row = (await ctx.db.select().from(authorizationCodes).limit(1))[0]!;
+    const grant = (await ctx.db.select().from(grants).limit(1))[0]!;
     expect(row).toEqual({
       codeHash: secretHash(code),
       grantId: grant.id,
@@ -423,10 +423,10 @@ describe("Approve (OAuth 2.1 §4.1.2, RFC 9207 §2, per-tool consent)", () => {
       familyId: null,
     });
     expect(grant).toMatchObject({ userId: owner.id, clientId, serverId: server.id, scope: "mcp:tools", revokedAt: null });
-    expect(grantedTools(ctx, grant.id).map((t) => t.name)).toEqual(["forecast", "radar"]);
-    const request = ctx.db.select().from(authorizationRequests).where(eq(authorizationRequests.id, id)).get()!;
+    expect((await grantedTools(ctx, grant.id)).map((t) => t.name)).toEqual(["forecast", "radar"]);
+    const request = (await ctx.db.select().from(authorizationRequests).where(eq(authorizationRequests.id, id)).limit(1))[0]!;
     expect(request.completedAt).toBe(ctx.now());
-    const audit = ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "authorization.approved")).all();
+    const audit = (await ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "authorization.approved")));
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ serverId: server.id, userId: owner.id, clientId, grantId: grant.id, actor: owner.id });
     expect(JSON.parse(audit[0]!.detail)).toEqual({ tools: ["forecast", "radar"], scope: "mcp:tools", grant: "created" });
@@ -438,15 +438,15 @@ describe("Approve (OAuth 2.1 §4.1.2, RFC 9207 §2, per-tool consent)", () => {
     ["a tool of another server", (_s: unknown, f: { tools: Record<string, string> }) => [f.tools.secret!], FORM_MESSAGES.foreignTools],
   ] as const)("refuses a tampered tool list (%s) and stores nothing", async (_name, pick, message) => {
     const owner = await makeUser("owner");
-    const server = makeServer(owner.id, "Weather", ["forecast"]);
-    const foreign = makeServer(owner.id, "Vault", ["secret"]);
-    const id = await start(validParams(makeClient(), server.id));
+    const server = await makeServer(owner.id, "Weather", ["forecast"]);
+    const foreign = await makeServer(owner.id, "Vault", ["secret"]);
+    const id = await start(validParams(await makeClient(), server.id));
     const response = await post(id, owner, { tool: (pick as (s: typeof server, f: typeof foreign) => string[])(server, foreign) });
     expect(response.status).toBe(400);
     expect(response.headers.get("Location")).toBeNull();
     // The ticks come back as they were sent, so the page shows them as the person left them.
     expect(await response.json()).toEqual({ formError: message, toolIds: (pick as (s: typeof server, f: typeof foreign) => string[])(server, foreign) });
-    expect(counts()).toEqual(NOTHING);
+    expect(await counts()).toEqual(NOTHING);
     // The request is still pending: the user can fix the form and approve.
     const retry = await post(id, owner, { tool: server.tools.forecast! });
     expect(retry.status).toBe(303);
@@ -454,82 +454,82 @@ describe("Approve (OAuth 2.1 §4.1.2, RFC 9207 §2, per-tool consent)", () => {
 
   it(`a replayed POST after completion: "${MESSAGES.expired}", and still one code`, async () => {
     const owner = await makeUser("owner");
-    const server = makeServer(owner.id, "Weather", ["forecast"]);
-    const id = await start(validParams(makeClient(), server.id));
+    const server = await makeServer(owner.id, "Weather", ["forecast"]);
+    const id = await start(validParams(await makeClient(), server.id));
     expect((await post(id, owner, { tool: server.tools.forecast! })).status).toBe(303);
     const replay = await post(id, owner, { tool: server.tools.forecast! });
     expect(replay.status).toBe(400);
     expect(await pageMessage(replay)).toBe(MESSAGES.expired);
     const deny = await post(id, owner, { intent: "deny" });
     expect(await pageMessage(deny)).toBe(MESSAGES.expired);
-    expect(counts()).toMatchObject({ grants: 1, codes: 1, completed: 1, audit: 1 });
+    expect(await counts()).toMatchObject({ grants: 1, codes: 1, completed: 1, audit: 1 });
   });
 
   it(`a POST after the request expired: "${MESSAGES.expired}"`, async () => {
     const owner = await makeUser("owner");
-    const server = makeServer(owner.id, "Weather", ["forecast"]);
-    const id = await start(validParams(makeClient(), server.id));
+    const server = await makeServer(owner.id, "Weather", ["forecast"]);
+    const id = await start(validParams(await makeClient(), server.id));
     ctx.advance(ctx.config.authRequestTtlSeconds * 1000 + 1);
     const response = await post(id, owner, { tool: server.tools.forecast! });
     expect(await pageMessage(response)).toBe(MESSAGES.expired);
-    expect(counts()).toEqual(NOTHING);
+    expect(await counts()).toEqual(NOTHING);
   });
 
   it("a second authorization of the same client updates the grant's tools and keeps the first device's tokens", async () => {
     const owner = await makeUser("owner");
-    const server = makeServer(owner.id, "Weather", ["forecast", "alerts"]);
-    const clientId = makeClient();
+    const server = await makeServer(owner.id, "Weather", ["forecast", "alerts"]);
+    const clientId = await makeClient();
     const first = await start(validParams(clientId, server.id));
     await post(first, owner, { tool: server.tools.forecast! });
-    const grant = ctx.db.select().from(grants).get()!;
-    const familyId = createFamily(ctx, ctx.db, grant.id);
-    const firstDevice = mintTokens(ctx, ctx.db, { grantId: grant.id, familyId, clientId, userId: owner.id, serverId: server.id, scope: "mcp:tools" });
+    const grant = (await ctx.db.select().from(grants).limit(1))[0]!;
+    const familyId = await createFamily(ctx, ctx.db, grant.id);
+    const firstDevice = await mintTokens(ctx, ctx.db, { grantId: grant.id, familyId, clientId, userId: owner.id, serverId: server.id, scope: "mcp:tools" });
 
     challenge = pkce().challenge;
     const second = await start(validParams(clientId, server.id));
     expect((await post(second, owner, { tool: [server.tools.forecast!, server.tools.alerts!] })).status).toBe(303);
 
-    const all = ctx.db.select().from(grants).all();
+    const all = (await ctx.db.select().from(grants));
     expect(all).toHaveLength(1);
-    expect(grantedTools(ctx, grant.id).map((t) => t.name)).toEqual(["alerts", "forecast"]);
-    expect(verifyAccessToken(ctx, firstDevice.accessToken)).not.toBeNull();
-    const codes = ctx.db.select().from(authorizationCodes).where(eq(authorizationCodes.grantId, grant.id)).all();
+    expect((await grantedTools(ctx, grant.id)).map((t) => t.name)).toEqual(["alerts", "forecast"]);
+    expect(await verifyAccessToken(ctx, firstDevice.accessToken)).not.toBeNull();
+    const codes = (await ctx.db.select().from(authorizationCodes).where(eq(authorizationCodes.grantId, grant.id)));
     expect(codes).toHaveLength(2);
-    const audit = ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "authorization.approved")).all();
+    const audit = (await ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "authorization.approved")));
     expect(JSON.parse(audit[1]!.detail)).toMatchObject({ tools: ["alerts", "forecast"], grant: "updated" });
   });
 
   it("without a resource, the code is for the server the user chose", async () => {
     const owner = await makeUser("owner");
-    makeServer(owner.id, "Alpha", ["a1"]);
-    const beta = makeServer(owner.id, "Beta", ["b1"]);
-    const id = await start(validParams(makeClient(), null));
+    await makeServer(owner.id, "Alpha", ["a1"]);
+    const beta = await makeServer(owner.id, "Beta", ["b1"]);
+    const id = await start(validParams(await makeClient(), null));
     const response = await post(id, owner, { server: beta.id, tool: beta.tools.b1! });
     expect(response.status).toBe(303);
-    const code = ctx.db.select().from(authorizationCodes).get()!;
+    const code = (await ctx.db.select().from(authorizationCodes).limit(1))[0]!;
     expect(code.serverId).toBe(beta.id);
     expect(code.resource).toBe(mcpResourceUrl(ctx, beta.id));
-    expect(ctx.db.select().from(authorizationRequests).where(eq(authorizationRequests.id, id)).get()!.serverId).toBe(beta.id);
+    expect((await ctx.db.select().from(authorizationRequests).where(eq(authorizationRequests.id, id)).limit(1))[0]!.serverId).toBe(beta.id);
   });
 
   it("without a resource, choosing a server of another user is refused", async () => {
     const owner = await makeUser("owner");
     const other = await makeUser("other");
-    makeServer(owner.id, "Alpha", ["a1"]);
-    const foreign = makeServer(other.id, "Foreign", ["f1"]);
-    const id = await start(validParams(makeClient(), null));
+    await makeServer(owner.id, "Alpha", ["a1"]);
+    const foreign = await makeServer(other.id, "Foreign", ["f1"]);
+    const id = await start(validParams(await makeClient(), null));
     const response = await post(id, owner, { server: foreign.id, tool: foreign.tools.f1! });
     expect(response.status).toBe(403);
     expect(await pageMessage(response)).toBe(MESSAGES.noAccess);
     const none = await post(id, owner, { tool: foreign.tools.f1! });
     expect(await none.json()).toMatchObject({ formError: FORM_MESSAGES.noServer });
-    expect(counts()).toEqual(NOTHING);
+    expect(await counts()).toEqual(NOTHING);
   });
 
   it("an app-link redirect lands on Authorization Complete, which hands over code, state and iss", async () => {
     const owner = await makeUser("owner");
-    const server = makeServer(owner.id, "Weather", ["forecast"]);
-    const id = await start(validParams(makeClient([APP_LINK], "Cursor"), server.id, { redirect_uri: APP_LINK }));
+    const server = await makeServer(owner.id, "Weather", ["forecast"]);
+    const id = await start(validParams(await makeClient([APP_LINK], "Cursor"), server.id, { redirect_uri: APP_LINK }));
     const response = await post(id, owner, { tool: server.tools.forecast! });
     expect(response.status).toBe(303);
     expect(response.headers.get("Location")).toBe("/authorize/complete");
@@ -542,7 +542,7 @@ describe("Approve (OAuth 2.1 §4.1.2, RFC 9207 §2, per-tool consent)", () => {
     expect(completion).toMatchObject({ clientName: "Cursor", serverName: "Weather", denied: false });
     const location = new URL(completion.location);
     expect(`${location.protocol}//${location.host}${location.pathname}`).toBe(APP_LINK);
-    expect(secretHash(location.searchParams.get("code")!)).toBe(ctx.db.select().from(authorizationCodes).get()!.codeHash);
+    expect(secretHash(location.searchParams.get("code")!)).toBe((await ctx.db.select().from(authorizationCodes).limit(1))[0]!.codeHash);
     expect(location.searchParams.get("state")).toBe("state-123");
     expect(location.searchParams.get("iss")).toBe("http://localhost:3000");
     const empty = await run(completeLoader, new Request(`${BASE}/authorize/complete`));
@@ -553,8 +553,8 @@ describe("Approve (OAuth 2.1 §4.1.2, RFC 9207 §2, per-tool consent)", () => {
 describe("Deny (RFC 6749 §4.1.2.1 access_denied)", () => {
   it("tells the client access was denied, with state and iss, and grants nothing", async () => {
     const owner = await makeUser("owner");
-    const server = makeServer(owner.id, "Weather", ["forecast"]);
-    const clientId = makeClient();
+    const server = await makeServer(owner.id, "Weather", ["forecast"]);
+    const clientId = await makeClient();
     const id = await start(validParams(clientId, server.id));
     const response = await post(id, owner, { intent: "deny", tool: server.tools.forecast! });
     expect(response.status).toBe(303);
@@ -566,8 +566,8 @@ describe("Deny (RFC 6749 §4.1.2.1 access_denied)", () => {
       state: "state-123",
       iss: "http://localhost:3000",
     });
-    expect(counts()).toEqual({ ...NOTHING, completed: 1, audit: 1 });
-    const audit = ctx.db.select().from(auditEvents).where(and(eq(auditEvents.kind, "authorization.denied"), eq(auditEvents.clientId, clientId))).all();
+    expect(await counts()).toEqual({ ...NOTHING, completed: 1, audit: 1 });
+    const audit = (await ctx.db.select().from(auditEvents).where(and(eq(auditEvents.kind, "authorization.denied"), eq(auditEvents.clientId, clientId))));
     expect(audit).toHaveLength(1);
   });
 });
@@ -575,8 +575,8 @@ describe("Deny (RFC 6749 §4.1.2.1 access_denied)", () => {
 describe("consent CSRF and session (docs/decisions/005-consent-csrf.md)", () => {
   async function pending() {
     const owner = await makeUser("owner");
-    const server = makeServer(owner.id, "Weather", ["forecast"]);
-    const id = await start(validParams(makeClient(), server.id));
+    const server = await makeServer(owner.id, "Weather", ["forecast"]);
+    const id = await start(validParams(await makeClient(), server.id));
     return { owner, server, id };
   }
 
@@ -588,7 +588,7 @@ describe("consent CSRF and session (docs/decisions/005-consent-csrf.md)", () => 
       message: MESSAGES.signedOut,
       signInHref: `/sign-in?returnTo=${encodeURIComponent(`/authorize?request=${id}`)}`,
     });
-    expect(counts()).toEqual(NOTHING);
+    expect(await counts()).toEqual(NOTHING);
   });
 
   it(`an expired session: "${MESSAGES.signedOut}"`, async () => {
@@ -597,7 +597,7 @@ describe("consent CSRF and session (docs/decisions/005-consent-csrf.md)", () => 
     const response = await post(id, owner, { tool: server.tools.forecast! });
     expect(response.status).toBe(401);
     expect(await pageMessage(response)).toBe(MESSAGES.signedOut);
-    expect(counts()).toEqual(NOTHING);
+    expect(await counts()).toEqual(NOTHING);
   });
 
   it.each([
@@ -609,7 +609,7 @@ describe("consent CSRF and session (docs/decisions/005-consent-csrf.md)", () => 
     ["sent twice", () => ({ csrf: ["OWN", "OWN"] })],
   ] as const)("a CSRF token that is %s is refused with 403 and nothing stored", async (_name, make) => {
     const { owner, server, id } = await pending();
-    const other = await start(validParams(makeClient(), server.id));
+    const other = await start(validParams(await makeClient(), server.id));
     const made = (await make()) as { csrf: string | string[] | undefined };
     const own = csrfToken(ctx, owner.sid, `authorize:${id}`);
     const replace = (v: string) =>
@@ -629,14 +629,14 @@ describe("consent CSRF and session (docs/decisions/005-consent-csrf.md)", () => 
       message: "This form has expired or did not come from this page. Reload the page and try again.",
       reloadHref: `/authorize?request=${id}`,
     });
-    expect(counts()).toEqual(NOTHING);
+    expect(await counts()).toEqual(NOTHING);
   });
 
   it("a post from another origin is refused even with the right token", async () => {
     const { owner, server, id } = await pending();
     const response = await post(id, owner, { tool: server.tools.forecast! }, { Origin: "https://evil.example.test" });
     expect(response.status).toBe(403);
-    expect(counts()).toEqual(NOTHING);
+    expect(await counts()).toEqual(NOTHING);
   });
 
   it(`another user's request id, with that user's own valid token: "${MESSAGES.noAccess}"`, async () => {
@@ -648,6 +648,6 @@ describe("consent CSRF and session (docs/decisions/005-consent-csrf.md)", () => 
     const deny = await post(id, intruder, { intent: "deny" });
     expect(deny.status).toBe(403);
     expect(await pageMessage(deny)).toBe(MESSAGES.noAccess);
-    expect(counts()).toEqual(NOTHING);
+    expect(await counts()).toEqual(NOTHING);
   });
 });

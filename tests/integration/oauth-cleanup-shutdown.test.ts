@@ -21,7 +21,7 @@ describe("periodic OAuth cleanup and shutdown", () => {
     vi.useFakeTimers();
     const ctx = createTestContext();
     const stop = startOAuthCleanup(ctx, 60_000);
-    ctx.db.$client.close();
+    ctx.store.sqlite.close();
     await vi.advanceTimersByTimeAsync(11_000);
     // The run happened (and, with the connection closed underneath it, failed loudly).
     expect(ctx.logs.some((l) => l.includes("oauth cleanup failed"))).toBe(true);

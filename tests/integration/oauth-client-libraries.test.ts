@@ -34,9 +34,9 @@ afterEach(async () => {
 });
 
 /** What Approve does, with the challenge the client library computed. */
-function approve(clientId: string, userId: string, serverId: string, redirectUri: string, challenge: string) {
-  const issued = issueCode(ctx, { clientId, userId, serverId, redirectUri });
-  ctx.db.$client.prepare("update authorization_codes set code_challenge = ?").run(challenge);
+async function approve(clientId: string, userId: string, serverId: string, redirectUri: string, challenge: string) {
+  const issued = await issueCode(ctx, { clientId, userId, serverId, redirectUri });
+  ctx.store.sqlite.prepare("update authorization_codes set code_challenge = ?").run(challenge);
   return issued.code;
 }
 
@@ -63,7 +63,7 @@ describe("oauth4webapi against Toolgate", () => {
 
       const verifier = oauth.generateRandomCodeVerifier();
       const challenge = await oauth.calculatePKCECodeChallenge(verifier);
-      const code = approve(client.client_id, world.userId, world.serverId, redirectUri, challenge);
+      const code = await approve(client.client_id, world.userId, world.serverId, redirectUri, challenge);
       const callback = oauth.validateAuthResponse(as, client, new URL(`${redirectUri}?code=${code}&iss=${encodeURIComponent(issuer.href.replace(/\/$/, ""))}`), oauth.expectNoState);
       const tokens = await oauth.processAuthorizationCodeResponse(
         as,
@@ -72,7 +72,7 @@ describe("oauth4webapi against Toolgate", () => {
       );
       expect(tokens.token_type).toBe("bearer");
       expect(tokens.scope).toBe("mcp:tools");
-      expect(verifyAccessToken(ctx, tokens.access_token)?.serverId).toBe(world.serverId);
+      expect((await verifyAccessToken(ctx, tokens.access_token))?.serverId).toBe(world.serverId);
 
       const refreshed = await oauth.processRefreshTokenResponse(
         as,
@@ -82,7 +82,7 @@ describe("oauth4webapi against Toolgate", () => {
       expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
 
       await oauth.processRevocationResponse(await oauth.revocationRequest(as, client, auth, refreshed.refresh_token!, insecure));
-      expect(verifyAccessToken(ctx, refreshed.access_token)).toBeNull();
+      expect(await verifyAccessToken(ctx, refreshed.access_token)).toBeNull();
     });
   }
 });
@@ -102,10 +102,10 @@ describe("MCP SDK client auth helpers against Toolgate", () => {
       clientMetadata: { client_name: "MCP SDK client", redirect_uris: [redirectUri], grant_types: ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "none" },
     });
     const verifier = oauth.generateRandomCodeVerifier();
-    const code = approve(info.client_id, world.userId, world.serverId, redirectUri, await oauth.calculatePKCECodeChallenge(verifier));
+    const code = await approve(info.client_id, world.userId, world.serverId, redirectUri, await oauth.calculatePKCECodeChallenge(verifier));
     const tokens = await exchangeAuthorization(authServer, { metadata, clientInformation: info, authorizationCode: code, codeVerifier: verifier, redirectUri, resource: new URL(world.resource) });
     expect(tokens.token_type).toBe("Bearer");
     const refreshed = await refreshAuthorization(authServer, { metadata, clientInformation: info, refreshToken: tokens.refresh_token!, resource: new URL(world.resource) });
-    expect(verifyAccessToken(ctx, refreshed.access_token)?.serverId).toBe(world.serverId);
+    expect((await verifyAccessToken(ctx, refreshed.access_token))?.serverId).toBe(world.serverId);
   });
 });

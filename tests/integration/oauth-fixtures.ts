@@ -23,19 +23,18 @@ export async function makeUserAndServer(ctx: TestContext, name = "Weather") {
   const user = await createUser(ctx, { email: `owner-${newId().slice(0, 8)}@example.test`, password: null });
   const serverId = newId();
   const now = ctx.now();
-  ctx.db
+  await ctx.db
     .insert(mcpServers)
-    .values({ id: serverId, ownerId: user.id, name, description: "", signingSecretEnc: "unused", createdAt: now, updatedAt: now })
-    .run();
+    .values({ id: serverId, ownerId: user.id, name, description: "", signingSecretEnc: "unused", createdAt: now, updatedAt: now });
   return { userId: user.id, serverId, resource: mcpResourceUrl(ctx, serverId) };
 }
 
-export function makeClient(
+export async function makeClient(
   ctx: TestContext,
   method: "none" | "client_secret_basic" | "client_secret_post" = "none",
   redirectUris = [REDIRECT, "http://127.0.0.1/callback"],
 ) {
-  const { response } = registerClient(ctx, {
+  const { response } = await registerClient(ctx, {
     client_name: "Test Client",
     redirect_uris: redirectUris,
     token_endpoint_auth_method: method,
@@ -55,21 +54,20 @@ export type CodeOptions = {
 };
 
 /** What the consent page's Approve writes: a grant and a code bound to everything. */
-export function issueCode(ctx: TestContext, options: CodeOptions) {
+export async function issueCode(ctx: TestContext, options: CodeOptions) {
   const now = ctx.now();
   const grantId =
     options.grantId ??
-    (() => {
+    (await (async () => {
       const id = newId();
-      ctx.db
+      await ctx.db
         .insert(grants)
-        .values({ id, userId: options.userId, clientId: options.clientId, serverId: options.serverId, scope: options.scope ?? "mcp:tools", createdAt: now, updatedAt: now })
-        .run();
+        .values({ id, userId: options.userId, clientId: options.clientId, serverId: options.serverId, scope: options.scope ?? "mcp:tools", createdAt: now, updatedAt: now });
       return id;
-    })();
+    })());
   const { verifier, challenge } = pkcePair();
   const code = newAuthorizationCode();
-  ctx.db
+  await ctx.db
     .insert(authorizationCodes)
     .values({
       codeHash: secretHash(code),
@@ -84,8 +82,7 @@ export function issueCode(ctx: TestContext, options: CodeOptions) {
       resource: mcpResourceUrl(ctx, options.serverId),
       createdAt: now,
       expiresAt: now + (options.ttlSeconds ?? ctx.config.codeTtlSeconds) * 1000,
-    })
-    .run();
+    });
   return { code, verifier, challenge, grantId };
 }
 
@@ -113,7 +110,7 @@ export async function postForm(
  * sends no client_id in the body.
  */
 export async function issueTokens(ctx: TestContext, baseUrl: string, code: CodeOptions, headers: Record<string, string> = {}) {
-  const { code: value, verifier, grantId } = issueCode(ctx, code);
+  const { code: value, verifier, grantId } = await issueCode(ctx, code);
   const fields: Record<string, string> = { grant_type: "authorization_code", code: value, code_verifier: verifier, redirect_uri: REDIRECT };
   if (!headers.Authorization) fields.client_id = code.clientId;
   const res = await postForm(baseUrl, "/token", fields, headers);
@@ -141,7 +138,7 @@ export function useOAuthWorld(env: Record<string, string>, use: (world: OAuthWor
   beforeEach(async () => {
     const ctx = createTestContext(env);
     const server = await startProtocolServer(ctx);
-    current = { ctx, server, world: await makeUserAndServer(ctx), clientId: makeClient(ctx).clientId };
+    current = { ctx, server, world: await makeUserAndServer(ctx), clientId: (await makeClient(ctx)).clientId };
     use(current);
   });
   afterEach(async () => {

@@ -14,7 +14,7 @@ import { createTestContext, type TestContext } from "../helpers/context";
 let ctx: TestContext;
 let server: http.Server;
 let documents: Record<string, unknown> = {};
-let fetcher: ReturnType<typeof createMetadataDocumentFetcher>;
+let fetcher: Awaited<ReturnType<typeof createMetadataDocumentFetcher>>;
 
 beforeEach(async () => {
   ctx = createTestContext();

@@ -33,7 +33,7 @@ const HOST = "client.example.test";
 let tls: { key: string; cert: string };
 let tmp: string;
 
-beforeAll(() => {
+beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-cimd-"));
   execFileSync("openssl", [
     "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
@@ -47,7 +47,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 let servers: Array<http.Server | https.Server> = [];
 let ctx: TestContext;
-beforeEach(() => {
+beforeEach(async () => {
   ctx = createTestContext();
 });
 afterEach(async () => {
@@ -124,7 +124,7 @@ describe("Client ID Metadata Document: fetching and caching", () => {
     // host: the document's, then its logo's (agent.example, whose certificate this server lacks).
     expect(lookups).toBe(2);
     expect(requests).toEqual(["/oauth/client.json"]);
-    const row = ctx.db.select().from(oauthClients).where(eq(oauthClients.id, clientId)).get()!;
+    const row = (await ctx.db.select().from(oauthClients).where(eq(oauthClients.id, clientId)).limit(1))[0]!;
     expect(row.expiresAt).toBe(ctx.now() + 600_000);
 
     ctx.advance(599_000);
@@ -135,7 +135,7 @@ describe("Client ID Metadata Document: fetching and caching", () => {
     expect(requests).toHaveLength(2);
   });
 
-  it("bounds the cache lifetime to 5 minutes .. 24 hours", () => {
+  it("bounds the cache lifetime to 5 minutes .. 24 hours", async () => {
     expect(cacheSecondsFrom("max-age=10", PRODUCTION_FETCH_POLICY)).toBe(300);
     expect(cacheSecondsFrom("public, max-age=999999", PRODUCTION_FETCH_POLICY)).toBe(86400);
     expect(cacheSecondsFrom("no-store", PRODUCTION_FETCH_POLICY)).toBe(300);
@@ -198,7 +198,7 @@ describe("Client ID Metadata Document: SSRF defences", () => {
     await expect(fetcher("https://[::1]/client.json")).rejects.toThrow("non-public address (::1)");
   });
 
-  it("classifies addresses", () => {
+  it("classifies addresses", async () => {
     for (const ip of ["127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
       "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "fd12:3456::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:7f00:1",
       "::ffff:10.0.0.1", "64:ff9b::a00:1", "not-an-ip"]) {
@@ -257,7 +257,7 @@ describe("Client ID Metadata Document: SSRF defences", () => {
 });
 
 describe("Client ID Metadata Document: URL and content rules", () => {
-  it("accepts only https URLs with a path, no fragment, credentials or dot segments", () => {
+  it("accepts only https URLs with a path, no fragment, credentials or dot segments", async () => {
     expect(checkClientIdUrl("https://agent.example/client.json")).toBeNull();
     expect(checkClientIdUrl("http://agent.example/client.json")).toBe("not https");
     expect(checkClientIdUrl("https://agent.example/")).toBe("has no path");
@@ -285,7 +285,7 @@ describe("Client ID Metadata Document: URL and content rules", () => {
       const { port } = await startDocumentServer((req, res) => serveJson(build(clientId))(req, res));
       clientId = `https://${HOST}:${port}/client.json`;
       expect(await resolveClient(ctx, clientId, testFetcher())).toBeNull();
-      expect(ctx.db.select().from(oauthClients).all()).toHaveLength(0);
+      expect((await ctx.db.select().from(oauthClients))).toHaveLength(0);
     });
   }
 
@@ -312,7 +312,7 @@ describe("Client ID Metadata Document: the logo (decision 041)", () => {
     });
     clientId = `https://${HOST}:${port}/oauth/client.json`;
     const client = await resolveClient(ctx, clientId, testFetcher(resolver ? { resolve: resolver } : {}));
-    const row = ctx.db.select().from(oauthClients).where(eq(oauthClients.id, clientId)).get()!;
+    const row = (await ctx.db.select().from(oauthClients).where(eq(oauthClients.id, clientId)).limit(1))[0]!;
     return { client, row, requests, clientId };
   }
   const image = (bytes: Buffer, type: string): Handler => (_req, res) => {
@@ -325,7 +325,7 @@ describe("Client ID Metadata Document: the logo (decision 041)", () => {
     expect(client).not.toBeNull();
     expect(requests).toEqual(["/oauth/client.json", "/logo.png"]);
     expect(row.logoDigest).toBe(createHash("sha256").update(PNG).digest("hex"));
-    expect(clientLogoUrl(ctx, clientId)).toBe(`/client-logos/${row.logoDigest}`);
+    expect(await clientLogoUrl(ctx, clientId)).toBe(`/client-logos/${row.logoDigest}`);
     const res = await logoLoader({ params: { digest: row.logoDigest! }, context: { ctx }, request: new Request("http://localhost/") } as never);
     expect(res.status).toBe(200);
     expect(res.headers.get("Content-Type")).toBe("image/png");
@@ -341,7 +341,7 @@ describe("Client ID Metadata Document: the logo (decision 041)", () => {
 
   it("the Content-Type the site claims is not believed: the bytes decide", async () => {
     const { row } = await resolveWithLogo(image(PNG, "text/html"));
-    expect(findClientLogo(ctx, row.logoDigest!)?.contentType).toBe("image/png");
+    expect((await findClientLogo(ctx, row.logoDigest!))?.contentType).toBe("image/png");
   });
 
   it.each([
@@ -389,14 +389,14 @@ describe("Client ID Metadata Document: the logo (decision 041)", () => {
   });
 
   it("a self-registered client's logo_uri is never fetched or shown", async () => {
-    const { response } = registerClient(ctx, { client_name: "Claims", redirect_uris: ["http://127.0.0.1/cb"], logo_uri: "https://claims.example/logo.png" });
-    expect(clientLogoUrl(ctx, response.client_id as string)).toBeNull();
+    const { response } = await registerClient(ctx, { client_name: "Claims", redirect_uris: ["http://127.0.0.1/cb"], logo_uri: "https://claims.example/logo.png" });
+    expect(await clientLogoUrl(ctx, response.client_id as string)).toBeNull();
   });
 
   it("logos no client points to are pruned by the cleanup", async () => {
     const { clientId, row } = await resolveWithLogo(image(PNG, "image/png"));
-    setClientLogo(ctx, clientId, null);
+    await setClientLogo(ctx, clientId, null);
     expect((await runOAuthCleanup(ctx)).clientLogos).toBe(1);
-    expect(findClientLogo(ctx, row.logoDigest!)).toBeNull();
+    expect(await findClientLogo(ctx, row.logoDigest!)).toBeNull();
   });
 });

@@ -11,18 +11,18 @@ describe("RFC 8252 §7.3 / OAuth 2.1 §2.3.1 redirect URI matching", () => {
     "cursor://anysphere.cursor-retrieval/oauth/callback",
   ];
 
-  it("matches exact strings", () => {
+  it("matches exact strings", async () => {
     for (const uri of registered) expect(redirectUriMatches(registered, uri), uri).toBe(true);
   });
 
-  it("lets the port of a loopback redirect URI differ", () => {
+  it("lets the port of a loopback redirect URI differ", async () => {
     expect(redirectUriMatches(registered, "http://127.0.0.1:53412/callback")).toBe(true);
     expect(redirectUriMatches(registered, "http://localhost/cb?x=1")).toBe(true);
     expect(redirectUriMatches(registered, "http://localhost:9/cb?x=1")).toBe(true);
     expect(redirectUriMatches(registered, "http://[::1]:4000/cb")).toBe(true);
   });
 
-  it("still compares everything else of a loopback URI exactly", () => {
+  it("still compares everything else of a loopback URI exactly", async () => {
     for (const uri of [
       "http://127.0.0.1:53412/callback/",
       "http://127.0.0.1:53412/callback?x=1",
@@ -37,7 +37,7 @@ describe("RFC 8252 §7.3 / OAuth 2.1 §2.3.1 redirect URI matching", () => {
     }
   });
 
-  it("never lets the port of a non-loopback URI differ, nor normalises", () => {
+  it("never lets the port of a non-loopback URI differ, nor normalises", async () => {
     for (const uri of [
       "https://app.example:444/callback",
       "https://APP.example/callback",
@@ -53,7 +53,7 @@ describe("RFC 8252 §7.3 / OAuth 2.1 §2.3.1 redirect URI matching", () => {
 });
 
 describe("RFC 7591 §2 / RFC 8252 §7 redirect URIs a client may register", () => {
-  it("accepts https, loopback http and private-use schemes", () => {
+  it("accepts https, loopback http and private-use schemes", async () => {
     for (const uri of [
       "https://app.example/callback",
       "https://app.example:8443/cb?tenant=1",
@@ -67,7 +67,7 @@ describe("RFC 7591 §2 / RFC 8252 §7 redirect URIs a client may register", () =
     }
   });
 
-  it("refuses dangerous or ambiguous URIs with a reason", () => {
+  it("refuses dangerous or ambiguous URIs with a reason", async () => {
     expect(checkRedirectUriForRegistration("JavaScript:alert(1)")).toBe("The javascript scheme is not allowed in a redirect URI");
     expect(checkRedirectUriForRegistration("blob:https://x/1")).toBe("The blob scheme is not allowed in a redirect URI");
     expect(checkRedirectUriForRegistration("http://10.0.0.1/cb")).toBe(

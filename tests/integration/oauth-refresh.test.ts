@@ -36,13 +36,13 @@ describe("RFC 6749 §6 / OAuth 2.1 §4.3.1 refresh with rotation", () => {
       scope: "mcp:tools",
     });
     expect(res.body!.refresh_token).not.toBe(first.refresh);
-    const old = ctx.db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, secretHash(first.refresh))).get()!;
+    const old = (await ctx.db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, secretHash(first.refresh))).limit(1))[0]!;
     expect(old.rotatedAt).toBe(ctx.now());
     expect(old.replacedBy).toBe(secretHash(res.body!.refresh_token as string));
     // The earlier access token keeps working until it expires.
-    expect(verifyAccessToken(ctx, first.access)).not.toBeNull();
-    expect(verifyAccessToken(ctx, res.body!.access_token as string)).not.toBeNull();
-    expect(ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "token.refreshed")).all()).toHaveLength(1);
+    expect(await verifyAccessToken(ctx, first.access)).not.toBeNull();
+    expect(await verifyAccessToken(ctx, res.body!.access_token as string)).not.toBeNull();
+    expect((await ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "token.refreshed")))).toHaveLength(1);
   });
 
   it("keeps working across many rotations", async () => {
@@ -95,7 +95,7 @@ describe("RFC 6749 §5.2 invalid_grant for refresh tokens", () => {
 
   it("rejects a refresh token of another client without touching it", async () => {
     const first = await tokensFor();
-    const other = makeClient(ctx).clientId;
+    const other = (await makeClient(ctx)).clientId;
     const res = await refresh(first.refresh, {}, other);
     expect(res.body).toEqual({ error: "invalid_grant", error_description: "The refresh token is invalid" });
     expect((await refresh(first.refresh)).status).toBe(200);
@@ -103,14 +103,14 @@ describe("RFC 6749 §5.2 invalid_grant for refresh tokens", () => {
 
   it("rejects refresh tokens of a grant the user revoked", async () => {
     const first = await tokensFor();
-    ctx.db.update(grants).set({ revokedAt: ctx.now() }).where(eq(grants.id, first.grantId)).run();
+    await ctx.db.update(grants).set({ revokedAt: ctx.now() }).where(eq(grants.id, first.grantId));
     const res = await refresh(first.refresh);
     expect(res.body).toEqual({ error: "invalid_grant", error_description: "The refresh token was revoked" });
   });
 
   it("authenticates confidential clients on refresh too", async () => {
-    const { clientId: id, secret } = makeClient(ctx, "client_secret_basic");
-    const { code, verifier } = issueCode(ctx, { clientId: id, ...world });
+    const { clientId: id, secret } = await makeClient(ctx, "client_secret_basic");
+    const { code, verifier } = await issueCode(ctx, { clientId: id, ...world });
     const auth = { Authorization: basic(id, secret!) };
     const first = await postForm(server.url, "/token", { grant_type: "authorization_code", code, code_verifier: verifier, redirect_uri: REDIRECT }, auth);
     const noAuth = await refresh(first.body!.refresh_token as string, {}, id);
@@ -130,13 +130,13 @@ describe("RFC 9700 §4.14.2 grace window and reuse detection", () => {
     expect(b.status).toBe(200);
     expect(b.body!.refresh_token).not.toBe(a.body!.refresh_token);
     // Only the newest successor is live: the first answer's pair was revoked by the retry.
-    expect(verifyAccessToken(ctx, a.body!.access_token as string)).toBeNull();
-    expect(verifyAccessToken(ctx, b.body!.access_token as string)).not.toBeNull();
-    const old = ctx.db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, secretHash(first.refresh))).get()!;
+    expect(await verifyAccessToken(ctx, a.body!.access_token as string)).toBeNull();
+    expect(await verifyAccessToken(ctx, b.body!.access_token as string)).not.toBeNull();
+    const old = (await ctx.db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, secretHash(first.refresh))).limit(1))[0]!;
     expect(old.replacedBy).toBe(secretHash(b.body!.refresh_token as string));
     expect(old.rotatedAt).toBe(ctx.now() - 29_000);
     expect((await refresh(b.body!.refresh_token as string)).status).toBe(200);
-    const audit = ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "token.refreshed")).all();
+    const audit = (await ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "token.refreshed")));
     expect(audit.filter((e) => JSON.parse(e.detail).graceRetry === true)).toHaveLength(1);
   });
 
@@ -150,10 +150,10 @@ describe("RFC 9700 §4.14.2 grace window and reuse detection", () => {
       error: "invalid_grant",
       error_description: "The refresh token was replaced by a later refresh; the authorization was revoked",
     });
-    expect(ctx.db.select().from(grants).where(eq(grants.id, first.grantId)).get()!.revokedAt).toBe(ctx.now());
-    expect(verifyAccessToken(ctx, b.body!.access_token as string)).toBeNull();
+    expect((await ctx.db.select().from(grants).where(eq(grants.id, first.grantId)).limit(1))[0]!.revokedAt).toBe(ctx.now());
+    expect(await verifyAccessToken(ctx, b.body!.access_token as string)).toBeNull();
     expect((await refresh(b.body!.refresh_token as string)).body!.error_description).toBe("The refresh token was revoked");
-    const audit = ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "refresh.reuse_detected")).all();
+    const audit = (await ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "refresh.reuse_detected")));
     expect(audit.map((e) => JSON.parse(e.detail).token)).toEqual(["superseded"]);
   });
 
@@ -175,13 +175,13 @@ describe("RFC 9700 §4.14.2 grace window and reuse detection", () => {
     const replay = await refresh(first.refresh);
     expect(replay.status).toBe(400);
     expect(replay.body).toEqual({ error: "invalid_grant", error_description: "The refresh token was already used; the authorization was revoked" });
-    expect(verifyAccessToken(ctx, first.access)).toBeNull();
-    expect(verifyAccessToken(ctx, a.body!.access_token as string)).toBeNull();
+    expect(await verifyAccessToken(ctx, first.access)).toBeNull();
+    expect(await verifyAccessToken(ctx, a.body!.access_token as string)).toBeNull();
     const next = await refresh(a.body!.refresh_token as string);
     expect(next.body).toEqual({ error: "invalid_grant", error_description: "The refresh token was revoked" });
-    expect(ctx.db.select().from(grants).where(eq(grants.id, first.grantId)).get()!.revokedAt).toBe(ctx.now());
-    expect(verifyAccessToken(ctx, second.access)).not.toBeNull();
-    const audit = ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "refresh.reuse_detected")).all();
+    expect((await ctx.db.select().from(grants).where(eq(grants.id, first.grantId)).limit(1))[0]!.revokedAt).toBe(ctx.now());
+    expect(await verifyAccessToken(ctx, second.access)).not.toBeNull();
+    const audit = (await ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "refresh.reuse_detected")));
     expect(audit).toHaveLength(1);
     expect(audit[0]!.grantId).toBe(first.grantId);
     expect(audit[0]!.detail).not.toContain("tgr_");
@@ -195,7 +195,7 @@ describe("RFC 9700 §4.14.2 grace window and reuse detection", () => {
     ctx.advance(1000);
     const replay = await refresh(first.refresh);
     expect(replay.body).toEqual({ error: "invalid_grant", error_description: "The refresh token was already used; the authorization was revoked" });
-    expect(ctx.db.select().from(grants).where(eq(grants.id, first.grantId)).get()!.revokedAt).not.toBeNull();
+    expect((await ctx.db.select().from(grants).where(eq(grants.id, first.grantId)).limit(1))[0]!.revokedAt).not.toBeNull();
   });
 
   it("with a grace of 0, any reuse revokes the grant", async () => {
@@ -205,29 +205,30 @@ describe("RFC 9700 §4.14.2 grace window and reuse detection", () => {
     ctx.advance(1);
     const replay = await refresh(first.refresh);
     expect(replay.body!.error).toBe("invalid_grant");
-    expect(ctx.db.select().from(grants).where(eq(grants.id, first.grantId)).get()!.revokedAt).not.toBeNull();
+    expect((await ctx.db.select().from(grants).where(eq(grants.id, first.grantId)).limit(1))[0]!.revokedAt).not.toBeNull();
   });
 
   it("answers parallel refreshes with one token inside the window without revoking the grant; one successor stays live", async () => {
     const first = await tokensFor();
     const results = await Promise.all(Array.from({ length: 10 }, () => refresh(first.refresh)));
     expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
-    expect(ctx.db.select().from(grants).where(eq(grants.id, first.grantId)).get()!.revokedAt).toBeNull();
-    const live = results.filter((r) => verifyAccessToken(ctx, r.body!.access_token as string) !== null);
+    expect((await ctx.db.select().from(grants).where(eq(grants.id, first.grantId)).limit(1))[0]!.revokedAt).toBeNull();
+    const live: typeof results = [];
+    for (const r of results) if ((await verifyAccessToken(ctx, r.body!.access_token as string)) !== null) live.push(r);
     expect(live).toHaveLength(1);
   });
 });
 
 describe("RFC 7591 §2 grant_types: a client registered without refresh_token", () => {
   it("gets an access token without a refresh token, and the refresh grant is unauthorized_client", async () => {
-    const { response } = registerClient(ctx, {
+    const { response } = await registerClient(ctx, {
       client_name: "Access-only client",
       redirect_uris: [REDIRECT],
       token_endpoint_auth_method: "none",
       grant_types: ["authorization_code"],
     });
     const accessOnly = response.client_id as string;
-    const { code, verifier } = issueCode(ctx, { clientId: accessOnly, ...world });
+    const { code, verifier } = await issueCode(ctx, { clientId: accessOnly, ...world });
     const exchanged = await postForm(server.url, "/token", {
       grant_type: "authorization_code",
       code,
@@ -238,7 +239,7 @@ describe("RFC 7591 §2 grant_types: a client registered without refresh_token", 
     expect(exchanged.status).toBe(200);
     expect(exchanged.body).toHaveProperty("access_token");
     expect(exchanged.body).not.toHaveProperty("refresh_token");
-    expect(ctx.db.select().from(refreshTokens).where(eq(refreshTokens.clientId, accessOnly)).all()).toEqual([]);
+    expect((await ctx.db.select().from(refreshTokens).where(eq(refreshTokens.clientId, accessOnly)))).toEqual([]);
 
     const refused = await postForm(server.url, "/token", {
       grant_type: "refresh_token",

@@ -64,9 +64,9 @@ describe("RFC 7591 §3.2.1 successful registration", () => {
       application_type: "native",
       scope: "mcp:tools",
     });
-    const row = ctx.db.select().from(oauthClients).where(eq(oauthClients.id, res.body.client_id as string)).get()!;
+    const row = (await ctx.db.select().from(oauthClients).where(eq(oauthClients.id, res.body.client_id as string)).limit(1))[0]!;
     expect(row).toMatchObject({ kind: "registered", secretHash: null, clientName: "Claude Desktop", tokenEndpointAuthMethod: "none" });
-    const audit = ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "client.registered")).all();
+    const audit = (await ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "client.registered")));
     expect(audit).toHaveLength(1);
     expect(audit[0]!.clientId).toBe(res.body.client_id);
   });
@@ -76,10 +76,10 @@ describe("RFC 7591 §3.2.1 successful registration", () => {
     expect(res.status).toBe(201);
     expect(res.body.client_secret).toMatch(/^tgs_[A-Za-z0-9_-]{43}$/);
     expect(res.body.client_secret_expires_at).toBe(0);
-    const row = ctx.db.select().from(oauthClients).where(eq(oauthClients.id, res.body.client_id as string)).get()!;
+    const row = (await ctx.db.select().from(oauthClients).where(eq(oauthClients.id, res.body.client_id as string)).limit(1))[0]!;
     expect(row.secretHash).toBe(secretHash(res.body.client_secret as string));
     expect(JSON.stringify(row)).not.toContain(res.body.client_secret as string);
-    const audit = ctx.db.select().from(auditEvents).all();
+    const audit = (await ctx.db.select().from(auditEvents));
     expect(JSON.stringify(audit)).not.toContain(res.body.client_secret as string);
   });
 
@@ -197,7 +197,7 @@ describe("RFC 7591 §3.2.2 invalid_client_metadata", () => {
     const res = await register({ ...base, padding: "x".repeat(70 * 1024) });
     expect(res.status).toBe(413);
     expect(res.body).toEqual({ error: "invalid_client_metadata", error_description: "The request body must be at most 65536 bytes" });
-    expect(ctx.db.select().from(oauthClients).all()).toHaveLength(0);
+    expect((await ctx.db.select().from(oauthClients))).toHaveLength(0);
   });
 });
 
@@ -205,36 +205,36 @@ describe("periodic cleanup", () => {
   const DAY = 24 * 3600 * 1000;
 
   it("removes registered clients unused for clientIdleDays that hold no grant, and expired leftovers", async () => {
-    const idle = makeClient(ctx).clientId;
-    const used = makeClient(ctx).clientId;
-    const granted = makeClient(ctx).clientId;
+    const idle = (await makeClient(ctx)).clientId;
+    const used = (await makeClient(ctx)).clientId;
+    const granted = (await makeClient(ctx)).clientId;
     const world = await makeUserAndServer(ctx);
-    issueCode(ctx, { clientId: granted, ...world });
+    await issueCode(ctx, { clientId: granted, ...world });
     const now = ctx.now();
-    ctx.db.insert(authorizationRequests).values({
+    await ctx.db.insert(authorizationRequests).values({
       id: "req-1", clientId: idle, redirectUri: REDIRECT, redirectUriProvided: true, codeChallenge: "c", scope: "mcp:tools",
       createdAt: now, expiresAt: now + 600_000,
-    }).run();
+    });
 
     ctx.advance(29 * DAY);
-    ctx.db.update(oauthClients).set({ lastUsedAt: ctx.now() }).where(eq(oauthClients.id, used)).run();
+    await ctx.db.update(oauthClients).set({ lastUsedAt: ctx.now() }).where(eq(oauthClients.id, used));
     ctx.advance(2 * DAY);
     const report = await runOAuthCleanup(ctx);
     expect(report).toEqual({ clients: 1, authorizationRequests: 1, authorizationCodes: 1, accessTokens: 0, refreshTokens: 0, tokenFamilies: 0, sessions: 0, clientLogos: 0, shownOnceSecrets: 0, replayKeys: 0 });
-    const left = ctx.db.select({ id: oauthClients.id }).from(oauthClients).all().map((r) => r.id).sort();
+    const left = (await ctx.db.select({ id: oauthClients.id }).from(oauthClients)).map((r) => r.id).sort();
     expect(left).toEqual([used, granted].sort());
-    expect(ctx.db.select().from(authorizationCodes).all()).toHaveLength(0);
-    expect(ctx.db.select().from(accessTokens).all()).toHaveLength(0);
+    expect((await ctx.db.select().from(authorizationCodes))).toHaveLength(0);
+    expect((await ctx.db.select().from(accessTokens))).toHaveLength(0);
   });
 
   it("purges tokens a day after they expire, then their empty families; live ones stay", async () => {
-    const clientId = makeClient(ctx).clientId;
+    const clientId = (await makeClient(ctx)).clientId;
     const world = await makeUserAndServer(ctx);
-    const { grantId } = issueCode(ctx, { clientId, ...world });
+    const { grantId } = await issueCode(ctx, { clientId, ...world });
     const mint = () =>
-      ctx.db.transaction((tx) => {
-        const familyId = createFamily(ctx, tx, grantId);
-        mintTokens(ctx, tx, { grantId, familyId, clientId, userId: world.userId, serverId: world.serverId, scope: "mcp:tools" });
+      ctx.store.transaction(async (tx) => {
+        const familyId = await createFamily(ctx, tx, grantId);
+        await mintTokens(ctx, tx, { grantId, familyId, clientId, userId: world.userId, serverId: world.serverId, scope: "mcp:tools" });
         return familyId;
       });
     const old = mint();
@@ -243,9 +243,9 @@ describe("periodic cleanup", () => {
     const fresh = mint();
     const report = await runOAuthCleanup(ctx);
     expect(report).toMatchObject({ accessTokens: 1, refreshTokens: 1, tokenFamilies: 1, clients: 0 });
-    const families = ctx.db.select({ id: tokenFamilies.id }).from(tokenFamilies).all().map((f) => f.id);
+    const families = (await ctx.db.select({ id: tokenFamilies.id }).from(tokenFamilies)).map((f) => f.id);
     expect(families).toEqual([fresh]);
     expect(families).not.toContain(old);
-    expect(ctx.db.select().from(refreshTokens).all()).toHaveLength(1);
+    expect((await ctx.db.select().from(refreshTokens))).toHaveLength(1);
   });
 });

@@ -25,11 +25,11 @@ describe("RFC 7009 §2.1 revocation request", () => {
     expect(res.status).toBe(200);
     expect(res.body).toBeNull();
     expect(res.headers.get("cache-control")).toBe("no-store");
-    expect(verifyAccessToken(ctx, t.access)).toBeNull();
+    expect(await verifyAccessToken(ctx, t.access)).toBeNull();
     // The refresh token still works.
     const refreshed = await postForm(server.url, "/token", { grant_type: "refresh_token", client_id: clientId, refresh_token: t.refresh });
     expect(refreshed.status).toBe(200);
-    const audit = ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "token.revoked")).all();
+    const audit = (await ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "token.revoked")));
     expect(audit).toHaveLength(1);
     expect(JSON.parse(audit[0]!.detail)).toMatchObject({ tokenType: "access_token" });
   });
@@ -38,12 +38,12 @@ describe("RFC 7009 §2.1 revocation request", () => {
     const t = await tokensFor();
     const res = await revoke({ client_id: clientId, token: t.refresh });
     expect(res.status).toBe(200);
-    expect(verifyAccessToken(ctx, t.access)).toBeNull();
+    expect(await verifyAccessToken(ctx, t.access)).toBeNull();
     const refreshed = await postForm(server.url, "/token", { grant_type: "refresh_token", client_id: clientId, refresh_token: t.refresh });
     expect(refreshed.body).toEqual({ error: "invalid_grant", error_description: "The refresh token was revoked" });
-    expect(ctx.db.select().from(grants).where(eq(grants.id, t.grantId)).get()!.revokedAt).toBeNull();
+    expect((await ctx.db.select().from(grants).where(eq(grants.id, t.grantId)).limit(1))[0]!.revokedAt).toBeNull();
     // The event names the server and user, so it appears on that server's Activity page.
-    const audit = ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "token.revoked")).all();
+    const audit = (await ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "token.revoked")));
     expect(audit.map((e) => [e.serverId, e.userId, JSON.parse(e.detail).tokenType])).toEqual([
       [world.serverId, world.userId, "refresh_token"],
     ]);
@@ -52,7 +52,7 @@ describe("RFC 7009 §2.1 revocation request", () => {
   it("ignores a misleading token_type_hint", async () => {
     const t = await tokensFor();
     expect((await revoke({ client_id: clientId, token: t.access, token_type_hint: "refresh_token" })).status).toBe(200);
-    expect(verifyAccessToken(ctx, t.access)).toBeNull();
+    expect(await verifyAccessToken(ctx, t.access)).toBeNull();
   });
 
   it("answers 200 for an unknown token", async () => {
@@ -63,11 +63,11 @@ describe("RFC 7009 §2.1 revocation request", () => {
 
   it("answers 200 for another client's token and does not revoke it", async () => {
     const t = await tokensFor();
-    const other = makeClient(ctx).clientId;
+    const other = (await makeClient(ctx)).clientId;
     expect((await revoke({ client_id: other, token: t.access })).status).toBe(200);
     expect((await revoke({ client_id: other, token: t.refresh })).status).toBe(200);
-    expect(verifyAccessToken(ctx, t.access)).not.toBeNull();
-    expect(ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "token.revoked")).all()).toHaveLength(0);
+    expect(await verifyAccessToken(ctx, t.access)).not.toBeNull();
+    expect((await ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "token.revoked")))).toHaveLength(0);
   });
 
   it("requires token", async () => {
@@ -79,16 +79,16 @@ describe("RFC 7009 §2.1 revocation request", () => {
 
 describe("RFC 7009 §2.2.1 client authentication at the revocation endpoint", () => {
   it("authenticates confidential clients like the token endpoint does", async () => {
-    const { clientId: id, secret } = makeClient(ctx, "client_secret_basic");
+    const { clientId: id, secret } = await makeClient(ctx, "client_secret_basic");
     const t = await tokensFor(id, { Authorization: basic(id, secret!) });
     const wrong = await revoke({ token: t.access }, { Authorization: basic(id, "tgs_wrong") });
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get("www-authenticate")).toBe('Basic realm="toolgate"');
     expect(wrong.body).toEqual({ error: "invalid_client", error_description: "Client authentication failed" });
-    expect(verifyAccessToken(ctx, t.access)).not.toBeNull();
+    expect(await verifyAccessToken(ctx, t.access)).not.toBeNull();
     const ok = await revoke({ token: t.access }, { Authorization: basic(id, secret!) });
     expect(ok.status).toBe(200);
-    expect(verifyAccessToken(ctx, t.access)).toBeNull();
+    expect(await verifyAccessToken(ctx, t.access)).toBeNull();
   });
 
   it("answers 401 for an unknown client", async () => {

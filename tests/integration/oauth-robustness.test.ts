@@ -18,8 +18,8 @@ beforeAll(async () => {
   ctx = createTestContext();
   server = await startProtocolServer(ctx);
   const world = await makeUserAndServer(ctx);
-  clientId = makeClient(ctx).clientId;
-  code = issueCode(ctx, { clientId, ...world }).code;
+  clientId = (await makeClient(ctx)).clientId;
+  code = (await issueCode(ctx, { clientId, ...world })).code;
 });
 afterAll(async () => {
   await server.close(100);

@@ -21,15 +21,15 @@ let clientId: string;
 
 useOAuthWorld({ TOOLGATE_REFRESH_GRACE: "30" }, (w) => ({ ctx, server, world, clientId } = w));
 
-const clientLastUsed = (id = clientId) => ctx.db.select().from(oauthClients).where(eq(oauthClients.id, id)).get()!.lastUsedAt;
-const grantLastUsed = (id: string) => ctx.db.select().from(grants).where(eq(grants.id, id)).get()!.lastUsedAt;
+const clientLastUsed = async (id = clientId) => (await ctx.db.select().from(oauthClients).where(eq(oauthClients.id, id)).limit(1))[0]!.lastUsedAt;
+const grantLastUsed = async (id: string) => (await ctx.db.select().from(grants).where(eq(grants.id, id)).limit(1))[0]!.lastUsedAt;
 const refresh = (token: string, extra: Record<string, string> = {}) =>
   postForm(server.url, "/token", { grant_type: "refresh_token", client_id: clientId, refresh_token: token, ...extra });
 
 describe("last used after the token endpoint", () => {
   it("a refresh marks its client as used (in its transaction) and its grant after the flush", async () => {
     const { refresh: token, grantId } = await issueTokens(ctx, server.url, { clientId, ...world });
-    flushLastUsed(ctx);
+    await flushLastUsed(ctx);
     const issuedAt = ctx.now();
     expect(clientLastUsed()).toBe(issuedAt);
     // At most once a minute: a refresh 30 s later leaves it alone, one 2 minutes later moves it.
@@ -43,7 +43,7 @@ describe("last used after the token endpoint", () => {
     expect(clientLastUsed()).toBe(ctx.now());
     // The grant's last use is batched: written by the flush, not by the request.
     expect(grantLastUsed(grantId)).toBe(issuedAt);
-    flushLastUsed(ctx);
+    await flushLastUsed(ctx);
     expect(grantLastUsed(grantId)).toBe(ctx.now());
   });
 
@@ -69,9 +69,9 @@ describe("last used after the token endpoint", () => {
 
   it("a refresh whose family or grant is gone is refused (the joined read's missing rows)", async () => {
     const { refresh: token, grantId } = await issueTokens(ctx, server.url, { clientId, ...world });
-    ctx.db.$client.pragma("foreign_keys = OFF");
-    ctx.db.$client.prepare("delete from grants where id = ?").run(grantId);
-    ctx.db.$client.pragma("foreign_keys = ON");
+    ctx.store.sqlite.pragma("foreign_keys = OFF");
+    ctx.store.sqlite.prepare("delete from grants where id = ?").run(grantId);
+    ctx.store.sqlite.pragma("foreign_keys = ON");
     const res = await refresh(token);
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ error: "invalid_grant", error_description: "The refresh token was revoked" });
@@ -79,8 +79,8 @@ describe("last used after the token endpoint", () => {
 });
 
 describe("query plans of the refresh grant", () => {
-  it("reads the token, its family and its grant by primary key", () => {
-    const plan = ctx.db.$client.prepare(`explain query plan ${PRESENTED_REFRESH_ROW}`).all("x") as { detail: string }[];
+  it("reads the token, its family and its grant by primary key", async () => {
+    const plan = ctx.store.sqlite.prepare(`explain query plan ${PRESENTED_REFRESH_ROW}`).all("x") as { detail: string }[];
     const details = plan.map((p) => p.detail);
     expect(details).toHaveLength(3);
     expect(details.some((d) => /SEARCH r USING INDEX sqlite_autoindex_refresh_tokens_1 \(token_hash=\?\)/.test(d))).toBe(true);

@@ -39,8 +39,8 @@ function codeRequest(clientId: string, code: string, verifier: string, extra: Re
 
 describe("RFC 6749 §4.1.3 / §5.1 successful code exchange", () => {
   it("returns a Bearer token pair with expires_in and scope, never cached", async () => {
-    const { clientId } = makeClient(ctx);
-    const { code, verifier, grantId } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx);
+    const { code, verifier, grantId } = await issueCode(ctx, { clientId, ...world });
     const res = await codeRequest(clientId, code, verifier, { resource: world.resource });
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toBe("no-store");
@@ -52,21 +52,21 @@ describe("RFC 6749 §4.1.3 / §5.1 successful code exchange", () => {
       refresh_token: expect.stringMatching(/^tgr_[A-Za-z0-9_-]{43}$/),
       scope: "mcp:tools",
     });
-    const verified = verifyAccessToken(ctx, res.body!.access_token as string);
+    const verified = await verifyAccessToken(ctx, res.body!.access_token as string);
     expect(verified).toMatchObject({ grantId, clientId, userId: world.userId, serverId: world.serverId, scope: "mcp:tools" });
     // Stored only as a hash.
-    const rows = ctx.db.select().from(accessTokens).all();
+    const rows = (await ctx.db.select().from(accessTokens));
     expect(JSON.stringify(rows)).not.toContain(res.body!.access_token as string);
-    const audit = ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "token.issued")).all();
+    const audit = (await ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "token.issued")));
     expect(audit).toHaveLength(1);
     expect(audit[0]!.detail).not.toContain("tga_");
-    expect(ctx.db.select().from(grants).where(eq(grants.id, grantId)).get()!.lastUsedAt).toBe(ctx.now());
-    expect(ctx.db.select().from(oauthClients).where(eq(oauthClients.id, clientId)).get()!.lastUsedAt).toBe(ctx.now());
+    expect((await ctx.db.select().from(grants).where(eq(grants.id, grantId)).limit(1))[0]!.lastUsedAt).toBe(ctx.now());
+    expect((await ctx.db.select().from(oauthClients).where(eq(oauthClients.id, clientId)).limit(1))[0]!.lastUsedAt).toBe(ctx.now());
   });
 
   it("does not require redirect_uri when the authorization request omitted it", async () => {
-    const { clientId } = makeClient(ctx);
-    const { code, verifier } = issueCode(ctx, { clientId, ...world, redirectUriProvided: false });
+    const { clientId } = await makeClient(ctx);
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world, redirectUriProvided: false });
     const res = await postForm(server.url, "/token", { grant_type: "authorization_code", client_id: clientId, code, code_verifier: verifier });
     expect(res.status).toBe(200);
   });
@@ -111,8 +111,8 @@ describe("RFC 6749 §5.2 error responses", () => {
   });
 
   it("refuses a repeated parameter with invalid_request (RFC 6749 §3.1)", async () => {
-    const { clientId } = makeClient(ctx);
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx);
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     const res = await codeRequest(clientId, code, verifier, { code: [code, code] });
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ error: "invalid_request", error_description: "The code parameter must not be repeated" });
@@ -121,7 +121,7 @@ describe("RFC 6749 §5.2 error responses", () => {
   });
 
   it("requires code and code_verifier", async () => {
-    const { clientId } = makeClient(ctx);
+    const { clientId } = await makeClient(ctx);
     const noCode = await postForm(server.url, "/token", { grant_type: "authorization_code", client_id: clientId, code_verifier: "x".repeat(43) });
     expect(noCode.body).toEqual({ error: "invalid_request", error_description: "The code parameter is required" });
     const noVerifier = await postForm(server.url, "/token", { grant_type: "authorization_code", client_id: clientId, code: "tgc_x" });
@@ -130,15 +130,15 @@ describe("RFC 6749 §5.2 error responses", () => {
   });
 
   it("rejects an unknown code with invalid_grant", async () => {
-    const { clientId } = makeClient(ctx);
+    const { clientId } = await makeClient(ctx);
     const res = await codeRequest(clientId, "tgc_unknown", "a".repeat(43));
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ error: "invalid_grant", error_description: "The authorization code is invalid" });
   });
 
   it("rejects an expired code with invalid_grant", async () => {
-    const { clientId } = makeClient(ctx);
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx);
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     ctx.advance(60_001);
     const res = await codeRequest(clientId, code, verifier);
     expect(res.status).toBe(400);
@@ -146,9 +146,9 @@ describe("RFC 6749 §5.2 error responses", () => {
   });
 
   it("rejects a code issued to another client with invalid_grant, without consuming it", async () => {
-    const owner = makeClient(ctx);
-    const other = makeClient(ctx);
-    const { code, verifier } = issueCode(ctx, { clientId: owner.clientId, ...world });
+    const owner = await makeClient(ctx);
+    const other = await makeClient(ctx);
+    const { code, verifier } = await issueCode(ctx, { clientId: owner.clientId, ...world });
     const res = await codeRequest(other.clientId, code, verifier);
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ error: "invalid_grant", error_description: "The authorization code is invalid" });
@@ -156,24 +156,24 @@ describe("RFC 6749 §5.2 error responses", () => {
   });
 
   it("rejects a code whose grant the user revoked", async () => {
-    const { clientId } = makeClient(ctx);
-    const { code, verifier, grantId } = issueCode(ctx, { clientId, ...world });
-    ctx.db.update(grants).set({ revokedAt: ctx.now() }).where(eq(grants.id, grantId)).run();
+    const { clientId } = await makeClient(ctx);
+    const { code, verifier, grantId } = await issueCode(ctx, { clientId, ...world });
+    await ctx.db.update(grants).set({ revokedAt: ctx.now() }).where(eq(grants.id, grantId));
     const res = await codeRequest(clientId, code, verifier);
     expect(res.body).toEqual({ error: "invalid_grant", error_description: "The authorization was revoked" });
   });
 
   it("requires redirect_uri when the authorization request included it", async () => {
-    const { clientId } = makeClient(ctx);
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx);
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     const res = await postForm(server.url, "/token", { grant_type: "authorization_code", client_id: clientId, code, code_verifier: verifier });
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ error: "invalid_request", error_description: "The redirect_uri parameter is required" });
   });
 
   it("rejects a redirect_uri that is not identical to the authorized one", async () => {
-    const { clientId } = makeClient(ctx);
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx);
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     for (const redirect of [REDIRECT + "/", REDIRECT.toUpperCase(), "http://127.0.0.1/callback"]) {
       const res = await codeRequest(clientId, code, verifier, { redirect_uri: redirect });
       expect(res.status).toBe(400);
@@ -184,23 +184,23 @@ describe("RFC 6749 §5.2 error responses", () => {
 
 describe("RFC 7636 §4.6 code_verifier", () => {
   it("rejects a verifier that does not hash to the challenge", async () => {
-    const { clientId } = makeClient(ctx);
-    const { code } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx);
+    const { code } = await issueCode(ctx, { clientId, ...world });
     const res = await codeRequest(clientId, code, "B".repeat(43));
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ error: "invalid_grant", error_description: "The code_verifier does not match the code_challenge" });
   });
 
   it("rejects the challenge itself sent as the verifier (plain is not supported)", async () => {
-    const { clientId } = makeClient(ctx);
-    const { code, challenge } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx);
+    const { code, challenge } = await issueCode(ctx, { clientId, ...world });
     const res = await codeRequest(clientId, code, challenge);
     expect(res.body).toEqual({ error: "invalid_grant", error_description: "The code_verifier does not match the code_challenge" });
   });
 
   it("rejects verifiers outside 43..128 characters of the unreserved set (RFC 7636 §4.1)", async () => {
-    const { clientId } = makeClient(ctx);
-    const { code } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx);
+    const { code } = await issueCode(ctx, { clientId, ...world });
     for (const verifier of ["a".repeat(42), "a".repeat(129), "a".repeat(42) + "!"]) {
       const res = await codeRequest(clientId, code, verifier);
       expect(res.status).toBe(400);
@@ -211,24 +211,24 @@ describe("RFC 7636 §4.6 code_verifier", () => {
 
 describe("RFC 8707 §2 resource at the token endpoint", () => {
   it("accepts the origin as resource (a client that found only the path-less metadata)", async () => {
-    const { clientId } = makeClient(ctx);
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx);
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     const res = await codeRequest(clientId, code, verifier, { resource: ctx.config.publicUrl });
     expect(res.status).toBe(200);
     // The token is still bound to the one server the user picked.
-    expect(verifyAccessToken(ctx, res.body!.access_token as string)!.serverId).toBe(world.serverId);
+    expect((await verifyAccessToken(ctx, res.body!.access_token as string))!.serverId).toBe(world.serverId);
   });
 
   it("refuses a repeated resource (one server per token)", async () => {
-    const { clientId } = makeClient(ctx);
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx);
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     const res = await codeRequest(clientId, code, verifier, { resource: [world.resource, world.resource] });
     expect(res.body).toEqual({ error: "invalid_request", error_description: "The resource parameter must not be repeated" });
   });
 
   it("rejects a resource other than the one authorized", async () => {
-    const { clientId } = makeClient(ctx);
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx);
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     const other = await makeUserAndServer(ctx, "Other");
     const res = await codeRequest(clientId, code, verifier, { resource: other.resource });
     expect(res.status).toBe(400);
@@ -238,25 +238,25 @@ describe("RFC 8707 §2 resource at the token endpoint", () => {
 
 describe("RFC 6749 §10.5 / OAuth 2.1 §4.1.3 single-use codes", () => {
   it("fails a second use with invalid_grant and revokes the tokens the first use issued", async () => {
-    const { clientId } = makeClient(ctx);
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx);
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     const first = await codeRequest(clientId, code, verifier);
     expect(first.status).toBe(200);
     const accessToken = first.body!.access_token as string;
-    expect(verifyAccessToken(ctx, accessToken)).not.toBeNull();
+    expect(await verifyAccessToken(ctx, accessToken)).not.toBeNull();
 
     const second = await codeRequest(clientId, code, verifier);
     expect(second.status).toBe(400);
     expect(second.body).toEqual({ error: "invalid_grant", error_description: "The authorization code was already used" });
-    expect(verifyAccessToken(ctx, accessToken)).toBeNull();
+    expect(await verifyAccessToken(ctx, accessToken)).toBeNull();
     const refresh = await postForm(server.url, "/token", { grant_type: "refresh_token", client_id: clientId, refresh_token: first.body!.refresh_token as string });
     expect(refresh.body).toEqual({ error: "invalid_grant", error_description: "The refresh token was revoked" });
-    expect(ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "code.reuse_detected")).all()).toHaveLength(1);
+    expect((await ctx.db.select().from(auditEvents).where(eq(auditEvents.kind, "code.reuse_detected")))).toHaveLength(1);
   });
 
   it("gives exactly one success to 50 parallel redemptions of one code", async () => {
-    const { clientId } = makeClient(ctx);
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx);
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     const results = await Promise.all(Array.from({ length: 50 }, () => codeRequest(clientId, code, verifier)));
     const successes = results.filter((r) => r.status === 200);
     expect(successes).toHaveLength(1);
@@ -265,15 +265,15 @@ describe("RFC 6749 §10.5 / OAuth 2.1 §4.1.3 single-use codes", () => {
       expect(failure.body).toEqual({ error: "invalid_grant", error_description: "The authorization code was already used" });
     }
     // The replays revoked the family the one success received (RFC 6749 §10.5).
-    expect(verifyAccessToken(ctx, successes[0]!.body!.access_token as string)).toBeNull();
-    expect(ctx.db.select().from(authorizationCodes).get()!.usedAt).not.toBeNull();
+    expect(await verifyAccessToken(ctx, successes[0]!.body!.access_token as string)).toBeNull();
+    expect((await ctx.db.select().from(authorizationCodes).limit(1))[0]!.usedAt).not.toBeNull();
   });
 });
 
 describe("RFC 6749 §2.3 / §5.2 client authentication", () => {
   it("authenticates a client_secret_basic client", async () => {
-    const { clientId, secret } = makeClient(ctx, "client_secret_basic");
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { clientId, secret } = await makeClient(ctx, "client_secret_basic");
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     const res = await postForm(
       server.url,
       "/token",
@@ -284,15 +284,15 @@ describe("RFC 6749 §2.3 / §5.2 client authentication", () => {
   });
 
   it("authenticates a client_secret_post client", async () => {
-    const { clientId, secret } = makeClient(ctx, "client_secret_post");
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { clientId, secret } = await makeClient(ctx, "client_secret_post");
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     const res = await codeRequest(clientId, code, verifier, { client_secret: secret! });
     expect(res.status).toBe(200);
   });
 
   it("answers 401 invalid_client with WWW-Authenticate for a wrong Basic secret", async () => {
-    const { clientId } = makeClient(ctx, "client_secret_basic");
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx, "client_secret_basic");
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     const res = await postForm(
       server.url,
       "/token",
@@ -312,32 +312,32 @@ describe("RFC 6749 §2.3 / §5.2 client authentication", () => {
   });
 
   it("refuses a confidential client that sends no secret", async () => {
-    const { clientId } = makeClient(ctx, "client_secret_post");
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx, "client_secret_post");
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     const res = await codeRequest(clientId, code, verifier);
     expect(res.status).toBe(401);
     expect(res.body).toEqual({ error: "invalid_client", error_description: "Client authentication failed" });
   });
 
   it("refuses a client that uses another method than the one it registered", async () => {
-    const { clientId, secret } = makeClient(ctx, "client_secret_basic");
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { clientId, secret } = await makeClient(ctx, "client_secret_basic");
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     const res = await codeRequest(clientId, code, verifier, { client_secret: secret! });
     expect(res.status).toBe(401);
     expect(res.body).toEqual({ error: "invalid_client", error_description: "Client authentication failed" });
   });
 
   it("refuses a public client that presents a secret", async () => {
-    const { clientId } = makeClient(ctx, "none");
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx, "none");
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     const res = await codeRequest(clientId, code, verifier, { client_secret: "tgs_anything" });
     expect(res.status).toBe(401);
     expect(res.body).toEqual({ error: "invalid_client", error_description: "Client authentication failed" });
   });
 
   it("treats Basic with an empty secret from a public client as no authentication", async () => {
-    const { clientId } = makeClient(ctx, "none");
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx, "none");
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     const res = await postForm(
       server.url,
       "/token",
@@ -348,8 +348,8 @@ describe("RFC 6749 §2.3 / §5.2 client authentication", () => {
   });
 
   it("refuses Basic with an empty secret for a confidential client", async () => {
-    const { clientId } = makeClient(ctx, "client_secret_basic");
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx, "client_secret_basic");
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     const res = await postForm(
       server.url,
       "/token",
@@ -365,14 +365,14 @@ describe("RFC 6749 §2.3 / §5.2 client authentication", () => {
     const clientId = "https://agent.example.test/oauth/client.json";
     const document = { client_id: clientId, client_name: "Agent", redirect_uris: [REDIRECT], token_endpoint_auth_method: "none" };
     expect(await resolveClient(ctx, clientId, async () => ({ document, cacheSeconds: 3600 }))).not.toBeNull();
-    const { code, verifier } = issueCode(ctx, { clientId, ...world });
+    const { code, verifier } = await issueCode(ctx, { clientId, ...world });
     expect((await codeRequest(clientId, code, verifier, { client_secret: "tgs_guess" })).status).toBe(401);
     const res = await codeRequest(clientId, code, verifier);
     expect(res.status).toBe(200);
   });
 
   it("refuses credentials in both the header and the body", async () => {
-    const { clientId, secret } = makeClient(ctx, "client_secret_basic");
+    const { clientId, secret } = await makeClient(ctx, "client_secret_basic");
     const res = await postForm(
       server.url,
       "/token",

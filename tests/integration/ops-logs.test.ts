@@ -40,7 +40,7 @@ function parseLines(text: string) {
 }
 
 describe("redaction", () => {
-  it("redacts secret fields at any depth, secret-looking text, and query strings", () => {
+  it("redacts secret fields at any depth, secret-looking text, and query strings", async () => {
     const lines: string[] = [];
     const logger = createLogger("debug", (l) => lines.push(l));
     const token = `tga_${randomBytes(24).toString("base64url")}`;
@@ -61,7 +61,7 @@ describe("redaction", () => {
     expect(scrub({ dataKey: Buffer.alloc(32) })).toEqual({ dataKey: "[redacted]" });
   });
 
-  it("redacts secrets in free text whatever separates them, and leaves plain text as it is", () => {
+  it("redacts secrets in free text whatever separates them, and leaves plain text as it is", async () => {
     const token = `tgr_${randomBytes(24).toString("base64url")}`;
     for (const text of [token, `x${"\t"}Bearer${"\t"}abc.def`, `Basic\nYWxhZGRpbjpvcGVu`, `/cb?code=c0de`, `/cb?x=1&state=s7ate`, `(${token})`]) {
       const out = scrubText(text);
@@ -102,9 +102,9 @@ describe("the protocol flow's logs", () => {
     const client = (await reg.json()) as { client_id: string; client_secret: string };
 
     const { verifier, challenge } = pkcePair();
-    const { code, grantId } = issueCode(ctx, { clientId: client.client_id, userId: seeded.userId, serverId: seeded.serverId, redirectUri });
-    ctx.db.$client.prepare("update authorization_codes set code_challenge = ?").run(challenge);
-    ctx.db.$client.prepare("insert into grant_tools (grant_id, tool_id) select ?, id from tools where server_id = ?").run(grantId, seeded.serverId);
+    const { code, grantId } = await issueCode(ctx, { clientId: client.client_id, userId: seeded.userId, serverId: seeded.serverId, redirectUri });
+    ctx.store.sqlite.prepare("update authorization_codes set code_challenge = ?").run(challenge);
+    ctx.store.sqlite.prepare("insert into grant_tools (grant_id, tool_id) select ?, id from tools where server_id = ?").run(grantId, seeded.serverId);
     const resource = `${base}/mcp/${seeded.serverId}`;
     const tokenRes = await postForm(base, "/token", {
       grant_type: "authorization_code",

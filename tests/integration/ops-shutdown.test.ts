@@ -49,7 +49,7 @@ async function until(check: () => boolean, ms = 5000) {
 }
 
 let ctx: TestContext | undefined;
-afterEach(() => {
+afterEach(async () => {
   markDraining(false);
   ctx?.cleanup();
   ctx = undefined;
@@ -63,8 +63,8 @@ describe("graceful shutdown", () => {
     const signals = new EventEmitter();
     const order: string[] = [];
     const removeHook = onShutdown("test-flush", () => {
-      order.push(`hook after ${finishedRequests} finished requests, db open: ${c.db.$client.open}`);
-      c.db.$client.prepare("insert into sign_in_throttle (key, failures, first_failure_at, blocked_until) values ('flushed', 1, 0, 0)").run();
+      order.push(`hook after ${finishedRequests} finished requests, db open: ${c.store.sqlite.open}`);
+      c.store.sqlite.prepare("insert into sign_in_throttle (key, failures, first_failure_at, blocked_until) values ('flushed', 1, 0, 0)").run();
     });
     const serving = serveUntilSignal(c, running, { graceMs: 5000, signals });
     expect(await readiness(c)).toEqual({ ready: true });
@@ -86,7 +86,7 @@ describe("graceful shutdown", () => {
     await serving;
     removeHook();
     expect(order).toEqual(["hook after 25 finished requests, db open: true"]);
-    expect(c.db.$client.open).toBe(false);
+    expect(c.store.sqlite.open).toBe(false);
     // New connections are refused once the listener closed.
     await expect(get(`${running.url}/healthz`)).rejects.toThrow(/ECONNREFUSED/);
     agent.destroy();
@@ -99,9 +99,10 @@ describe("graceful shutdown", () => {
     ctx = createTestContext();
     const running = await startHttpServer({ ctx, port: 0, host: "127.0.0.1" });
     const signals = new EventEmitter();
-    const file = ctx.db.$client.name;
+    const file = ctx.store.sqlite.name;
     const removeHook = onShutdown("test-flush-2", (hctx) => {
-      hctx.db.$client.prepare("insert into sign_in_throttle (key, failures, first_failure_at, blocked_until) values ('flushed-2', 1, 0, 0)").run();
+      if (hctx.store.dialect !== "sqlite") throw new Error("this test writes through the SQLite connection");
+      hctx.store.sqlite.prepare("insert into sign_in_throttle (key, failures, first_failure_at, blocked_until) values ('flushed-2', 1, 0, 0)").run();
     });
     const serving = serveUntilSignal(ctx, running, { signals });
     signals.emit("SIGINT", "SIGINT");
@@ -141,7 +142,7 @@ describe("graceful shutdown", () => {
     signals.emit("SIGTERM", "SIGTERM");
     await serving;
     expect(await stuck).toBe("cut");
-    expect(ctx.db.$client.open).toBe(false);
+    expect(ctx.store.sqlite.open).toBe(false);
     expect(ctx.logs.some((l) => JSON.parse(l).level === "error")).toBe(false);
     expect(ctx.logs.some((l) => JSON.parse(l).msg === "grace period over: open connections were closed")).toBe(true);
   });

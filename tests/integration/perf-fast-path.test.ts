@@ -37,13 +37,13 @@ describe("Node fast paths", () => {
   let app: RunningServer;
   let endpoint: Awaited<ReturnType<typeof startToolEndpoint>>;
   let seeded: { userId: string; serverId: string };
-  let access: ReturnType<typeof grantAccess>;
+  let access: Awaited<ReturnType<typeof grantAccess>>;
 
   beforeAll(async () => {
     ctx = createTestContext();
     endpoint = await startToolEndpoint();
     seeded = await seedServer(ctx, endpoint.url, [{ name: "echo", description: "Echoes its text", inputSchema: echoSchema, path: "/echo" }]);
-    access = grantAccess(ctx, seeded, ["echo"]);
+    access = await grantAccess(ctx, seeded, ["echo"]);
     app = await startProtocolServer(ctx);
   });
 
@@ -135,10 +135,10 @@ describe("Node fast paths", () => {
       return res.status === 200 ? ((await res.json()) as { resource_name: string }).resource_name : res.status;
     };
     expect(await name()).toBe("Before");
-    updateServer(ctx, other.userId, other.serverId, { name: "After", description: "" });
+    await updateServer(ctx, other.userId, other.serverId, { name: "After", description: "" });
     await new Promise((resolve) => setTimeout(resolve, 1100));
     expect(await name()).toBe("After");
-    deleteServer(ctx, other.userId, other.serverId);
+    await deleteServer(ctx, other.userId, other.serverId);
     await new Promise((resolve) => setTimeout(resolve, 1100));
     expect(await name()).toBe(404);
   });

@@ -25,7 +25,7 @@ afterEach(async () => {
   ctx.cleanup();
 });
 
-const count = (sql: string, ...params: unknown[]) => (ctx.db.$client.prepare(sql).get(...params) as { n: number }).n;
+const count = (sql: string, ...params: unknown[]) => (ctx.store.sqlite.prepare(sql).get(...params) as { n: number }).n;
 
 /** Every reference between the grant tables points at an existing row. */
 function expectNoOrphans() {
@@ -38,7 +38,7 @@ function expectNoOrphans() {
   expect(count("SELECT count(*) AS n FROM authorization_codes WHERE family_id IS NOT NULL AND family_id NOT IN (SELECT id FROM token_families)")).toBe(0);
   expect(count("SELECT count(*) AS n FROM grant_tools WHERE grant_id NOT IN (SELECT id FROM grants)")).toBe(0);
   expect(count("SELECT count(*) AS n FROM refresh_tokens WHERE replaced_by IS NOT NULL AND replaced_by NOT IN (SELECT token_hash FROM refresh_tokens)")).toBe(0);
-  expect(ctx.db.$client.pragma("foreign_key_check")).toEqual([]);
+  expect(ctx.store.sqlite.pragma("foreign_key_check")).toEqual([]);
 }
 
 const exchange = (clientId: string, code: string, verifier: string) =>
@@ -47,13 +47,13 @@ const refresh = (clientId: string, token: string) => postForm(server.url, "/toke
 
 describe("50 parallel redemptions of one code", () => {
   it("one success, 49 invalid_grant, the success's tokens revoked (RFC 6749 §10.5), one family and one token of each kind", async () => {
-    const { clientId } = makeClient(ctx);
-    const { code, verifier, grantId } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx);
+    const { code, verifier, grantId } = await issueCode(ctx, { clientId, ...world });
     const results = await Promise.all(Array.from({ length: 50 }, () => exchange(clientId, code, verifier)));
     const ok = results.filter((r) => r.status === 200);
     expect(ok).toHaveLength(1);
     expect(results.filter((r) => r.status === 400 && r.body?.error === "invalid_grant")).toHaveLength(49);
-    expect(verifyAccessToken(ctx, ok[0]!.body!.access_token as string)).toBeNull();
+    expect(await verifyAccessToken(ctx, ok[0]!.body!.access_token as string)).toBeNull();
     expect((await refresh(clientId, ok[0]!.body!.refresh_token as string)).body?.error).toBe("invalid_grant");
     expect(count("SELECT count(*) AS n FROM token_families WHERE grant_id = ?", grantId)).toBe(1);
     expect(count("SELECT count(*) AS n FROM access_tokens WHERE grant_id = ?", grantId)).toBe(1);
@@ -64,9 +64,9 @@ describe("50 parallel redemptions of one code", () => {
   });
 
   it("50 different codes of one grant redeemed at once all succeed, each in its own family", async () => {
-    const { clientId } = makeClient(ctx);
-    const first = issueCode(ctx, { clientId, ...world });
-    const codes = [first, ...Array.from({ length: 49 }, () => issueCode(ctx, { clientId, ...world, grantId: first.grantId }))];
+    const { clientId } = await makeClient(ctx);
+    const first = await issueCode(ctx, { clientId, ...world });
+    const codes = [first, ...(await Promise.all(Array.from({ length: 49 }, () => issueCode(ctx, { clientId, ...world, grantId: first.grantId }))))];
     const results = await Promise.all(codes.map((c) => exchange(clientId, c.code, c.verifier)));
     expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));
     expect(new Set(results.map((r) => r.body!.access_token)).size).toBe(50);
@@ -78,8 +78,8 @@ describe("50 parallel redemptions of one code", () => {
 
 describe("parallel refreshes with one refresh token (docs/decisions/004)", () => {
   async function pair() {
-    const { clientId } = makeClient(ctx);
-    const { code, verifier, grantId } = issueCode(ctx, { clientId, ...world });
+    const { clientId } = await makeClient(ctx);
+    const { code, verifier, grantId } = await issueCode(ctx, { clientId, ...world });
     const res = await exchange(clientId, code, verifier);
     expect(res.status).toBe(200);
     return { clientId, grantId, access: res.body!.access_token as string, refresh: res.body!.refresh_token as string };
@@ -99,7 +99,8 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     expect(count("SELECT count(*) AS n FROM token_families WHERE grant_id = ?", p.grantId)).toBe(1);
     expect(liveRefreshTokens(p.grantId)).toBe(1);
     // One chain: one successor's refresh token and access token are live, the other 19 pairs revoked.
-    const live = results.filter((r) => verifyAccessToken(ctx, r.body!.access_token as string) !== null);
+    const live: typeof results = [];
+    for (const r of results) if ((await verifyAccessToken(ctx, r.body!.access_token as string)) !== null) live.push(r);
     expect(live).toHaveLength(1);
     const stale = results.filter((r) => r !== live[0]);
     expect(grantRevoked(p.grantId)).toBe(false);
@@ -111,7 +112,7 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     expect(replays.map((r) => r.status)).toEqual(Array(19).fill(400));
     expect(replays.some((r) => r.body!.error_description === REPLACED)).toBe(true);
     expect(grantRevoked(p.grantId)).toBe(true);
-    expect(verifyAccessToken(ctx, next.body!.access_token as string)).toBeNull();
+    expect(await verifyAccessToken(ctx, next.body!.access_token as string)).toBeNull();
     expect(liveRefreshTokens(p.grantId)).toBe(0);
     expectNoOrphans();
   });
@@ -119,11 +120,13 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
   it("20 at once, then a replaced successor used first: the grant ends and the live successor is refused too", async () => {
     const p = await pair();
     const results = await Promise.all(Array.from({ length: 20 }, () => refresh(p.clientId, p.refresh)));
-    const live = results.find((r) => verifyAccessToken(ctx, r.body!.access_token as string) !== null)!;
+    let live: (typeof results)[number] | undefined;
+    for (const r of results) if (!live && (await verifyAccessToken(ctx, r.body!.access_token as string)) !== null) live = r;
+    live = live!;
     const replaced = results.find((r) => r !== live)!;
     expect((await refresh(p.clientId, replaced.body!.refresh_token as string)).body!.error_description).toBe(REPLACED);
     expect((await refresh(p.clientId, live.body!.refresh_token as string)).body!.error).toBe("invalid_grant");
-    expect(verifyAccessToken(ctx, live.body!.access_token as string)).toBeNull();
+    expect(await verifyAccessToken(ctx, live.body!.access_token as string)).toBeNull();
     expect(grantRevoked(p.grantId)).toBe(true);
   });
 
@@ -134,8 +137,8 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     ctx.advance(5_000);
     const retry = await refresh(p.clientId, p.refresh);
     expect(retry.status).toBe(200);
-    expect(verifyAccessToken(ctx, lost.body!.access_token as string)).toBeNull();
-    expect(verifyAccessToken(ctx, retry.body!.access_token as string)).not.toBeNull();
+    expect(await verifyAccessToken(ctx, lost.body!.access_token as string)).toBeNull();
+    expect(await verifyAccessToken(ctx, retry.body!.access_token as string)).not.toBeNull();
     expect(liveRefreshTokens(p.grantId)).toBe(1);
     // The client goes on with the chain from its retry, well after the window.
     let token = retry.body!.refresh_token as string;
@@ -155,8 +158,8 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     ctx.advance(2_000);
     const owner = await refresh(p.clientId, p.refresh);
     expect(owner.status).toBe(200);
-    expect(verifyAccessToken(ctx, thief.body!.access_token as string)).toBeNull();
-    expect(verifyAccessToken(ctx, owner.body!.access_token as string)).not.toBeNull();
+    expect(await verifyAccessToken(ctx, thief.body!.access_token as string)).toBeNull();
+    expect(await verifyAccessToken(ctx, owner.body!.access_token as string)).not.toBeNull();
     expect(liveRefreshTokens(p.grantId)).toBe(1);
     const thiefAgain = await refresh(p.clientId, thief.body!.refresh_token as string);
     expect(thiefAgain.body).toEqual({ error: "invalid_grant", error_description: REPLACED });
@@ -172,7 +175,7 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     expect(thiefNext.status).toBe(200);
     const owner = await refresh(p.clientId, p.refresh);
     expect(owner.body).toEqual({ error: "invalid_grant", error_description: REUSE });
-    expect(verifyAccessToken(ctx, thiefNext.body!.access_token as string)).toBeNull();
+    expect(await verifyAccessToken(ctx, thiefNext.body!.access_token as string)).toBeNull();
     expect((await refresh(p.clientId, thiefNext.body!.refresh_token as string)).body!.error).toBe("invalid_grant");
   });
 
@@ -185,7 +188,7 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     const thief = await refresh(p.clientId, p.refresh);
     expect(thief.body).toEqual({ error: "invalid_grant", error_description: REUSE });
     expect(grantRevoked(p.grantId)).toBe(true);
-    expect(verifyAccessToken(ctx, ownerNext.body!.access_token as string)).toBeNull();
+    expect(await verifyAccessToken(ctx, ownerNext.body!.access_token as string)).toBeNull();
   });
 
   it("owner first, thief inside the window before the owner goes on: the owner's next use ends the grant and the thief's chain", async () => {
@@ -198,7 +201,7 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     const ownerNext = await refresh(p.clientId, owner.body!.refresh_token as string);
     expect(ownerNext.body).toEqual({ error: "invalid_grant", error_description: REPLACED });
     expect(grantRevoked(p.grantId)).toBe(true);
-    expect(verifyAccessToken(ctx, thief.body!.access_token as string)).toBeNull();
+    expect(await verifyAccessToken(ctx, thief.body!.access_token as string)).toBeNull();
     expect((await refresh(p.clientId, thief.body!.refresh_token as string)).body!.error).toBe("invalid_grant");
   });
 
@@ -235,7 +238,7 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     expect(count("SELECT revoked_at IS NOT NULL AS n FROM grants WHERE id = ?", p.grantId)).toBe(1);
     expect(count("SELECT count(*) AS n FROM token_families WHERE grant_id = ? AND revoked_at IS NULL", p.grantId)).toBe(0);
     expect(count("SELECT count(*) AS n FROM access_tokens WHERE grant_id = ? AND revoked_at IS NULL", p.grantId)).toBe(0);
-    expect(verifyAccessToken(ctx, rotated.body!.access_token as string)).toBeNull();
+    expect(await verifyAccessToken(ctx, rotated.body!.access_token as string)).toBeNull();
     expect((await refresh(p.clientId, rotated.body!.refresh_token as string)).body!.error).toBe("invalid_grant");
     // Nothing was issued by the refused requests.
     expect(count("SELECT count(*) AS n FROM refresh_tokens WHERE grant_id = ?", p.grantId)).toBe(2);
@@ -246,7 +249,7 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     const p = await pair();
     const results = await Promise.all(Array.from({ length: 20 }, () => postForm(server.url, "/revoke", { client_id: p.clientId, token: p.refresh })));
     expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
-    expect(verifyAccessToken(ctx, p.access)).toBeNull();
+    expect(await verifyAccessToken(ctx, p.access)).toBeNull();
     expect(count("SELECT count(*) AS n FROM token_families WHERE grant_id = ?", p.grantId)).toBe(1);
     expectNoOrphans();
   });

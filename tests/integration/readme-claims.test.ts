@@ -26,7 +26,7 @@ describe("README: the MCP endpoint without a token", () => {
     ctx = createTestContext();
     endpoint = await startToolEndpoint();
     const seeded = await seedServer(ctx, endpoint.url, [{ name: "echo", description: "Echo", path: "/echo" }]);
-    token = grantAccess(ctx, seeded, ["echo"]).tokens.accessToken;
+    token = (await grantAccess(ctx, seeded, ["echo"])).tokens.accessToken;
     app = await startProtocolServer(ctx);
     mcpUrl = `${app.url}/mcp/${seeded.serverId}`;
   });
@@ -65,14 +65,14 @@ describe("README: the MCP endpoint without a token", () => {
     }
   });
 
-  it("the README says so", () => {
+  it("the README says so", async () => {
     expect(README).toContain("A request without a token gets `401` with no `error` in the challenge or the body");
     expect(README).toContain("`GET` and `DELETE` without a token are `401` like any request");
   });
 });
 
 describe("README: npm ci on the Node version it names", () => {
-  it("no package in the lockfile asks for a newer Node than the README's (no EBADENGINE warning)", () => {
+  it("no package in the lockfile asks for a newer Node than the README's (no EBADENGINE warning)", async () => {
     const named = /Node\.js (\d+\.\d+) or newer/.exec(README)?.[1];
     expect(named).toBeTruthy();
     const version = `${named}.0`;

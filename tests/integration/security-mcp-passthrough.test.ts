@@ -42,7 +42,7 @@ it("forwards neither the client's token nor its cookies to the tool endpoint, an
     { name: "echo", description: "Echoes", inputSchema: echoSchema, path: "/echo" },
     { name: "other", description: "Not granted", path: "/other" },
   ]);
-  const access = grantAccess(ctx, seeded, ["echo"]);
+  const access = await grantAccess(ctx, seeded, ["echo"]);
   const token = access.tokens.accessToken;
   const call = (name: string) =>
     fetch(`${app.url}/mcp/${seeded.serverId}`, {

@@ -26,11 +26,11 @@ const pathSeg = fc.stringMatching(/^[A-Za-z0-9_-]{1,12}$/);
 const httpsUri = fc.tuple(hostLabel, hostLabel, fc.array(pathSeg, { minLength: 1, maxLength: 3 })).map(([a, b, p]) => `https://${a}.${b}.test/${p.join("/")}`);
 
 describe("redirect URI matching (decision 006, RFC 9700 §4.1.3)", () => {
-  it("a registered URI matches itself", () => {
+  it("a registered URI matches itself", async () => {
     fc.assert(fc.property(fc.array(httpsUri, { minLength: 1, maxLength: 4 }), fc.nat(), (list, i) => redirectUriMatches(list, list[i % list.length]!)), RUNS);
   });
 
-  it("no variant of a non-loopback URI matches (case, trailing slash, query, userinfo, port, encoding, suffix)", () => {
+  it("no variant of a non-loopback URI matches (case, trailing slash, query, userinfo, port, encoding, suffix)", async () => {
     const variant = fc.constantFrom(
       (u: string) => u.toUpperCase(),
       (u: string) => u.replace("https://", "HTTPS://"),
@@ -57,7 +57,7 @@ describe("redirect URI matching (decision 006, RFC 9700 §4.1.3)", () => {
     );
   });
 
-  it("loopback: any port matches, but never another host, path or query (RFC 8252 §7.3)", () => {
+  it("loopback: any port matches, but never another host, path or query (RFC 8252 §7.3)", async () => {
     const loopHost = fc.constantFrom("127.0.0.1", "localhost", "[::1]");
     fc.assert(
       fc.property(loopHost, loopHost, pathSeg, pathSeg, fc.integer({ min: 1, max: 65535 }), (h1, h2, p1, p2, port) => {
@@ -70,7 +70,7 @@ describe("redirect URI matching (decision 006, RFC 9700 §4.1.3)", () => {
     );
   });
 
-  it("whatever is requested, a match is an exact registered URI or a loopback URI differing only in port", () => {
+  it("whatever is requested, a match is an exact registered URI or a loopback URI differing only in port", async () => {
     fc.assert(
       fc.property(fc.array(fc.oneof(httpsUri, anyString), { minLength: 1, maxLength: 3 }), anyString, (registered, requested) => {
         if (!redirectUriMatches(registered, requested)) return true;
@@ -84,7 +84,7 @@ describe("redirect URI matching (decision 006, RFC 9700 §4.1.3)", () => {
     );
   });
 
-  it("registration accepts only absolute URIs without fragment, userinfo, whitespace, dangerous schemes or non-loopback http", () => {
+  it("registration accepts only absolute URIs without fragment, userinfo, whitespace, dangerous schemes or non-loopback http", async () => {
     fc.assert(
       fc.property(anyString, (uri) => {
         if (checkRedirectUriForRegistration(uri) !== null) return true;
@@ -101,7 +101,7 @@ describe("redirect URI matching (decision 006, RFC 9700 §4.1.3)", () => {
 });
 
 describe("scope parsing (RFC 6749 §3.3)", () => {
-  it("returns a de-duplicated subset of mcp:tools or throws invalid_scope, nothing else", () => {
+  it("returns a de-duplicated subset of mcp:tools or throws invalid_scope, nothing else", async () => {
     const scope = fc.oneof(fc.string({ maxLength: 40 }), fc.array(fc.constantFrom("mcp:tools", "admin", "", " ", "openid", "MCP:TOOLS", "mcp:tools\t"), { maxLength: 5 }).map((a) => a.join(" ")));
     fc.assert(
       fc.property(scope, (value) => {
@@ -120,12 +120,12 @@ describe("scope parsing (RFC 6749 §3.3)", () => {
 
 describe("WWW-Authenticate challenge (RFC 6750 §3, RFC 9728 §5.1)", () => {
   let ctx: TestContext;
-  beforeAll(() => {
+  beforeAll(async () => {
     ctx = createTestContext();
   });
   afterAll(() => ctx.cleanup());
 
-  it("is always a valid header value with well-formed quoted auth-params", () => {
+  it("is always a valid header value with well-formed quoted auth-params", async () => {
     const failure = fc.record({ status: fc.constantFrom(401, 403), error: fc.option(fc.constantFrom("invalid_token", "insufficient_scope"), { nil: undefined }), description: fc.string({ maxLength: 80 }) });
     fc.assert(
       fc.property(fc.string({ maxLength: 40 }), failure, (serverId, f) => {
@@ -145,7 +145,7 @@ describe("WWW-Authenticate challenge (RFC 6750 §3, RFC 9728 §5.1)", () => {
 });
 
 describe("client metadata validation (RFC 7591 §2)", () => {
-  it("anything accepted has valid redirect URIs, a clean bounded name and https URLs", () => {
+  it("anything accepted has valid redirect URIs, a clean bounded name and https URLs", async () => {
     const value = fc.oneof(fc.string({ maxLength: 30 }), fc.integer(), fc.boolean(), fc.constant(null), anyString);
     const metadata = fc.record(
       {
@@ -185,7 +185,7 @@ describe("client metadata validation (RFC 7591 §2)", () => {
 });
 
 describe("Client ID Metadata Document URL rules", () => {
-  it("accepts only https URLs with a path, no fragment, no credentials, no dot segments", () => {
+  it("accepts only https URLs with a path, no fragment, no credentials, no dot segments", async () => {
     fc.assert(
       fc.property(fc.oneof(anyString, httpsUri.chain((u) => urlish.map((s) => u + s))), (id) => {
         if (checkClientIdUrl(id) !== null) return;
@@ -203,7 +203,7 @@ describe("Client ID Metadata Document URL rules", () => {
 });
 
 describe("safeReturnTo (no open redirect through returnTo)", () => {
-  it("always yields a same-site path that a browser resolves to this host", () => {
+  it("always yields a same-site path that a browser resolves to this host", async () => {
     fc.assert(
       fc.property(fc.oneof(anyString, urlish.map((s) => `/${s}`)), (value) => {
         const result = safeReturnTo(value);
@@ -220,7 +220,7 @@ describe("safeReturnTo (no open redirect through returnTo)", () => {
     );
   });
 
-  it("refuses the known bypasses", () => {
+  it("refuses the known bypasses", async () => {
     for (const bad of ["//evil.example", "/\\evil.example", "/.//evil.example", "/./\\evil.example", "/x/..//evil.example", "https://evil.example", "/%2F%2Fevil.example/../..//evil.example"]) {
       expect(new URL(safeReturnTo(bad), "https://toolgate.example").host, bad).toBe("toolgate.example");
     }

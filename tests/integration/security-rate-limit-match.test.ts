@@ -27,7 +27,7 @@ beforeAll(async () => {
   const file = path.resolve(import.meta.dirname, "../../build/index.js");
   if (!fs.existsSync(file)) throw new Error("run `npm run build` first");
   const build = (await import(pathToFileURL(file).href)) as { routes: Record<string, BuiltRoute> };
-  tree = children(Object.values(build.routes), undefined);
+  tree = await children(Object.values(build.routes), undefined);
 });
 
 const PAGE_LIMITS: Record<string, LimitName> = { "routes/authorize": "authorize", "routes/sign-in": "signIn" };
@@ -49,7 +49,7 @@ const piece = fc.constantFrom(
 const target = fc.array(piece, { minLength: 1, maxLength: 7 }).map((parts) => `/${parts.join("")}`);
 
 describe("the limiter matches pages as Remix does (decision 028)", () => {
-  it("any target: a page limit is exactly the limit of the route Remix would run", () => {
+  it("any target: a page limit is exactly the limit of the route Remix would run", async () => {
     fc.assert(
       fc.property(target, (raw) => {
         const checked = checkRequestTarget("POST", raw);
@@ -68,7 +68,7 @@ describe("the limiter matches pages as Remix does (decision 028)", () => {
     );
   });
 
-  it("the known spellings", () => {
+  it("the known spellings", async () => {
     for (const t of ["/AUTHORIZE", "/authorize/", "/authoriz%65", "/./authorize", "/%2e/authorize", "/x/../authorize", "/authorize/.", "/Authorize//?a", "/authorize#x", "/authorize\\"]) {
       expect(remixLimit(t), t).toBe("authorize");
       expect(limitFor("GET", t, isProtocolPath), t).toBe("authorize");

@@ -7,7 +7,7 @@ import { runOAuthCleanup } from "~/oauth/cleanup.server";
 import { createTestContext, type TestContext } from "../helpers/context";
 
 let ctx: TestContext;
-beforeEach(() => {
+beforeEach(async () => {
   ctx = createTestContext({ TOOLGATE_SESSION_TTL: "3600" });
 });
 afterEach(() => ctx.cleanup());
@@ -18,9 +18,9 @@ it("purges expired sessions and keeps live ones", async () => {
   ctx.advance(30 * 60_000);
   const live = (await createUserSession(ctx, new Request("http://localhost:3000"), user.id)).split(";")[0]!;
   ctx.advance(31 * 60_000); // the first is now expired, the second has 29 minutes left
-  expect(ctx.db.select().from(sessions).all()).toHaveLength(2);
+  expect((await ctx.db.select().from(sessions))).toHaveLength(2);
   expect((await runOAuthCleanup(ctx)).sessions).toBe(1);
-  expect(ctx.db.select().from(sessions).all()).toHaveLength(1);
+  expect((await ctx.db.select().from(sessions))).toHaveLength(1);
   expect(await getUser(ctx, new Request("http://localhost:3000/", { headers: { Cookie: live } }))).toMatchObject({ id: user.id });
   expect((await runOAuthCleanup(ctx)).sessions).toBe(0);
 });

@@ -40,11 +40,11 @@ let serverId: string;
 beforeEach(async () => {
   ctx = createTestContext({ TOOLGATE_ENTERPRISE_IDP_ISSUERS: "https://idp.corp.example" });
   alice = await signedIn(ctx, "alice@example.test");
-  serverId = createServer(ctx, {
+  serverId = (await createServer(ctx, {
     ownerId: alice.userId,
     name: "Notes",
     tools: ["read", "write"].map((name) => ({ name, description: name, inputSchema: { type: "object" }, endpoint: { url: "https://tools.example.test/x" } })),
-  }).server.id;
+  })).server.id;
 });
 afterEach(() => ctx.cleanup());
 
@@ -59,7 +59,7 @@ describe("machine and enterprise access page", () => {
     expect(created.headers.get("set-cookie")).toBeNull();
     const body = (await created.json()) as { secret: { clientId: string; value: string } };
     expect(body.secret.value).toMatch(/^tgs_/);
-    const [client] = listMachineClients(ctx, alice.userId, serverId);
+    const [client] = await listMachineClients(ctx, alice.userId, serverId);
     expect(client).toMatchObject({ name: "CI", authMethod: "client_secret_basic", clientId: body.secret.clientId });
 
     const loaded = await (await run(accessPage.loader, ctx, new Request(`${BASE}/servers/${serverId}/access`, { headers: { Cookie: alice.cookie } }), serverId)).text();
@@ -69,7 +69,7 @@ describe("machine and enterprise access page", () => {
     expect(rotated.secret.value).not.toBe(body.secret.value);
     const revoked = await run(accessPage.action, ctx, post(alice, { intent: "revoke-client", clientId: client!.clientId }), serverId);
     expect(revoked.status).toBe(200);
-    expect(listMachineClients(ctx, alice.userId, serverId)).toEqual([]);
+    expect(await listMachineClients(ctx, alice.userId, serverId)).toEqual([]);
   });
 
   it("says what is wrong with bad input instead of failing", async () => {
@@ -87,7 +87,7 @@ describe("machine and enterprise access page", () => {
   it("saves the DPoP and enterprise settings; another user gets 404", async () => {
     const saved = await run(accessPage.action, ctx, post(alice, { intent: "settings", dpopRequired: "on", enterpriseAccess: "on", enterpriseTools: ["write"] }), serverId);
     expect(saved.status).toBe(200);
-    expect(getServerAccessSettings(ctx, alice.userId, serverId)).toEqual({ dpopRequired: true, enterpriseAccess: true, enterpriseTools: ["write"] });
+    expect(await getServerAccessSettings(ctx, alice.userId, serverId)).toEqual({ dpopRequired: true, enterpriseAccess: true, enterpriseTools: ["write"] });
     const bob = await signedIn(ctx, "bob@example.test");
     expect((await run(accessPage.action, ctx, post(bob, { intent: "settings" }), serverId)).status).toBe(404);
     expect((await run(accessPage.loader, ctx, new Request(`${BASE}/servers/${serverId}/access`, { headers: { Cookie: bob.cookie } }), serverId)).status).toBe(404);

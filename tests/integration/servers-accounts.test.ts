@@ -47,10 +47,10 @@ describe("Users page (owner only)", () => {
     expect((await run(usersPage.loader, ctx, new Request(`${BASE}/users`, { headers: { Cookie: member.cookie } }))).status).toBe(404);
     const add = await run(usersPage.action, ctx, post(member, "/users", { email: "x@example.test", password: "long enough password" }));
     expect(add.status).toBe(404);
-    expect(findUserByEmail(ctx, "x@example.test")).toBeNull();
+    expect(await findUserByEmail(ctx, "x@example.test")).toBeNull();
     const remove = await run(removePage.action, ctx, post(member, `/users/${owner.userId}/remove`, {}), { userId: owner.userId });
     expect(remove.status).toBe(404);
-    expect(listUsers(ctx)).toHaveLength(2);
+    expect(await listUsers(ctx)).toHaveLength(2);
   });
 
   it("adds a user, refusing bad and duplicate emails and short passwords with 400", async () => {
@@ -62,17 +62,17 @@ describe("Users page (owner only)", () => {
     expect((await dup.json()).errors).toEqual({ email: "An account with this email already exists." });
     const ok = await run(usersPage.action, ctx, post(owner, "/users", { email: "new@example.test", password: "long enough password", role: "member" }));
     expect(ok.status).toBe(302);
-    expect(findUserByEmail(ctx, "new@example.test")?.role).toBe("member");
+    expect((await findUserByEmail(ctx, "new@example.test"))?.role).toBe("member");
   });
 
   it("removes a user with their servers, after a confirmation page; never the owner themself", async () => {
-    createServer(ctx, { ownerId: member.userId, name: "Member's" });
+    await createServer(ctx, { ownerId: member.userId, name: "Member's" });
     const confirm = await run(removePage.loader, ctx, new Request(`${BASE}/users/${member.userId}/remove`, { headers: { Cookie: owner.cookie } }), { userId: member.userId });
     expect(confirm.status).toBe(200);
     const removed = await run(removePage.action, ctx, post(owner, `/users/${member.userId}/remove`, {}), { userId: member.userId });
     expect(removed.status).toBe(302);
-    expect(findUserByEmail(ctx, "member@example.test")).toBeNull();
-    expect(listServers(ctx, member.userId)).toEqual([]);
+    expect(await findUserByEmail(ctx, "member@example.test")).toBeNull();
+    expect(await listServers(ctx, member.userId)).toEqual([]);
     const self = await run(removePage.action, ctx, post(owner, `/users/${owner.userId}/remove`, {}), { userId: owner.userId });
     expect(self.status).toBe(404);
   });

@@ -78,9 +78,9 @@ describe("servers and tools: ownership", () => {
     ctx = createTestContext();
     alice = await signedIn(ctx, "alice@example.test");
     bob = await signedIn(ctx, "bob@example.test");
-    const { server } = createServer(ctx, { ownerId: alice.userId, name: "Alice's server", tools: [goodTool()] });
+    const { server } = await createServer(ctx, { ownerId: alice.userId, name: "Alice's server", tools: [goodTool()] });
     serverId = server.id;
-    toolId = listToolsForServer(ctx, serverId)[0]!.id;
+    toolId = (await listToolsForServer(ctx, serverId))[0]!.id;
   });
   afterEach(() => ctx.cleanup());
 
@@ -103,7 +103,7 @@ describe("servers and tools: ownership", () => {
       expect(asAlice.status, path).toBe(200);
     }
     // Alice's tool under a server id that is not its own is not found either.
-    const { server: bobs } = createServer(ctx, { ownerId: bob.userId, name: "Bob's" });
+    const { server: bobs } = await createServer(ctx, { ownerId: bob.userId, name: "Bob's" });
     const crossed = await run(editToolPage.loader, ctx, get(bob, `/servers/${bobs.id}/tools/${toolId}`), { serverId: bobs.id, toolId });
     expect(crossed.status).toBe(404);
     // And the list shows only one's own servers.
@@ -112,7 +112,7 @@ describe("servers and tools: ownership", () => {
   });
 
   it("answers 404 to every action on someone else's server and changes nothing", async () => {
-    const before = JSON.stringify([getServer(ctx, alice.userId, serverId), listToolsForServer(ctx, serverId), readSigningSecret(ctx, serverId)]);
+    const before = JSON.stringify([await getServer(ctx, alice.userId, serverId), await listToolsForServer(ctx, serverId), await readSigningSecret(ctx, serverId)]);
     const actions = [
       [serverPage.action, `/servers/${serverId}`, { serverId }, { intent: "rotate-secret" }],
       [editServerPage.action, `/servers/${serverId}/edit`, { serverId }, { name: "Taken over" }],
@@ -125,7 +125,7 @@ describe("servers and tools: ownership", () => {
       const response = await run(action, ctx, post(bob, path, fields), params);
       expect(response.status, path).toBe(404);
     }
-    const after = JSON.stringify([getServer(ctx, alice.userId, serverId), listToolsForServer(ctx, serverId), readSigningSecret(ctx, serverId)]);
+    const after = JSON.stringify([await getServer(ctx, alice.userId, serverId), await listToolsForServer(ctx, serverId), await readSigningSecret(ctx, serverId)]);
     expect(after).toBe(before);
   });
 
@@ -139,18 +139,18 @@ describe("servers and tools: ownership", () => {
     const request = formRequest(`${BASE}/servers/${serverId}/edit`, { name: "Renamed" }, { Cookie: alice.cookie });
     const response = await run(editServerPage.action, ctx, request, { serverId });
     expect(response.status).toBe(403);
-    expect(getServer(ctx, alice.userId, serverId)!.name).toBe("Alice's server");
+    expect((await getServer(ctx, alice.userId, serverId))!.name).toBe("Alice's server");
   });
 
   it("lets the owner rename, rotate the secret, edit and delete", async () => {
     const renamed = await run(editServerPage.action, ctx, post(alice, `/servers/${serverId}/edit`, { name: "  Renamed  ", description: "d" }), { serverId });
     expect(renamed.status).toBe(302);
-    expect(getServer(ctx, alice.userId, serverId)).toMatchObject({ name: "Renamed", description: "d" });
+    expect(await getServer(ctx, alice.userId, serverId)).toMatchObject({ name: "Renamed", description: "d" });
 
-    const oldSecret = readSigningSecret(ctx, serverId);
+    const oldSecret = await readSigningSecret(ctx, serverId);
     const rotated = await run(serverPage.action, ctx, post(alice, `/servers/${serverId}`, { intent: "rotate-secret" }), { serverId });
     expect(rotated.status).toBe(302);
-    const newSecret = readSigningSecret(ctx, serverId);
+    const newSecret = await readSigningSecret(ctx, serverId);
     expect(newSecret).not.toBe(oldSecret);
     // The new secret is shown once: on the next page view, then no more.
     const cookie = rotated.headers.get("Set-Cookie")!.split(";")[0]!;
@@ -163,8 +163,8 @@ describe("servers and tools: ownership", () => {
 
     const deleted = await run(deleteServerPage.action, ctx, post(alice, `/servers/${serverId}/delete`), { serverId });
     expect(deleted.status).toBe(302);
-    expect(ctx.db.select().from(mcpServers).where(eq(mcpServers.id, serverId)).all()).toEqual([]);
-    expect(ctx.db.select().from(tools).where(eq(tools.serverId, serverId)).all()).toEqual([]);
+    expect((await ctx.db.select().from(mcpServers).where(eq(mcpServers.id, serverId)))).toEqual([]);
+    expect((await ctx.db.select().from(tools).where(eq(tools.serverId, serverId)))).toEqual([]);
   });
 });
 
@@ -193,7 +193,7 @@ describe("server and tool forms: bad input", () => {
     const long = await run(newServerPage.action, ctx, post(alice, "/servers/new", { name: "ok", description: "d".repeat(1001) }));
     expect(long.status).toBe(400);
     expect((await long.json()).errors).toEqual({ description: "Use at most 1000 characters." });
-    expect(listServers(ctx, alice.userId)).toEqual([]);
+    expect(await listServers(ctx, alice.userId)).toEqual([]);
   });
 
   it("answers 400, not 500, to a body that is not a form", async () => {
@@ -204,18 +204,18 @@ describe("server and tool forms: bad input", () => {
     });
     const response = await run(newServerPage.action, ctx, request);
     expect(response.status).toBe(400);
-    expect(listServers(ctx, alice.userId)).toEqual([]);
+    expect(await listServers(ctx, alice.userId)).toEqual([]);
   });
 
   it("creates a server and shows its signing secret once", async () => {
     const response = await run(newServerPage.action, ctx, post(alice, "/servers/new", { name: "Mine" }));
     expect(response.status).toBe(302);
-    const [server] = listServers(ctx, alice.userId);
+    const [server] = await listServers(ctx, alice.userId);
     expect(response.headers.get("Location")).toBe(`/servers/${server!.id}`);
   });
 
   it("rejects bad tool fields with 400 and a message per field", async () => {
-    const { server } = createServer(ctx, { ownerId: alice.userId, name: "S", tools: [goodTool("taken")] });
+    const { server } = await createServer(ctx, { ownerId: alice.userId, name: "S", tools: [goodTool("taken")] });
     const path = `/servers/${server.id}/tools/new`;
     const cases: [Record<string, string>, Record<string, string>][] = [
       [{ name: "" }, { name: "Enter a tool name." }],
@@ -260,11 +260,11 @@ describe("server and tool forms: bad input", () => {
       expect(body.errors, JSON.stringify(override).slice(0, 80)).toEqual(errors);
       if (!("description" in override)) expect(body.values.description).toBe("kept");
     }
-    expect(listToolsForServer(ctx, server.id).map((t) => t.name)).toEqual(["taken"]);
+    expect((await listToolsForServer(ctx, server.id)).map((t) => t.name)).toEqual(["taken"]);
   });
 
   it("adds and edits a tool through the forms, keeping headers encrypted at rest", async () => {
-    const { server } = createServer(ctx, { ownerId: alice.userId, name: "S" });
+    const { server } = await createServer(ctx, { ownerId: alice.userId, name: "S" });
     const added = await run(
       newToolPage.action,
       ctx,
@@ -278,14 +278,14 @@ describe("server and tool forms: bad input", () => {
       { serverId: server.id },
     );
     expect(added.status).toBe(302);
-    const [row] = listToolsForServer(ctx, server.id);
+    const [row] = await listToolsForServer(ctx, server.id);
     expect(row).toMatchObject({ name: "lookup", endpointMethod: "PATCH" });
     expect(row!.endpointHeadersEnc).not.toContain("very-secret-key");
 
     const edit = await run(editToolPage.loader, ctx, get(alice, `/servers/${server.id}/tools/${row!.id}`), { serverId: server.id, toolId: row!.id });
     expect((await edit.json()).values.endpointHeaders).toBe("Authorization: Bearer very-secret-key\nX-Team: blue");
 
-    addTool(ctx, alice.userId, server.id, goodTool("other"));
+    await addTool(ctx, alice.userId, server.id, goodTool("other"));
     const clash = await run(
       editToolPage.action,
       ctx,
@@ -306,35 +306,35 @@ describe("createServer with tools", () => {
   });
   afterEach(() => ctx.cleanup());
 
-  it("is one transaction: a bad tool leaves no server row", () => {
-    expect(() => createServer(ctx, { ownerId, name: "Half", tools: [goodTool("a"), goodTool("b", { inputSchema: { type: "array" } })] })).toThrow(ValidationError);
-    expect(() => createServer(ctx, { ownerId, name: "Dup", tools: [goodTool("a"), goodTool("a")] })).toThrow(/tools.1.name: A tool named a already exists/);
-    expect(ctx.db.select().from(mcpServers).all()).toEqual([]);
-    expect(ctx.db.select().from(tools).all()).toEqual([]);
+  it("is one transaction: a bad tool leaves no server row", async () => {
+    await expect(createServer(ctx, { ownerId, name: "Half", tools: [goodTool("a"), goodTool("b", { inputSchema: { type: "array" } })] })).rejects.toThrow(ValidationError);
+    await expect(createServer(ctx, { ownerId, name: "Dup", tools: [goodTool("a"), goodTool("a")] })).rejects.toThrow(/tools.1.name: A tool named a already exists/);
+    expect((await ctx.db.select().from(mcpServers))).toEqual([]);
+    expect((await ctx.db.select().from(tools))).toEqual([]);
   });
 
-  it("rolls back when the database refuses a row midway", () => {
+  it("rolls back when the database refuses a row midway", async () => {
     // A missing owner passes validation but fails the foreign key on insert.
-    expect(() => createServer(ctx, { ownerId: "no-such-user", name: "Orphan", tools: [goodTool("a")] })).toThrow(/FOREIGN KEY/);
-    expect(ctx.db.select().from(mcpServers).all()).toEqual([]);
-    expect(ctx.db.select().from(tools).all()).toEqual([]);
+    await expect(createServer(ctx, { ownerId: "no-such-user", name: "Orphan", tools: [goodTool("a")] })).rejects.toThrow(/FOREIGN KEY/);
+    expect((await ctx.db.select().from(mcpServers))).toEqual([]);
+    expect((await ctx.db.select().from(tools))).toEqual([]);
   });
 
-  it("stores the signing secret and headers encrypted, never in clear", () => {
-    const { server, signingSecret } = createServer(ctx, {
+  it("stores the signing secret and headers encrypted, never in clear", async () => {
+    const { server, signingSecret } = await createServer(ctx, {
       ownerId,
       name: "S",
       tools: [goodTool("a", { endpoint: { url: "https://e.test", headers: { "X-Api-Key": "plain-key-value" } } })],
     });
-    const raw = JSON.stringify(ctx.db.$client.prepare("select * from mcp_servers join tools on tools.server_id = mcp_servers.id").all());
+    const raw = JSON.stringify(ctx.store.sqlite.prepare("select * from mcp_servers join tools on tools.server_id = mcp_servers.id").all());
     expect(raw).not.toContain(signingSecret);
     expect(raw).not.toContain("plain-key-value");
-    expect(readSigningSecret(ctx, server.id)).toBe(signingSecret);
+    expect(await readSigningSecret(ctx, server.id)).toBe(signingSecret);
     expect(JSON.stringify(server)).not.toContain("signingSecretEnc");
   });
 
-  it("accepts the MCP tool-name alphabet and JSON Schema 2020-12 and draft-07 schemas", () => {
-    const { server } = createServer(ctx, {
+  it("accepts the MCP tool-name alphabet and JSON Schema 2020-12 and draft-07 schemas", async () => {
+    const { server } = await createServer(ctx, {
       ownerId,
       name: "S",
       tools: [

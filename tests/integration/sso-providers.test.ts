@@ -14,7 +14,7 @@ const GITHUB = { TOOLGATE_GITHUB_CLIENT_ID: "gh-client", TOOLGATE_GITHUB_CLIENT_
 const GOOGLE = { TOOLGATE_GOOGLE_CLIENT_ID: "g-client.apps.example", TOOLGATE_GOOGLE_CLIENT_SECRET: "g-secret" };
 
 describe("configuration switches providers on", () => {
-  it("lists a provider only when its id and secret are both set", () => {
+  it("lists a provider only when its id and secret are both set", async () => {
     expect(configuredProviders(parseConfig({}))).toEqual([]);
     expect(configuredProviders(parseConfig({ ...GITHUB, ...GOOGLE }))).toEqual([
       { id: "google", name: "Google" },
@@ -42,14 +42,14 @@ describe("configuration switches providers on", () => {
     expect(() => parseConfig(env)).toThrow(name);
   });
 
-  it("normalises the domain and organisation lists", () => {
+  it("normalises the domain and organisation lists", async () => {
     const c = parseConfig({ TOOLGATE_ALLOWED_EMAIL_DOMAINS: " Example.COM, example.org ,", TOOLGATE_GITHUB_ALLOWED_ORGS: "Acme" });
     expect(c.identityProviders.allowedEmailDomains).toEqual(["example.com", "example.org"]);
     expect(c.identityProviders.linkByEmail).toBe(false);
     expect(parseConfig({}).identityProviders.allowedEmailDomains).toEqual([]);
   });
 
-  it("an unconfigured provider has no strategy (its routes answer 404)", () => {
+  it("an unconfigured provider has no strategy (its routes answer 404)", async () => {
     const ctx = createTestContext(GITHUB);
     try {
       expect(providerStrategy(ctx, "github")).toBeInstanceOf(GitHubStrategy);

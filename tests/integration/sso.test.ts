@@ -86,7 +86,7 @@ function expectRefused(response: Response, code: string, returnTo = "/authorize?
 
 describe("OpenID Connect sign-in against a provider on 127.0.0.1", () => {
   let ctx: TestContext;
-  beforeEach(() => {
+  beforeEach(async () => {
     ctx = contextFor(idp);
     idp.tamper = {};
   });
@@ -115,7 +115,7 @@ describe("OpenID Connect sign-in against a provider on 127.0.0.1", () => {
 
   it("an invited email signs in, gets a member account linked to the identity, and lands on returnTo", async () => {
     const email = "invited@elsewhere.test";
-    ctx.db.insert(invitations).values({ email, createdAt: ctx.now() }).run();
+    await ctx.db.insert(invitations).values({ email, createdAt: ctx.now() });
     const person = idp.addUser({ email, name: "Invited Person" });
     const { response, sid } = await signInThroughProvider(ctx, email);
     expect(response.status).toBe(302);
@@ -127,14 +127,14 @@ describe("OpenID Connect sign-in against a provider on 127.0.0.1", () => {
     expect((await sessionStorage(ctx).getSession(setCookie)).get("sid")).not.toBe(sid);
     // The flow cookie is single-use: cleared on the way out.
     expect(response.headers.getSetCookie().some((c) => /^toolgate-sso=;.*Max-Age=0/.test(c))).toBe(true);
-    const linked = ctx.db.select().from(identities).where(eq(identities.userId, user!.id)).all();
+    const linked = (await ctx.db.select().from(identities).where(eq(identities.userId, user!.id)));
     expect(linked).toMatchObject([{ provider: "oidc", subject: person.sub, email }]);
-    expect(ctx.db.select().from(invitations).where(eq(invitations.email, email)).get()).toBeUndefined();
+    expect((await ctx.db.select().from(invitations).where(eq(invitations.email, email)).limit(1))[0]).toBeUndefined();
 
     // The next sign-in finds the same account through the identity.
     const again = await signInThroughProvider(ctx, email);
     expect((await signedInUser(ctx, again.response))?.id).toBe(user!.id);
-    expect(ctx.db.select().from(users).where(eq(users.email, email)).all()).toHaveLength(1);
+    expect((await ctx.db.select().from(users).where(eq(users.email, email)))).toHaveLength(1);
   });
 
   it("a verified email from an allowed domain creates a member account", async () => {
@@ -148,7 +148,7 @@ describe("OpenID Connect sign-in against a provider on 127.0.0.1", () => {
     idp.addUser({ email: "stranger@allowed.test.evil.test" });
     const { response } = await signInThroughProvider(ctx, "stranger@allowed.test.evil.test");
     expectRefused(response, "refused");
-    expect(ctx.db.select().from(users).where(eq(users.email, "stranger@allowed.test.evil.test")).get()).toBeUndefined();
+    expect((await ctx.db.select().from(users).where(eq(users.email, "stranger@allowed.test.evil.test")).limit(1))[0]).toBeUndefined();
   });
 
   it("refuses an unverified email even from an allowed domain", async () => {
@@ -243,7 +243,7 @@ describe("OpenID Connect sign-in against a provider on 127.0.0.1", () => {
         tamper();
         const { response } = await signInThroughProvider(ctx, email);
         expectRefused(response, "token");
-        expect(ctx.db.select().from(users).where(eq(users.email, email)).get()).toBeUndefined();
+        expect((await ctx.db.select().from(users).where(eq(users.email, email)).limit(1))[0]).toBeUndefined();
       });
     }
 
@@ -261,7 +261,7 @@ describe("OpenID Connect sign-in against a provider on 127.0.0.1", () => {
       await createUser(ctx, { email: "owner@company.test", password: "correct horse battery staple", role: "owner" });
       idp.addUser({ email: "owner@company.test" });
       expectRefused((await signInThroughProvider(ctx, "owner@company.test")).response, "exists");
-      expect(ctx.db.select().from(identities).all()).toHaveLength(0);
+      expect((await ctx.db.select().from(identities))).toHaveLength(0);
     });
 
     it("links to the account with the same verified email when TOOLGATE_LINK_BY_EMAIL is on", async () => {

@@ -4,7 +4,7 @@
  * inside a transaction's callback belonging to it, retries of deadlocked transactions, the
  * hand-written hot-path SQL, readiness, and a database outage the store recovers from.
  */
-import { sql } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
@@ -27,7 +27,6 @@ describe("PostgreSQL store", () => {
   beforeAll(async () => {
     url = await createTestDatabase();
     store = await openPostgresStore({ url, poolSize: 4, connectTimeoutS: 30 });
-    await store.pool.query("create table store_probe (id integer primary key)");
     reader = new pg.Pool({ connectionString: url, max: 1 });
     // The outage test ends this pool's idle connection too.
     reader.on("error", () => {});
@@ -37,21 +36,23 @@ describe("PostgreSQL store", () => {
     await store?.close();
   });
 
+  // Rows of a real table (replay_guard, keys "1", "2", …) written through the portable query builder.
+  const row = (n: number) => ({ key: String(n), expiresAt: n });
   const committed = async () =>
-    (await reader.query<{ id: number }>("select id from store_probe order by id")).rows.map((r) => r.id);
-  const reset = () => store.pool.query("delete from store_probe");
+    (await reader.query<{ key: string }>("select key from replay_guard where key ~ '^[0-9]+$'")).rows.map((r) => Number(r.key)).sort((a, b) => a - b);
+  const reset = () => store.pool.query("delete from replay_guard");
 
   it("commits when the callback resolves; rolls back everything when it rejects", async () => {
     await reset();
     await store.transaction(async (tx) => {
-      await tx.execute(sql`insert into store_probe (id) values (1)`);
+      await tx.insert(store.tables.replayGuard).values(row(1));
       expect(await committed()).toEqual([]);
     });
     expect(await committed()).toEqual([1]);
     await expect(
       store.transaction(async (tx) => {
-        await tx.execute(sql`insert into store_probe (id) values (2)`);
-        await tx.execute(sql`insert into store_probe (id) values (2)`);
+        await tx.insert(store.tables.replayGuard).values(row(2));
+        await tx.insert(store.tables.replayGuard).values(row(2));
       }),
     ).rejects.toMatchObject({ cause: { code: "23505" } });
     expect(await committed()).toEqual([1]);
@@ -61,7 +62,7 @@ describe("PostgreSQL store", () => {
     await reset();
     await expect(
       store.transaction(async () => {
-        await store.db.execute(sql`insert into store_probe (id) values (10)`);
+        await store.db.insert(store.tables.replayGuard).values(row(10));
         expect(await store.hot.claimReplayKey(store.db, "inside", 2_000, 1_000)).toBe(true);
         throw new Error("roll back");
       }),
@@ -87,17 +88,17 @@ describe("PostgreSQL store", () => {
   it("makes nested calls savepoints: an inner failure rolls back the inner part only", async () => {
     await reset();
     await store.transaction(async (tx) => {
-      await tx.execute(sql`insert into store_probe (id) values (1)`);
+      await tx.insert(store.tables.replayGuard).values(row(1));
       await expect(
         store.transaction(async (inner) => {
-          await inner.execute(sql`insert into store_probe (id) values (2)`);
+          await inner.insert(store.tables.replayGuard).values(row(2));
           throw new Error("inner fails");
         }),
       ).rejects.toThrow("inner fails");
       // Side by side nested calls take turns (savepoints nest as a stack).
       await Promise.all([
-        store.transaction((inner) => inner.execute(sql`insert into store_probe (id) values (3)`)),
-        store.transaction((inner) => inner.execute(sql`insert into store_probe (id) values (4)`)),
+        store.transaction((inner) => inner.insert(store.tables.replayGuard).values(row(3))),
+        store.transaction((inner) => inner.insert(store.tables.replayGuard).values(row(4))),
       ]);
     });
     expect(await committed()).toEqual([1, 3, 4]);
@@ -108,13 +109,13 @@ describe("PostgreSQL store", () => {
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
     const a = store.transaction(async (tx) => {
-      await tx.execute(sql`insert into store_probe (id) values (1)`);
+      await tx.insert(store.tables.replayGuard).values(row(1));
       await held;
       throw new Error("request A fails");
     });
     // Request B writes and commits while A is open; A's rollback does not take B's write with it.
     await new Promise((resolve) => setTimeout(resolve, 20));
-    await store.db.execute(sql`insert into store_probe (id) values (2)`);
+    await store.db.insert(store.tables.replayGuard).values(row(2));
     release();
     await expect(a).rejects.toThrow("request A fails");
     expect(await committed()).toEqual([2]);
@@ -122,7 +123,7 @@ describe("PostgreSQL store", () => {
 
   it("retries a transaction PostgreSQL aborted as a deadlock, and it then commits", async () => {
     await reset();
-    await store.pool.query("insert into store_probe (id) values (1), (2)");
+    await store.db.insert(store.tables.replayGuard).values([row(1), row(2)]);
     let attempts = 0;
     let bothLocked!: () => void;
     let firstLocks = 0;
@@ -130,10 +131,10 @@ describe("PostgreSQL store", () => {
     const lockThenWait = (first: number, second: number) =>
       store.transaction(async (tx) => {
         attempts++;
-        await tx.execute(sql`update store_probe set id = id where id = ${first}`);
+        await tx.update(store.tables.replayGuard).set({ expiresAt: 1 }).where(eq(store.tables.replayGuard.key, String(first)));
         if (++firstLocks === 2) bothLocked();
         await together;
-        await tx.execute(sql`update store_probe set id = id where id = ${second}`);
+        await tx.update(store.tables.replayGuard).set({ expiresAt: 1 }).where(eq(store.tables.replayGuard.key, String(second)));
       });
     await Promise.all([lockThenWait(1, 2), lockThenWait(2, 1)]);
     // One of the two was chosen as the deadlock victim and ran again.
@@ -187,7 +188,7 @@ describe("PostgreSQL store", () => {
       logger: createLogger("silent"),
     });
     const ready = async () => {
-      const answer = await readinessEndpoint(new Request("http://localhost/readyz"), ctx, {} as never);
+      const answer = await readinessEndpoint({} as never, ctx, {} as never);
       return (answer as { status: number }).status;
     };
     const database = new URL(url).pathname.slice(1);

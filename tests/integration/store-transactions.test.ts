@@ -26,12 +26,12 @@ describe("store.transaction on SQLite", () => {
   let ctx: TestContext;
   let reader: Database.Database;
 
-  beforeEach(() => {
+  beforeEach(async () => {
     ctx = createTestContext();
     sqliteOf(ctx).exec("create table store_probe (id integer primary key)");
     reader = new Database(path.join(ctx.config.dataDir, DATABASE_FILE), { readonly: true });
   });
-  afterEach(() => {
+  afterEach(async () => {
     reader.close();
     ctx.cleanup();
   });
@@ -127,12 +127,12 @@ describe("store.groupTransaction on SQLite", () => {
   let ctx: TestContext;
   let reader: Database.Database;
 
-  beforeEach(() => {
+  beforeEach(async () => {
     ctx = createTestContext();
     sqliteOf(ctx).exec("create table store_probe (id integer primary key)");
     reader = new Database(path.join(ctx.config.dataDir, DATABASE_FILE), { readonly: true });
   });
-  afterEach(() => {
+  afterEach(async () => {
     reader.close();
     ctx.cleanup();
   });

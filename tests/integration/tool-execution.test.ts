@@ -57,7 +57,7 @@ describe("tool execution against a real HTTP endpoint", () => {
   let ownerId: string;
 
   async function toolAt(path: string, options: { headers?: Record<string, string>; method?: string } = {}) {
-    const { server } = createServer(ctx, {
+    const { server } = await createServer(ctx, {
       ownerId,
       name: "Weather",
       tools: [
@@ -69,7 +69,7 @@ describe("tool execution against a real HTTP endpoint", () => {
         },
       ],
     });
-    return { serverId: server.id, tool: listToolsForServer(ctx, server.id)[0]! };
+    return { serverId: server.id, tool: (await listToolsForServer(ctx, server.id))[0]! };
   }
 
   beforeEach(async () => {
@@ -100,7 +100,7 @@ describe("tool execution against a real HTTP endpoint", () => {
     expect(req.headers.authorization).toBe("Bearer upstream-key");
     expect(req.headers["x-toolgate-timestamp"]).toBe(String(Math.floor(ctx.now() / 1000)));
     expect(req.headers["x-toolgate-signature"]).toMatch(/^sha256=[0-9a-f]{64}$/);
-    const secret = readSigningSecret(ctx, serverId)!;
+    const secret = (await readSigningSecret(ctx, serverId))!;
     expect(verifySignature(secret, req)).toBe(true);
     expect(verifySignature("tgs_some-other-secret", req)).toBe(false);
     expect(verifySignature(secret, { ...req, body: req.body.replace("Lisbon", "Paris") })).toBe(false);
@@ -235,7 +235,7 @@ describe("tool execution against a real HTTP endpoint", () => {
 
   it("treats missing arguments as an empty object", async () => {
     const { serverId } = await toolAt("/");
-    const noArgs = addTool(ctx, null, serverId, {
+    const noArgs = await addTool(ctx, null, serverId, {
       name: "ping",
       inputSchema: { type: "object" },
       endpoint: { url: `${endpoint.url}/ping` },
@@ -263,10 +263,10 @@ describe("tool execution against a real HTTP endpoint", () => {
 
   it("signs with a rotated secret from the very next call (the decrypted secret is cached by its sealed value)", async () => {
     const { serverId, tool } = await toolAt("/");
-    const before = readSigningSecret(ctx, serverId)!;
+    const before = (await readSigningSecret(ctx, serverId))!;
     await executeTool(ctx, tool, { city: "Oslo" });
     await executeTool(ctx, tool, { city: "Oslo" });
-    const rotated = rotateSigningSecret(ctx, ownerId, serverId)!;
+    const rotated = (await rotateSigningSecret(ctx, ownerId, serverId))!;
     expect(rotated).not.toBe(before);
     await executeTool(ctx, tool, { city: "Oslo" });
     expect(endpoint.received).toHaveLength(3);
@@ -287,7 +287,7 @@ describe("tool execution against a real HTTP endpoint", () => {
   it("never writes the arguments or the signing secret to the log", async () => {
     const { serverId, tool } = await toolAt("/");
     await executeTool(ctx, tool, { city: "Secret-City-Name" });
-    const secret = readSigningSecret(ctx, serverId)!;
+    const secret = (await readSigningSecret(ctx, serverId))!;
     const logs = ctx.logs.join("\n");
     expect(logs).toContain('"outcome":"ok"');
     expect(logs).not.toContain("Secret-City-Name");

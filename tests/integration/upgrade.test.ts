@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { findMigrationsFolder, openDatabase } from "~/db/client.server";
+import { createSqliteStore } from "~/db/sqlite-store.server";
 import { decryptText, sha256Hex, verifyPassword } from "~/utils/crypto.server";
 import { parseConfig } from "~/config.server";
 import type { AppContext } from "~/context.server";
@@ -43,18 +44,18 @@ function copyOfFixture(): string {
   fs.copyFileSync(path.join(FIXTURES, `toolgate-${RELEASE}.db`), file);
   return file;
 }
-afterEach(() => {
+afterEach(async () => {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
 describe(`upgrading a database written by ${RELEASE}`, () => {
-  it("the fixture has rows in every table it had", () => {
+  it("the fixture has rows in every table it had", async () => {
     const before = snapshot(path.join(FIXTURES, `toolgate-${RELEASE}.db`));
     expect(before.size).toBeGreaterThanOrEqual(16);
     for (const [table, rows] of before) expect(rows.length, table).toBeGreaterThan(0);
   });
 
-  it("migrates to the current schema with every row and value kept", () => {
+  it("migrates to the current schema with every row and value kept", async () => {
     const file = copyOfFixture();
     const before = snapshot(file);
     const db = openDatabase(file);
@@ -120,14 +121,16 @@ describe(`upgrading a database written by ${RELEASE}`, () => {
       const oldUrl = new URL(old.endpoint_url as string);
       const port = (upstream.address() as AddressInfo).port;
       db.$client.prepare("update tools set endpoint_url = ?").run(`http://127.0.0.1:${port}${oldUrl.pathname}`);
+      const store = createSqliteStore(db.$client);
       const ctx = {
         config: parseConfig({ TOOLGATE_DATA_DIR: path.dirname(file), TOOLGATE_LOG_LEVEL: "silent" }),
-        db,
+        db: store.db,
+        store,
         secrets: { sessionSecret: "x".repeat(32), dataKey: Buffer.from(secrets.dataKey, "base64url") },
         logger: createLogger("silent", () => {}),
         now: () => Date.now(),
       } as AppContext;
-      const tool = listToolsForServer(ctx, old.server_id as string)[0]!;
+      const tool = (await listToolsForServer(ctx, old.server_id as string))[0]!;
       const result = await executeTool(ctx, tool, { city: "Paris" });
       expect(result.isError, JSON.stringify(result)).toBeFalsy();
       const req = received[0]!;
@@ -145,7 +148,7 @@ describe(`upgrading a database written by ${RELEASE}`, () => {
     }
   });
 
-  it("opening twice applies nothing twice (migrations only go forward)", () => {
+  it("opening twice applies nothing twice (migrations only go forward)", async () => {
     const file = copyOfFixture();
     openDatabase(file).$client.close();
     const db = openDatabase(file);
@@ -165,7 +168,7 @@ function lastApplied(file: string): number {
 }
 
 describe("a failing migration", () => {
-  it("is rolled back as a whole: no half-applied schema, no record, the old data intact", () => {
+  it("is rolled back as a whole: no half-applied schema, no record, the old data intact", async () => {
     const file = copyOfFixture();
     const before = snapshot(file);
     const appliedBefore = lastApplied(file);
