@@ -81,6 +81,11 @@ const REFRESH_COLUMNS = (r: string) => `${r}token_hash as "tokenHash", ${r}famil
          ${r}revoked_at as "revokedAt", ${r}superseded_at as "supersededAt", ${r}access_token_hash as "accessTokenHash",
          ${r}dpop_jkt as "dpopJkt"`;
 const REFRESH_TOKEN = named("refresh_token", `select ${REFRESH_COLUMNS("")} from refresh_tokens where token_hash = $1`);
+// The refresh grant decides on this read, inside its transaction. `for update of r` makes requests
+// presenting the same token take turns from here to their commit, as SQLite's one writer does: each
+// then decides on the state the previous one left, instead of ten parallel retries deciding on the
+// same stale read and all but one losing their conditional writes (and retrying) again and again.
+// The conditional writes below still hold on their own for requests presenting different tokens.
 const PRESENTED_REFRESH_TOKEN = named(
   "presented_refresh_token",
   `select ${REFRESH_COLUMNS("r.")},
@@ -89,7 +94,8 @@ const PRESENTED_REFRESH_TOKEN = named(
     from refresh_tokens r
     left join token_families f on f.id = r.family_id
     left join grants g on g.id = r.grant_id
-   where r.token_hash = $1`,
+   where r.token_hash = $1
+     for update of r`,
 );
 // The conditional writes of a rotation: each changes its row only from the state the decision was
 // made on. Under READ COMMITTED a second writer waits for the first one's row lock, then

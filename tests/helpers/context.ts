@@ -20,6 +20,16 @@ export type TestStore = Store & { readonly sqlite: Database.Database };
 
 export type TestContext = Omit<AppContext, "store"> & {
   store: TestStore;
+  /**
+   * The environment that points a CLI run or a child process at this context's database:
+   * TOOLGATE_DATABASE_URL on PostgreSQL, nothing on SQLite (the data folder says it).
+   */
+  databaseEnv: Record<string, string>;
+  /**
+   * The first column of the first row of `sql` (with `?` placeholders) as a number, on either
+   * dialect: for tests that count rows with SQL both dialects read alike.
+   */
+  countRows(sql: string, ...params: unknown[]): Promise<number>;
   /** Moves the test clock. */
   advance(ms: number): void;
   setNow(ms: number): void;
@@ -62,7 +72,7 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
     logs,
   };
   if (onPostgres) {
-    const store = takePostgresTestStore();
+    const { store, url } = takePostgresTestStore();
     Object.defineProperty(store, "sqlite", {
       get() {
         throw new Error("ctx.store.sqlite: this test reads or writes the SQLite connection directly (SQLite-only test code)");
@@ -71,6 +81,12 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
     return {
       ...createAppContext(config, { ...base, store }),
       store: store as TestStore,
+      databaseEnv: { TOOLGATE_DATABASE_URL: url },
+      async countRows(sql, ...params) {
+        let n = 0;
+        const { rows } = await store.pool.query<Record<string, unknown>>(sql.replace(/\?/g, () => `$${++n}`), params);
+        return Number(Object.values(rows[0] ?? {})[0] ?? 0);
+      },
       ...controls,
       cleanup() {
         releasePostgresTestStore(store);
@@ -82,6 +98,11 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
   return {
     ...createAppContext(config, { ...base, store }),
     store,
+    databaseEnv: {},
+    async countRows(sql, ...params) {
+      const row = store.sqlite.prepare(sql).get(...params) as Record<string, unknown> | undefined;
+      return Number(Object.values(row ?? {})[0] ?? 0);
+    },
     ...controls,
     cleanup() {
       store.sqlite.close();

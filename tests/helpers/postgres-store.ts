@@ -35,7 +35,7 @@ export async function preparePostgresTestDatabases(): Promise<void> {
 }
 
 /** A store on a fresh migrated database; synchronous because createTestContext is. */
-export function takePostgresTestStore(): PostgresStore {
+export function takePostgresTestStore(): { store: PostgresStore; url: string } {
   const name = ready.shift();
   if (!name) throw new Error(`more than ${READY} PostgreSQL test contexts in one test: raise READY in tests/helpers/postgres-store.ts`);
   const url = withDatabase(postgresAdminUrl(), name);
@@ -43,7 +43,7 @@ export function takePostgresTestStore(): PostgresStore {
   pool.on("error", () => {});
   const db = drizzle(pool, { schema: pgSchema }) as PgDb;
   const store = createPostgresStore({ db, pool, target: parseDatabaseUrl(url), close: () => pool.end() });
-  return store;
+  return { store, url };
 }
 
 /** Closes a test store without waiting (cleanup() is synchronous); the file's afterAll waits. */
