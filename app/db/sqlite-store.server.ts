@@ -10,14 +10,15 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type Database from "better-sqlite3";
-import { drizzle } from "drizzle-orm/sqlite-proxy";
+import { DrizzleQueryError } from "drizzle-orm";
+import { drizzle, RemotePreparedQuery } from "drizzle-orm/sqlite-proxy";
 import * as schema from "./schema";
 import { sqliteHotSql } from "./hot-sqlite.server";
 import type { Db, SqliteStore, Tx } from "./store.server";
 
 /** One open transaction (or group) on a connection; nested frames share its root. */
 type Root = { open: boolean };
-type Frame = { root: Root; tail: Promise<unknown> };
+type Frame = { root: Root; tail: Promise<unknown>; depth: number };
 
 type Group = {
   root: Root;
@@ -27,6 +28,21 @@ type Group = {
 };
 
 const frames = new AsyncLocalStorage<Frame>();
+
+// Drizzle's async drivers wrap a failed statement in "Failed query: <sql> params: <values>"; the
+// synchronous driver let SQLite's own error through. The values can be secrets' hashes or sealed
+// secrets, which must not reach logs or answers, and callers recognise SQLite's messages
+// (constraint failures), so the store keeps SQLite's error.
+type QueryWithCache = (this: unknown, ...args: unknown[]) => Promise<unknown>;
+const prototype = RemotePreparedQuery.prototype as unknown as { queryWithCache: QueryWithCache };
+const wrapped = prototype.queryWithCache;
+prototype.queryWithCache = async function (this: unknown, ...args: unknown[]) {
+  try {
+    return await wrapped.apply(this, args);
+  } catch (error) {
+    throw error instanceof DrizzleQueryError && error.cause instanceof Error ? error.cause : error;
+  }
+};
 const noop = () => {};
 
 /** Distinct query-builder SQL texts kept prepared; `inArray` lists make the set open-ended. */
@@ -36,7 +52,6 @@ export class SqliteConnection {
   /** The open transaction or group, or null. */
   active: Root | null = null;
   private idleWaiters: (() => void)[] = [];
-  private savepoints = 0;
   private readonly raw = new Map<string, Database.Statement>();
   private readonly objects = new Map<string, Database.Statement>();
   group: Group | null = null;
@@ -129,14 +144,15 @@ export class SqliteConnection {
   }
 
   private inSyncSavepoint<T>(work: () => T): T {
-    const name = `sp${++this.savepoints}`;
-    this.sqlite.exec(`SAVEPOINT ${name}`);
+    // Synchronous work runs to its end before anything else: one name is enough.
+    this.statement("SAVEPOINT atomic").run();
     try {
       const value = work();
-      this.sqlite.exec(`RELEASE ${name}`);
+      this.statement("RELEASE atomic").run();
       return value;
     } catch (error) {
-      this.sqlite.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+      this.statement("ROLLBACK TO atomic").run();
+      this.statement("RELEASE atomic").run();
       throw error;
     }
   }
@@ -145,17 +161,22 @@ export class SqliteConnection {
   private inSavepoint<T>(parent: Frame, db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
     const body = async (): Promise<T> => {
       if (!parent.root.open || this.active !== parent.root) throw new Error("the transaction is no longer open");
-      const name = `sp${++this.savepoints}`;
-      this.sqlite.exec(`SAVEPOINT ${name}`);
-      const frame: Frame = { root: parent.root, tail: Promise.resolve() };
+      // Named by depth: savepoints of one frame run one after another, so a name is reused only
+      // once the previous one with it was released, and the statements stay prepared.
+      const frame: Frame = { root: parent.root, tail: Promise.resolve(), depth: parent.depth + 1 };
+      const name = `sp${frame.depth}`;
+      this.statement(`SAVEPOINT ${name}`).run();
       try {
         const value = await frames.run(frame, () => work(db));
         await settled(frame);
-        this.sqlite.exec(`RELEASE ${name}`);
+        this.statement(`RELEASE ${name}`).run();
         return value;
       } catch (error) {
         await settled(frame);
-        if (this.sqlite.inTransaction) this.sqlite.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+        if (this.sqlite.inTransaction) {
+          this.statement(`ROLLBACK TO ${name}`).run();
+          this.statement(`RELEASE ${name}`).run();
+        }
         throw error;
       }
     };
@@ -176,7 +197,7 @@ export class SqliteConnection {
       this.release(root);
       throw error;
     }
-    const frame: Frame = { root, tail: Promise.resolve() };
+    const frame: Frame = { root, tail: Promise.resolve(), depth: 0 };
     try {
       const value = await frames.run(frame, () => work(db));
       await settled(frame);
@@ -218,7 +239,7 @@ export class SqliteConnection {
       opened = resolve;
       failed = reject;
     });
-    const frame: Frame = { root, tail: ready };
+    const frame: Frame = { root, tail: ready, depth: 0 };
     const group: Group = { root, frame, accepting: true, committed: Promise.resolve() };
     this.group = group;
     group.committed = (async () => {

@@ -29,8 +29,7 @@ const N = Number(values.n);
 // Bundle the protocol routes from source (app/), leaving packages external.
 const SRC = path.resolve(values.src ?? ROOT);
 const common = `export { parseConfig } from "~/config.server";
-   export { openDatabase } from "~/db/client.server";
-   export { createSqliteStore } from "~/db/sqlite-store.server";
+   export * as dbClient from "~/db/client.server";
    export { createLogger } from "~/utils/log.server";`;
 const routeTable = fs.existsSync(path.join(SRC, "app/http/body.server.ts"));
 const app = await importAppModules(
@@ -39,6 +38,15 @@ const app = await importAppModules(
     : `import "~/http/routes.server"; export { matchProtocolRoute } from "~/http/protocol.server"; ${common}`,
   { src: SRC, name: "protocol-handlers" },
 );
+
+function openData(file) {
+  const store = app.dbClient.openStore?.(file);
+  return store ? { store, db: store.db } : { db: app.dbClient.openDatabase(file) };
+}
+async function closeData(c) {
+  if (c.store) await c.store.close();
+  else c.db.$client.close();
+}
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-micro-handlers-"));
 const noop = await startChildServer("noop-tool", dir);
@@ -52,8 +60,8 @@ const fixture = await seed(dir, {
 const ctx = {
   config: app.parseConfig({ PUBLIC_URL: publicUrl, TOOLGATE_DATA_DIR: dir, TOOLGATE_LOG_LEVEL: "silent" }),
   secrets: fixture.secrets,
-  db: app.openDatabase(path.join(dir, "toolgate.db")),
-  get store() { return app.createSqliteStore(this.db.$client); },
+  // The store where the tree has one (docs/decisions/051-async-store.md), else the synchronous handle.
+  ...openData(path.join(dir, "toolgate.db")),
   logger: app.createLogger("silent"),
   now: Date.now,
 };
@@ -150,6 +158,6 @@ if (routeTable) await time("POST /mcp/<id> tools/call, 2026-07-28 (no-op endpoin
 await time("POST /token refresh_token (rotation)", refresh, 200);
 await time("POST /register", register, 201);
 
-ctx.db.$client.close();
+await closeData(ctx);
 await noop.stop();
 fs.rmSync(dir, { recursive: true, force: true });

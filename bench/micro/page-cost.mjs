@@ -33,11 +33,19 @@ for (const p of buildPaths) if (!fs.existsSync(p)) throw new Error(`${p}: run np
 // The app's own modules for the load context, bundled from source (bench/lib/app-modules.mjs).
 const app = await importAppModules(
   `export { parseConfig } from "~/config.server";
-   export { openDatabase } from "~/db/client.server";
-   export { createSqliteStore } from "~/db/sqlite-store.server";
+   export * as dbClient from "~/db/client.server";
    export { createLogger } from "~/utils/log.server";`,
   { name: "page-context" },
 );
+
+function openData(file) {
+  const store = app.dbClient.openStore?.(file);
+  return store ? { store, db: store.db } : { db: app.dbClient.openDatabase(file) };
+}
+async function closeData(c) {
+  if (c.store) await c.store.close();
+  else c.db.$client.close();
+}
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-micro-pages-"));
 const publicUrl = "http://127.0.0.1:3999";
@@ -45,8 +53,8 @@ const fixture = await seed(dir, { scale: 100, refreshPool: 10, publicUrl, toolEn
 const ctx = {
   config: app.parseConfig({ PUBLIC_URL: publicUrl, TOOLGATE_DATA_DIR: dir, TOOLGATE_LOG_LEVEL: "silent" }),
   secrets: fixture.secrets,
-  db: app.openDatabase(path.join(dir, "toolgate.db")),
-  get store() { return app.createSqliteStore(this.db.$client); },
+  // The store where the tree has one (docs/decisions/051-async-store.md), else the synchronous handle.
+  ...openData(path.join(dir, "toolgate.db")),
   logger: app.createLogger("silent"),
   now: Date.now,
 };
@@ -100,5 +108,5 @@ if (Number(values.rounds) > 1) {
     console.log(`${label.padEnd(50)} ${sorted[Math.floor(sorted.length / 2)].toFixed(0).padStart(6)} µs CPU  (${list.map((x) => x.toFixed(0)).join(", ")})`);
   }
 }
-ctx.db.$client.close();
+await closeData(ctx);
 fs.rmSync(dir, { recursive: true, force: true });

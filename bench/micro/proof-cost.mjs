@@ -10,7 +10,7 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { importAppModules } from "../lib/app-modules.mjs";
 
 const app = await importAppModules(`
-  export { openDatabase } from "~/db/client.server";
+  export { openStore } from "~/db/client.server";
   export { parseConfig } from "~/config.server";
   export { verifyDpopProof } from "~/oauth/dpop.server";
   export { verifyClientAssertion } from "~/oauth/client-assertion.server";
@@ -18,9 +18,9 @@ const app = await importAppModules(`
 `, { name: "proof-cost" });
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-proof-"));
-const db = app.openDatabase(path.join(dir, "toolgate.db"));
+const store = app.openStore(path.join(dir, "toolgate.db"));
 const config = app.parseConfig({ PUBLIC_URL: "https://toolgate.example", TOOLGATE_DATA_DIR: dir });
-const ctx = { db, config, secrets: { sessionSecret: "x", dataKey: randomBytes(32) }, logger: { info() {}, warn() {}, error() {}, debug() {} }, now: Date.now };
+const ctx = { store, db: store.db, config, secrets: { sessionSecret: "x", dataKey: randomBytes(32) }, logger: { info() {}, warn() {}, error() {}, debug() {} }, now: Date.now };
 
 const { publicKey, privateKey } = await generateKeyPair("ES256");
 const jwk = await exportJWK(publicKey);
@@ -48,5 +48,5 @@ console.log(`node ${process.version}, ${N} iterations each`);
 await time("replay guard insert (claimOnce)", (i) => app.claimOnce(ctx, "dpop", "k", `only-${i}`, Date.now() + 60_000));
 await time("verifyDpopProof (ES256, without ath)", (i) => app.verifyDpopProof(ctx, { method: "POST", url, proof: proofs[i] }));
 await time("verifyClientAssertion (ES256, inline JWKS)", (i) => app.verifyClientAssertion(ctx, "c1", keys, assertions[i]));
-db.$client.close();
+await store.close();
 fs.rmSync(dir, { recursive: true, force: true });

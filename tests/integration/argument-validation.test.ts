@@ -459,7 +459,7 @@ describe("decision 025: input schemas are refused when saved if their checks cou
           inputSchema: obj({ s: { type: "string", pattern: "(a)\\1" } }),
           endpoint: { url: endpoint },
         }),
-      ).toThrow(/linear-time engine/);
+      ).rejects.toThrow(/linear-time engine/);
     } finally {
       ctx.cleanup();
     }

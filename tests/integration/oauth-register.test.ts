@@ -237,10 +237,10 @@ describe("periodic cleanup", () => {
         await mintTokens(ctx, tx, { grantId, familyId, clientId, userId: world.userId, serverId: world.serverId, scope: "mcp:tools" });
         return familyId;
       });
-    const old = mint();
+    const old = await mint();
     // Refresh tokens live 30 days; a day after that they are purged.
     ctx.advance(31 * DAY + 1);
-    const fresh = mint();
+    const fresh = await mint();
     const report = await runOAuthCleanup(ctx);
     expect(report).toMatchObject({ accessTokens: 1, refreshTokens: 1, tokenFamilies: 1, clients: 0 });
     const families = (await ctx.db.select({ id: tokenFamilies.id }).from(tokenFamilies)).map((f) => f.id);

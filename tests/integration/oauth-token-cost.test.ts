@@ -31,20 +31,20 @@ describe("last used after the token endpoint", () => {
     const { refresh: token, grantId } = await issueTokens(ctx, server.url, { clientId, ...world });
     await flushLastUsed(ctx);
     const issuedAt = ctx.now();
-    expect(clientLastUsed()).toBe(issuedAt);
+    expect(await clientLastUsed()).toBe(issuedAt);
     // At most once a minute: a refresh 30 s later leaves it alone, one 2 minutes later moves it.
     ctx.advance(30_000);
     const first = await refresh(token);
     expect(first.status).toBe(200);
-    expect(clientLastUsed()).toBe(issuedAt);
+    expect(await clientLastUsed()).toBe(issuedAt);
     ctx.advance(120_000);
     const second = await refresh(first.body!.refresh_token as string);
     expect(second.status).toBe(200);
-    expect(clientLastUsed()).toBe(ctx.now());
+    expect(await clientLastUsed()).toBe(ctx.now());
     // The grant's last use is batched: written by the flush, not by the request.
-    expect(grantLastUsed(grantId)).toBe(issuedAt);
+    expect(await grantLastUsed(grantId)).toBe(issuedAt);
     await flushLastUsed(ctx);
-    expect(grantLastUsed(grantId)).toBe(ctx.now());
+    expect(await grantLastUsed(grantId)).toBe(ctx.now());
   });
 
   it("a refresh that fails still marks the client that authenticated as used", async () => {
@@ -54,17 +54,17 @@ describe("last used after the token endpoint", () => {
     const widened = await refresh(token, { scope: "mcp:tools admin" });
     expect(widened.status).toBe(400);
     expect(widened.body!.error).toBe("invalid_scope");
-    expect(clientLastUsed()).toBe(ctx.now());
+    expect(await clientLastUsed()).toBe(ctx.now());
     // Answered from a committed transaction: an unknown token.
     ctx.advance(120_000);
     const unknown = await refresh("tgr_not-a-token");
     expect(unknown.body!.error).toBe("invalid_grant");
-    expect(clientLastUsed()).toBe(ctx.now());
+    expect(await clientLastUsed()).toBe(ctx.now());
     // Thrown before the transaction: the refresh_token parameter is missing.
     ctx.advance(120_000);
     const missing = await postForm(server.url, "/token", { grant_type: "refresh_token", client_id: clientId });
     expect(missing.body!.error).toBe("invalid_request");
-    expect(clientLastUsed()).toBe(ctx.now());
+    expect(await clientLastUsed()).toBe(ctx.now());
   });
 
   it("a refresh whose family or grant is gone is refused (the joined read's missing rows)", async () => {

@@ -272,7 +272,7 @@ describe("OpenID Connect sign-in against a provider on 127.0.0.1", () => {
         const { authorizeUrl, cookies } = await start(linking);
         const response = await callback(linking, await idp.complete(authorizeUrl, "boss@company.test"), cookies);
         expect(await signedInUser(linking, response)).toMatchObject({ id: owner.id, role: "owner" });
-        expect(linking.db.select().from(identities).where(eq(identities.userId, owner.id)).all()).toHaveLength(1);
+        expect(await linking.db.select().from(identities).where(eq(identities.userId, owner.id))).toHaveLength(1);
       } finally {
         linking.cleanup();
       }
@@ -286,7 +286,7 @@ describe("OpenID Connect sign-in against a provider on 127.0.0.1", () => {
         const { authorizeUrl, cookies } = await start(linking);
         const response = await callback(linking, await idp.complete(authorizeUrl, "victim@company.test"), cookies);
         expectRefused(response, "unverified");
-        expect(linking.db.select().from(identities).all()).toHaveLength(0);
+        expect(await linking.db.select().from(identities)).toHaveLength(0);
       } finally {
         linking.cleanup();
       }

@@ -117,7 +117,7 @@ describe("store.transaction on SQLite", () => {
         await tx.insert(probe).values({ id: 1 });
         await tx.insert(probe).values({ id: 1 });
       }),
-    ).rejects.toMatchObject({ cause: { code: "SQLITE_CONSTRAINT_PRIMARYKEY" } });
+    ).rejects.toMatchObject({ code: "SQLITE_CONSTRAINT_PRIMARYKEY" });
     expect(committed()).toEqual([]);
     expect(sqliteOf(ctx).inTransaction).toBe(false);
   });
