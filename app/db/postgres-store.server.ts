@@ -10,12 +10,13 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import {
+  DrizzleQueryError,
   createTableRelationsHelpers,
   extractTablesRelationalConfig,
   type ExtractTablesWithRelations,
   type RelationalSchemaConfig,
 } from "drizzle-orm";
-import { drizzle, NodePgDatabase, NodePgSession } from "drizzle-orm/node-postgres";
+import { drizzle, NodePgDatabase, NodePgPreparedQuery, NodePgSession } from "drizzle-orm/node-postgres";
 import { PgDialect } from "drizzle-orm/pg-core";
 import type pg from "pg";
 import { postgresHotSql } from "./hot-postgres.server";
@@ -37,6 +38,20 @@ type Frame = { client: pg.PoolClient; open: boolean; tail: Promise<unknown> };
 
 const frames = new AsyncLocalStorage<Frame>();
 const noop = () => {};
+
+// As on SQLite (sqlite-store.server.ts, decision 051): Drizzle wraps a failed statement as "Failed
+// query: <sql> params: <values>", and the values can be secrets' hashes or sealed secrets, which must
+// not reach logs or answers. The store lets PostgreSQL's own error (SQLSTATE, constraint) through.
+type QueryWithCache = (this: unknown, ...args: unknown[]) => Promise<unknown>;
+const preparedQuery = NodePgPreparedQuery.prototype as unknown as { queryWithCache: QueryWithCache };
+const wrappedQuery = preparedQuery.queryWithCache;
+preparedQuery.queryWithCache = async function (this: unknown, ...args: unknown[]) {
+  try {
+    return await wrappedQuery.apply(this, args);
+  } catch (error) {
+    throw error instanceof DrizzleQueryError && error.cause instanceof Error ? error.cause : error;
+  }
+};
 
 /** Attempts of a transaction PostgreSQL aborted for a concurrent one (serialization failure, deadlock). */
 export const MAX_TRANSACTION_ATTEMPTS = 5;
