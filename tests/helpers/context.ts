@@ -30,6 +30,8 @@ export type TestContext = Omit<AppContext, "store"> & {
    * dialect: for tests that count rows with SQL both dialects read alike.
    */
   countRows(sql: string, ...params: unknown[]): Promise<number>;
+  /** The rows of `sql` (with `?` placeholders, snake_case columns as named), on either dialect. */
+  queryRows<R = Record<string, unknown>>(sql: string, ...params: unknown[]): Promise<R[]>;
   /** Moves the test clock. */
   advance(ms: number): void;
   setNow(ms: number): void;
@@ -73,6 +75,10 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
   };
   if (onPostgres) {
     const { store, url } = takePostgresTestStore();
+    const queryPostgres = async (sql: string, params: unknown[]) => {
+      let n = 0;
+      return (await store.pool.query<Record<string, unknown>>(sql.replace(/\?/g, () => `$${++n}`), params)).rows;
+    };
     Object.defineProperty(store, "sqlite", {
       get() {
         throw new Error("ctx.store.sqlite: this test reads or writes the SQLite connection directly (SQLite-only test code)");
@@ -83,10 +89,10 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
       store: store as TestStore,
       databaseEnv: { TOOLGATE_DATABASE_URL: url },
       async countRows(sql, ...params) {
-        let n = 0;
-        const { rows } = await store.pool.query<Record<string, unknown>>(sql.replace(/\?/g, () => `$${++n}`), params);
-        return Number(Object.values(rows[0] ?? {})[0] ?? 0);
+        const [row] = await queryPostgres(sql, params);
+        return Number(Object.values(row ?? {})[0] ?? 0);
       },
+      queryRows: <R,>(sql: string, ...params: unknown[]) => queryPostgres(sql, params) as Promise<R[]>,
       ...controls,
       cleanup() {
         releasePostgresTestStore(store);
@@ -102,6 +108,9 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
     async countRows(sql, ...params) {
       const row = store.sqlite.prepare(sql).get(...params) as Record<string, unknown> | undefined;
       return Number(Object.values(row ?? {})[0] ?? 0);
+    },
+    async queryRows<R>(sql: string, ...params: unknown[]) {
+      return store.sqlite.prepare(sql).all(...params) as R[];
     },
     ...controls,
     cleanup() {
