@@ -9,7 +9,7 @@ import { createAppContext, DATABASE_FILE, type AppContext } from "~/context.serv
 import { openStore } from "~/db/client.server";
 import type { Store } from "~/db/store.server";
 import { createLogger } from "~/utils/log.server";
-import { onPostgres, releasePostgresTestStore, takePostgresTestStore } from "./postgres-store";
+import { onPostgres, postgresStoreOn, releasePostgresTestStore, takePostgresTestStore } from "./postgres-store";
 
 /**
  * Tests may reach the SQLite connection (`ctx.store.sqlite`) to seed or inspect rows directly. In
@@ -30,6 +30,8 @@ export type TestContext = Omit<AppContext, "store"> & {
    * dialect: for tests that count rows with SQL both dialects read alike.
    */
   countRows(sql: string, ...params: unknown[]): Promise<number>;
+  /** A second store on the same database (another connection or pool), standing for another replica. */
+  openReplicaStore(): Store;
   /** The rows of `sql` (with `?` placeholders, snake_case columns as named), on either dialect. */
   queryRows<R = Record<string, unknown>>(sql: string, ...params: unknown[]): Promise<R[]>;
   /** Moves the test clock. */
@@ -93,6 +95,7 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
         return Number(Object.values(row ?? {})[0] ?? 0);
       },
       queryRows: <R,>(sql: string, ...params: unknown[]) => queryPostgres(sql, params) as Promise<R[]>,
+      openReplicaStore: () => postgresStoreOn(url),
       ...controls,
       cleanup() {
         releasePostgresTestStore(store);
@@ -112,6 +115,7 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
     async queryRows<R>(sql: string, ...params: unknown[]) {
       return store.sqlite.prepare(sql).all(...params) as R[];
     },
+    openReplicaStore: () => openStore(path.join(dir, DATABASE_FILE)),
     ...controls,
     cleanup() {
       store.sqlite.close();

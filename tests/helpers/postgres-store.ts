@@ -39,11 +39,15 @@ export function takePostgresTestStore(): { store: PostgresStore; url: string } {
   const name = ready.shift();
   if (!name) throw new Error(`more than ${READY} PostgreSQL test contexts in one test: raise READY in tests/helpers/postgres-store.ts`);
   const url = withDatabase(postgresAdminUrl(), name);
+  return { store: postgresStoreOn(url), url };
+}
+
+/** A store with its own pool on an existing, migrated database (synchronous: no connection yet). */
+export function postgresStoreOn(url: string): PostgresStore {
   const pool = new pg.Pool({ connectionString: url, max: 5 });
   pool.on("error", () => {});
   const db = drizzle(pool, { schema: pgSchema }) as PgDb;
-  const store = createPostgresStore({ db, pool, target: parseDatabaseUrl(url), close: () => pool.end() });
-  return { store, url };
+  return createPostgresStore({ db, pool, target: parseDatabaseUrl(url), close: () => pool.end() });
 }
 
 /** Closes a test store without waiting (cleanup() is synchronous); the file's afterAll waits. */
