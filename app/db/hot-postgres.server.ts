@@ -14,6 +14,7 @@
  */
 import type { QueryConfig, QueryResultRow } from "pg";
 import type * as H from "./hot.server";
+import { secondsUntilToken } from "./hot.server";
 import type { Queryable } from "./postgres-store.server";
 import type { Db } from "./store.server";
 
@@ -21,6 +22,22 @@ type Statement = (values: unknown[]) => QueryConfig;
 const named =
   (name: string, text: string): Statement =>
   (values) => ({ name: `tg_${name}`, text, values });
+
+// Rate-limit buckets (decision 055), as in hot-sqlite.server.ts: least/greatest for min/max.
+const TAKE_RATE_LIMIT_TOKEN = named(
+  "take_rate_limit_token",
+  `insert into rate_limit_buckets as b (key, milli_tokens, updated_at) values ($1, $2::bigint - 1000, $3::bigint)
+   on conflict (key) do update
+      set milli_tokens = least($2::bigint, b.milli_tokens + greatest(0, least($3::bigint - b.updated_at, 86400000)) * $4::bigint / 60) - 1000,
+          updated_at = greatest(b.updated_at, $3::bigint)
+    where least($2::bigint, b.milli_tokens + greatest(0, least($3::bigint - b.updated_at, 86400000)) * $4::bigint / 60) >= 1000
+   returning milli_tokens as "milliTokens"`,
+);
+const RATE_LIMIT_BUCKET = named(
+  "rate_limit_bucket",
+  `select milli_tokens as "milliTokens", updated_at as "updatedAt" from rate_limit_buckets where key = $1`,
+);
+const DELETE_IDLE_RATE_LIMIT_BUCKETS = named("delete_idle_rate_limit_buckets", "delete from rate_limit_buckets where updated_at < $1");
 
 // Replay guard (decision 050): the check and the claim are one write.
 const CLAIM_REPLAY_KEY = named(
@@ -245,6 +262,11 @@ export function postgresHotSql(queryableOf: (db: Db) => Queryable, pool: Queryab
     return row ? Object.values(row)[0] : undefined;
   };
   return {
+    takeRateLimitToken: async (db, key, burst, perMinute, now) => {
+      if (await get(db, TAKE_RATE_LIMIT_TOKEN, key, burst * 1000, now, perMinute)) return 0;
+      return secondsUntilToken(await get<H.RateLimitBucketRow>(db, RATE_LIMIT_BUCKET, key), burst, perMinute, now);
+    },
+    deleteIdleRateLimitBuckets: (db, before) => changes(db, DELETE_IDLE_RATE_LIMIT_BUCKETS, before),
     claimReplayKey: async (db, key, expiresAt, now) => (await changes(db, CLAIM_REPLAY_KEY, key, expiresAt, now)) === 1,
     deleteExpiredReplayKeys: (db, now) => changes(db, DELETE_EXPIRED_REPLAY_KEYS, now),
     insertShownOnce: (db, r) => run(db, INSERT_SHOWN_ONCE, r.refHash, r.userId, r.purpose, r.secretEnc, r.createdAt, r.expiresAt),

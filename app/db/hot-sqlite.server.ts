@@ -5,6 +5,7 @@
  * to; on SQLite's one connection that is told by the async context, so it is not needed here.
  */
 import type * as H from "./hot.server";
+import { secondsUntilToken } from "./hot.server";
 import type { SqliteConnection } from "./sqlite-store.server";
 
 // Replay guard (decision 050): the check and the claim are one write.
@@ -126,6 +127,17 @@ const ACTIVITY_CLIENTS = `with recursive c(id) as (
 select c.id as id, oc.client_name as name, oc.kind as kind, oc.redirect_uris as redirectUris
   from c left join oauth_clients oc on oc.id = c.id where c.id is not null limit @limit`;
 
+// A token bucket in thousandths of a request: refilled by the elapsed milliseconds (at most a day's,
+// never negative) times perMinute / 60; one upsert that only writes when a whole request is there.
+const TAKE_RATE_LIMIT_TOKEN = `insert into rate_limit_buckets as b (key, milli_tokens, updated_at) values (@key, @burst - 1000, @now)
+  on conflict (key) do update
+     set milli_tokens = min(@burst, b.milli_tokens + max(0, min(@now - b.updated_at, 86400000)) * @perMinute / 60) - 1000,
+         updated_at = max(b.updated_at, @now)
+   where min(@burst, b.milli_tokens + max(0, min(@now - b.updated_at, 86400000)) * @perMinute / 60) >= 1000
+  returning milli_tokens as milliTokens`;
+const RATE_LIMIT_BUCKET = "select milli_tokens as milliTokens, updated_at as updatedAt from rate_limit_buckets where key = ?";
+const DELETE_IDLE_RATE_LIMIT_BUCKETS = "delete from rate_limit_buckets where updated_at < ?";
+
 export function sqliteHotSql(c: SqliteConnection): H.HotSql {
   const get = <R>(sql: string, ...params: unknown[]) => c.run(() => c.statement<unknown[], R>(sql).get(...params));
   const all = <R>(sql: string, ...params: unknown[]) => c.run(() => c.statement<unknown[], R>(sql).all(...params));
@@ -139,6 +151,11 @@ export function sqliteHotSql(c: SqliteConnection): H.HotSql {
     return row ? Object.values(row)[0] : undefined;
   };
   return {
+    takeRateLimitToken: async (_db, key, burst, perMinute, now) => {
+      if (await get(TAKE_RATE_LIMIT_TOKEN, { key, burst: burst * 1000, now, perMinute })) return 0;
+      return secondsUntilToken(await get<H.RateLimitBucketRow>(RATE_LIMIT_BUCKET, key), burst, perMinute, now);
+    },
+    deleteIdleRateLimitBuckets: (_db, before) => changes(DELETE_IDLE_RATE_LIMIT_BUCKETS, before),
     claimReplayKey: async (_db, key, expiresAt, now) => (await changes(CLAIM_REPLAY_KEY, key, expiresAt, now)) === 1,
     deleteExpiredReplayKeys: (_db, now) => changes(DELETE_EXPIRED_REPLAY_KEYS, now),
     insertShownOnce: (_db, r) => run(INSERT_SHOWN_ONCE, r.refHash, r.userId, r.purpose, r.secretEnc, r.createdAt, r.expiresAt),

@@ -114,11 +114,30 @@ export type ServerForMetadataRow = { id: string; name: string; dpopRequired: num
 export type ActivityClientRow = { id: string; name: string | null; kind: "registered" | "metadata_document" | null; redirectUris: string | null };
 export type ServerUpstreamRow = { signingSecretEnc: string; baseUrl: string | null; apiAuth: string | null; apiSecretEnc: string | null };
 
+export type RateLimitBucketRow = { milliTokens: number; updatedAt: number };
+
+/** Seconds until the bucket holds a whole request again (at least 1), as both dialects answer a refusal. */
+export function secondsUntilToken(bucket: RateLimitBucketRow | undefined, burst: number, perMinute: number, now: number): number {
+  const perMs = perMinute / 60_000;
+  const elapsed = bucket ? Math.max(0, Math.min(now - bucket.updatedAt, 86_400_000)) : 0;
+  const tokens = bucket ? Math.min(burst, bucket.milliTokens / 1000 + elapsed * perMs) : burst;
+  return Math.max(1, Math.ceil((1 - tokens) / perMs / 1000));
+}
+
 export interface HotSql {
   // Replay guard (decision 050).
   /** Claims `key` until `expiresAt`; true when unclaimed or only claimed by an expired use. */
   claimReplayKey(db: Db, key: string, expiresAt: number, now: number): Promise<boolean>;
   deleteExpiredReplayKeys(db: Db, now: number): Promise<number>;
+
+  // Rate-limit buckets shared by replicas (decision 055).
+  /**
+   * Takes one request from the token bucket `key` (`burst` requests, refilled at `perMinute`):
+   * 0 when allowed, else the seconds until a request would be. One statement when allowed.
+   */
+  takeRateLimitToken(db: Db, key: string, burst: number, perMinute: number, now: number): Promise<number>;
+  /** Deletes buckets untouched since `before` (full again by then). */
+  deleteIdleRateLimitBuckets(db: Db, before: number): Promise<number>;
 
   // Secrets shown once (decision 034).
   insertShownOnce(db: Db, row: { refHash: string; userId: string; purpose: string; secretEnc: string; createdAt: number; expiresAt: number }): Promise<void>;

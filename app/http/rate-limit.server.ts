@@ -1,8 +1,11 @@
 /**
  * Per-address rate limits for the endpoints people and clients hit before they hold a token.
- * Token buckets in memory (one process serves the app). A refused request gets 429 with
- * Retry-After: never 400 or 401, which send OAuth clients into re-authorization loops.
+ * Token buckets: in memory when one process serves the app (SQLite), in the shared database when
+ * several replicas do (PostgreSQL, docs/decisions/055), so a client cannot multiply its budget by
+ * the number of replicas. A refused request gets 429 with Retry-After: never 400 or 401, which
+ * send OAuth clients into re-authorization loops.
  */
+import type { AppContext } from "~/context.server";
 import { matchPageRoute, pagePathname, protocolPathname, type PageRoute } from "./request-target.server";
 
 export type Limit = { /** bucket size */ burst: number; /** tokens added per minute */ perMinute: number };
@@ -20,6 +23,18 @@ export type LimitName = keyof typeof DEFAULT_LIMITS;
 
 type Bucket = { tokens: number; updatedAt: number };
 
+/** Buckets kept in a database every replica shares: takes one token, answers as `take` does. */
+export type SharedBuckets = (id: string, limit: Limit, now: number) => Promise<number>;
+
+/**
+ * The buckets every replica shares, on PostgreSQL; none on SQLite, whose one process keeps them in
+ * memory (no database write per limited request).
+ */
+export function sharedBucketsOf(ctx: AppContext): SharedBuckets | undefined {
+  if (ctx.store.dialect !== "postgres") return undefined;
+  return (id, limit, now) => ctx.store.hot.takeRateLimitToken(ctx.db, id, limit.burst, limit.perMinute, now);
+}
+
 export class RateLimiter {
   private buckets = new Map<string, Bucket>();
   private lastSweep = 0;
@@ -27,12 +42,17 @@ export class RateLimiter {
   constructor(
     private readonly limits: Record<LimitName, Limit> = DEFAULT_LIMITS,
     private readonly now: () => number = Date.now,
+    private readonly shared?: SharedBuckets,
   ) {}
 
-  /** Takes one token for `name` and `key`; returns 0 when allowed, else seconds to wait. */
-  take(name: LimitName, key: string): number {
+  /**
+   * Takes one token for `name` and `key`; 0 when allowed, else seconds to wait. In memory the
+   * answer is immediate; shared buckets answer after one database statement.
+   */
+  take(name: LimitName, key: string): number | Promise<number> {
     const limit = this.limits[name];
     const now = this.now();
+    if (this.shared) return this.shared(`${name}|${key}`, limit, now);
     this.sweep(now);
     const id = `${name}\0${key}`;
     const refillPerMs = limit.perMinute / 60_000;

@@ -11,7 +11,7 @@ import { clientAddressOf, isTrusted } from "./client-address.server";
 import { json } from "./headers.server";
 import { nodeProtocolRequest } from "./node-request.server";
 import { markDraining, runShutdownHooks } from "./lifecycle.server";
-import { DEFAULT_LIMITS, limitFor, limitKey, RateLimiter, rateLimitedResponse } from "./rate-limit.server";
+import { DEFAULT_LIMITS, limitFor, limitKey, RateLimiter, rateLimitedResponse, sharedBucketsOf } from "./rate-limit.server";
 import { checkPageForm } from "./page-form.server";
 import type { ProtocolAnswer, RequestInfo } from "./protocol.server";
 import { checkRequestTarget, protocolPathname } from "./request-target.server";
@@ -80,7 +80,7 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
 
   // Keyed by the client address below (X-Forwarded-For only from trusted proxies), so one client
   // cannot spend another's budget by forging the header.
-  const limiter = ctx.config.rateLimit ? new RateLimiter(DEFAULT_LIMITS, () => ctx.now()) : undefined;
+  const limiter = ctx.config.rateLimit ? new RateLimiter(DEFAULT_LIMITS, () => ctx.now(), sharedBucketsOf(ctx)) : undefined;
 
   const hsts = publicUrl.protocol === "https:";
 
@@ -139,16 +139,29 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       // 429 with Retry-After, never 400/401 (which send OAuth clients into re-authorization loops).
       const limitName = limiter ? limitFor(req.method ?? "GET", checked.target, (path) => isProtocolPath(path, options.routes)) : null;
       const wait = limitName ? limiter!.take(limitName, limitKey(info.clientAddress)) : 0;
-      if (wait > 0) return respond(() => rateLimitedResponse(wait), req, res, info);
-      const protocol = matchProtocolRoute(pathname, options.routes);
-      if (protocol) return serveProtocol(protocol.route, protocol.match, pathname, req, res, info);
-      // Only a path that can name a file of public/ (under /build/, or a last segment with a dot,
-      // like /favicon.ico) goes through express.static, which costs a stat() per request; pages
-      // go straight to Remix.
-      if (!mayBeStaticFile(pathname)) return respond(pages, req, res, info);
-      files(req as express.Request, res as express.Response, () => respond(pages, req, res, info));
+      if (typeof wait === "number") return route(wait, pathname, req, res, info);
+      // Shared buckets (several replicas): one database statement first. If the database cannot
+      // answer, the request goes on unlimited and meets the same database in its handler.
+      wait.then(
+        (seconds) => route(seconds, pathname, req, res, info),
+        (error: unknown) => {
+          ctx.logger.warn("rate limit could not be checked", { error });
+          route(0, pathname, req, res, info);
+        },
+      );
     });
   });
+
+  function route(wait: number, pathname: string, req: http.IncomingMessage, res: http.ServerResponse, info: RequestInfo): void {
+    if (wait > 0) return respond(() => rateLimitedResponse(wait), req, res, info);
+    const protocol = matchProtocolRoute(pathname, options.routes);
+    if (protocol) return serveProtocol(protocol.route, protocol.match, pathname, req, res, info);
+    // Only a path that can name a file of public/ (under /build/, or a last segment with a dot,
+    // like /favicon.ico) goes through express.static, which costs a stat() per request; pages
+    // go straight to Remix.
+    if (!mayBeStaticFile(pathname)) return respond(pages, req, res, info);
+    files(req as express.Request, res as express.Response, () => respond(pages, req, res, info));
+  }
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 120_000;

@@ -24,7 +24,11 @@ export type CleanupReport = {
   clientLogos: number;
   shownOnceSecrets: number;
   replayKeys: number;
+  rateLimitBuckets: number;
 };
+
+/** A rate-limit bucket untouched this long is full again (every limit refills within minutes). */
+const IDLE_BUCKET_MS = 3600 * 1000;
 
 export async function runOAuthCleanup(ctx: AppContext): Promise<CleanupReport> {
   const { accessTokens, authorizationCodes, authorizationRequests, refreshTokens, sessions, tokenFamilies } = ctx.store.tables;
@@ -46,6 +50,8 @@ export async function runOAuthCleanup(ctx: AppContext): Promise<CleanupReport> {
       shownOnceSecrets: await deleteExpiredShownOnce(ctx),
       // One-time jtis past their expiry: the values they guard are refused as expired already.
       replayKeys: await deleteExpiredReplayKeys(ctx),
+      // Shared buckets (PostgreSQL) of addresses gone quiet: a missing bucket is a full one.
+      rateLimitBuckets: await ctx.store.hot.deleteIdleRateLimitBuckets(tx, now - IDLE_BUCKET_MS),
     };
     // A family with no token left (all expired and purged) is history; its grant keeps the record.
     report.tokenFamilies = (

@@ -41,6 +41,8 @@ export type ReplicaSet = {
 export type ReplicaOptions = {
   count: number;
   databaseUrl: string;
+  /** The balancer's port (so a test can know PUBLIC_URL before the replicas start); free one if unset. */
+  port?: number;
   env?: Record<string, string>;
 };
 
@@ -61,7 +63,7 @@ async function waitHealthy(port: number, child: ChildProcess, output: () => stri
 
 /** Starts `count` replicas (all at once, so their migrations race as in a real rollout) and the balancer. */
 export async function startReplicas(options: ReplicaOptions): Promise<ReplicaSet> {
-  const lbPort = await freePort();
+  const lbPort = options.port ?? (await freePort());
   const url = `http://localhost:${lbPort}`;
   const secrets = JSON.stringify({ sessionSecret: randomBytes(32).toString("base64url"), dataKey: randomBytes(32).toString("base64url") }, null, 2);
   const baseEnv = {

@@ -220,7 +220,7 @@ describe("periodic cleanup", () => {
     await ctx.db.update(oauthClients).set({ lastUsedAt: ctx.now() }).where(eq(oauthClients.id, used));
     ctx.advance(2 * DAY);
     const report = await runOAuthCleanup(ctx);
-    expect(report).toEqual({ clients: 1, authorizationRequests: 1, authorizationCodes: 1, accessTokens: 0, refreshTokens: 0, tokenFamilies: 0, sessions: 0, clientLogos: 0, shownOnceSecrets: 0, replayKeys: 0 });
+    expect(report).toEqual({ clients: 1, authorizationRequests: 1, authorizationCodes: 1, accessTokens: 0, refreshTokens: 0, tokenFamilies: 0, sessions: 0, clientLogos: 0, shownOnceSecrets: 0, replayKeys: 0, rateLimitBuckets: 0 });
     const left = (await ctx.db.select({ id: oauthClients.id }).from(oauthClients)).map((r) => r.id).sort();
     expect(left).toEqual([used, granted].sort());
     expect((await ctx.db.select().from(authorizationCodes))).toHaveLength(0);

@@ -68,6 +68,18 @@ const steps: [string, (s: Store) => Promise<unknown>][] = [
   ["claimReplayKey live", (s) => s.hot.claimReplayKey(s.db, "k1", T + 20, T + 5)],
   ["claimReplayKey expired", (s) => s.hot.claimReplayKey(s.db, "k1", T + 30, T + 10)],
   ["deleteExpiredReplayKeys", (s) => s.hot.deleteExpiredReplayKeys(s.db, T + 30)],
+  // A bucket of 2 refilled at 6 a minute (one per 10 s): two allowed, the third waits 10 s, then
+  // 5 s later 5, a refill past the burst is capped, an idle bucket is deleted.
+  ["takeRateLimitToken 1", (s) => s.hot.takeRateLimitToken(s.db, "register|a", 2, 6, T)],
+  ["takeRateLimitToken 2", (s) => s.hot.takeRateLimitToken(s.db, "register|a", 2, 6, T)],
+  ["takeRateLimitToken 3 refused", (s) => s.hot.takeRateLimitToken(s.db, "register|a", 2, 6, T)],
+  ["takeRateLimitToken later refused", (s) => s.hot.takeRateLimitToken(s.db, "register|a", 2, 6, T + 5_000)],
+  ["takeRateLimitToken refilled", (s) => s.hot.takeRateLimitToken(s.db, "register|a", 2, 6, T + 10_000)],
+  ["takeRateLimitToken other key", (s) => s.hot.takeRateLimitToken(s.db, "register|b", 2, 6, T)],
+  ["takeRateLimitToken after an hour", (s) => s.hot.takeRateLimitToken(s.db, "register|a", 2, 6, T + 3_600_000)],
+  ["takeRateLimitToken capped at the burst", (s) => s.hot.takeRateLimitToken(s.db, "register|a", 2, 6, T + 3_600_000)],
+  ["takeRateLimitToken capped, refused", (s) => s.hot.takeRateLimitToken(s.db, "register|a", 2, 6, T + 3_600_000)],
+  ["deleteIdleRateLimitBuckets", (s) => s.hot.deleteIdleRateLimitBuckets(s.db, T + 1)],
   ["insertShownOnce", (s) => s.hot.insertShownOnce(s.db, { refHash: "ref", userId: "u1", purpose: "p", secretEnc: "sec", createdAt: T, expiresAt: T + 60_000 })],
   ["takeShownOnce other purpose", (s) => s.hot.takeShownOnce(s.db, "ref", "u1", "q")],
   ["takeShownOnce", (s) => s.hot.takeShownOnce(s.db, "ref", "u1", "p")],
@@ -167,6 +179,9 @@ describe("HotSql: the same results on SQLite and PostgreSQL", () => {
       expect({ step: name, result: actual }).toEqual({ step: name, result: expected });
     }
     // The SQLite answers are the reference; a few are checked outright so that both cannot be wrong alike.
+    const answers = [];
+    for (const at of [0, 0, 0, 5_000, 10_000]) answers.push(await postgres.hot.takeRateLimitToken(postgres.db, "token|z", 2, 6, T + at));
+    expect(answers).toEqual([0, 0, 10, 5, 0]);
     expect((await sqlite.hot.grantedTools(sqlite.db, "g1", "s1")).map((t) => t.name)).toEqual(["B", "Zed", "_x", "b_tool"]);
     expect(await postgres.hot.accessTokenWithServer(postgres.db, "at2")).toMatchObject({ serverDpopRequired: 1, expiresAt: T + 1 });
     expect((await postgres.hot.activityClients(postgres.db, "s1", 10)).map((c) => c.id)).toEqual(["C0", "c1", "c2"]);
