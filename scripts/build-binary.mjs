@@ -70,9 +70,9 @@ try {
     external: ["@remix-run/dev"],
   });
 
-  // 2. Assets: the SQLite addon, the migrations and public/ (with the client build).
+  // 2. Assets: the SQLite addon, the migrations of both dialects and public/ (with the client build).
   const assets = { "addon/better_sqlite3.node": path.join(ROOT, "node_modules/better-sqlite3/build/Release/better_sqlite3.node") };
-  for (const folder of ["drizzle", "public"]) {
+  for (const folder of ["drizzle", "drizzle-postgres", "public"]) {
     for (const file of walk(path.join(ROOT, folder))) assets[path.relative(ROOT, file).split(path.sep).join("/")] = file;
   }
   if (!Object.keys(assets).some((k) => k.startsWith("public/build/"))) {

@@ -76,6 +76,7 @@ async function main() {
     const addon = path.join(root, "addon", "better_sqlite3.node");
     process.env.TOOLGATE_SQLITE_BINDING = addon;
     process.env.TOOLGATE_MIGRATIONS_DIR = path.join(root, "drizzle");
+    process.env.TOOLGATE_POSTGRES_MIGRATIONS_DIR = path.join(root, "drizzle-postgres");
     // Inside a single executable `require` only loads built-in modules. better-sqlite3 loads a
     // string `nativeBinding` through `__non_webpack_require__` when one exists (its bundler hook),
     // so a file-system require is provided for the extracted addon.

@@ -30,6 +30,11 @@ export type Command = {
   usage?: string;
   options: NonNullable<ParseArgsConfig["options"]>;
   standalone?: false;
+  /**
+   * Checked before any database is opened: throws (the message is the command's error, exit 1)
+   * when the command cannot run with this environment at all.
+   */
+  preflight?(env: Record<string, string | undefined>): void;
   run(args: CommandArgs): Promise<number>;
 };
 

@@ -73,6 +73,15 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   }
   // Log lines go to stderr except while serving, so a command's stdout is only its output.
   setLogOutput(name === "serve" ? "stdout" : "stderr");
+  if (!command.standalone && command.preflight) {
+    try {
+      command.preflight(env);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      io.err(parsed.values.json ? JSON.stringify({ error: message }) + "\n" : `Error: ${message}\n`);
+      return 1;
+    }
+  }
   let ctx: AppContext | undefined;
   let config;
   try {

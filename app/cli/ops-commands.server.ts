@@ -63,8 +63,9 @@ export const opsCommands: Record<string, Command> = {
     summary: "Copy the database (online, safe while serving) and its secrets file",
     usage: "--to FILE [--force]",
     options: { to: { type: "string" }, force: { type: "boolean" } },
+    // Refused before connecting: PostgreSQL data is not a file this command can copy.
+    preflight: refuseSqliteBackupOnPostgres,
     async run(args) {
-      refuseSqliteBackupOnPostgres(args.env);
       const result = await backupTo(args.ctx, requireString(args.values, "to"), { force: Boolean(args.values.force) });
       print(
         args,

