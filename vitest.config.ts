@@ -1,14 +1,58 @@
 import { fileURLToPath } from "node:url";
-import { defineConfig } from "vitest/config";
+import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
+
+const alias = { "~": fileURLToPath(new URL("./app", import.meta.url)) };
+const shared = {
+  globalSetup: ["tests/setup/global-setup.ts", "tests/helpers/postgres-global-setup.ts"],
+  setupFiles: ["tests/setup/fail-on-console.ts"],
+  pool: "forks" as const,
+  testTimeout: 30_000,
+  hookTimeout: 60_000,
+};
+
+/**
+ * Integration files that test SQLite-only mechanics, or that already run on PostgreSQL on their
+ * own: left out of the `postgres` project (each with its reason).
+ */
+const SQLITE_ONLY = [
+  // WAL checkpoint threshold: a SQLite pragma.
+  "tests/integration/db-wal-checkpoint.test.ts",
+  // Group commit internals: PostgreSQL's groupTransaction is a plain transaction.
+  "tests/integration/db-group-commit.test.ts",
+  // `toolgate backup` uses SQLite's online backup API; on PostgreSQL it points to pg_dump.
+  "tests/integration/ops-backup.test.ts",
+  // Upgrades a SQLite fixture file from earlier versions.
+  "tests/integration/upgrade.test.ts",
+  // The bench seeds a SQLite file directly.
+  "tests/integration/bench-seed.test.ts",
+  // The SQLite store's own guard (one connection, interleaving); store-postgres.test.ts covers PostgreSQL's.
+  "tests/integration/store-transactions.test.ts",
+  // These open their own PostgreSQL databases (and SQLite files) whatever the project.
+  "tests/integration/postgres-*.test.ts",
+  "tests/integration/store-postgres.test.ts",
+  "tests/integration/store-hot-sql.test.ts",
+];
+
+const projects: TestProjectInlineConfiguration[] = [
+  {
+    resolve: { alias },
+    test: { ...shared, name: "sqlite", include: ["app/**/*.test.ts", "tests/integration/**/*.test.ts"] },
+  },
+  {
+    resolve: { alias },
+    test: {
+      ...shared,
+      name: "postgres",
+      include: ["tests/integration/**/*.test.ts"],
+      exclude: SQLITE_ONLY,
+      globalSetup: [...shared.globalSetup, "tests/setup/postgres-template.ts"],
+      setupFiles: [...shared.setupFiles, "tests/setup/postgres-store.ts"],
+      env: { TOOLGATE_TEST_STORE: "postgres" },
+    },
+  },
+];
 
 export default defineConfig({
-  resolve: { alias: { "~": fileURLToPath(new URL("./app", import.meta.url)) } },
-  test: {
-    include: ["app/**/*.test.ts", "tests/integration/**/*.test.ts"],
-    globalSetup: ["tests/setup/global-setup.ts", "tests/helpers/postgres-global-setup.ts"],
-    setupFiles: ["tests/setup/fail-on-console.ts"],
-    pool: "forks",
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
-  },
+  resolve: { alias },
+  test: { projects },
 });

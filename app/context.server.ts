@@ -3,6 +3,8 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Config } from "./config.server";
 import { openStore } from "./db/client.server";
+import { openPostgresStore } from "./db/postgres-store.server";
+import { postgresSettingsFromEnv } from "./db/postgres.server";
 import type { Db, Store } from "./db/store.server";
 import { createLogger, type Logger } from "./utils/log.server";
 
@@ -52,6 +54,10 @@ export function loadSecrets(config: Config): Secrets {
   };
 }
 
+/**
+ * The context on the SQLite file in the data folder, or on `overrides.store` when given (see
+ * openAppContext for the choice of database).
+ */
 export function createAppContext(config: Config, overrides: Partial<AppContext> = {}): AppContext {
   const store = overrides.store ?? openStore(path.join(config.dataDir, DATABASE_FILE));
   return {
@@ -62,4 +68,25 @@ export function createAppContext(config: Config, overrides: Partial<AppContext> 
     logger: overrides.logger ?? createLogger(config.logLevel),
     now: overrides.now ?? Date.now,
   };
+}
+
+/**
+ * The context on the configured database: PostgreSQL when TOOLGATE_DATABASE_URL is set (connected
+ * and migrated; failures are DatabaseStartError, whose message is for the operator as is), else the
+ * SQLite file in the data folder.
+ */
+export async function openAppContext(
+  config: Config,
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<AppContext> = {},
+): Promise<AppContext> {
+  const settings = overrides.store ? null : postgresSettingsFromEnv(env);
+  if (!settings) return createAppContext(config, overrides);
+  const store = await openPostgresStore(settings);
+  try {
+    return createAppContext(config, { ...overrides, store });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
 }

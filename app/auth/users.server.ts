@@ -1,7 +1,7 @@
 import { count, eq } from "drizzle-orm";
 import { z } from "zod";
 import type { AppContext } from "~/context.server";
-import { databaseErrorMessage } from "~/db/errors.server";
+import { isUniqueViolation } from "~/db/errors.server";
 import type { Tx } from "~/db/store.server";
 import { hashPassword, newId } from "~/utils/crypto.server";
 
@@ -71,7 +71,7 @@ export async function createUser(
       await options.alsoWrite?.(tx, row.id);
     });
   } catch (error) {
-    if (/UNIQUE constraint failed: users\.email/.test(databaseErrorMessage(error))) {
+    if (isUniqueViolation(error, { name: "users_email_unique", sqliteColumns: "users.email" })) {
       throw new UserExistsError(`A user with the email ${email} already exists`);
     }
     throw error;

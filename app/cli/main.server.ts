@@ -2,7 +2,8 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import type { ServerBuild } from "@remix-run/node";
 import { ConfigError, parseConfig } from "~/config.server";
-import { createAppContext, type AppContext } from "~/context.server";
+import { openAppContext, type AppContext } from "~/context.server";
+import { DatabaseStartError } from "~/db/postgres.server";
 import { setLogOutput } from "~/utils/log.server";
 import { UsageError, type CliIo } from "./command.server";
 import { commands } from "./commands.server";
@@ -80,11 +81,16 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       const publicUrl = effectivePublicUrl(config, env, (line) => io.err(`${line}\n`));
       if (publicUrl !== config.publicUrl) config = { ...config, publicUrl, secureCookies: publicUrl.startsWith("https:") };
     }
-    if (!command.standalone) ctx = createAppContext(config);
+    if (!command.standalone) ctx = await openAppContext(config, env);
   } catch (error) {
     if (error instanceof ConfigError) {
       io.err(`${error.message}\n`);
       return 2;
+    }
+    // A bad TOOLGATE_DATABASE_URL or a database that cannot be reached: the message says it all.
+    if (error instanceof DatabaseStartError) {
+      io.err(`${error.message}\n`);
+      return 1;
     }
     throw error;
   }

@@ -17,6 +17,8 @@ export type BackupResult = { file: string; secretsFile: string; bytes: number; p
  * cannot sign tool calls after a restore.
  */
 export async function backupTo(ctx: AppContext, target: string, options: { force?: boolean } = {}): Promise<BackupResult> {
+  // SQLite's online backup API; a PostgreSQL database is backed up with its own tools.
+  if (ctx.store.dialect !== "sqlite") throw new Error("toolgate backup copies the SQLite database; on PostgreSQL use pg_dump, and keep secrets.json");
   const file = path.resolve(target);
   const secretsFile = secretsFileFor(file);
   if (!options.force) {

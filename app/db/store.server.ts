@@ -4,6 +4,7 @@
  * so a second dialect can hand its own objects through the same interface.
  */
 import type Database from "better-sqlite3";
+import type pg from "pg";
 import type { SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
 import type * as schema from "./schema";
 import type { HotSql } from "./hot.server";
@@ -49,4 +50,13 @@ export interface SqliteStore extends StoreBase {
   readonly sqlite: Database.Database;
 }
 
-export type Store = SqliteStore;
+export interface PostgresStore extends StoreBase {
+  readonly dialect: "postgres";
+  /** The connection pool, for PostgreSQL-only operations and tests. */
+  readonly pool: pg.Pool;
+  /** Whether the database answers within `timeoutMs` (readiness); never throws. */
+  ping(timeoutMs?: number): Promise<boolean>;
+}
+
+/** Code that needs one dialect's own handle checks `store.dialect` first. */
+export type Store = SqliteStore | PostgresStore;

@@ -1,29 +1,39 @@
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import type { AppContext } from "~/context.server";
 import { findMigrationsFolder } from "~/db/client.server";
+import { findPostgresMigrationsFolder } from "~/db/postgres.server";
+import type { Store } from "~/db/store.server";
 import { isDraining } from "./lifecycle.server";
 import { jsonAnswer, NO_STORE, type ProtocolAnswer, type ProtocolHandler } from "./protocol.server";
 
 type Migration = { folderMillis: number; hash: string };
-let expected: Migration[] | undefined;
+const expected = new Map<Store["dialect"], Migration[]>();
 
-/** The migrations shipped with this version (drizzle/meta/_journal.json), read once. */
-function shippedMigrations(): Migration[] {
-  expected ??= readMigrationFiles({ migrationsFolder: findMigrationsFolder() }).map((m) => ({
-    folderMillis: m.folderMillis,
-    hash: m.hash,
-  }));
-  return expected;
+/** The migrations shipped with this version for the store's dialect (drizzle/ or drizzle-postgres/), read once. */
+function shippedMigrations(dialect: Store["dialect"]): Migration[] {
+  let migrations = expected.get(dialect);
+  if (!migrations) {
+    const migrationsFolder = dialect === "postgres" ? findPostgresMigrationsFolder() : findMigrationsFolder();
+    migrations = readMigrationFiles({ migrationsFolder }).map((m) => ({ folderMillis: m.folderMillis, hash: m.hash }));
+    expected.set(dialect, migrations);
+  }
+  return migrations;
 }
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
 
 /**
- * Ready = not shutting down, the database answers, and every shipped migration is recorded in
- * drizzle's __drizzle_migrations table (drizzle keys each migration by its folder timestamp).
+ * Ready = not shutting down, the database answers, and every shipped migration of the store's
+ * dialect is recorded in drizzle's __drizzle_migrations table (drizzle keys each migration by its
+ * folder timestamp). On PostgreSQL the database is a server that can go away: a ping with a short
+ * timeout answers first, so /readyz says 503 at once while it is down and 200 again when it returns.
  */
 export async function readiness(ctx: AppContext): Promise<Readiness> {
   if (isDraining()) return { ready: false, reason: "shutting down" };
+  if (ctx.store.dialect === "postgres" && !(await ctx.store.ping())) {
+    ctx.logger.warn("readiness check: database unavailable");
+    return { ready: false, reason: "database unavailable" };
+  }
   let applied: Set<number>;
   try {
     applied = new Set(await ctx.store.appliedMigrations());
@@ -31,7 +41,7 @@ export async function readiness(ctx: AppContext): Promise<Readiness> {
     ctx.logger.warn("readiness check: database unavailable", { error });
     return { ready: false, reason: "database unavailable" };
   }
-  const missing = shippedMigrations().filter((m) => !applied.has(m.folderMillis));
+  const missing = shippedMigrations(ctx.store.dialect).filter((m) => !applied.has(m.folderMillis));
   if (missing.length > 0) return { ready: false, reason: `${missing.length} migration(s) not applied` };
   return { ready: true };
 }

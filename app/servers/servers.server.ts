@@ -1,7 +1,7 @@
 import { and, asc, count, eq } from "drizzle-orm";
 import type { z } from "zod";
 import type { AppContext } from "~/context.server";
-import { databaseErrorMessage } from "~/db/errors.server";
+import { isUniqueViolation } from "~/db/errors.server";
 import type { mcpServers } from "~/db/schema";
 import { decryptText, encryptText, newId, randomToken } from "~/utils/crypto.server";
 import { baseUrlSchema } from "./api-credentials.server";
@@ -86,7 +86,7 @@ function checkEndpointBase(tools: ToolDefinition[], baseUrl: string | null, pref
 }
 
 const isUniqueToolName = (error: unknown) =>
-  /UNIQUE constraint failed: tools\.server_id, tools\.name/.test(databaseErrorMessage(error));
+  isUniqueViolation(error, { name: "tools_server_name_unique", sqliteColumns: "tools.server_id, tools.name" });
 
 /**
  * Creates a server and its tools in one transaction: a bad tool leaves nothing behind. Returns the

@@ -2,13 +2,38 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
+import type Database from "better-sqlite3";
 import { inject } from "vitest";
 import { parseConfig, type Config } from "~/config.server";
-import { DATABASE_FILE, type AppContext } from "~/context.server";
+import { createAppContext, DATABASE_FILE, type AppContext } from "~/context.server";
 import { openStore } from "~/db/client.server";
+import type { Store } from "~/db/store.server";
 import { createLogger } from "~/utils/log.server";
+import { onPostgres, postgresStoreOn, releasePostgresTestStore, takePostgresTestStore } from "./postgres-store";
 
-export type TestContext = AppContext & {
+/**
+ * Tests may reach the SQLite connection (`ctx.store.sqlite`) to seed or inspect rows directly. In
+ * the `postgres` project that property throws, naming the test as SQLite-bound, instead of being
+ * undefined.
+ */
+export type TestStore = Store & { readonly sqlite: Database.Database };
+
+export type TestContext = Omit<AppContext, "store"> & {
+  store: TestStore;
+  /**
+   * The environment that points a CLI run or a child process at this context's database:
+   * TOOLGATE_DATABASE_URL on PostgreSQL, nothing on SQLite (the data folder says it).
+   */
+  databaseEnv: Record<string, string>;
+  /**
+   * The first column of the first row of `sql` (with `?` placeholders) as a number, on either
+   * dialect: for tests that count rows with SQL both dialects read alike.
+   */
+  countRows(sql: string, ...params: unknown[]): Promise<number>;
+  /** A second store on the same database (another connection or pool), standing for another replica. */
+  openReplicaStore(): Store;
+  /** The rows of `sql` (with `?` placeholders, snake_case columns as named), on either dialect. */
+  queryRows<R = Record<string, unknown>>(sql: string, ...params: unknown[]): Promise<R[]>;
   /** Moves the test clock. */
   advance(ms: number): void;
   setNow(ms: number): void;
@@ -19,11 +44,13 @@ export type TestContext = AppContext & {
 
 /**
  * A real AppContext on its own SQLite file (a copy of the migrated template), with a controllable
- * clock and captured logs. Call `cleanup()` (or use `useTestContext`) when done.
+ * clock and captured logs. Call `cleanup()` (or use `useTestContext`) when done. In the `postgres`
+ * project (TOOLGATE_TEST_STORE=postgres) the store is on a fresh PostgreSQL database instead, and
+ * the data folder holds no database.
  */
 export function createTestContext(env: Record<string, string> = {}): TestContext {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-test-"));
-  fs.copyFileSync(inject("templateDb"), path.join(dir, DATABASE_FILE));
+  if (!onPostgres) fs.copyFileSync(inject("templateDb"), path.join(dir, DATABASE_FILE));
   const config: Config = parseConfig({
     PUBLIC_URL: "http://localhost:3000",
     TOOLGATE_DATA_DIR: dir,
@@ -32,23 +59,64 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
     TOOLGATE_RATE_LIMIT: "off",
     ...env,
   });
-  const store = openStore(path.join(dir, DATABASE_FILE));
   let now = Date.UTC(2026, 0, 1, 12, 0, 0);
   const logs: string[] = [];
-  return {
-    config,
-    db: store.db,
-    store,
+  const base = {
     secrets: { sessionSecret: randomBytes(32).toString("base64url"), dataKey: randomBytes(32) },
     logger: createLogger("debug", (line) => logs.push(line)),
     now: () => now,
-    advance(ms) {
+  };
+  const controls = {
+    advance(ms: number) {
       now += ms;
     },
-    setNow(ms) {
+    setNow(ms: number) {
       now = ms;
     },
     logs,
+  };
+  if (onPostgres) {
+    const { store, url } = takePostgresTestStore();
+    const queryPostgres = async (sql: string, params: unknown[]) => {
+      let n = 0;
+      return (await store.pool.query<Record<string, unknown>>(sql.replace(/\?/g, () => `$${++n}`), params)).rows;
+    };
+    Object.defineProperty(store, "sqlite", {
+      get() {
+        throw new Error("ctx.store.sqlite: this test reads or writes the SQLite connection directly (SQLite-only test code)");
+      },
+    });
+    return {
+      ...createAppContext(config, { ...base, store }),
+      store: store as TestStore,
+      databaseEnv: { TOOLGATE_DATABASE_URL: url },
+      async countRows(sql, ...params) {
+        const [row] = await queryPostgres(sql, params);
+        return Number(Object.values(row ?? {})[0] ?? 0);
+      },
+      queryRows: <R,>(sql: string, ...params: unknown[]) => queryPostgres(sql, params) as Promise<R[]>,
+      openReplicaStore: () => postgresStoreOn(url),
+      ...controls,
+      cleanup() {
+        releasePostgresTestStore(store);
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  const store = openStore(path.join(dir, DATABASE_FILE));
+  return {
+    ...createAppContext(config, { ...base, store }),
+    store,
+    databaseEnv: {},
+    async countRows(sql, ...params) {
+      const row = store.sqlite.prepare(sql).get(...params) as Record<string, unknown> | undefined;
+      return Number(Object.values(row ?? {})[0] ?? 0);
+    },
+    async queryRows<R>(sql: string, ...params: unknown[]) {
+      return store.sqlite.prepare(sql).all(...params) as R[];
+    },
+    openReplicaStore: () => openStore(path.join(dir, DATABASE_FILE)),
+    ...controls,
     cleanup() {
       store.sqlite.close();
       fs.rmSync(dir, { recursive: true, force: true });

@@ -4,7 +4,8 @@ import type { AddressInfo } from "node:net";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { createUser } from "~/auth/users.server";
-import { grants, grantTools, oauthClients } from "~/db/schema";
+import { eq } from "drizzle-orm";
+import { grants, grantTools, oauthClients, tools } from "~/db/schema";
 import { createFamily, mintTokens, type IssuedTokens } from "~/oauth/tokens.server";
 import { createServer } from "~/servers/servers.server";
 import { newId } from "~/utils/crypto.server";
@@ -113,9 +114,7 @@ export async function grantAccess(
   await ctx.db
     .insert(grants)
     .values({ id: grantId, userId: seeded.userId, clientId, serverId: seeded.serverId, scope, createdAt: now, updatedAt: now });
-  const toolRows = ctx.store.sqlite
-    .prepare("select id, name from tools where server_id = ?")
-    .all(seeded.serverId) as { id: string; name: string }[];
+  const toolRows = await ctx.db.select({ id: tools.id, name: tools.name }).from(tools).where(eq(tools.serverId, seeded.serverId));
   for (const tool of toolRows.filter((t) => toolNames.includes(t.name))) {
     await ctx.db.insert(grantTools).values({ grantId, toolId: tool.id });
   }

@@ -185,7 +185,7 @@ describe("npx toolgate audit export", () => {
     const code = await runCli(args, {
       build: {} as ServerBuild,
       root: process.cwd(),
-      env: { TOOLGATE_DATA_DIR: ctx.config.dataDir, TOOLGATE_LOG_LEVEL: "silent" },
+      env: { TOOLGATE_DATA_DIR: ctx.config.dataDir, TOOLGATE_LOG_LEVEL: "silent", ...ctx.databaseEnv },
       io: { out: (s) => void (out += s), err: (s) => void (err += s), readStdin: async () => "" },
     });
     return { code, out, err };

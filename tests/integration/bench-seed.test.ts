@@ -47,7 +47,7 @@ beforeAll(async () => {
   };
 });
 afterAll(async () => {
-  ctx?.store.sqlite.close();
+  await ctx?.store.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 

@@ -11,11 +11,8 @@ import { updateServerAccessSettings } from "~/oauth/server-access.server";
 import { accessTokenHash } from "~/oauth/dpop.server";
 import { findServerForMetadata, protectedResourceMetadata } from "~/oauth/metadata.server";
 import { claimOnce } from "~/oauth/replay-guard.server";
-import { openDatabase } from "~/db/client.server";
-import { createSqliteStore } from "~/db/sqlite-store.server";
 import { basic, issueCode, makeClient, postForm, REDIRECT } from "./oauth-fixtures";
 import { connectV2, useV2World, type V2World } from "../helpers/sdk-v2";
-import path from "node:path";
 import { sha256Hex } from "~/utils/crypto.server";
 
 /** ClientCredentialsProvider with a DPoP key: the SDK then binds and presents tokens with DPoP. */
@@ -49,8 +46,8 @@ async function machineWithDpop(w: V2World) {
   return { created, session, provider };
 }
 
-function tokenRow(w: V2World, token: string) {
-  return w.ctx.store.sqlite.prepare("select dpop_jkt as jkt from access_tokens where token_hash = ?").get(sha256Hex(token)) as { jkt: string | null };
+async function tokenRow(w: V2World, token: string) {
+  return (await w.ctx.queryRows<{ jkt: string | null }>("select dpop_jkt as jkt from access_tokens where token_hash = ?", sha256Hex(token)))[0]!;
 }
 
 describe("DPoP without server nonces", () => {
@@ -63,7 +60,7 @@ describe("DPoP without server nonces", () => {
     expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["echo"]);
     const tokens = (await provider.tokens())!;
     expect(tokens.token_type).toBe("DPoP");
-    expect(tokenRow(w, tokens.access_token).jkt).toBe(session.thumbprint);
+    expect((await tokenRow(w, tokens.access_token)).jkt).toBe(session.thumbprint);
 
     const call = (headers: Record<string, string>) =>
       fetch(w.mcpUrl, {
@@ -164,7 +161,7 @@ describe("DPoP without server nonces", () => {
     const good = await refreshWith(await session.buildProof({ htm: "POST", htu: tokenUrl }));
     expect(good.status).toBe(200);
     expect(good.body).toMatchObject({ token_type: "DPoP" });
-    expect(tokenRow(w, good.body!.access_token as string).jkt).toBe(await calculateJwkThumbprint(session.publicJwk));
+    expect((await tokenRow(w, good.body!.access_token as string)).jkt).toBe(await calculateJwkThumbprint(session.publicJwk));
   });
 
   it("keeps plain bearer tokens working, until the owner requires DPoP for the server", async () => {
@@ -239,9 +236,9 @@ describe("the replay guard across replicas", () => {
   useV2World({}, (world) => (w = world));
 
   it("lets exactly one of two connections to the same database claim a jti", async () => {
-    // A second connection to the same file stands for a second replica.
-    const replicaDb = openDatabase(path.join(w.ctx.config.dataDir, "toolgate.db"));
-    const replica = { ...w.ctx, db: replicaDb, store: createSqliteStore(replicaDb.$client) };
+    // A second connection to the same database stands for a second replica.
+    const replicaStore = w.ctx.openReplicaStore();
+    const replica = { ...w.ctx, db: replicaStore.db, store: replicaStore };
     const expires = Date.now() + 60_000;
     expect(await claimOnce(w.ctx, "dpop", "key", "jti-1", expires)).toBe(true);
     expect(await claimOnce(replica, "dpop", "key", "jti-1", expires)).toBe(false);
@@ -251,6 +248,6 @@ describe("the replay guard across replicas", () => {
     expect(await claimOnce(w.ctx, "dpop", "other-key", "jti-1", expires)).toBe(true);
     expect(await claimOnce(w.ctx, "client_assertion", "c", "j", Date.now() - 1)).toBe(true);
     expect(await claimOnce(replica, "client_assertion", "c", "j", expires)).toBe(true);
-    replica.store.sqlite.close();
+    await replicaStore.close();
   });
 });

@@ -85,9 +85,7 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
       expect(result.content).toEqual([{ type: "text", text: JSON.stringify({ echoed: { text: "hello from the client" } }) }]);
       expect(endpoint.received.slice(before)).toEqual([{ path: "/echo", body: JSON.stringify({ text: "hello from the client" }) }]);
 
-      const audit = ctx.store.sqlite
-        .prepare("select kind, server_id, grant_id, client_id, actor, detail from audit_events where kind = 'tool.called' order by id desc limit 1")
-        .get() as { kind: string; server_id: string; grant_id: string; client_id: string; actor: string; detail: string };
+      const audit = (await ctx.queryRows<{ kind: string; server_id: string; grant_id: string; client_id: string; actor: string; detail: string }>("select kind, server_id, grant_id, client_id, actor, detail from audit_events where kind = 'tool.called' order by id desc limit 1"))[0]!;
       expect(audit).toMatchObject({
         server_id: seeded.serverId,
         grant_id: access.grantId,
@@ -112,13 +110,11 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
 
     it("audits refused calls (not granted, unknown) with the requested name, truncated, and never the arguments", async () => {
       const client = await connect(access.tokens.accessToken);
-      const lastId = (ctx.store.sqlite.prepare("select coalesce(max(id), 0) as id from audit_events").get() as { id: number }).id;
+      const lastId = await ctx.countRows("select coalesce(max(id), 0) as id from audit_events");
       const longName = `probe_${"x".repeat(300)}`;
       await expect(client.callTool({ name: "not_approved", arguments: { secret: "argument-not-granted" } })).rejects.toThrow(/was not approved/);
       await expect(client.callTool({ name: longName, arguments: { secret: "argument-unknown" } })).rejects.toThrow(/Unknown tool/);
-      const rows = ctx.store.sqlite
-        .prepare("select kind, server_id, user_id, grant_id, client_id, actor, detail from audit_events where id > ? and kind = 'tool.called' order by id")
-        .all(lastId) as { kind: string; server_id: string; user_id: string; grant_id: string; client_id: string; actor: string; detail: string }[];
+      const rows = await ctx.queryRows<{ kind: string; server_id: string; user_id: string; grant_id: string; client_id: string; actor: string; detail: string }>("select kind, server_id, user_id, grant_id, client_id, actor, detail from audit_events where id > ? and kind = 'tool.called' order by id", lastId);
       expect(rows).toHaveLength(2);
       for (const row of rows) {
         expect(row).toMatchObject({
@@ -143,9 +139,7 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
       expect(missing.isError).toBe(true);
       expect(endpoint.received.length).toBe(before);
       // The audit log says Toolgate refused it (the endpoint was not called), not that the tool failed.
-      const rows = ctx.store.sqlite
-        .prepare("select detail from audit_events where kind = 'tool.called' order by id desc limit 2")
-        .all() as { detail: string }[];
+      const rows = await ctx.queryRows<{ detail: string }>("select detail from audit_events where kind = 'tool.called' order by id desc limit 2");
       for (const row of rows) expect(JSON.parse(row.detail)).toMatchObject({ tool: "echo", outcome: "invalid_arguments" });
       expect(describeEvent("tool.called", JSON.parse(rows[0]!.detail) as Record<string, unknown>, "Claude Code", "x")).toBe(
         "Claude Code called echo: refused: arguments did not match the schema (the endpoint was not called)",
@@ -157,9 +151,7 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
       const result = await client.callTool({ name: "broken", arguments: {} });
       expect(result.isError).toBe(true);
       expect(JSON.stringify(result.content)).toContain("The tool endpoint answered HTTP 500");
-      const audit = ctx.store.sqlite
-        .prepare("select detail from audit_events where kind = 'tool.called' order by id desc limit 1")
-        .get() as { detail: string };
+      const audit = (await ctx.queryRows<{ detail: string }>("select detail from audit_events where kind = 'tool.called' order by id desc limit 1"))[0]!;
       expect(JSON.parse(audit.detail)).toMatchObject({ tool: "broken", outcome: "error" });
       // The endpoint keeps serving the same client.
       expect((await client.listTools()).tools).toHaveLength(2);
@@ -549,16 +541,15 @@ describe("MCP endpoint /mcp/<serverId> with the real SDK client", () => {
   describe("grant last use", () => {
     it("is kept in memory and written in one flush, not per request", async () => {
       const fresh = await grantAccess(ctx, seeded, ["echo"]);
-      const lastUsed = () =>
-        (ctx.store.sqlite.prepare("select last_used_at from grants where id = ?").get(fresh.grantId) as { last_used_at: number | null })
-          .last_used_at;
+      const lastUsed = async () =>
+        (await ctx.queryRows<{ last_used_at: number | null }>("select last_used_at from grants where id = ?", fresh.grantId))[0]!.last_used_at;
       for (let i = 0; i < 3; i++) {
         const res = await post(JSON.stringify({ jsonrpc: "2.0", id: i, method: "ping" }), {}, fresh.tokens.accessToken);
         expect(res.status).toBe(200);
       }
-      expect(lastUsed()).toBeNull();
+      expect(await lastUsed()).toBeNull();
       await flushLastUsed(ctx);
-      expect(lastUsed()).toBe(ctx.now());
+      expect(await lastUsed()).toBe(ctx.now());
     });
   });
 });

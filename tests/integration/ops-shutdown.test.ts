@@ -101,6 +101,7 @@ describe("graceful shutdown", () => {
     const signals = new EventEmitter();
     const file = ctx.store.sqlite.name;
     const removeHook = onShutdown("test-flush-2", (hctx) => {
+      if (hctx.store.dialect !== "sqlite") throw new Error("this test writes through the SQLite connection");
       hctx.store.sqlite.prepare("insert into sign_in_throttle (key, failures, first_failure_at, blocked_until) values ('flushed-2', 1, 0, 0)").run();
     });
     const serving = serveUntilSignal(ctx, running, { signals });

@@ -25,20 +25,21 @@ afterEach(async () => {
   ctx.cleanup();
 });
 
-const count = (sql: string, ...params: unknown[]) => (ctx.store.sqlite.prepare(sql).get(...params) as { n: number }).n;
+const count = (sql: string, ...params: unknown[]) => ctx.countRows(sql, ...params);
 
 /** Every reference between the grant tables points at an existing row. */
-function expectNoOrphans() {
-  expect(count("SELECT count(*) AS n FROM access_tokens WHERE family_id NOT IN (SELECT id FROM token_families)")).toBe(0);
-  expect(count("SELECT count(*) AS n FROM refresh_tokens WHERE family_id NOT IN (SELECT id FROM token_families)")).toBe(0);
-  expect(count("SELECT count(*) AS n FROM access_tokens WHERE grant_id NOT IN (SELECT id FROM grants)")).toBe(0);
-  expect(count("SELECT count(*) AS n FROM refresh_tokens WHERE grant_id NOT IN (SELECT id FROM grants)")).toBe(0);
-  expect(count("SELECT count(*) AS n FROM token_families WHERE grant_id NOT IN (SELECT id FROM grants)")).toBe(0);
-  expect(count("SELECT count(*) AS n FROM authorization_codes WHERE grant_id NOT IN (SELECT id FROM grants)")).toBe(0);
-  expect(count("SELECT count(*) AS n FROM authorization_codes WHERE family_id IS NOT NULL AND family_id NOT IN (SELECT id FROM token_families)")).toBe(0);
-  expect(count("SELECT count(*) AS n FROM grant_tools WHERE grant_id NOT IN (SELECT id FROM grants)")).toBe(0);
-  expect(count("SELECT count(*) AS n FROM refresh_tokens WHERE replaced_by IS NOT NULL AND replaced_by NOT IN (SELECT token_hash FROM refresh_tokens)")).toBe(0);
-  expect(ctx.store.sqlite.pragma("foreign_key_check")).toEqual([]);
+async function expectNoOrphans() {
+  expect(await count("SELECT count(*) AS n FROM access_tokens WHERE family_id NOT IN (SELECT id FROM token_families)")).toBe(0);
+  expect(await count("SELECT count(*) AS n FROM refresh_tokens WHERE family_id NOT IN (SELECT id FROM token_families)")).toBe(0);
+  expect(await count("SELECT count(*) AS n FROM access_tokens WHERE grant_id NOT IN (SELECT id FROM grants)")).toBe(0);
+  expect(await count("SELECT count(*) AS n FROM refresh_tokens WHERE grant_id NOT IN (SELECT id FROM grants)")).toBe(0);
+  expect(await count("SELECT count(*) AS n FROM token_families WHERE grant_id NOT IN (SELECT id FROM grants)")).toBe(0);
+  expect(await count("SELECT count(*) AS n FROM authorization_codes WHERE grant_id NOT IN (SELECT id FROM grants)")).toBe(0);
+  expect(await count("SELECT count(*) AS n FROM authorization_codes WHERE family_id IS NOT NULL AND family_id NOT IN (SELECT id FROM token_families)")).toBe(0);
+  expect(await count("SELECT count(*) AS n FROM grant_tools WHERE grant_id NOT IN (SELECT id FROM grants)")).toBe(0);
+  expect(await count("SELECT count(*) AS n FROM refresh_tokens WHERE replaced_by IS NOT NULL AND replaced_by NOT IN (SELECT token_hash FROM refresh_tokens)")).toBe(0);
+  // PostgreSQL checks every foreign key on write; SQLite is asked.
+  if (ctx.store.dialect === "sqlite") expect(ctx.store.sqlite.pragma("foreign_key_check")).toEqual([]);
 }
 
 const exchange = (clientId: string, code: string, verifier: string) =>
@@ -55,12 +56,12 @@ describe("50 parallel redemptions of one code", () => {
     expect(results.filter((r) => r.status === 400 && r.body?.error === "invalid_grant")).toHaveLength(49);
     expect(await verifyAccessToken(ctx, ok[0]!.body!.access_token as string)).toBeNull();
     expect((await refresh(clientId, ok[0]!.body!.refresh_token as string)).body?.error).toBe("invalid_grant");
-    expect(count("SELECT count(*) AS n FROM token_families WHERE grant_id = ?", grantId)).toBe(1);
-    expect(count("SELECT count(*) AS n FROM access_tokens WHERE grant_id = ?", grantId)).toBe(1);
-    expect(count("SELECT count(*) AS n FROM refresh_tokens WHERE grant_id = ?", grantId)).toBe(1);
-    expect(count("SELECT count(*) AS n FROM access_tokens WHERE grant_id = ? AND revoked_at IS NULL", grantId)).toBe(0);
-    expect(count("SELECT count(*) AS n FROM authorization_codes WHERE used_at IS NOT NULL")).toBe(1);
-    expectNoOrphans();
+    expect(await count("SELECT count(*) AS n FROM token_families WHERE grant_id = ?", grantId)).toBe(1);
+    expect(await count("SELECT count(*) AS n FROM access_tokens WHERE grant_id = ?", grantId)).toBe(1);
+    expect(await count("SELECT count(*) AS n FROM refresh_tokens WHERE grant_id = ?", grantId)).toBe(1);
+    expect(await count("SELECT count(*) AS n FROM access_tokens WHERE grant_id = ? AND revoked_at IS NULL", grantId)).toBe(0);
+    expect(await count("SELECT count(*) AS n FROM authorization_codes WHERE used_at IS NOT NULL")).toBe(1);
+    await expectNoOrphans();
   });
 
   it("50 different codes of one grant redeemed at once all succeed, each in its own family", async () => {
@@ -70,9 +71,9 @@ describe("50 parallel redemptions of one code", () => {
     const results = await Promise.all(codes.map((c) => exchange(clientId, c.code, c.verifier)));
     expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));
     expect(new Set(results.map((r) => r.body!.access_token)).size).toBe(50);
-    expect(count("SELECT count(*) AS n FROM token_families WHERE grant_id = ?", first.grantId)).toBe(50);
-    expect(count("SELECT count(DISTINCT family_id) AS n FROM access_tokens WHERE grant_id = ?", first.grantId)).toBe(50);
-    expectNoOrphans();
+    expect(await count("SELECT count(*) AS n FROM token_families WHERE grant_id = ?", first.grantId)).toBe(50);
+    expect(await count("SELECT count(DISTINCT family_id) AS n FROM access_tokens WHERE grant_id = ?", first.grantId)).toBe(50);
+    await expectNoOrphans();
   });
 });
 
@@ -88,7 +89,7 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
   /** Refresh tokens of the grant that could still be exchanged: not rotated, not revoked. */
   const liveRefreshTokens = (grantId: string) =>
     count("SELECT count(*) AS n FROM refresh_tokens WHERE grant_id = ? AND rotated_at IS NULL AND revoked_at IS NULL", grantId);
-  const grantRevoked = (grantId: string) => count("SELECT revoked_at IS NOT NULL AS n FROM grants WHERE id = ?", grantId) === 1;
+  const grantRevoked = async (grantId: string) => (await count("SELECT count(*) AS n FROM grants WHERE id = ? AND revoked_at IS NOT NULL", grantId)) === 1;
   const REUSE = "The refresh token was already used; the authorization was revoked";
   const REPLACED = "The refresh token was replaced by a later refresh; the authorization was revoked";
 
@@ -96,14 +97,14 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     const p = await pair();
     const results = await Promise.all(Array.from({ length: 20 }, () => refresh(p.clientId, p.refresh)));
     expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
-    expect(count("SELECT count(*) AS n FROM token_families WHERE grant_id = ?", p.grantId)).toBe(1);
-    expect(liveRefreshTokens(p.grantId)).toBe(1);
+    expect(await count("SELECT count(*) AS n FROM token_families WHERE grant_id = ?", p.grantId)).toBe(1);
+    expect(await liveRefreshTokens(p.grantId)).toBe(1);
     // One chain: one successor's refresh token and access token are live, the other 19 pairs revoked.
     const live: typeof results = [];
     for (const r of results) if ((await verifyAccessToken(ctx, r.body!.access_token as string)) !== null) live.push(r);
     expect(live).toHaveLength(1);
     const stale = results.filter((r) => r !== live[0]);
-    expect(grantRevoked(p.grantId)).toBe(false);
+    expect(await grantRevoked(p.grantId)).toBe(false);
     // The live successor keeps working (the chain goes on) ...
     const next = await refresh(p.clientId, live[0]!.body!.refresh_token as string);
     expect(next.status).toBe(200);
@@ -111,10 +112,10 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     const replays = await Promise.all(stale.map((r) => refresh(p.clientId, r.body!.refresh_token as string)));
     expect(replays.map((r) => r.status)).toEqual(Array(19).fill(400));
     expect(replays.some((r) => r.body!.error_description === REPLACED)).toBe(true);
-    expect(grantRevoked(p.grantId)).toBe(true);
+    expect(await grantRevoked(p.grantId)).toBe(true);
     expect(await verifyAccessToken(ctx, next.body!.access_token as string)).toBeNull();
-    expect(liveRefreshTokens(p.grantId)).toBe(0);
-    expectNoOrphans();
+    expect(await liveRefreshTokens(p.grantId)).toBe(0);
+    await expectNoOrphans();
   });
 
   it("20 at once, then a replaced successor used first: the grant ends and the live successor is refused too", async () => {
@@ -127,7 +128,7 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     expect((await refresh(p.clientId, replaced.body!.refresh_token as string)).body!.error_description).toBe(REPLACED);
     expect((await refresh(p.clientId, live.body!.refresh_token as string)).body!.error).toBe("invalid_grant");
     expect(await verifyAccessToken(ctx, live.body!.access_token as string)).toBeNull();
-    expect(grantRevoked(p.grantId)).toBe(true);
+    expect(await grantRevoked(p.grantId)).toBe(true);
   });
 
   it("a retry after a lost answer works, and the lost successor is dead", async () => {
@@ -139,7 +140,7 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     expect(retry.status).toBe(200);
     expect(await verifyAccessToken(ctx, lost.body!.access_token as string)).toBeNull();
     expect(await verifyAccessToken(ctx, retry.body!.access_token as string)).not.toBeNull();
-    expect(liveRefreshTokens(p.grantId)).toBe(1);
+    expect(await liveRefreshTokens(p.grantId)).toBe(1);
     // The client goes on with the chain from its retry, well after the window.
     let token = retry.body!.refresh_token as string;
     for (let i = 0; i < 3; i++) {
@@ -148,8 +149,8 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
       expect(res.status).toBe(200);
       token = res.body!.refresh_token as string;
     }
-    expect(liveRefreshTokens(p.grantId)).toBe(1);
-    expect(grantRevoked(p.grantId)).toBe(false);
+    expect(await liveRefreshTokens(p.grantId)).toBe(1);
+    expect(await grantRevoked(p.grantId)).toBe(false);
   });
 
   it("thief first, owner inside the window: the owner's retry kills the thief's successor, and the thief's next use ends the grant", async () => {
@@ -160,12 +161,12 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     expect(owner.status).toBe(200);
     expect(await verifyAccessToken(ctx, thief.body!.access_token as string)).toBeNull();
     expect(await verifyAccessToken(ctx, owner.body!.access_token as string)).not.toBeNull();
-    expect(liveRefreshTokens(p.grantId)).toBe(1);
+    expect(await liveRefreshTokens(p.grantId)).toBe(1);
     const thiefAgain = await refresh(p.clientId, thief.body!.refresh_token as string);
     expect(thiefAgain.body).toEqual({ error: "invalid_grant", error_description: REPLACED });
-    expect(grantRevoked(p.grantId)).toBe(true);
+    expect(await grantRevoked(p.grantId)).toBe(true);
     expect((await refresh(p.clientId, owner.body!.refresh_token as string)).body!.error).toBe("invalid_grant");
-    expect(count("SELECT count(*) AS n FROM audit_events WHERE kind = 'refresh.reuse_detected' AND grant_id = ?", p.grantId)).toBe(1);
+    expect(await count("SELECT count(*) AS n FROM audit_events WHERE kind = 'refresh.reuse_detected' AND grant_id = ?", p.grantId)).toBe(1);
   });
 
   it("thief first and already onward, owner inside the window: the owner's retry is reuse and ends the grant", async () => {
@@ -187,7 +188,7 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     ctx.advance(1_000);
     const thief = await refresh(p.clientId, p.refresh);
     expect(thief.body).toEqual({ error: "invalid_grant", error_description: REUSE });
-    expect(grantRevoked(p.grantId)).toBe(true);
+    expect(await grantRevoked(p.grantId)).toBe(true);
     expect(await verifyAccessToken(ctx, ownerNext.body!.access_token as string)).toBeNull();
   });
 
@@ -196,11 +197,11 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     const owner = await refresh(p.clientId, p.refresh);
     const thief = await refresh(p.clientId, p.refresh);
     expect(thief.status).toBe(200);
-    expect(liveRefreshTokens(p.grantId)).toBe(1);
+    expect(await liveRefreshTokens(p.grantId)).toBe(1);
     ctx.advance(10 * 60_000); // however late the owner comes back, the replaced token still gives the thief away
     const ownerNext = await refresh(p.clientId, owner.body!.refresh_token as string);
     expect(ownerNext.body).toEqual({ error: "invalid_grant", error_description: REPLACED });
-    expect(grantRevoked(p.grantId)).toBe(true);
+    expect(await grantRevoked(p.grantId)).toBe(true);
     expect(await verifyAccessToken(ctx, thief.body!.access_token as string)).toBeNull();
     expect((await refresh(p.clientId, thief.body!.refresh_token as string)).body!.error).toBe("invalid_grant");
   });
@@ -217,14 +218,14 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
           const token = held[s.pick % held.length]!;
           const answers = await Promise.all(Array.from({ length: s.burst }, () => refresh(p.clientId, token)));
           for (const a of answers) if (a.status === 200) held.push(a.body!.refresh_token as string);
-          const live = liveRefreshTokens(p.grantId);
+          const live = await liveRefreshTokens(p.grantId);
           expect(live).toBeLessThanOrEqual(1);
-          if (!grantRevoked(p.grantId)) expect(live).toBe(1);
+          if (!(await grantRevoked(p.grantId))) expect(live).toBe(1);
         }
       }),
       { numRuns: 25 },
     );
-    expectNoOrphans();
+    await expectNoOrphans();
   });
 
   it("outside the grace window: every reuse is refused and the whole grant is revoked", async () => {
@@ -235,14 +236,14 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     const results = await Promise.all(Array.from({ length: 20 }, () => refresh(p.clientId, p.refresh)));
     expect(results.map((r) => r.status)).toEqual(Array(20).fill(400));
     for (const r of results) expect(r.body!.error).toBe("invalid_grant");
-    expect(count("SELECT revoked_at IS NOT NULL AS n FROM grants WHERE id = ?", p.grantId)).toBe(1);
-    expect(count("SELECT count(*) AS n FROM token_families WHERE grant_id = ? AND revoked_at IS NULL", p.grantId)).toBe(0);
-    expect(count("SELECT count(*) AS n FROM access_tokens WHERE grant_id = ? AND revoked_at IS NULL", p.grantId)).toBe(0);
+    expect(await count("SELECT revoked_at IS NOT NULL AS n FROM grants WHERE id = ?", p.grantId)).toBe(1);
+    expect(await count("SELECT count(*) AS n FROM token_families WHERE grant_id = ? AND revoked_at IS NULL", p.grantId)).toBe(0);
+    expect(await count("SELECT count(*) AS n FROM access_tokens WHERE grant_id = ? AND revoked_at IS NULL", p.grantId)).toBe(0);
     expect(await verifyAccessToken(ctx, rotated.body!.access_token as string)).toBeNull();
     expect((await refresh(p.clientId, rotated.body!.refresh_token as string)).body!.error).toBe("invalid_grant");
     // Nothing was issued by the refused requests.
-    expect(count("SELECT count(*) AS n FROM refresh_tokens WHERE grant_id = ?", p.grantId)).toBe(2);
-    expectNoOrphans();
+    expect(await count("SELECT count(*) AS n FROM refresh_tokens WHERE grant_id = ?", p.grantId)).toBe(2);
+    await expectNoOrphans();
   });
 
   it("parallel revocations of one token: all 200, the family revoked once", async () => {
@@ -250,7 +251,7 @@ describe("parallel refreshes with one refresh token (docs/decisions/004)", () =>
     const results = await Promise.all(Array.from({ length: 20 }, () => postForm(server.url, "/revoke", { client_id: p.clientId, token: p.refresh })));
     expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
     expect(await verifyAccessToken(ctx, p.access)).toBeNull();
-    expect(count("SELECT count(*) AS n FROM token_families WHERE grant_id = ?", p.grantId)).toBe(1);
-    expectNoOrphans();
+    expect(await count("SELECT count(*) AS n FROM token_families WHERE grant_id = ?", p.grantId)).toBe(1);
+    await expectNoOrphans();
   });
 });

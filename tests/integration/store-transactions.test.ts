@@ -13,6 +13,12 @@ import { createTestContext, type TestContext } from "../helpers/context";
 
 const probe = sqliteTable("store_probe", { id: integer("id").primaryKey() });
 
+/** The better-sqlite3 connection under the test context's store (this file runs on SQLite only). */
+function sqliteOf(ctx: TestContext): Database.Database {
+  if (ctx.store.dialect !== "sqlite") throw new Error("store-transactions.test.ts tests the SQLite store");
+  return ctx.store.sqlite;
+}
+
 /** Lets every other pending continuation (another request's) run. */
 const otherRequestsRun = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -22,7 +28,7 @@ describe("store.transaction on SQLite", () => {
 
   beforeEach(async () => {
     ctx = createTestContext();
-    ctx.store.sqlite.exec("create table store_probe (id integer primary key)");
+    sqliteOf(ctx).exec("create table store_probe (id integer primary key)");
     reader = new Database(path.join(ctx.config.dataDir, DATABASE_FILE), { readonly: true });
   });
   afterEach(async () => {
@@ -55,7 +61,7 @@ describe("store.transaction on SQLite", () => {
     // B was made while A was open, and ran only after A ended: it survives A's rollback.
     expect(steps).toEqual(["a wrote", "b writes", "a fails", "b wrote"]);
     expect(committed()).toEqual([2]);
-    expect(ctx.store.sqlite.inTransaction).toBe(false);
+    expect(sqliteOf(ctx).inTransaction).toBe(false);
   });
 
   it("keeps another request's hot-path write out of an open transaction too", async () => {
@@ -113,7 +119,7 @@ describe("store.transaction on SQLite", () => {
       }),
     ).rejects.toMatchObject({ code: "SQLITE_CONSTRAINT_PRIMARYKEY" });
     expect(committed()).toEqual([]);
-    expect(ctx.store.sqlite.inTransaction).toBe(false);
+    expect(sqliteOf(ctx).inTransaction).toBe(false);
   });
 });
 
@@ -123,7 +129,7 @@ describe("store.groupTransaction on SQLite", () => {
 
   beforeEach(async () => {
     ctx = createTestContext();
-    ctx.store.sqlite.exec("create table store_probe (id integer primary key)");
+    sqliteOf(ctx).exec("create table store_probe (id integer primary key)");
     reader = new Database(path.join(ctx.config.dataDir, DATABASE_FILE), { readonly: true });
   });
   afterEach(async () => {
