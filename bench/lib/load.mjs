@@ -16,24 +16,32 @@ function run(options) {
  * Runs `options` (autocannon options without url/duration) against `url` and returns the summary.
  * `pid` is the server's process (for CPU per request and RSS); `budget` caps the requests the
  * measured run may send (pools of one-use tokens), `warmupBudget` those of the warm-up.
+ * `pid` may be a list (replicas): their CPU is summed. `dbPids` (a function: the database server's
+ * processes, whose backends come and go) makes the database's CPU a figure of its own instead of
+ * 'other load'.
  */
-export async function measure({ url, pid, helperPids = [], options, warmupSeconds, seconds, budget, warmupBudget }) {
+export async function measure({ url, pid, helperPids = [], dbPids, options, warmupSeconds, seconds, budget, warmupBudget }) {
   const base = { url, connections: CONNECTIONS, timeout: 10, ...options };
   if (warmupSeconds > 0) {
     await run({ ...base, duration: warmupSeconds, ...(warmupBudget ? { maxOverallRequests: Math.max(warmupBudget, CONNECTIONS) } : {}) });
   }
   const selfCpu0 = process.cpuUsage();
-  const appCpu0 = cpuSeconds(pid);
+  const appCpuNow = () => [].concat(pid).reduce((n, p) => n + (cpuSeconds(p) ?? 0), 0);
+  const appCpu0 = appCpuNow();
   const helperCpu = () => helperPids.reduce((n, p) => n + (cpuSeconds(p) ?? 0), 0);
   const helperCpu0 = helperCpu();
+  const dbCpu0 = new Map((dbPids?.() ?? []).map((p) => [p, cpuSeconds(p) ?? 0]));
   const busy0 = machineBusySeconds();
   const t0 = performance.now();
   const cap = typeof budget === "function" ? budget() : budget;
   const result = await run({ ...base, duration: seconds, ...(cap ? { maxOverallRequests: Math.max(cap, CONNECTIONS) } : {}) });
   const wall = (performance.now() - t0) / 1000;
   const busy = machineBusySeconds() - busy0;
-  const appCpu = cpuSeconds(pid) - appCpu0;
+  const appCpu = appCpuNow() - appCpu0;
   const helpersCpu = helperCpu() - helperCpu0;
+  // Backends started during the run count from zero; those that ended during it are lost (pools
+  // keep their connections, so that is rare).
+  const dbCpu = dbPids ? dbPids().reduce((n, p) => n + Math.max(0, (cpuSeconds(p) ?? 0) - (dbCpu0.get(p) ?? 0)), 0) : 0;
   const self = process.cpuUsage(selfCpu0);
   const selfCpu = (self.user + self.system) / 1e6;
   const completed = result.requests.total;
@@ -58,8 +66,10 @@ export async function measure({ url, pid, helperPids = [], options, warmupSecond
     appCpuCores: appCpu / wall,
     loadGenCpuCores: selfCpu / wall,
     // Busy CPU on the machine not spent by the server, its helpers or the load generator (cores).
-    otherCpuCores: Math.max(0, (busy - appCpu - selfCpu - helpersCpu) / wall),
+    otherCpuCores: Math.max(0, (busy - appCpu - selfCpu - helpersCpu - dbCpu) / wall),
+    dbCpuUsPerReq: dbPids && completed ? (dbCpu / completed) * 1e6 : undefined,
+    dbCpuCores: dbPids ? dbCpu / wall : undefined,
     helperCpuCores: helpersCpu / wall,
-    rssAfter: memoryMiB(pid).rss,
+    rssAfter: memoryMiB([].concat(pid)[0]).rss,
   };
 }
