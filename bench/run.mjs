@@ -11,6 +11,8 @@
 //            --app-env KEY=VALUE (extra environment for the app, repeatable: A/B experiments)
 //            --database sqlite|postgres|sqlite,postgres (default sqlite; postgres starts an embedded
 //            PostgreSQL with default durability, seeds through `toolgate db copy`, adds its baselines)
+//            --replicas N (with --database postgres: tools/list on one replica pinned to one core,
+//            then on N replicas on the same database, a core each, connections split between them)
 //
 // See bench/README.md for what is measured and the last results.
 import fs from "node:fs";
@@ -42,12 +44,13 @@ const { values: args } = parseArgs({
     profile: { type: "boolean", default: false },
     "app-env": { type: "string", multiple: true, default: [] },
     database: { type: "string", default: "sqlite" },
+    replicas: { type: "string", default: "1" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 if (args.help) {
   const src = fs.readFileSync(new URL(import.meta.url), "utf8").split("\n");
-  process.stdout.write(src.slice(1, 17).map((l) => l.replace(/^\/\/ ?/, "")).join("\n") + "\n");
+  process.stdout.write(src.slice(1, 19).map((l) => l.replace(/^\/\/ ?/, "")).join("\n") + "\n");
   process.exit(0);
 }
 
@@ -61,6 +64,9 @@ const wanted = (key) => (!only || only.includes(key)) && !skip.includes(key);
 if (scales.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("--scale/--scales take positive integers");
 const databases = args.database.split(",");
 if (databases.some((d) => d !== "sqlite" && d !== "postgres")) throw new Error("--database takes sqlite, postgres or sqlite,postgres");
+const replicas = Number(args.replicas);
+if (!Number.isInteger(replicas) || replicas < 1) throw new Error("--replicas takes a positive integer");
+if (replicas > 1 && !databases.includes("postgres")) throw new Error("--replicas needs --database postgres (replicas share one PostgreSQL)");
 
 // One-use refresh tokens: enough for the fastest plausible rate (well above the target) for the
 // warm-up and the measured run.
@@ -92,6 +98,53 @@ function gitHead() {
 
 const log = (s) => process.stderr.write(`${s}\n`);
 const fmtStatus = (counts) => Object.entries(counts).map(([c, n]) => `${c}×${n}`).join(" ");
+
+/**
+ * Issue 15: do N replicas on one PostgreSQL serve tools/list at ≥ 1.5× one replica when given a
+ * core each? The running app is pinned to core 0 (all its threads) and measured alone; then N - 1
+ * more replicas start on the same database, each pinned to its own core, with the same secrets.json
+ * and PUBLIC_URL (as behind a load balancer: the tokens' resource names that URL), and the
+ * connections are split evenly between them. PostgreSQL and the load generator are not pinned.
+ */
+async function measureReplicas({ app, dataDir, publicUrl, appEnv, env, dbPids }) {
+  const cores = os.cpus().length;
+  const pin = (pid, core) => execFileSync("taskset", ["-a", "-p", "-c", String(core % cores), String(pid)], { stdio: "ignore" });
+  const scenario = scenarios().find((s) => s.key === "mcp-tools-list");
+  const run = async (apps, label) => {
+    let prepared;
+    for (const a of apps) prepared = await scenario.prepare({ ...env, app: a }); // each replica's answer checked
+    log(`measuring ${label} ...`);
+    return measure({ url: apps.map((a) => a.url), pid: apps.map((a) => a.pid), dbPids, options: prepared.options, warmupSeconds, seconds });
+  };
+  pin(app.pid, 0);
+  const one = await run([app], "(a) tools/list, 1 replica pinned to 1 core");
+  const others = [];
+  try {
+    for (let r = 1; r < replicas; r++) {
+      const replicaDir = tempDir(`toolgate-bench-replica-${r}-`);
+      fs.copyFileSync(path.join(dataDir, "secrets.json"), path.join(replicaDir, "secrets.json"));
+      const replica = await startApp({ dataDir: replicaDir, port: await freePort(), env: { ...appEnv, PUBLIC_URL: publicUrl } });
+      stops.push(replica.stop);
+      others.push(replica);
+      pin(replica.pid, r);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    const all = await run([app, ...others], `(a) tools/list, ${replicas} replicas, a core each`);
+    return [
+      { key: "mcp-tools-list-1-replica", label: "(a) tools/list, 1 replica pinned to 1 core", target: null, status: "ok", result: one },
+      {
+        key: "mcp-tools-list-replicas",
+        label: `(a) tools/list, ${replicas} replicas, a core each (${(all.rps / one.rps).toFixed(2)}× one)`,
+        target: { relative: 1.5, rps: one.rps, text: "≥ 1.5× one replica" },
+        status: "ok",
+        result: all,
+      },
+    ];
+  } finally {
+    for (const replica of others) await replica.stop();
+    execFileSync("taskset", ["-a", "-p", "-c", `0-${cores - 1}`, String(app.pid)], { stdio: "ignore" });
+  }
+}
 
 async function main() {
   assertBuilt();
@@ -172,17 +225,18 @@ async function main() {
       databaseEnv.TOOLGATE_DATABASE_URL = url;
     }
     const profileDir = path.join(dataDir, "profile");
+    const appEnv = {
+      TOOLGATE_AUTH_REQUEST_TTL: "86400",
+      TOOLGATE_TRUSTED_PROXIES: "loopback",
+      // Load from one address would otherwise measure the rate limiter's 429s.
+      TOOLGATE_RATE_LIMIT: "off",
+      ...databaseEnv,
+      ...Object.fromEntries(args["app-env"].map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])),
+    };
     const app = await startApp({
       dataDir,
       port,
-      env: {
-        TOOLGATE_AUTH_REQUEST_TTL: "86400",
-        TOOLGATE_TRUSTED_PROXIES: "loopback",
-        // Load from one address would otherwise measure the rate limiter's 429s.
-        TOOLGATE_RATE_LIMIT: "off",
-        ...databaseEnv,
-        ...Object.fromEntries(args["app-env"].map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])),
-      },
+      env: appEnv,
       nodeArgs: args.profile ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [],
     });
     stops.push(app.stop);
@@ -219,6 +273,9 @@ async function main() {
       if (m.non2xx || m.errors) log(`  responses: ${fmtStatus(m.statusCounts)}, errors ${m.errors}`);
       const target = database === "postgres" ? (scenario.postgresTarget ?? null) : scenario.target;
       results.push({ ...scenario, target, status: "ok", note: prepared.note, result: m });
+    }
+    if (database === "postgres" && replicas > 1 && wanted("mcp-tools-list")) {
+      results.push(...(await measureReplicas({ app, dataDir, publicUrl, appEnv, env, dbPids: postgres.pids })));
     }
     const mem = memoryMiB(app.pid);
     // Requests autocannon abandoned at the end of the last run may still be in the app; let them

@@ -5,7 +5,7 @@ import { cpuSeconds, machineBusySeconds, memoryMiB } from "./proc.mjs";
 
 export const CONNECTIONS = 32;
 
-function run(options) {
+function runOne(options) {
   return new Promise((resolve, reject) => {
     const instance = autocannon(options, (error, result) => (error ? reject(error) : resolve(result)));
     instance.on("error", () => {}); // counted in result.errors
@@ -13,7 +13,48 @@ function run(options) {
 }
 
 /**
- * Runs `options` (autocannon options without url/duration) against `url` and returns the summary.
+ * Several URLs (replicas): the connections are split evenly between them, one autocannon each, run
+ * together, and the results merged (p50 weighted by requests; p99 and max the worst of them).
+ */
+async function run(options) {
+  if (!Array.isArray(options.url)) return runOne(options);
+  const n = options.url.length;
+  const parts = await Promise.all(
+    options.url.map((url) =>
+      runOne({
+        ...options,
+        url,
+        connections: Math.max(1, Math.round(options.connections / n)),
+        ...(options.maxOverallRequests ? { maxOverallRequests: Math.ceil(options.maxOverallRequests / n) } : {}),
+      }),
+    ),
+  );
+  const total = parts.reduce((t, r) => t + r.requests.total, 0);
+  const statusCodeStats = {};
+  for (const r of parts) {
+    for (const [code, v] of Object.entries(r.statusCodeStats ?? {})) {
+      statusCodeStats[code] = { count: (statusCodeStats[code]?.count ?? 0) + Number(v.count) };
+    }
+  }
+  const sum = (f) => parts.reduce((t, r) => t + f(r), 0);
+  return {
+    requests: { total },
+    duration: Math.max(...parts.map((r) => r.duration)),
+    latency: {
+      p50: Math.round(sum((r) => r.latency.p50 * r.requests.total) / Math.max(1, total)),
+      p99: Math.max(...parts.map((r) => r.latency.p99)),
+      max: Math.max(...parts.map((r) => r.latency.max)),
+    },
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+    non2xx: sum((r) => r.non2xx),
+    statusCodeStats,
+  };
+}
+
+/**
+ * Runs `options` (autocannon options without url/duration) against `url` (or a list of URLs,
+ * connections split between them) and returns the summary.
  * `pid` is the server's process (for CPU per request and RSS); `budget` caps the requests the
  * measured run may send (pools of one-use tokens), `warmupBudget` those of the warm-up.
  * `pid` may be a list (replicas): their CPU is summed. `dbPids` (a function: the database server's

@@ -18,6 +18,8 @@ function targetText(target, reference) {
 
 function verdict(target, m, ratio) {
   if (!target || !m) return "";
+  // `relative`: a multiple of another measured rate (replicas against one replica).
+  if (target.relative != null) return m.rps >= target.relative * target.rps ? "met" : "MISSED";
   const ok = (target.ratio == null || ratio >= target.ratio) && (target.p99 == null || m.p99 < target.p99);
   return ok ? "met" : "MISSED";
 }
