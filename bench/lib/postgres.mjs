@@ -42,10 +42,10 @@ export function childPids(ppid) {
 }
 
 /**
- * Starts the cluster in a temporary folder. Returns `url(database)`, `createDatabase(name)`,
+ * Starts the cluster in a temporary folder (kept at stop with `keep`). Returns `url(database)`, `createDatabase(name)`,
  * `pids()` (the postmaster and every child, for the CPU PostgreSQL spent) and `stop()`.
  */
-export async function startPostgres() {
+export async function startPostgres({ keep = false } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-bench-pg-"));
   const asRoot = process.getuid?.() === 0;
   if (asRoot) letPostgresUserReachBinaries();
@@ -124,7 +124,7 @@ export async function startPostgres() {
     },
     stop: async () => {
       await cluster.stop().catch(() => {});
-      fs.rmSync(dir, { recursive: true, force: true });
+      if (!keep) fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }
