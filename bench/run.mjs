@@ -50,7 +50,7 @@ const { values: args } = parseArgs({
 });
 if (args.help) {
   const src = fs.readFileSync(new URL(import.meta.url), "utf8").split("\n");
-  process.stdout.write(src.slice(1, 19).map((l) => l.replace(/^\/\/ ?/, "")).join("\n") + "\n");
+  process.stdout.write(src.slice(1, src.findIndex((l) => l.startsWith("import "))).map((l) => l.replace(/^\/\/ ?/, "")).join("\n") + "\n");
   process.exit(0);
 }
 
