@@ -3,6 +3,10 @@
 //   bare          node:http answering a small JSON body (the baseline every ratio is taken against)
 //   sqlite-read   the same plus one better-sqlite3 primary-key SELECT per request
 //   sqlite-insert the same plus one better-sqlite3 INSERT per request (WAL, synchronous=NORMAL)
+//   pg-read       the same plus one PostgreSQL primary-key SELECT per request (`pg` Pool of 10, a
+//                 prepared named statement, 10,000-row table); the database URL is BENCH_PG_URL
+//   pg-insert     the same plus one PostgreSQL INSERT per request (its own commit; default
+//                 durability: fsync and synchronous_commit on)
 //   noop-tool     a tool endpoint: reads the JSON body, answers a small JSON result
 // Prints {"port":N} on stdout once listening. Usage: node child-server.mjs <mode> <dataDir>
 import http from "node:http";
@@ -49,6 +53,44 @@ if (mode === "bare") {
           const body = JSON.stringify({ status: "ok", id });
           res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
           res.end(body);
+        };
+} else if (mode === "pg-read" || mode === "pg-insert") {
+  const { default: pg } = await import("pg");
+  // The app's default pool size (TOOLGATE_DATABASE_POOL_SIZE).
+  const pool = new pg.Pool({ connectionString: process.env.BENCH_PG_URL, max: 10 });
+  const table = mode === "pg-read" ? "items_read" : "items_insert";
+  await pool.query(`create table if not exists ${table} (id text primary key, value text not null, created_at bigint not null)`);
+  const ROWS = 10_000;
+  const ids = Array.from({ length: ROWS }, (_, i) => `item-${i.toString(36)}-${(i * 2654435761 % 4294967296).toString(16)}`);
+  await pool.query(
+    `insert into ${table} (id, value, created_at) select id, 'value ' || n, $2 from unnest($1::text[]) with ordinality as t(id, n)`,
+    [ids, Date.now()],
+  );
+  await pool.query(`analyze ${table}`);
+  const select = `select id, value, created_at from ${table} where id = $1`;
+  const insert = `insert into ${table} (id, value, created_at) values ($1, $2, $3)`;
+  let n = 0;
+  const answer = (res, id) => {
+    const body = JSON.stringify({ status: "ok", id });
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+    res.end(body);
+  };
+  const fail = (res, error) => {
+    res.writeHead(500, { "content-type": "text/plain" });
+    res.end(String(error.message));
+  };
+  handler =
+    mode === "pg-read"
+      ? (_req, res) => {
+          pool
+            .query({ name: "bench-select", text: select, values: [ids[n++ % ROWS]] })
+            .then(({ rows }) => answer(res, rows[0].id), (error) => fail(res, error));
+        }
+      : (_req, res) => {
+          const id = `new-${process.pid}-${n++}`;
+          pool
+            .query({ name: "bench-insert", text: insert, values: [id, "v", Date.now()] })
+            .then(() => answer(res, id), (error) => fail(res, error));
         };
 } else if (mode === "noop-tool") {
   handler = (req, res) => {

