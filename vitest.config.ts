@@ -36,16 +36,12 @@ const SQLITE_ONLY = [
   // file; the behaviour they test runs on PostgreSQL in the other files. To be moved to
   // ctx.queryRows / ctx.countRows, which work on both.
   "tests/integration/activity-bounded.test.ts",
-  "tests/integration/enterprise-idjag.test.ts",
-  "tests/integration/machine-clients.test.ts",
   "tests/integration/oauth-cleanup-shutdown.test.ts",
   "tests/integration/oauth-client-libraries.test.ts",
   "tests/integration/oauth-token-cost.test.ts",
   "tests/integration/openapi-import.test.ts",
-  "tests/integration/ops-logs.test.ts",
   "tests/integration/ops-shutdown.test.ts",
   "tests/integration/mcp-tools-cache.test.ts",
-  "tests/integration/servers.test.ts",
 ];
 
 /** PostgreSQL-only: several replicas need a database server they can share. */

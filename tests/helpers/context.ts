@@ -113,7 +113,13 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
       return Number(Object.values(row ?? {})[0] ?? 0);
     },
     async queryRows<R>(sql: string, ...params: unknown[]) {
-      return store.sqlite.prepare(sql).all(...params) as R[];
+      const statement = store.sqlite.prepare(sql);
+      // A statement without rows (an update) runs and gives none, as on PostgreSQL.
+      if (!statement.reader) {
+        statement.run(...params);
+        return [];
+      }
+      return statement.all(...params) as R[];
     },
     openReplicaStore: () => openStore(path.join(dir, DATABASE_FILE)),
     ...controls,

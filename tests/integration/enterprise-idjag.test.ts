@@ -102,7 +102,7 @@ describe("CrossAppAccessProvider against Toolgate", () => {
 
     const connection = (await listConnections(w.ctx, person.userId)).find((c) => c.clientId === client.clientId)!;
     expect(connection).toMatchObject({ source: "enterprise", tools: [{ name: "echo" }] });
-    const events = w.ctx.store.sqlite.prepare("select detail from audit_events where kind = 'token.issued' and client_id = ?").all(client.clientId) as { detail: string }[];
+    const events = await w.ctx.queryRows<{ detail: string }>("select detail from audit_events where kind = 'token.issued' and client_id = ?", client.clientId);
     expect(JSON.parse(events[0]!.detail)).toMatchObject({ grantType: "urn:ietf:params:oauth:grant-type:jwt-bearer", idp: idp.issuer });
 
     // Revoked like any connection: the token dies at once.

@@ -60,7 +60,7 @@ describe("machine client with private_key_jwt (PrivateKeyJwtProvider)", () => {
     // Connected apps and Activity show it.
     const connection = (await listConnections(w.ctx, w.seeded.userId)).find((c) => c.clientId === created.clientId)!;
     expect(connection).toMatchObject({ identifiedBy: "machine", source: "machine", applicationName: "Nightly report", tools: [{ name: "echo" }] });
-    const events = w.ctx.store.sqlite.prepare("select kind, detail from audit_events where client_id = ? order by id").all(created.clientId) as { kind: string; detail: string }[];
+    const events = await w.ctx.queryRows<{ kind: string; detail: string }>("select kind, detail from audit_events where client_id = ? order by id", created.clientId);
     expect(events.map((e) => e.kind)).toEqual(expect.arrayContaining(["machine_client.created", "token.issued"]));
     expect(JSON.parse(events.find((e) => e.kind === "token.issued")!.detail).grantType).toBe("client_credentials");
 
@@ -162,8 +162,8 @@ describe("machine client with a secret (ClientCredentialsProvider)", () => {
     const created = await createMachineClient(w.ctx, { ownerId: w.seeded.userId, serverId: w.seeded.serverId, name: "CI", toolNames: ["echo"] });
     expect(created.authMethod).toBe("client_secret_basic");
     expect(created.secret).toMatch(/^tgs_/);
-    const stored = w.ctx.store.sqlite.prepare("select secret_hash from oauth_clients where id = ?").get(created.clientId) as { secret_hash: string };
-    expect(stored.secret_hash).not.toContain(created.secret);
+    const [stored] = await w.ctx.queryRows<{ secret_hash: string }>("select secret_hash from oauth_clients where id = ?", created.clientId);
+    expect(stored!.secret_hash).not.toContain(created.secret);
 
     const provider = new ClientCredentialsProvider({ clientId: created.clientId, clientSecret: created.secret!, expectedIssuer: w.issuer });
     const { client } = await connectV2(w.mcpUrl, provider);

@@ -103,8 +103,8 @@ describe("the protocol flow's logs", () => {
 
     const { verifier, challenge } = pkcePair();
     const { code, grantId } = await issueCode(ctx, { clientId: client.client_id, userId: seeded.userId, serverId: seeded.serverId, redirectUri });
-    ctx.store.sqlite.prepare("update authorization_codes set code_challenge = ?").run(challenge);
-    ctx.store.sqlite.prepare("insert into grant_tools (grant_id, tool_id) select ?, id from tools where server_id = ?").run(grantId, seeded.serverId);
+    await ctx.queryRows("update authorization_codes set code_challenge = ?", challenge);
+    await ctx.queryRows("insert into grant_tools (grant_id, tool_id) select ?, id from tools where server_id = ?", grantId, seeded.serverId);
     const resource = `${base}/mcp/${seeded.serverId}`;
     const tokenRes = await postForm(base, "/token", {
       grant_type: "authorization_code",

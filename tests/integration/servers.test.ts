@@ -315,7 +315,7 @@ describe("createServer with tools", () => {
 
   it("rolls back when the database refuses a row midway", async () => {
     // A missing owner passes validation but fails the foreign key on insert.
-    await expect(createServer(ctx, { ownerId: "no-such-user", name: "Orphan", tools: [goodTool("a")] })).rejects.toThrow(/FOREIGN KEY/);
+    await expect(createServer(ctx, { ownerId: "no-such-user", name: "Orphan", tools: [goodTool("a")] })).rejects.toThrow(/foreign key/i);
     expect((await ctx.db.select().from(mcpServers))).toEqual([]);
     expect((await ctx.db.select().from(tools))).toEqual([]);
   });
@@ -326,7 +326,7 @@ describe("createServer with tools", () => {
       name: "S",
       tools: [goodTool("a", { endpoint: { url: "https://e.test", headers: { "X-Api-Key": "plain-key-value" } } })],
     });
-    const raw = JSON.stringify(ctx.store.sqlite.prepare("select * from mcp_servers join tools on tools.server_id = mcp_servers.id").all());
+    const raw = JSON.stringify(await ctx.queryRows("select * from mcp_servers join tools on tools.server_id = mcp_servers.id"));
     expect(raw).not.toContain(signingSecret);
     expect(raw).not.toContain("plain-key-value");
     expect(await readSigningSecret(ctx, server.id)).toBe(signingSecret);
