@@ -36,7 +36,7 @@ afterEach(async () => {
 /** What Approve does, with the challenge the client library computed. */
 async function approve(clientId: string, userId: string, serverId: string, redirectUri: string, challenge: string) {
   const issued = await issueCode(ctx, { clientId, userId, serverId, redirectUri });
-  ctx.store.sqlite.prepare("update authorization_codes set code_challenge = ?").run(challenge);
+  await ctx.queryRows("update authorization_codes set code_challenge = ?", challenge);
   return issued.code;
 }
 
