@@ -1,16 +1,5 @@
-import { ZodError } from "zod";
 import { listUsers, removeUser, resetPassword } from "~/auth/accounts.server";
 import { print, requireString, UsageError, type Command, type CommandArgs } from "./command.server";
-
-/** Runs `fn`, turning a validation error into readable sentences (never the schema library's dump). */
-export async function readable<T>(fn: () => T | Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    if (error instanceof ZodError) throw new Error(error.issues.map((i) => i.message).join("; "));
-    throw error;
-  }
-}
 
 async function passwordFromStdin(args: CommandArgs): Promise<string> {
   if (!args.values["password-stdin"]) throw new UsageError("--password-stdin is required (the password is read from standard input)");
@@ -41,7 +30,7 @@ export const accountCommands: Record<string, Command> = {
     options: { email: { type: "string" } },
     async run(args) {
       const email = requireString(args.values, "email");
-      const removed = await readable(() => removeUser(args.ctx, email));
+      const removed = await removeUser(args.ctx, email);
       print(args, removed, `Removed user ${removed.email}`);
       return 0;
     },
@@ -53,7 +42,7 @@ export const accountCommands: Record<string, Command> = {
     async run(args) {
       const email = requireString(args.values, "email");
       const password = await passwordFromStdin(args);
-      const user = await readable(() => resetPassword(args.ctx, email, password));
+      const user = await resetPassword(args.ctx, email, password);
       print(args, user, `Password reset for ${user.email}; their sessions were ended`);
       return 0;
     },

@@ -2,7 +2,7 @@ import { createUser } from "~/auth/users.server";
 import { serveUntilSignal, startHttpServer } from "~/http/server.server";
 import { startOAuthCleanup } from "~/oauth/cleanup.server";
 import { startAccessJobs } from "~/access/retention.server";
-import { accountCommands, readable } from "./account-commands.server";
+import { accountCommands } from "./account-commands.server";
 import { serverCommands } from "./server-commands.server";
 import { opsCommands } from "./ops-commands.server";
 import { auditCommands } from "./audit-commands.server";
@@ -73,14 +73,12 @@ export const commands: Record<string, AnyCommand> = {
         password = (await args.io.readStdin()).replace(/\r?\n$/, "");
         if (password === "") throw new Error("the password read from standard input is empty");
       }
-      const user = await readable(() =>
-        createUser(args.ctx, {
-          email,
-          password,
-          name: args.values.name as string | undefined,
-          role: args.values.owner ? "owner" : "member",
-        }),
-      );
+      const user = await createUser(args.ctx, {
+        email,
+        password,
+        name: args.values.name as string | undefined,
+        role: args.values.owner ? "owner" : "member",
+      });
       print(args, { id: user.id, email: user.email, role: user.role }, `Created user ${user.email} (${user.id})`);
       return 0;
     },

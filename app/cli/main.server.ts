@@ -1,4 +1,5 @@
 import path from "node:path";
+import { ZodError } from "zod";
 import { parseArgs } from "node:util";
 import type { ServerBuild } from "@remix-run/node";
 import { ConfigError, parseConfig } from "~/config.server";
@@ -117,7 +118,7 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       env,
     });
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorSentence(error);
     const usage = error instanceof UsageError;
     if (parsed.values.json) io.err(JSON.stringify({ error: message }) + "\n");
     else io.err(`Error: ${message}\n${usage ? `\nUsage: toolgate ${name} ${command.usage ?? ""}\n` : ""}`);
@@ -146,4 +147,10 @@ export function attachDashValues(args: string[], options: Record<string, { type:
     } else out.push(arg);
   }
   return out;
+}
+
+/** What a failed command prints: its error's message, and a validation error as its sentences (never the schema library's dump). */
+function errorSentence(error: unknown): string {
+  if (error instanceof ZodError) return error.issues.map((i) => i.message).join("; ");
+  return error instanceof Error ? error.message : String(error);
 }

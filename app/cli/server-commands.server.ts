@@ -2,7 +2,6 @@ import fs from "node:fs";
 import { findUserByEmail } from "~/auth/users.server";
 import { addTool, createServer, findServerById, listAllServers, mcpUrl, ValidationError } from "~/servers/servers.server";
 import { parseHeadersText } from "~/servers/tool-definition.server";
-import { readable } from "./account-commands.server";
 import { print, requireString, type Command, type CommandArgs } from "./command.server";
 
 function readJsonFile(file: string): unknown {
@@ -159,7 +158,7 @@ export const serverCommands: Record<string, Command> = {
       }
       let tool;
       try {
-        tool = await readable(() => addTool(args.ctx, null, server.id, definition));
+        tool = await addTool(args.ctx, null, server.id, definition);
       } catch (error) {
         explain(error);
       }

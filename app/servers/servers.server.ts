@@ -142,7 +142,8 @@ export async function listAllServers(ctx: AppContext, ownerId?: string): Promise
     .innerJoin(users, eq(users.id, mcpServers.ownerId))
     .leftJoin(tools, eq(tools.serverId, mcpServers.id))
     .where(ownerId ? eq(mcpServers.ownerId, ownerId) : undefined)
-    .groupBy(mcpServers.id)
+    // The owner's columns come through their primary key (PostgreSQL asks for it; SQLite does not).
+    .groupBy(mcpServers.id, users.id)
     .orderBy(asc(users.email), asc(mcpServers.name)));
   return rows.map((r) => ({ ...summary(r.server, r.toolCount), ownerEmail: r.ownerEmail }));
 }

@@ -36,10 +36,15 @@ export async function preparePostgresTestDatabases(): Promise<void> {
 
 /** A store on a fresh migrated database; synchronous because createTestContext is. */
 export function takePostgresTestStore(): { store: PostgresStore; url: string } {
+  const url = takePostgresTestDatabase();
+  return { store: postgresStoreOn(url), url };
+}
+
+/** The URL of a fresh migrated database (dropped after the file), for a process the test starts. */
+export function takePostgresTestDatabase(): string {
   const name = ready.shift();
   if (!name) throw new Error(`more than ${READY} PostgreSQL test contexts in one test: raise READY in tests/helpers/postgres-store.ts`);
-  const url = withDatabase(postgresAdminUrl(), name);
-  return { store: postgresStoreOn(url), url };
+  return withDatabase(postgresAdminUrl(), name);
 }
 
 /** A store with its own pool on an existing, migrated database (synchronous: no connection yet). */

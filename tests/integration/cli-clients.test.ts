@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exportJWK, generateKeyPair } from "jose";
 import { runCli } from "../helpers/built-app";
+import { cliDatabase } from "../helpers/cli-database";
 
 // The real CLI (bin/toolgate.js loads build/index.js): `npm run build` first.
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -22,7 +23,7 @@ describe("toolgate client (machine clients)", { timeout: 120_000 }, () => {
   beforeAll(async () => {
     if (!fs.existsSync(path.join(ROOT, "build/index.js"))) throw new Error("Run `npm run build` before the CLI tests");
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-cli-clients-"));
-    env = { ...process.env, TOOLGATE_DATA_DIR: dataDir, PUBLIC_URL: "https://toolgate.example.test", TOOLGATE_LOG_LEVEL: "silent" };
+    env = { ...process.env, TOOLGATE_DATA_DIR: dataDir, PUBLIC_URL: "https://toolgate.example.test", TOOLGATE_LOG_LEVEL: "silent", ...cliDatabase(dataDir).env };
     await json(["user", "add", "--email", "owner@example.test", "--owner", "--password-stdin"], "correct horse battery staple\n");
     const tools = path.join(dataDir, "tools.json");
     fs.writeFileSync(

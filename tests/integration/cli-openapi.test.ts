@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/built-app";
+import { cliDatabase, type CliDatabase } from "../helpers/cli-database";
 
 // The real CLI (bin/toolgate.js loads build/index.js): `npm run build` first.
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -12,6 +12,7 @@ const SECRET = "pk_live_cli-SECRET-4242";
 
 let dataDir: string;
 let env: NodeJS.ProcessEnv;
+let database: CliDatabase;
 let serverId: string;
 
 const toolgate = (args: string[], stdin = "") => runCli(args, env, stdin);
@@ -26,7 +27,8 @@ describe("toolgate server import / server credentials", { timeout: 180_000 }, ()
   beforeAll(async () => {
     if (!fs.existsSync(path.join(ROOT, "build/index.js"))) throw new Error("Run `npm run build` before the CLI tests");
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-cli-openapi-"));
-    env = { ...process.env, TOOLGATE_DATA_DIR: dataDir, PUBLIC_URL: "https://toolgate.example.test", TOOLGATE_LOG_LEVEL: "debug" };
+    database = cliDatabase(dataDir);
+    env = { ...process.env, TOOLGATE_DATA_DIR: dataDir, PUBLIC_URL: "https://toolgate.example.test", TOOLGATE_LOG_LEVEL: "debug", ...database.env };
     await json(["user", "add", "--email", "owner@example.test", "--owner", "--password-stdin"], "pw-pw-pw-pw-pw\n");
     serverId = (await json(["server", "create", "--owner", "owner@example.test", "--name", "Pets"])).id;
   });
@@ -43,9 +45,7 @@ describe("toolgate server import / server credentials", { timeout: 180_000 }, ()
       SECRET + "\n",
     );
     expect(done).toMatchObject({ applied: true, added: ["listPets", "createPets", "showPetById"], refused: [], credential: "API key in the header X-API-Key" });
-    const db = new Database(path.join(dataDir, "toolgate.db"), { readonly: true });
-    const row = db.prepare("select base_url, api_auth, api_secret_enc from mcp_servers where id = ?").get(serverId) as Record<string, string>;
-    db.close();
+    const row = (await database.query<Record<string, string>>("select base_url, api_auth, api_secret_enc from mcp_servers where id = ?", serverId))[0]!;
     expect(row.base_url).toBe("http://127.0.0.1:9/v1");
     expect(JSON.parse(row.api_auth!)).toEqual({ type: "api-key", in: "header", name: "X-API-Key" });
     expect(row.api_secret_enc).toMatch(/^v1\./);

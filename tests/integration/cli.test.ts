@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { freePort, runCli } from "../helpers/built-app";
+import { cliDatabase } from "../helpers/cli-database";
 
 // These tests run the real CLI (bin/toolgate.js loads build/index.js): `npm run build` first, which
 // the README's test command does.
@@ -42,7 +43,7 @@ describe("toolgate CLI", { timeout: 120_000 }, () => {
   beforeAll(async () => {
     if (!fs.existsSync(path.join(ROOT, "build/index.js"))) throw new Error("Run `npm run build` before the CLI tests");
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-cli-"));
-    env = { ...process.env, TOOLGATE_DATA_DIR: dataDir, PUBLIC_URL: "https://toolgate.example.test", TOOLGATE_LOG_LEVEL: "silent" };
+    env = { ...process.env, TOOLGATE_DATA_DIR: dataDir, PUBLIC_URL: "https://toolgate.example.test", TOOLGATE_LOG_LEVEL: "silent", ...cliDatabase(dataDir).env };
     await json(["user", "add", "--email", "owner@example.test", "--owner", "--password-stdin"], PASSWORD + "\n");
     await json(["user", "add", "--email", "member@example.test", "--password-stdin"], PASSWORD + "\n");
   });
@@ -157,6 +158,31 @@ describe("toolgate CLI", { timeout: 120_000 }, () => {
     const lastOwner = await toolgate(["user", "remove", "--email", "owner@example.test"]);
     expect(lastOwner.code).toBe(1);
     expect(lastOwner.stderr).toContain("owner@example.test is the only owner and cannot be removed");
+  });
+
+  it("invites emails, lists and withdraws invitations, and refuses an email that has an account", async () => {
+    expect(await json(["user", "invite", "--email", "  New.Person@Example.test "])).toEqual({ email: "new.person@example.test" });
+    expect(await json(["user", "invite", "--email", "an.early@example.test"])).toEqual({ email: "an.early@example.test" });
+    // Inviting twice is harmless.
+    expect((await toolgate(["user", "invite", "--email", "an.early@example.test"])).code).toBe(0);
+    const listed = await json(["user", "invitations"]);
+    expect(listed.map((i: { email: string }) => i.email)).toEqual(["an.early@example.test", "new.person@example.test"]);
+    expect(listed.every((i: { createdAt: unknown }) => typeof i.createdAt === "number")).toBe(true);
+
+    const member = await toolgate(["user", "invite", "--email", "member@example.test"]);
+    expect(member.code).toBe(1);
+    expect(member.stderr).toBe("Error: member@example.test already has an account\n");
+    for (const asJson of [false, true]) {
+      const bad = await toolgate(["user", "invite", "--email", "not-an-address", ...(asJson ? ["--json"] : [])]);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toBe(asJson ? `${JSON.stringify({ error: "Enter a valid email address" })}\n` : "Error: Enter a valid email address\n");
+    }
+
+    expect(await json(["user", "uninvite", "--email", "NEW.PERSON@example.test"])).toEqual({ removed: true });
+    const again = await toolgate(["user", "uninvite", "--email", "new.person@example.test"]);
+    expect(again.code).toBe(1);
+    expect(again.stdout).toBe("No such invitation\n");
+    expect((await toolgate(["user", "invitations"])).stdout).toBe("an.early@example.test\n");
   });
 });
 

@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { asc, eq } from "drizzle-orm";
 import type { AppContext } from "~/context.server";
 import { emailSchema, findUserByEmail } from "../users.server";
 
@@ -26,5 +26,5 @@ export async function revokeInvitation(ctx: AppContext, rawEmail: string): Promi
 
 export async function listInvitations(ctx: AppContext) {
   const { invitations } = ctx.store.tables;
-  return (await ctx.db.select({ email: invitations.email, createdAt: invitations.createdAt }).from(invitations));
+  return (await ctx.db.select({ email: invitations.email, createdAt: invitations.createdAt }).from(invitations).orderBy(asc(invitations.email)));
 }
