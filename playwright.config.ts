@@ -3,7 +3,8 @@ import { defineConfig } from "@playwright/test";
 const chromium = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 // Every spec runs twice: in Chromium with JavaScript on and with it off. Specs named
-// *.js-only.spec.ts test what exists only with JavaScript (copy buttons, pending states).
+// *.js-only.spec.ts test what exists only with JavaScript (copy buttons, pending states). The
+// `postgres` project runs the page specs a third time, with the app on PostgreSQL.
 export default defineConfig({
   testDir: "tests/e2e",
   fullyParallel: true,
@@ -32,5 +33,12 @@ export default defineConfig({
   projects: [
     { name: "js", use: { javaScriptEnabled: true } },
     { name: "no-js", use: { javaScriptEnabled: false }, testIgnore: /\.js-only\.spec\.ts$/ },
+    // The pages and flows of a signed-in person, with the app on PostgreSQL (JavaScript on); the
+    // consent flow over several replicas is replicas.spec.ts, in the projects above.
+    {
+      name: "postgres",
+      use: { javaScriptEnabled: true },
+      testMatch: ["servers.spec.ts", "pages-ux.spec.ts", "access-revoke.spec.ts", "access-consent-mcp.spec.ts", "openapi-rest.spec.ts", "machine-access.spec.ts", "oauth-flow.spec.ts"],
+    },
   ],
 });

@@ -1,6 +1,6 @@
 import AxeBuilder from "@axe-core/playwright";
 import type { Browser, Page } from "@playwright/test";
-import { createUser, expect, PASSWORD, signIn, startApp, test, uniqueEmail } from "./fixtures";
+import { createUser, expect, javaScriptOn, PASSWORD, signIn, startApp, test, uniqueEmail } from "./fixtures";
 import { openAppDb, seedConnection } from "./access-data";
 import { authorizeUrl, pkce, registerClient, seedServer } from "./authorize-data";
 
@@ -21,7 +21,7 @@ async function expectAccessible(page: Page, label: string) {
  */
 async function openPage(browser: Browser, options: { colorScheme?: "light" | "dark"; viewport?: { width: number; height: number } } = {}): Promise<Page> {
   const context = await browser.newContext({ javaScriptEnabled: true, ...options });
-  if (test.info().project.name === "no-js") {
+  if (!javaScriptOn()) {
     await context.route("**/*", (route) => (route.request().resourceType() === "script" ? route.abort() : route.continue()));
   }
   return context.newPage();
@@ -71,7 +71,7 @@ test.describe("accessibility (axe-core)", () => {
     await expect(page.getByRole("textbox", { name: "Signing secret" })).toBeVisible();
     // The copy buttons exist only once the page has hydrated; without JavaScript the values are selectable text.
     const copyButtons = page.getByRole("button", { name: /^Copy/ });
-    if (test.info().project.name === "no-js") await expect(copyButtons).toHaveCount(0);
+    if (!javaScriptOn()) await expect(copyButtons).toHaveCount(0);
     else await expect(copyButtons.first()).toBeVisible();
     await expect(page.getByRole("textbox", { name: "MCP URL" })).toHaveAttribute("readonly", "");
     await expectAccessible(page, "server page with the new signing secret");
@@ -126,7 +126,7 @@ test.describe("accessibility (axe-core)", () => {
     test(`connected apps, confirmations, activity, consent and help (${colorScheme}, ${viewport.width}px)`, async ({ browser, app }) => {
       test.setTimeout(150_000);
       const page = await openPage(browser, { colorScheme, viewport });
-      const js = test.info().project.name === "js";
+      const js = javaScriptOn();
       const user = await createUser(app);
       const first = seedConnection(app.dataDir, { ownerId: user.id, serverName: "Weather", clientName: "MCP Inspector", tools: ["forecast"], granted: ["forecast"], ageMs: 60_000 });
       for (let i = 0; i < 4; i++) {

@@ -6,7 +6,7 @@
 import type { Page } from "@playwright/test";
 import { authorizeInBrowser, expectAuthorizationRequired, finishAuthorization, MemoryProvider, seedServer, startToolEndpoint } from "./mcp-client-harness";
 import { callbackInBrowser, startCallback } from "./authorize-data";
-import { createUser, expect, signIn, test } from "./fixtures";
+import { createUser, expect, javaScriptOn, signIn, test } from "./fixtures";
 
 test("the MCP SDK client granted two of three tools lists exactly those two and is refused the third", async ({ page, app }) => {
   const user = await createUser(app);
@@ -114,7 +114,7 @@ test("a second device of the same client keeps the first one working; Revoke acc
 
 /** Revoke access asks first: confirm in the dialog (JavaScript) or on the confirmation page. */
 async function revokeConfirmed(page: Page, name: string) {
-  const js = test.info().project.name === "js";
+  const js = javaScriptOn();
   await page.getByRole(js ? "button" : "link", { name }).click();
   await (js ? page.getByRole("dialog") : page.locator("main")).getByRole("button", { name: "Revoke access", exact: true }).click();
 }

@@ -1,6 +1,6 @@
 import AxeBuilder from "@axe-core/playwright";
 import type { Page } from "@playwright/test";
-import { createUser, expect, signIn, test } from "./fixtures";
+import { createUser, expect, javaScriptOn, signIn, test } from "./fixtures";
 import { mcpStatus, revocationState, seedConnection } from "./access-data";
 
 /** No serious or critical axe-core violation on the page as it stands (axe needs JavaScript to run). */
@@ -16,7 +16,7 @@ async function expectAccessible(page: Page) {
 
 /** Clicks Revoke access and confirms it, in whichever form the page asks. */
 async function revoke(page: Page, name: string | RegExp) {
-  const js = test.info().project.name === "js";
+  const js = javaScriptOn();
   await page.getByRole(js ? "button" : "link", { name }).click();
   const scope = js ? page.getByRole("dialog") : page.locator("main");
   await expect(scope).toContainText("it has to ask you again");

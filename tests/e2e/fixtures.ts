@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { test as base, expect, type Page } from "@playwright/test";
 import { freePort, runCli } from "../helpers/built-app";
+import { startCluster } from "../helpers/postgres-cluster";
 
 export { expect, freePort, runCli };
 
@@ -103,13 +104,24 @@ type WorkerFixtures = { app: AppUnderTest };
 /** `app`: one running Toolgate per worker, shared by that worker's tests (they use unique users). */
 export const test = base.extend<object, WorkerFixtures>({
   app: [
-    async ({}, use) => {
-      const app = await startApp();
-      // The first account is the owner; tests create their own users after it.
-      await createUser(app, { email: `owner-${process.pid}@example.test`, owner: true });
-      await use(app);
-      await app.stop();
+    async ({}, use, workerInfo) => {
+      // The `postgres` project runs the same pages on PostgreSQL: a cluster of its own per worker.
+      const cluster = workerInfo.project.name === "postgres" ? await startCluster() : undefined;
+      try {
+        const app = await startApp(cluster ? { TOOLGATE_DATABASE_URL: cluster.url } : {});
+        // The first account is the owner; tests create their own users after it.
+        await createUser(app, { email: `owner-${process.pid}@example.test`, owner: true });
+        await use(app);
+        await app.stop();
+      } finally {
+        await cluster?.stop();
+      }
     },
     { scope: "worker" },
   ],
 });
+
+/** Whether this project's browser runs JavaScript (the js and postgres projects do, no-js does not). */
+export function javaScriptOn(): boolean {
+  return test.info().project.use.javaScriptEnabled !== false;
+}

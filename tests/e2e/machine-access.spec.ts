@@ -1,5 +1,5 @@
 import AxeBuilder from "@axe-core/playwright";
-import { createUser, expect, signIn, test } from "./fixtures";
+import { createUser, expect, javaScriptOn, signIn, test } from "./fixtures";
 
 // The server's "Machine and enterprise access" page in a real browser (with and without
 // JavaScript): create a machine client, see its secret once, use it at /token, revoke it.
@@ -20,7 +20,7 @@ test("an owner creates a machine client, its secret works once shown, and revoki
   expect(secret).toMatch(/^tgs_/);
   await expect(page.getByRole("list", { name: "Machine clients" })).toContainText("Nightly job");
   // axe runs as a script in the page: only where JavaScript is on.
-  if (test.info().project.name === "js") {
+  if (javaScriptOn()) {
     const axe = await new AxeBuilder({ page }).analyze();
     expect(axe.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => v.id)).toEqual([]);
   }

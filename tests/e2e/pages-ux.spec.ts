@@ -1,5 +1,5 @@
 import type { Page } from "@playwright/test";
-import { createUser, expect, PASSWORD, signIn, test, type AppUnderTest } from "./fixtures";
+import { createUser, expect, javaScriptOn, PASSWORD, signIn, test, type AppUnderTest } from "./fixtures";
 import { openAppDb, revocationState, seedConnection, type SeededGrant } from "./access-data";
 import { authorizeUrl, pkce, registerClient, seedServer } from "./authorize-data";
 
@@ -7,7 +7,7 @@ import { authorizeUrl, pkce, registerClient, seedServer } from "./authorize-data
 // control opens a <dialog>; without it, it leads to a confirmation page. Either way nothing happens
 // until the confirming button is pressed.
 
-const jsOn = () => test.info().project.name === "js";
+const jsOn = () => javaScriptOn();
 
 /** The control that starts a destructive action: a button (dialog) with JavaScript, a link without. */
 function destructive(page: Page, name: string | RegExp) {

@@ -1,4 +1,4 @@
-import { createUser, expect, signIn, test } from "./fixtures";
+import { createUser, expect, javaScriptOn, signIn, test } from "./fixtures";
 
 test.describe("MCP servers and tools", () => {
   test("create a server with a tool, edit both, delete both", async ({ page, app }) => {
@@ -77,7 +77,7 @@ test.describe("MCP servers and tools", () => {
     await expect(page.getByRole("heading", { name: "Weather office", level: 1 })).toBeVisible();
 
     // Rotate the signing secret (it asks first: a dialog with JavaScript, a page without): a new one is shown once.
-    const js = test.info().project.name === "js";
+    const js = javaScriptOn();
     await page.getByRole(js ? "button" : "link", { name: "Rotate signing secret" }).click();
     await (js ? page.getByRole("dialog") : page.locator("main")).getByRole("button", { name: "Rotate signing secret" }).click();
     const rotated = await page.getByRole("textbox", { name: "Signing secret" }).inputValue();
@@ -120,7 +120,7 @@ test.describe("MCP servers and tools", () => {
     const serverPath = new URL(page.url()).pathname;
     const editToolHref = await page.getByRole("link", { name: "Edit lookup" }).getAttribute("href");
 
-    const other = await browser.newContext({ javaScriptEnabled: test.info().project.name !== "no-js" });
+    const other = await browser.newContext({ javaScriptEnabled: javaScriptOn() });
     const bobPage = await other.newPage();
     await signIn(bobPage, app, bob.email);
     for (const path of [serverPath, `${serverPath}/edit`, `${serverPath}/delete`, `${serverPath}/tools/new`, editToolHref!, `${editToolHref}/delete`]) {
