@@ -283,7 +283,7 @@ async function main() {
     await new Promise((r) => setTimeout(r, 1000));
     await app.stop();
     if (args.profile) {
-      for (const f of fs.readdirSync(profileDir)) {
+      for (const f of fs.readdirSync(profileDir).sort()) {
         log(`\nCPU profile of the app (${path.join(profileDir, f)}), whole run including start-up:`);
         log(summarise(path.join(profileDir, f)));
       }
