@@ -36,15 +36,13 @@ const SQLITE_ONLY = [
   // audit rows seeded by one prepared statement (activity-bounded); the connection closed under
   // the cleanup and at shutdown (oauth-cleanup-shutdown, ops-shutdown; store-postgres covers
   // PostgreSQL's close and readiness); SQLite's query plans and pragmas (oauth-token-cost); a
-  // SQLite trigger that fails an import midway (openapi-import); the tools_version triggers read
-  // from sqlite_master (mcp-tools-cache; postgres-migrations covers PostgreSQL's). Their other
-  // tests are dialect-neutral; moving them to files of their own is still to do.
+  // SQLite trigger that fails an import midway (openapi-import). Their other tests are
+  // dialect-neutral; moving them to files of their own is still to do.
   "tests/integration/activity-bounded.test.ts",
   "tests/integration/oauth-cleanup-shutdown.test.ts",
   "tests/integration/oauth-token-cost.test.ts",
   "tests/integration/openapi-import.test.ts",
   "tests/integration/ops-shutdown.test.ts",
-  "tests/integration/mcp-tools-cache.test.ts",
 ];
 
 /** PostgreSQL-only: several replicas need a database server they can share. */

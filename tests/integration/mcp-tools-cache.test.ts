@@ -2,16 +2,15 @@
  * tools/list answers are cached per grant, keyed by mcp_servers.tools_version, which database
  * triggers bump (drizzle/0002_tools_version_triggers.sql). Every change to what a client may see
  * shows on its very next tools/list, whoever made it: the app, or another process writing the same
- * SQLite file (the CLI), which the app's memory knows nothing about.
+ * database (the CLI, another replica), which the app's memory knows nothing about. Both dialects:
+ * PostgreSQL's triggers are drizzle-postgres/0002.
  */
-import path from "node:path";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASE_FILE } from "~/context.server";
 import type { RunningServer } from "~/http/server.server";
 import { createOrUpdateGrant } from "~/oauth/grants.server";
 import { addTool, deleteTool, listTools, updateTool } from "~/servers/servers.server";
 import { createTestContext, type TestContext } from "../helpers/context";
+import { onPostgres } from "../helpers/postgres-store";
 import { startProtocolServer } from "../helpers/http";
 import { connectClient, grantAccess, seedServer, startToolEndpoint } from "../helpers/mcp";
 
@@ -20,7 +19,6 @@ describe("tools/list cache", () => {
   let app: RunningServer;
   let endpoint: Awaited<ReturnType<typeof startToolEndpoint>>;
   let seeded: { userId: string; serverId: string };
-  let other: Database.Database;
 
   beforeAll(async () => {
     ctx = createTestContext();
@@ -31,13 +29,12 @@ describe("tools/list cache", () => {
       { name: "gamma", path: "/c" },
     ]);
     app = await startProtocolServer(ctx);
-    // A second connection to the same file, as `toolgate tool …` in another process would open.
-    other = new Database(path.join(ctx.config.dataDir, DATABASE_FILE));
-    other.pragma("foreign_keys = ON");
   });
+  // Plain SQL on a connection of the test's own, not through the app's code: what `toolgate tool …`
+  // in another process (or another replica) would write.
+  const other = (sql: string, ...params: unknown[]) => ctx.queryRows<Record<string, unknown>>(sql, ...params);
 
   afterAll(async () => {
-    other.close();
     await app.close(100);
     await endpoint.close();
     ctx.cleanup();
@@ -55,17 +52,21 @@ describe("tools/list cache", () => {
   const toolId = async (name: string) => (await listTools(ctx, seeded.userId, seeded.serverId))!.find((t) => t.name === name)!.id;
 
   it("the migrations install the version column and its triggers", async () => {
-    const triggers = ctx.store.sqlite
-      .prepare("select name from sqlite_master where type = 'trigger' and name like 'tools_version_%' order by name")
-      .pluck()
-      .all();
-    expect(triggers).toEqual([
-      "tools_version_on_grant_tool_delete",
-      "tools_version_on_grant_tool_insert",
-      "tools_version_on_tool_delete",
-      "tools_version_on_tool_insert",
-      "tools_version_on_tool_update",
-    ]);
+    const triggers = onPostgres
+      ? await other("select tgname as name from pg_trigger where tgname like 'tools_version_%' order by tgname")
+      : await other("select name from sqlite_master where type = 'trigger' and name like 'tools_version_%' order by name");
+    expect(triggers.map((t) => t.name)).toEqual(
+      onPostgres
+        ? ["tools_version_on_grant_tool", "tools_version_on_tool"]
+        : [
+            "tools_version_on_grant_tool_delete",
+            "tools_version_on_grant_tool_insert",
+            "tools_version_on_tool_delete",
+            "tools_version_on_tool_insert",
+            "tools_version_on_tool_update",
+          ],
+    );
+    expect(await ctx.countRows("select count(*) from mcp_servers where tools_version is not null")).toBeGreaterThan(0);
   });
 
   it("shows edits, deletions and re-consent made by the app or by another process at once", async () => {
@@ -87,12 +88,12 @@ describe("tools/list cache", () => {
 
     // Edited by another process, with the same updated_at (a clock that did not move): the cached
     // answer and the per-tool description cache must both give way.
-    const updatedAt = (other.prepare("select updated_at from tools where id = ?").pluck().get(alpha.id) as number);
-    other.prepare("update tools set description = ?, updated_at = ? where id = ?").run("Edited elsewhere", updatedAt, alpha.id);
+    const [{ updated_at: updatedAt }] = (await other("select updated_at from tools where id = ?", alpha.id)) as [{ updated_at: unknown }];
+    await other("update tools set description = ?, updated_at = ? where id = ?", "Edited elsewhere", updatedAt, alpha.id);
     expect(await listed(token)).toEqual(["alpha: Edited elsewhere", "beta: The beta tool"]);
 
     // Deleted by another process.
-    other.prepare("delete from tools where id = ?").run(await toolId("beta"));
+    await other("delete from tools where id = ?", await toolId("beta"));
     expect(await listed(token)).toEqual(["alpha: Edited elsewhere"]);
 
     // Re-consent with another set of tools rewrites the grant's list.
