@@ -35,9 +35,10 @@ const SQLITE_ONLY = [
   // Some of their tests work through the SQLite connection itself (ctx.store.sqlite): 200,000
   // audit rows seeded by one prepared statement (activity-bounded); the connection closed under
   // the cleanup and at shutdown (oauth-cleanup-shutdown, ops-shutdown; store-postgres covers
-  // PostgreSQL's close and readiness); SQLite's query plans and pragmas (oauth-token-cost); a
-  // SQLite trigger that fails an import midway (openapi-import). Their other tests are
-  // dialect-neutral; moving them to files of their own is still to do.
+  // PostgreSQL's close and readiness); SQLite's query plans and pragmas (oauth-token-cost). Their
+  // other tests are dialect-neutral; moving them to files of their own is still to do.
+  // openapi-import parses documents and touches no database (openapi-import-apply, which does,
+  // runs on both).
   "tests/integration/activity-bounded.test.ts",
   "tests/integration/oauth-cleanup-shutdown.test.ts",
   "tests/integration/oauth-token-cost.test.ts",

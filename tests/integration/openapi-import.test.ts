@@ -2,13 +2,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createUser } from "~/auth/users.server";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { applyImport, fetchOpenApiDocument, OPENAPI_LIMITS, parseOpenApiDocument, planImport, type ParsedDocument } from "~/servers/openapi-import.server";
+import { fetchOpenApiDocument, OPENAPI_LIMITS, parseOpenApiDocument, type ParsedDocument } from "~/servers/openapi-import.server";
 import { closeUpstreamPools } from "~/servers/upstream-http.server";
-import { createServer, listTools } from "~/servers/servers.server";
-import { createTestContext, type TestContext } from "../helpers/context";
 
 const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/openapi");
 const fixture = (name: string) => fs.readFileSync(path.join(FIXTURES, name), "utf8");
@@ -154,57 +151,6 @@ describe("OpenAPI import: operations that cannot become tools are refused by nam
     expect(body.properties.children.items.type).toBe("object");
     expect(body.properties.children.items.properties.children).toEqual({ description: "(recursive: not expanded further; any value is accepted here)" });
     expectValidSchemas(parsed);
-  });
-});
-
-describe("OpenAPI import into a server: plan, apply, re-import", () => {
-  let ctx: TestContext;
-  let ownerId: string;
-  beforeEach(async () => {
-    ctx = createTestContext();
-    ownerId = (await createUser(ctx, { email: `o-${Math.random()}@example.test` })).id;
-  });
-  afterEach(() => ctx.cleanup());
-
-  it("re-import shows added, changed and removed, applies them in one transaction, and keeps tool ids", async () => {
-    const { server } = await createServer(ctx, { ownerId, name: "Pets" });
-    const v1 = await parseOpenApiDocument(fixture("petstore-3.0.yaml"));
-    const first = await planImport(ctx, server.id, v1);
-    expect(first.baseUrl).toBe("http://petstore.swagger.io/v1");
-    expect(first.added.map((t) => t.tool.name)).toEqual(["listPets", "createPets", "showPetById"]);
-    await applyImport(ctx, server.id, first);
-    const ids = Object.fromEntries((await listTools(ctx, ownerId, server.id))!.map((t) => [t.name, t.id]));
-    expect(await planImport(ctx, server.id, v1)).toMatchObject({ added: [], changed: [], removed: [] });
-
-    const changedText = fixture("petstore-3.0.yaml")
-      .replace("summary: Info for a specific pet", "summary: One pet by id")
-      .replace(/    post:\n      summary: Create a pet[\s\S]*?(?=  \/pets\/\{petId\}:)/, "")
-      .replace("paths:\n", "paths:\n  /owners:\n    get:\n      operationId: listOwners\n      responses:\n        '200':\n          description: ok\n");
-    const v2 = await parseOpenApiDocument(changedText);
-    const second = await planImport(ctx, server.id, v2);
-    expect(second.added.map((t) => t.tool.name)).toEqual(["listOwners"]);
-    expect(second.changed.map((t) => t.tool.name)).toEqual(["showPetById"]);
-    expect(second.unchanged.map((t) => t.tool.name)).toEqual(["listPets"]);
-    expect(second.removed.map((t) => t.name)).toEqual(["createPets"]);
-    expect(await applyImport(ctx, server.id, second)).toMatchObject({ added: 1, changed: 1, removed: 1 });
-    const after = Object.fromEntries((await listTools(ctx, ownerId, server.id))!.map((t) => [t.name, t]));
-    expect(Object.keys(after).sort()).toEqual(["listOwners", "listPets", "showPetById"]);
-    expect(after.showPetById!.id).toBe(ids.showPetById);
-    expect(after.showPetById!.description).toBe("One pet by id");
-  });
-
-  it("--include picks operations; an unknown name is an error; a failing apply leaves nothing", async () => {
-    const { server } = await createServer(ctx, { ownerId, name: "Pets" });
-    const parsed = await parseOpenApiDocument(fixture("petstore-3.0.yaml"));
-    const plan = await planImport(ctx, server.id, parsed, { include: ["showPetById", "GET /pets"], baseUrl: "http://127.0.0.1:9/v1/" });
-    expect(plan.added.map((t) => t.tool.name)).toEqual(["listPets", "showPetById"]);
-    expect(plan.baseUrl).toBe("http://127.0.0.1:9/v1");
-    await expect(planImport(ctx, server.id, parsed, { include: ["nope"] })).rejects.toThrow("The document has no operation named nope.");
-    // A row the database refuses midway (a trigger standing in for a crash) rolls everything back.
-    ctx.store.sqlite.exec("create trigger fail_second after insert on tools when new.name = 'showPetById' begin select raise(abort, 'boom'); end");
-    await expect(applyImport(ctx, server.id, plan)).rejects.toThrow("boom");
-    expect(await listTools(ctx, ownerId, server.id)).toEqual([]);
-    expect(ctx.store.sqlite.prepare("select base_url from mcp_servers where id = ?").get(server.id)).toEqual({ base_url: null });
   });
 });
 
