@@ -33,7 +33,8 @@ const SQLITE_ONLY = [
   "tests/integration/store-hot-sql.test.ts",
   "tests/integration/db-copy.test.ts",
   // Some of their tests work through the SQLite connection itself (ctx.store.sqlite): 200,000
-  // audit rows seeded by one prepared statement (activity-bounded); the connection closed under
+  // audit rows seeded by one prepared statement, and reads bounded by the test process's CPU time,
+  // which sees SQLite's work but not a PostgreSQL server's (activity-bounded); the connection closed under
   // the cleanup and at shutdown (oauth-cleanup-shutdown, ops-shutdown; store-postgres covers
   // PostgreSQL's close and readiness); SQLite's query plans and pragmas (oauth-token-cost). Their
   // other tests are dialect-neutral; moving them to files of their own is still to do.
