@@ -103,7 +103,8 @@ const REFRESH_TOKEN = named("refresh_token", `select ${REFRESH_COLUMNS("")} from
 // then decides on the state the previous one left, instead of ten parallel retries deciding on the
 // same stale read and all but one losing their conditional writes (and retrying) again and again.
 // The conditional writes below still hold on their own for requests presenting different tokens.
-const PRESENTED_REFRESH_TOKEN = named(
+// Exported for the query-plan check of tests/integration/oauth-token-cost.test.ts.
+export const PRESENTED_REFRESH_TOKEN = named(
   "presented_refresh_token",
   `select ${REFRESH_COLUMNS("r.")},
          (f.id is not null)::int as "familyFound", f.revoked_at as "familyRevokedAt",
