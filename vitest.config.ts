@@ -35,14 +35,13 @@ const SQLITE_ONLY = [
   // Some of their tests work through the SQLite connection itself (ctx.store.sqlite): 200,000
   // audit rows seeded by one prepared statement, and reads bounded by the test process's CPU
   // time, which sees SQLite's work but not a PostgreSQL server's (activity-bounded); the
-  // connection closed under the cleanup and at shutdown (oauth-cleanup-shutdown, ops-shutdown;
-  // store-postgres covers PostgreSQL's close and readiness). Their other tests are
+  // connection closed under the running cleanup (oauth-cleanup-shutdown; store-postgres covers
+  // PostgreSQL's close and readiness). Their other tests are
   // dialect-neutral; moving them to files of their own is still to do. openapi-import parses
   // documents and touches no database (openapi-import-apply, which does, runs on both).
   "tests/integration/activity-bounded.test.ts",
   "tests/integration/oauth-cleanup-shutdown.test.ts",
   "tests/integration/openapi-import.test.ts",
-  "tests/integration/ops-shutdown.test.ts",
 ];
 
 /** PostgreSQL-only: several replicas need a database server they can share. */

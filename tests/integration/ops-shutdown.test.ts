@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import http from "node:http";
+import { eq } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
 import { isDraining, markDraining, onShutdown } from "~/http/lifecycle.server";
 import { readiness } from "~/http/health.server";
@@ -62,9 +63,9 @@ describe("graceful shutdown", () => {
     const running = await startHttpServer({ ctx: c, port: 0, host: "127.0.0.1" });
     const signals = new EventEmitter();
     const order: string[] = [];
-    const removeHook = onShutdown("test-flush", () => {
-      order.push(`hook after ${finishedRequests} finished requests, db open: ${c.store.sqlite.open}`);
-      c.store.sqlite.prepare("insert into sign_in_throttle (key, failures, first_failure_at, blocked_until) values ('flushed', 1, 0, 0)").run();
+    const removeHook = onShutdown("test-flush", async () => {
+      order.push(`hook after ${finishedRequests} finished requests, db open: ${!c.store.closed}`);
+      await c.db.insert(c.store.tables.signInThrottle).values({ key: "flushed", failures: 1, firstFailureAt: 0, blockedUntil: 0 });
     });
     const serving = serveUntilSignal(c, running, { graceMs: 5000, signals });
     expect(await readiness(c)).toEqual({ ready: true });
@@ -86,7 +87,7 @@ describe("graceful shutdown", () => {
     await serving;
     removeHook();
     expect(order).toEqual(["hook after 25 finished requests, db open: true"]);
-    expect(c.store.sqlite.open).toBe(false);
+    expect(c.store.closed).toBe(true);
     // New connections are refused once the listener closed.
     await expect(get(`${running.url}/healthz`)).rejects.toThrow(/ECONNREFUSED/);
     agent.destroy();
@@ -99,19 +100,22 @@ describe("graceful shutdown", () => {
     ctx = createTestContext();
     const running = await startHttpServer({ ctx, port: 0, host: "127.0.0.1" });
     const signals = new EventEmitter();
-    const file = ctx.store.sqlite.name;
-    const removeHook = onShutdown("test-flush-2", (hctx) => {
-      if (hctx.store.dialect !== "sqlite") throw new Error("this test writes through the SQLite connection");
-      hctx.store.sqlite.prepare("insert into sign_in_throttle (key, failures, first_failure_at, blocked_until) values ('flushed-2', 1, 0, 0)").run();
+    const removeHook = onShutdown("test-flush-2", async (hctx) => {
+      await hctx.db.insert(hctx.store.tables.signInThrottle).values({ key: "flushed-2", failures: 1, firstFailureAt: 0, blockedUntil: 0 });
     });
     const serving = serveUntilSignal(ctx, running, { signals });
     signals.emit("SIGINT", "SIGINT");
     await serving;
     removeHook();
-    const { default: Database } = await import("better-sqlite3");
-    const reopened = new Database(file, { readonly: true });
-    expect(reopened.prepare("select key from sign_in_throttle where key = 'flushed-2'").get()).toEqual({ key: "flushed-2" });
-    reopened.close();
+    expect(ctx.store.closed).toBe(true);
+    // Read back on a connection opened after the app's closed.
+    const reopened = ctx.openReplicaStore();
+    try {
+      const { signInThrottle } = reopened.tables;
+      expect(await reopened.db.select({ key: signInThrottle.key }).from(signInThrottle).where(eq(signInThrottle.key, "flushed-2"))).toEqual([{ key: "flushed-2" }]);
+    } finally {
+      await reopened.close();
+    }
   });
 
   it("a second signal forces the exit without waiting for a stuck request", async () => {
@@ -142,7 +146,7 @@ describe("graceful shutdown", () => {
     signals.emit("SIGTERM", "SIGTERM");
     await serving;
     expect(await stuck).toBe("cut");
-    expect(ctx.store.sqlite.open).toBe(false);
+    expect(ctx.store.closed).toBe(true);
     expect(ctx.logs.some((l) => JSON.parse(l).level === "error")).toBe(false);
     expect(ctx.logs.some((l) => JSON.parse(l).msg === "grace period over: open connections were closed")).toBe(true);
   });
