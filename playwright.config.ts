@@ -33,13 +33,22 @@ export default defineConfig({
   projects: [
     { name: "js", use: { javaScriptEnabled: true } },
     { name: "no-js", use: { javaScriptEnabled: false }, testIgnore: /\.js-only\.spec\.ts$/ },
-    // The app on PostgreSQL (JavaScript on): the specs that work only through the browser, the CLI
-    // and HTTP. The others seed or inspect the SQLite file directly (authorize-data.ts,
-    // access-data.ts); the consent flow over three replicas on PostgreSQL is replicas.spec.ts.
+    // The pages and flows of a signed-in person a third time, with the app on PostgreSQL
+    // (JavaScript on; tests/e2e/app-db.ts seeds either store). The consent flow over three
+    // replicas on one PostgreSQL is replicas.spec.ts, in the projects above.
     {
       name: "postgres",
       use: { javaScriptEnabled: true },
-      testMatch: ["servers.spec.ts", "openapi-rest.spec.ts", "machine-access.spec.ts", "oauth-flow.spec.ts"],
+      testMatch: [
+        "servers.spec.ts",
+        "pages-ux.spec.ts",
+        "access-revoke.spec.ts",
+        "access-revoke.js-only.spec.ts",
+        "access-consent-mcp.spec.ts",
+        "openapi-rest.spec.ts",
+        "machine-access.spec.ts",
+        "oauth-flow.spec.ts",
+      ],
     },
   ],
 });

@@ -1,7 +1,8 @@
 import AxeBuilder from "@axe-core/playwright";
 import type { Browser, Page } from "@playwright/test";
 import { createUser, expect, javaScriptOn, PASSWORD, signIn, startApp, test, uniqueEmail } from "./fixtures";
-import { openAppDb, seedConnection } from "./access-data";
+import { seedConnection } from "./access-data";
+import { withAppDb } from "./app-db";
 import { authorizeUrl, pkce, registerClient, seedServer } from "./authorize-data";
 
 /** Fails on any axe-core violation, whatever its impact (WCAG 2.x A/AA rules and best practices). */
@@ -128,17 +129,18 @@ test.describe("accessibility (axe-core)", () => {
       const page = await openPage(browser, { colorScheme, viewport });
       const js = javaScriptOn();
       const user = await createUser(app);
-      const first = seedConnection(app.dataDir, { ownerId: user.id, serverName: "Weather", clientName: "MCP Inspector", tools: ["forecast"], granted: ["forecast"], ageMs: 60_000 });
+      const first = await seedConnection(app.dataDir, { ownerId: user.id, serverName: "Weather", clientName: "MCP Inspector", tools: ["forecast"], granted: ["forecast"], ageMs: 60_000 });
       for (let i = 0; i < 4; i++) {
-        seedConnection(app.dataDir, { ownerId: user.id, serverName: "Weather", clientName: "MCP Inspector", tools: [], granted: ["forecast"], server: { id: first.serverId, toolIds: first.toolIds } });
+        await seedConnection(app.dataDir, { ownerId: user.id, serverName: "Weather", clientName: "MCP Inspector", tools: [], granted: ["forecast"], server: { id: first.serverId, toolIds: first.toolIds } });
       }
-      seedConnection(app.dataDir, { ownerId: user.id, serverName: "Notes", clientName: "Claude Code", tools: ["search"], granted: ["search"] });
-      const db = openAppDb(app.dataDir);
-      db.prepare("insert into audit_events (at, kind, server_id, user_id, client_id, grant_id, actor, detail) values (?, 'tool.called', ?, ?, ?, ?, ?, ?)").run(
-        Date.now(), first.serverId, user.id, first.clientId, first.grantId, `client:${first.clientId}`, JSON.stringify({ tool: "forecast", outcome: "ok", durationMs: 12 }),
+      await seedConnection(app.dataDir, { ownerId: user.id, serverName: "Notes", clientName: "Claude Code", tools: ["search"], granted: ["search"] });
+      await withAppDb(app.dataDir, (db) =>
+        db.run(
+          "insert into audit_events (at, kind, server_id, user_id, client_id, grant_id, actor, detail) values (?, 'tool.called', ?, ?, ?, ?, ?, ?)",
+          Date.now(), first.serverId, user.id, first.clientId, first.grantId, `client:${first.clientId}`, JSON.stringify({ tool: "forecast", outcome: "ok", durationMs: 12 }),
+        ),
       );
-      db.close();
-      const calendar = seedServer(app.dataDir, user.id, "Calendar", ["list_events", "create_event"]);
+      const calendar = await seedServer(app.dataDir, user.id, "Calendar", ["list_events", "create_event"]);
       const clientId = await registerClient(app.url, ["http://127.0.0.1:33418/callback"], "Claude Code");
       const consent = authorizeUrl(app.url, {
         response_type: "code",

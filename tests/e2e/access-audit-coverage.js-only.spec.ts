@@ -17,7 +17,7 @@ test("the audit log records every promised kind and never arguments or tokens", 
   const callbacks = await Promise.all([startCallback(), startCallback(), startCallback()]);
   const [denyCallback, approveCallback, laterCallback] = callbacks;
   try {
-    const serverId = seedServer(app.dataDir, user.id, endpoint.url, ["forecast", "alerts"]);
+    const serverId = await seedServer(app.dataDir, user.id, endpoint.url, ["forecast", "alerts"]);
     const mcpUrl = new URL(`${app.url}/mcp/${serverId}`);
     await signIn(page, app, user.email);
 

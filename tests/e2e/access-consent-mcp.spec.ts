@@ -13,7 +13,7 @@ test("the MCP SDK client granted two of three tools lists exactly those two and 
   const endpoint = await startToolEndpoint();
   const callback = await startCallback();
   try {
-    const serverId = seedServer(app.dataDir, user.id, endpoint.url, ["forecast", "alerts", "radar"]);
+    const serverId = await seedServer(app.dataDir, user.id, endpoint.url, ["forecast", "alerts", "radar"]);
     const mcpUrl = new URL(`${app.url}/mcp/${serverId}`);
     const provider = new MemoryProvider(callback.url);
 
@@ -66,7 +66,7 @@ test("a second device of the same client keeps the first one working; Revoke acc
   const callbackA = await startCallback();
   const callbackB = await startCallback();
   try {
-    const serverId = seedServer(app.dataDir, user.id, endpoint.url, ["forecast"]);
+    const serverId = await seedServer(app.dataDir, user.id, endpoint.url, ["forecast"]);
     const mcpUrl = new URL(`${app.url}/mcp/${serverId}`);
     await signIn(page, app, user.email);
 

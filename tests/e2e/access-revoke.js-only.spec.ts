@@ -3,7 +3,7 @@ import { revocationState, seedConnection } from "./access-data";
 
 test("Revoke access asks in an accessible dialog: Escape and Cancel change nothing, confirming revokes", async ({ page, app }) => {
   const user = await createUser(app);
-  const grant = seedConnection(app.dataDir, { ownerId: user.id, serverName: "Weather", clientName: "Claude Code", tools: ["forecast"], granted: ["forecast"] });
+  const grant = await seedConnection(app.dataDir, { ownerId: user.id, serverName: "Weather", clientName: "Claude Code", tools: ["forecast"], granted: ["forecast"] });
   await signIn(page, app, user.email);
   await page.goto(`${app.url}/connections`);
   const button = page.getByRole("button", { name: "Revoke access for Claude Code" });
@@ -21,10 +21,10 @@ test("Revoke access asks in an accessible dialog: Escape and Cancel change nothi
   await button.click();
   await dialog.getByRole("button", { name: "Cancel" }).click();
   await expect(dialog).toBeHidden();
-  expect(revocationState(app.dataDir, grant).access).toBeNull();
+  expect((await revocationState(app.dataDir, grant)).access).toBeNull();
 
   await button.click();
   await dialog.getByRole("button", { name: "Revoke access", exact: true }).click();
   await expect(page.getByRole("status")).toHaveText("Access revoked for Claude Code. Its tokens no longer work.");
-  expect(revocationState(app.dataDir, grant).access).not.toBeNull();
+  expect((await revocationState(app.dataDir, grant)).access).not.toBeNull();
 });

@@ -24,14 +24,14 @@ async function revoke(page: Page, name: string | RegExp) {
 }
 test("Revoke access on the all-servers page cuts the application off on its very next request", async ({ page, app }) => {
   const user = await createUser(app);
-  const grant = seedConnection(app.dataDir, {
+  const grant = await seedConnection(app.dataDir, {
     ownerId: user.id,
     serverName: "Weather",
     clientName: "Claude Desktop",
     tools: ["forecast", "alerts", "radar"],
     granted: ["forecast", "radar"],
   });
-  const keep = seedConnection(app.dataDir, {
+  const keep = await seedConnection(app.dataDir, {
     ownerId: user.id,
     serverName: "Notes",
     clientName: "Editor",
@@ -56,7 +56,7 @@ test("Revoke access on the all-servers page cuts the application off on its very
   await expect(page.getByRole("heading", { name: "Claude Desktop" })).toHaveCount(0);
   await expect(page.getByRole("heading", { name: "Editor" })).toBeVisible();
 
-  const state = revocationState(app.dataDir, grant);
+  const state = await revocationState(app.dataDir, grant);
   expect(state.grant.revoked_at).not.toBeNull();
   expect(state.grant.revoked_by).toBe(user.id);
   expect(state.access).not.toBeNull();
@@ -85,8 +85,8 @@ test("Revoke access on the all-servers page cuts the application off on its very
 
 test("the per-server page lists only that server's applications and revokes there", async ({ page, app }) => {
   const user = await createUser(app);
-  const grant = seedConnection(app.dataDir, { ownerId: user.id, serverName: "Weather", clientName: "Cursor", tools: ["forecast"], granted: ["forecast"] });
-  const other = seedConnection(app.dataDir, { ownerId: user.id, serverName: "Notes", clientName: "Inspector", tools: ["search"], granted: ["search"] });
+  const grant = await seedConnection(app.dataDir, { ownerId: user.id, serverName: "Weather", clientName: "Cursor", tools: ["forecast"], granted: ["forecast"] });
+  const other = await seedConnection(app.dataDir, { ownerId: user.id, serverName: "Notes", clientName: "Inspector", tools: ["search"], granted: ["search"] });
   await signIn(page, app, user.email);
   await page.goto(`${app.url}/servers/${grant.serverId}/connections`);
   await expect(page.getByRole("heading", { name: "Inspector" })).toHaveCount(0);
@@ -94,12 +94,12 @@ test("the per-server page lists only that server's applications and revokes ther
   await expect(page.getByRole("status")).toHaveText("Access revoked for Cursor. Its tokens no longer work.");
   await expect(page).toHaveURL(`${app.url}/servers/${grant.serverId}/connections`);
   await expect(page.getByText("No application can reach this server right now.")).toBeVisible();
-  expect(revocationState(app.dataDir, grant).access).not.toBeNull();
-  expect(revocationState(app.dataDir, other).access).toBeNull();
+  expect((await revocationState(app.dataDir, grant)).access).not.toBeNull();
+  expect((await revocationState(app.dataDir, other)).access).toBeNull();
 
   // Another user's server is a 404 page, not a list.
   const stranger = await createUser(app);
-  const theirs = seedConnection(app.dataDir, { ownerId: stranger.id, serverName: "Private", clientName: "Secret app", tools: ["x"], granted: ["x"] });
+  const theirs = await seedConnection(app.dataDir, { ownerId: stranger.id, serverName: "Private", clientName: "Secret app", tools: ["x"], granted: ["x"] });
   const response = await page.goto(`${app.url}/servers/${theirs.serverId}/connections`);
   expect(response!.status()).toBe(404);
   await expect(page.getByText("Secret app")).toHaveCount(0);

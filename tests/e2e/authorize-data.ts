@@ -1,76 +1,65 @@
 /**
  * Helpers for the Authorize Application browser tests: servers written straight into the running
- * app's SQLite file (WAL, so the app sees them on its next read), clients registered through the real
+ * app's database (app-db.ts), clients registered through the real
  * POST /register, PKCE, and a callback server on 127.0.0.1 that catches the redirect.
  */
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import path from "node:path";
-import Database from "better-sqlite3";
 import type { Page } from "@playwright/test";
+import { withAppDb } from "./app-db";
 
 const id = () => randomBytes(16).toString("base64url");
 
-function openDb(dataDir: string) {
-  const db = new Database(path.join(dataDir, "toolgate.db"));
-  db.pragma("busy_timeout = 5000");
-  return db;
-}
-
 export type SeededServer = { id: string; name: string; tools: Record<string, string> };
 
-export function seedServer(dataDir: string, ownerId: string, name: string, tools: string[]): SeededServer {
-  const db = openDb(dataDir);
-  try {
-    const now = Date.now();
-    const serverId = id();
-    const toolIds: Record<string, string> = {};
-    db.transaction(() => {
-      db.prepare(
-        "insert into mcp_servers (id, owner_id, name, description, signing_secret_enc, created_at, updated_at) values (?, ?, ?, '', 'unused', ?, ?)",
-      ).run(serverId, ownerId, name, now, now);
-      for (const tool of tools) {
-        toolIds[tool] = id();
-        db.prepare(
-          "insert into tools (id, server_id, name, description, input_schema, endpoint_url, created_at, updated_at) values (?, ?, ?, ?, '{\"type\":\"object\"}', 'http://127.0.0.1:9/unused', ?, ?)",
-        ).run(toolIds[tool], serverId, tool, `Description of ${tool}`, now, now);
-      }
-    })();
-    return { id: serverId, name, tools: toolIds };
-  } finally {
-    db.close();
-  }
+export async function seedServer(dataDir: string, ownerId: string, name: string, tools: string[]): Promise<SeededServer> {
+  const now = Date.now();
+  const serverId = id();
+  const toolIds: Record<string, string> = {};
+  await withAppDb(dataDir, async (db) => {
+    await db.run(
+      "insert into mcp_servers (id, owner_id, name, description, signing_secret_enc, created_at, updated_at) values (?, ?, ?, '', 'unused', ?, ?)",
+      serverId,
+      ownerId,
+      name,
+      now,
+      now,
+    );
+    for (const tool of tools) {
+      toolIds[tool] = id();
+      await db.run(
+        "insert into tools (id, server_id, name, description, input_schema, endpoint_url, created_at, updated_at) values (?, ?, ?, ?, '{\"type\":\"object\"}', 'http://127.0.0.1:9/unused', ?, ?)",
+        toolIds[tool],
+        serverId,
+        tool,
+        `Description of ${tool}`,
+        now,
+        now,
+      );
+    }
+  });
+  return { id: serverId, name, tools: toolIds };
 }
 
 /** Moves a pending authorization request's expiry into the past. */
-export function expireRequest(dataDir: string, requestId: string): void {
-  const db = openDb(dataDir);
-  try {
-    db.prepare("update authorization_requests set expires_at = ? where id = ?").run(Date.now() - 1000, requestId);
-  } finally {
-    db.close();
-  }
+export function expireRequest(dataDir: string, requestId: string): Promise<void> {
+  return withAppDb(dataDir, (db) => db.run("update authorization_requests set expires_at = ? where id = ?", Date.now() - 1000, requestId));
 }
 
 /** The tools of the (single) grant of a client, by name, and the server of its codes. */
-export function grantOf(dataDir: string, clientId: string): { tools: string[]; codeServers: string[] } | null {
-  const db = openDb(dataDir);
-  try {
-    const grant = db.prepare("select id from grants where client_id = ?").get(clientId) as { id: string } | undefined;
+export function grantOf(dataDir: string, clientId: string): Promise<{ tools: string[]; codeServers: string[] } | null> {
+  return withAppDb(dataDir, async (db) => {
+    const grant = await db.get<{ id: string }>("select id from grants where client_id = ?", clientId);
     if (!grant) return null;
     const tools = (
-      db
-        .prepare("select t.name from grant_tools g join tools t on t.id = g.tool_id where g.grant_id = ? order by t.name")
-        .all(grant.id) as { name: string }[]
+      await db.all<{ name: string }>("select t.name from grant_tools g join tools t on t.id = g.tool_id where g.grant_id = ? order by t.name", grant.id)
     ).map((r) => r.name);
-    const codeServers = (db.prepare("select server_id from authorization_codes where client_id = ?").all(clientId) as { server_id: string }[]).map(
+    const codeServers = (await db.all<{ server_id: string }>("select server_id from authorization_codes where client_id = ?", clientId)).map(
       (r) => r.server_id,
     );
     return { tools, codeServers };
-  } finally {
-    db.close();
-  }
+  });
 }
 
 export function pkce() {
@@ -136,11 +125,6 @@ export async function startCallback(): Promise<Callback> {
 }
 
 /** Gives a client a name directly in the database, as a row stored before a validation rule. */
-export function renameClient(dataDir: string, clientId: string, name: string): void {
-  const db = openDb(dataDir);
-  try {
-    db.prepare("UPDATE oauth_clients SET client_name = ? WHERE id = ?").run(name, clientId);
-  } finally {
-    db.close();
-  }
+export function renameClient(dataDir: string, clientId: string, name: string): Promise<void> {
+  return withAppDb(dataDir, (db) => db.run("update oauth_clients set client_name = ? where id = ?", name, clientId));
 }

@@ -8,7 +8,7 @@ import { createUser, expect, signIn, test, type AppUnderTest } from "./fixtures"
  */
 async function signedInAppLinkRequest(page: Page, app: AppUnderTest, scheme: string, clientName: string, state: string) {
   const user = await createUser(app);
-  const server = seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
+  const server = await seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
   const appLink = `com.example.toolgate-${scheme}:/oauth/callback`;
   const clientId = await registerClient(app.url, [appLink], clientName);
   await signIn(page, app, user.email);
@@ -27,7 +27,7 @@ async function signedInAppLinkRequest(page: Page, app: AppUnderTest, scheme: str
 
 test('Approve shows "Authorizing..." while the action runs', async ({ page, app }) => {
   const user = await createUser(app);
-  const server = seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
+  const server = await seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
   const callback = await startCallback();
   try {
     const clientId = await registerClient(app.url, [callback.url]);

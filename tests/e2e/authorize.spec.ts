@@ -31,7 +31,7 @@ function resourceOf(app: AppUnderTest, serverId: string) {
 
 async function setup(app: AppUnderTest, page: Page, tools = ["forecast", "alerts", "radar"]) {
   const user = await createUser(app);
-  const server = seedServer(app.dataDir, user.id, "Weather", tools);
+  const server = await seedServer(app.dataDir, user.id, "Weather", tools);
   const clientId = await registerClient(app.url, [callback.url]);
   await signIn(page, app, user.email);
   return { user, server, clientId };
@@ -41,7 +41,7 @@ const alert = (page: Page) => page.getByRole("alert");
 
 test("signing in returns to the same request; the page shows the application, server, tools and scope; Approve sends code, state and iss", async ({ page, app }) => {
   const user = await createUser(app);
-  const server = seedServer(app.dataDir, user.id, "Weather", ["forecast", "alerts"]);
+  const server = await seedServer(app.dataDir, user.id, "Weather", ["forecast", "alerts"]);
   const clientId = await registerClient(app.url, [callback.url]);
   await page.goto(authorizeUrl(app.url, { ...params(clientId), resource: resourceOf(app, server.id) }));
   await expect(page).toHaveURL(/\/sign-in\?returnTo=/);
@@ -66,7 +66,7 @@ test("signing in returns to the same request; the page shows the application, se
   expect(received.get("state")).toBe("xyz-state");
   expect(received.get("iss")).toBe(app.url);
   await expect(page.getByRole("heading", { name: "Back in the application" })).toBeVisible();
-  expect(grantOf(app.dataDir, clientId)?.tools).toEqual(["alerts", "forecast"]);
+  expect((await grantOf(app.dataDir, clientId))?.tools).toEqual(["alerts", "forecast"]);
 });
 
 test("per-tool consent: only the ticked tools are granted", async ({ page, app }) => {
@@ -81,7 +81,7 @@ test("per-tool consent: only the ticked tools are granted", async ({ page, app }
   await page.getByRole("checkbox", { name: /alerts/ }).uncheck();
   await page.getByRole("button", { name: "Approve" }).click();
   expect((await callback.received).get("code")).toBeTruthy();
-  expect(grantOf(app.dataDir, clientId)?.tools).toEqual(["forecast", "radar"]);
+  expect((await grantOf(app.dataDir, clientId))?.tools).toEqual(["forecast", "radar"]);
 });
 
 test("unticking every tool is refused with a message and grants nothing", async ({ page, app }) => {
@@ -90,7 +90,7 @@ test("unticking every tool is refused with a message and grants nothing", async 
   await page.getByRole("checkbox", { name: /forecast/ }).uncheck();
   await page.getByRole("button", { name: "Approve" }).click();
   await expect(alert(page)).toHaveText("Choose at least one tool the application may use, or deny access.");
-  expect(grantOf(app.dataDir, clientId)).toBeNull();
+  expect(await grantOf(app.dataDir, clientId)).toBeNull();
 });
 
 test("Deny tells the application access was denied", async ({ page, app }) => {
@@ -102,7 +102,7 @@ test("Deny tells the application access was denied", async ({ page, app }) => {
   expect(received.get("state")).toBe("xyz-state");
   expect(received.get("iss")).toBe(app.url);
   expect(received.has("code")).toBe(false);
-  expect(grantOf(app.dataDir, clientId)).toBeNull();
+  expect(await grantOf(app.dataDir, clientId)).toBeNull();
 });
 
 test('"The application redirect URL is no longer valid." stays on our page', async ({ page, app }) => {
@@ -117,13 +117,13 @@ test('"This authorization request expired."', async ({ page, app }) => {
   const { server, clientId } = await setup(app, page);
   await page.goto(authorizeUrl(app.url, { ...params(clientId), resource: resourceOf(app, server.id) }));
   const requestId = new URL(page.url()).searchParams.get("request")!;
-  expireRequest(app.dataDir, requestId);
+  await expireRequest(app.dataDir, requestId);
   await page.getByRole("button", { name: "Approve" }).click();
   await expect(page.getByRole("heading", { name: "Authorize Application", level: 1 })).toBeVisible();
   await expect(alert(page)).toHaveText("This authorization request expired.");
   await page.reload();
   await expect(alert(page)).toHaveText("This authorization request expired.");
-  expect(grantOf(app.dataDir, clientId)).toBeNull();
+  expect(await grantOf(app.dataDir, clientId)).toBeNull();
 });
 
 test('"You must be signed in to continue." after signing out in another tab', async ({ page, app, context }) => {
@@ -139,7 +139,7 @@ test('"You must be signed in to continue." after signing out in another tab', as
 
   await page.getByRole("button", { name: "Approve" }).click();
   await expect(alert(page)).toHaveText("You must be signed in to continue.");
-  expect(grantOf(app.dataDir, clientId)).toBeNull();
+  expect(await grantOf(app.dataDir, clientId)).toBeNull();
   // Signing in again leads back to the same request.
   await page.getByRole("link", { name: "Sign in" }).click();
   await expect(page).toHaveURL(/\/sign-in\?returnTo=%2Fauthorize%3Frequest%3D/);
@@ -153,7 +153,7 @@ test('"You must be signed in to continue." after signing out in another tab', as
 
 test('"You do not have access to this MCP server."', async ({ page, app }) => {
   const owner = await createUser(app);
-  const server = seedServer(app.dataDir, owner.id, "Private", ["secret"]);
+  const server = await seedServer(app.dataDir, owner.id, "Private", ["secret"]);
   const clientId = await registerClient(app.url, [callback.url]);
   const intruder = await createUser(app);
   await signIn(page, app, intruder.email);
@@ -165,8 +165,8 @@ test('"You do not have access to this MCP server."', async ({ page, app }) => {
 
 test("without a resource the user chooses a server, sees its tools, and the code is for that server", async ({ page, app }) => {
   const user = await createUser(app);
-  seedServer(app.dataDir, user.id, "Alpha", ["a-one"]);
-  const beta = seedServer(app.dataDir, user.id, "Beta", ["b-one", "b-two"]);
+  await seedServer(app.dataDir, user.id, "Alpha", ["a-one"]);
+  const beta = await seedServer(app.dataDir, user.id, "Beta", ["b-one", "b-two"]);
   const clientId = await registerClient(app.url, [callback.url]);
   await signIn(page, app, user.email);
   await page.goto(authorizeUrl(app.url, params(clientId)));
@@ -180,7 +180,7 @@ test("without a resource the user chooses a server, sees its tools, and the code
   await expect(page.getByRole("checkbox", { name: /a-one/ })).toHaveCount(0);
   await page.getByRole("button", { name: "Approve" }).click();
   expect((await callback.received).get("code")).toBeTruthy();
-  expect(grantOf(app.dataDir, clientId)).toEqual({ tools: ["b-one", "b-two"], codeServers: [beta.id] });
+  expect(await grantOf(app.dataDir, clientId)).toEqual({ tools: ["b-one", "b-two"], codeServers: [beta.id] });
 });
 
 test("a self-registered client with a loopback redirect is marked Unverified and warned about", async ({ page, app }) => {
@@ -193,7 +193,7 @@ test("a self-registered client with a loopback redirect is marked Unverified and
 
 test("an app-link redirect lands on Authorization Complete with a link that hands over the code", async ({ page, app }) => {
   const user = await createUser(app);
-  const server = seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
+  const server = await seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
   const appLink = "com.example.toolgate-test:/oauth/callback";
   const clientId = await registerClient(app.url, [appLink], "Desktop App");
   await signIn(page, app, user.email);
@@ -214,7 +214,7 @@ test("an app-link redirect lands on Authorization Complete with a link that hand
 
 test("a client name with markup is shown as text, never run", async ({ page, app }) => {
   const user = await createUser(app);
-  const server = seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
+  const server = await seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
   const name = `<img src=x onerror="document.title='pwned'"><script>document.title='pwned'</script>`;
   const clientId = await registerClient(app.url, [callback.url], name);
   await signIn(page, app, user.email);
@@ -226,10 +226,10 @@ test("a client name with markup is shown as text, never run", async ({ page, app
 
 test("a stored client name with a direction override does not reorder the page's own words", async ({ page, app }) => {
   const user = await createUser(app);
-  const server = seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
+  const server = await seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
   const clientId = await registerClient(app.url, [callback.url], "Placeholder");
   // Registration refuses such names now; a row from before the rule may still hold one.
-  renameClient(app.dataDir, clientId, "Evil\u202E resu");
+  await renameClient(app.dataDir, clientId, "Evil\u202E resu");
   await signIn(page, app, user.email);
   await page.goto(authorizeUrl(app.url, { ...params(clientId), resource: resourceOf(app, server.id) }));
   const lead = page.locator(".consent-lead");

@@ -5,6 +5,7 @@ import path from "node:path";
 import { test as base, expect, type Page } from "@playwright/test";
 import { freePort, runCli } from "../helpers/built-app";
 import { startCluster } from "../helpers/postgres-cluster";
+import { notePostgresApp } from "./app-db";
 
 export { expect, freePort, runCli };
 
@@ -38,6 +39,7 @@ export async function startApp(extraEnv: Record<string, string> = {}): Promise<A
     TOOLGATE_RATE_LIMIT: "off",
     ...extraEnv,
   } as NodeJS.ProcessEnv;
+  if (env.TOOLGATE_DATABASE_URL) notePostgresApp(dataDir, env.TOOLGATE_DATABASE_URL);
   let output = "";
   const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "bin/toolgate.js"), "serve"], {
     env,

@@ -14,7 +14,7 @@ import { UnauthorizedError, type OAuthClientProvider } from "@modelcontextprotoc
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth.js";
 import type { Page } from "@playwright/test";
-import Database from "better-sqlite3";
+import { withAppDb } from "./app-db";
 import { encryptText } from "../../app/utils/crypto.server";
 import type { Callback } from "./authorize-data";
 import { expect } from "./fixtures";
@@ -49,27 +49,33 @@ export async function startToolEndpoint() {
 }
 
 /** A server with the given tools, with a signing secret the app can decrypt (sealed with the data-dir key). */
-export function seedServer(dataDir: string, ownerId: string, endpoint: string, tools: string[]) {
+export async function seedServer(dataDir: string, ownerId: string, endpoint: string, tools: string[]): Promise<string> {
   const secrets = JSON.parse(fs.readFileSync(path.join(dataDir, "secrets.json"), "utf8")) as { dataKey: string };
   const key = Buffer.from(secrets.dataKey, "base64url");
-  const db = new Database(path.join(dataDir, "toolgate.db"));
-  db.pragma("busy_timeout = 5000");
   const serverId = randomBytes(16).toString("base64url");
   const now = Date.now();
-  try {
-    db.transaction(() => {
-      db.prepare(
-        "insert into mcp_servers (id, owner_id, name, description, signing_secret_enc, created_at, updated_at) values (?, ?, 'Weather', '', ?, ?, ?)",
-      ).run(serverId, ownerId, encryptText(key, randomBytes(32).toString("base64url")), now, now);
-      for (const name of tools) {
-        db.prepare(
-          "insert into tools (id, server_id, name, description, input_schema, endpoint_url, created_at, updated_at) values (?, ?, ?, ?, '{\"type\":\"object\"}', ?, ?, ?)",
-        ).run(randomBytes(16).toString("base64url"), serverId, name, `The ${name} tool`, `${endpoint}/${name}`, now, now);
-      }
-    })();
-  } finally {
-    db.close();
-  }
+  await withAppDb(dataDir, async (db) => {
+    await db.run(
+      "insert into mcp_servers (id, owner_id, name, description, signing_secret_enc, created_at, updated_at) values (?, ?, 'Weather', '', ?, ?, ?)",
+      serverId,
+      ownerId,
+      encryptText(key, randomBytes(32).toString("base64url")),
+      now,
+      now,
+    );
+    for (const name of tools) {
+      await db.run(
+        "insert into tools (id, server_id, name, description, input_schema, endpoint_url, created_at, updated_at) values (?, ?, ?, ?, '{\"type\":\"object\"}', ?, ?, ?)",
+        randomBytes(16).toString("base64url"),
+        serverId,
+        name,
+        `The ${name} tool`,
+        `${endpoint}/${name}`,
+        now,
+        now,
+      );
+    }
+  });
   return serverId;
 }
 

@@ -19,7 +19,7 @@ const insecure = { [oauth.allowInsecureRequests]: true } as const;
 
 test("oauth4webapi completes discovery, registration, consent, token, refresh and revoke", async ({ page, app }) => {
   const user = await createUser(app);
-  const server = seedServer(app.dataDir, user.id, "Weather", ["forecast", "alerts", "radar"]);
+  const server = await seedServer(app.dataDir, user.id, "Weather", ["forecast", "alerts", "radar"]);
   const callback = await startCallback();
   try {
     // 1. The MCP endpoint asks for authorization and names its resource metadata (RFC 9728 §5.1).
@@ -92,7 +92,7 @@ test("oauth4webapi completes discovery, registration, consent, token, refresh an
     expect(tokens.token_type.toLowerCase()).toBe("bearer");
     expect(tokens.access_token).toMatch(/^tga_/);
     expect(tokens.refresh_token).toMatch(/^tgr_/);
-    expect(grantOf(app.dataDir, client.client_id)?.tools).toEqual(["alerts", "forecast"]);
+    expect((await grantOf(app.dataDir, client.client_id))?.tools).toEqual(["alerts", "forecast"]);
     expect(await mcpStatus(app.url, server.id, tokens.access_token)).toBe(200);
 
     // The real MCP SDK client, with the token: it sees exactly the two granted tools of three, and a

@@ -1,6 +1,7 @@
 import type { Page } from "@playwright/test";
 import { createUser, expect, javaScriptOn, PASSWORD, signIn, test, type AppUnderTest } from "./fixtures";
-import { openAppDb, revocationState, seedConnection, type SeededGrant } from "./access-data";
+import { revocationState, seedConnection, type SeededGrant } from "./access-data";
+import { withAppDb } from "./app-db";
 import { authorizeUrl, pkce, registerClient, seedServer } from "./authorize-data";
 
 // Runs with JavaScript on and off (playwright.config.ts projects). With JavaScript a destructive
@@ -38,8 +39,8 @@ async function cancel(page: Page) {
   }
 }
 
-function seedTwenty(app: AppUnderTest, ownerId: string) {
-  const first = seedConnection(app.dataDir, {
+async function seedTwenty(app: AppUnderTest, ownerId: string) {
+  const first = await seedConnection(app.dataDir, {
     ownerId,
     serverName: "Weather",
     clientName: "MCP Inspector",
@@ -50,7 +51,7 @@ function seedTwenty(app: AppUnderTest, ownerId: string) {
   const all: SeededGrant[] = [first];
   for (let i = 1; i < 20; i++) {
     all.push(
-      seedConnection(app.dataDir, {
+      await seedConnection(app.dataDir, {
         ownerId,
         serverName: "Weather",
         clientName: "MCP Inspector",
@@ -66,9 +67,9 @@ function seedTwenty(app: AppUnderTest, ownerId: string) {
 
 test("twenty registrations of one application read as one group; search, revoke one, revoke all", async ({ page, app }) => {
   const user = await createUser(app);
-  const grants = seedTwenty(app, user.id);
+  const grants = await seedTwenty(app, user.id);
   // Same name, another redirect host: a different program, shown apart.
-  const impostor = seedConnection(app.dataDir, {
+  const impostor = await seedConnection(app.dataDir, {
     ownerId: user.id,
     serverName: "Notes",
     clientName: "MCP Inspector",
@@ -76,7 +77,7 @@ test("twenty registrations of one application read as one group; search, revoke 
     granted: ["search"],
     redirectUri: "https://inspector.evil.example/cb",
   });
-  const other = seedConnection(app.dataDir, { ownerId: user.id, serverName: "Mail", clientName: "Claude Code", tools: ["send"], granted: ["send"] });
+  const other = await seedConnection(app.dataDir, { ownerId: user.id, serverName: "Mail", clientName: "Claude Code", tools: ["send"], granted: ["send"] });
   await signIn(page, app, user.email);
   await page.goto(`${app.url}/connections`);
 
@@ -115,42 +116,43 @@ test("twenty registrations of one application read as one group; search, revoke 
   await destructive(page, /Revoke access for MCP Inspector to Weather, authorization 1$/).click();
   if (jsOn()) await expect(page.getByRole("dialog")).toContainText("MCP Inspector will lose access to Weather");
   await cancel(page);
-  expect(revocationState(app.dataDir, newest).grant.revoked_at).toBeNull();
+  expect((await revocationState(app.dataDir, newest)).grant.revoked_at).toBeNull();
   if (!jsOn()) await inspector.getByText("Show 20 authorizations").click();
   await destructive(page, /Revoke access for MCP Inspector to Weather, authorization 1$/).click();
   await confirmWith(page, /MCP Inspector will lose access to Weather; its tokens stop working at once and it has to ask you again\./, "Revoke access");
   await expect(page.getByRole("status")).toHaveText("Access revoked for MCP Inspector. Its tokens no longer work.");
-  expect(revocationState(app.dataDir, newest).grant.revoked_at).not.toBeNull();
+  expect((await revocationState(app.dataDir, newest)).grant.revoked_at).not.toBeNull();
   await expect(page.getByText("19 registrations")).toBeVisible();
 
   // Revoke all: every remaining registration of that application, nothing else.
   await destructive(page, "Revoke all access for MCP Inspector").first().click();
   await confirmWith(page, "MCP Inspector will lose access to Weather (all 19 of its authorizations)", "Revoke all");
   await expect(page.getByRole("status")).toHaveText("Access revoked for MCP Inspector (19 authorizations). Its tokens no longer work.");
-  for (const g of grants) expect(revocationState(app.dataDir, g).access).not.toBeNull();
-  expect(revocationState(app.dataDir, impostor).access).toBeNull();
-  expect(revocationState(app.dataDir, other).access).toBeNull();
+  for (const g of grants) expect((await revocationState(app.dataDir, g)).access).not.toBeNull();
+  expect((await revocationState(app.dataDir, impostor)).access).toBeNull();
+  expect((await revocationState(app.dataDir, other)).access).toBeNull();
   await expect(groups).toHaveCount(2);
 });
 
 test("the Activity filter lists one application once; times carry seconds and say UTC without JavaScript", async ({ browser, app }) => {
   const user = await createUser(app);
-  const grants = seedTwenty(app, user.id);
+  const grants = await seedTwenty(app, user.id);
   // One audit event per registration, as twenty days of testing leave behind.
-  const db = openAppDb(app.dataDir);
   const at = Date.UTC(2026, 0, 31, 14, 5, 9);
-  for (const g of grants) {
-    db.prepare("insert into audit_events (at, kind, server_id, user_id, client_id, grant_id, actor, detail) values (?, 'tool.called', ?, ?, ?, ?, ?, ?)").run(
-      at,
-      g.serverId,
-      user.id,
-      g.clientId,
-      g.grantId,
-      `client:${g.clientId}`,
-      JSON.stringify({ tool: "forecast", outcome: "invalid_arguments", durationMs: 0 }),
-    );
-  }
-  db.close();
+  await withAppDb(app.dataDir, async (db) => {
+    for (const g of grants) {
+      await db.run(
+        "insert into audit_events (at, kind, server_id, user_id, client_id, grant_id, actor, detail) values (?, 'tool.called', ?, ?, ?, ?, ?, ?)",
+        at,
+        g.serverId,
+        user.id,
+        g.clientId,
+        g.grantId,
+        `client:${g.clientId}`,
+        JSON.stringify({ tool: "forecast", outcome: "invalid_arguments", durationMs: 0 }),
+      );
+    }
+  });
   const context = await browser.newContext({ javaScriptEnabled: jsOn(), timezoneId: "Asia/Tokyo" });
   const page = await context.newPage();
   await signIn(page, app, user.email);
@@ -194,7 +196,7 @@ for (const colorScheme of ["light", "dark"] as const) {
   test(`on a phone (390×844, ${colorScheme}) Approve and Deny are on screen without scrolling, with every tool listed`, async ({ browser, app }) => {
     const user = await createUser(app);
     const tools = Array.from({ length: 12 }, (_, i) => `tool_${String(i).padStart(2, "0")}`);
-    const server = seedServer(app.dataDir, user.id, "Calendar", tools);
+    const server = await seedServer(app.dataDir, user.id, "Calendar", tools);
     const clientId = await registerClient(app.url, ["http://127.0.0.1:33418/callback"], "Claude Code");
     const context = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme, javaScriptEnabled: jsOn(), isMobile: true, hasTouch: true });
     const page = await context.newPage();
@@ -236,7 +238,7 @@ for (const colorScheme of ["light", "dark"] as const) {
 test("no access: the page names the signed-in account and Use another account returns to the same request", async ({ page, app }) => {
   const owner = await createUser(app);
   const stranger = await createUser(app);
-  const server = seedServer(app.dataDir, owner.id, "Weather", ["forecast"]);
+  const server = await seedServer(app.dataDir, owner.id, "Weather", ["forecast"]);
   const clientId = await registerClient(app.url, ["http://127.0.0.1:33418/callback"]);
   await signIn(page, app, stranger.email);
   await page.goto(
@@ -265,7 +267,7 @@ test("no access: the page names the signed-in account and Use another account re
 
 test("an invalid redirect URL keeps its words and says which address was asked for", async ({ page, app }) => {
   const user = await createUser(app);
-  const server = seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
+  const server = await seedServer(app.dataDir, user.id, "Weather", ["forecast"]);
   const clientId = await registerClient(app.url, ["http://127.0.0.1:33418/callback"]);
   await signIn(page, app, user.email);
   await page.goto(
@@ -284,7 +286,7 @@ test("an invalid redirect URL keeps its words and says which address was asked f
 
 test("after “Choose at least one tool”, the ticks are as they were left", async ({ page, app }) => {
   const user = await createUser(app);
-  const server = seedServer(app.dataDir, user.id, "Weather", ["alerts", "forecast", "radar"]);
+  const server = await seedServer(app.dataDir, user.id, "Weather", ["alerts", "forecast", "radar"]);
   const clientId = await registerClient(app.url, ["http://127.0.0.1:33418/callback"]);
   await signIn(page, app, user.email);
   await page.goto(

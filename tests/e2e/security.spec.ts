@@ -16,7 +16,7 @@ async function attackerSite(html: string) {
 test("another site cannot frame the consent page", async ({ page, app }) => {
   const user = await createUser(app);
   await signIn(page, app, user.email);
-  const server = seedServer(app.dataDir, user.id, "Framed", ["echo"]);
+  const server = await seedServer(app.dataDir, user.id, "Framed", ["echo"]);
   const callback = await startCallback();
   const clientId = await registerClient(app.url, [callback.url], "Frame Test");
   const consent = authorizeUrl(app.url, {
