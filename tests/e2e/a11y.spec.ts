@@ -2,7 +2,7 @@ import AxeBuilder from "@axe-core/playwright";
 import type { Browser, Page } from "@playwright/test";
 import { createUser, expect, javaScriptOn, PASSWORD, signIn, startApp, test, uniqueEmail } from "./fixtures";
 import { seedConnection } from "./access-data";
-import { withAppDb } from "./app-db";
+import { withAppDb } from "../helpers/app-db";
 import { authorizeUrl, pkce, registerClient, seedServer } from "./authorize-data";
 
 /** Fails on any axe-core violation, whatever its impact (WCAG 2.x A/AA rules and best practices). */

@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mcpInitialize } from "../helpers/mcp-request";
-import { withAppDb } from "./app-db";
+import { insertServerRows, withAppDb } from "../helpers/app-db";
 
 const id = () => randomBytes(16).toString("base64url");
 const hash = (s: string) => createHash("sha256").update(s).digest("hex");
@@ -43,26 +43,8 @@ export function seedConnection(
   const toolIds: Record<string, string> = { ...options.server?.toolIds };
   return withAppDb(dataDir, async (db) => {
     if (!options.server) {
-      await db.run(
-        "insert into mcp_servers (id, owner_id, name, description, signing_secret_enc, created_at, updated_at) values (?, ?, ?, '', 'unused', ?, ?)",
-        serverId,
-        options.ownerId,
-        options.serverName,
-        now,
-        now,
-      );
-    }
-    for (const name of options.server ? [] : options.tools) {
-      toolIds[name] = id();
-      await db.run(
-        "insert into tools (id, server_id, name, description, input_schema, endpoint_url, created_at, updated_at) values (?, ?, ?, ?, '{\"type\":\"object\"}', 'http://127.0.0.1:9/unused', ?, ?)",
-        toolIds[name],
-        serverId,
-        name,
-        `The ${name} tool`,
-        now,
-        now,
-      );
+      const rows = options.tools.map((name) => ({ name, description: `The ${name} tool`, endpointUrl: "http://127.0.0.1:9/unused" }));
+      Object.assign(toolIds, await insertServerRows(db, { id: serverId, ownerId: options.ownerId, name: options.serverName, at: now }, rows));
     }
     const redirectUris = JSON.stringify([options.redirectUri ?? "http://127.0.0.1:33418/callback"]);
     await db.run(

@@ -7,38 +7,16 @@ import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Page } from "@playwright/test";
-import { withAppDb } from "./app-db";
+import { insertServerRows, withAppDb } from "../helpers/app-db";
 
 const id = () => randomBytes(16).toString("base64url");
 
 export type SeededServer = { id: string; name: string; tools: Record<string, string> };
 
 export async function seedServer(dataDir: string, ownerId: string, name: string, tools: string[]): Promise<SeededServer> {
-  const now = Date.now();
   const serverId = id();
-  const toolIds: Record<string, string> = {};
-  await withAppDb(dataDir, async (db) => {
-    await db.run(
-      "insert into mcp_servers (id, owner_id, name, description, signing_secret_enc, created_at, updated_at) values (?, ?, ?, '', 'unused', ?, ?)",
-      serverId,
-      ownerId,
-      name,
-      now,
-      now,
-    );
-    for (const tool of tools) {
-      toolIds[tool] = id();
-      await db.run(
-        "insert into tools (id, server_id, name, description, input_schema, endpoint_url, created_at, updated_at) values (?, ?, ?, ?, '{\"type\":\"object\"}', 'http://127.0.0.1:9/unused', ?, ?)",
-        toolIds[tool],
-        serverId,
-        tool,
-        `Description of ${tool}`,
-        now,
-        now,
-      );
-    }
-  });
+  const rows = tools.map((tool) => ({ name: tool, description: `Description of ${tool}`, endpointUrl: "http://127.0.0.1:9/unused" }));
+  const toolIds = await withAppDb(dataDir, (db) => insertServerRows(db, { id: serverId, ownerId, name, at: Date.now() }, rows));
   return { id: serverId, name, tools: toolIds };
 }
 

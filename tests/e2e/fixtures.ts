@@ -5,7 +5,7 @@ import path from "node:path";
 import { test as base, expect, type Page } from "@playwright/test";
 import { freePort, runCli } from "../helpers/built-app";
 import { startCluster } from "../helpers/postgres-cluster";
-import { notePostgresApp } from "./app-db";
+import { notePostgresApp } from "../helpers/app-db";
 
 export { expect, freePort, runCli };
 

@@ -14,7 +14,7 @@ import { UnauthorizedError, type OAuthClientProvider } from "@modelcontextprotoc
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth.js";
 import type { Page } from "@playwright/test";
-import { withAppDb } from "./app-db";
+import { insertServerRows, withAppDb } from "../helpers/app-db";
 import { encryptText } from "../../app/utils/crypto.server";
 import type { Callback } from "./authorize-data";
 import { expect } from "./fixtures";
@@ -53,29 +53,9 @@ export async function seedServer(dataDir: string, ownerId: string, endpoint: str
   const secrets = JSON.parse(fs.readFileSync(path.join(dataDir, "secrets.json"), "utf8")) as { dataKey: string };
   const key = Buffer.from(secrets.dataKey, "base64url");
   const serverId = randomBytes(16).toString("base64url");
-  const now = Date.now();
-  await withAppDb(dataDir, async (db) => {
-    await db.run(
-      "insert into mcp_servers (id, owner_id, name, description, signing_secret_enc, created_at, updated_at) values (?, ?, 'Weather', '', ?, ?, ?)",
-      serverId,
-      ownerId,
-      encryptText(key, randomBytes(32).toString("base64url")),
-      now,
-      now,
-    );
-    for (const name of tools) {
-      await db.run(
-        "insert into tools (id, server_id, name, description, input_schema, endpoint_url, created_at, updated_at) values (?, ?, ?, ?, '{\"type\":\"object\"}', ?, ?, ?)",
-        randomBytes(16).toString("base64url"),
-        serverId,
-        name,
-        `The ${name} tool`,
-        `${endpoint}/${name}`,
-        now,
-        now,
-      );
-    }
-  });
+  const signingSecretEnc = encryptText(key, randomBytes(32).toString("base64url"));
+  const rows = tools.map((name) => ({ name, description: `The ${name} tool`, endpointUrl: `${endpoint}/${name}` }));
+  await withAppDb(dataDir, (db) => insertServerRows(db, { id: serverId, ownerId, name: "Weather", signingSecretEnc, at: Date.now() }, rows));
   return serverId;
 }
 

@@ -1,7 +1,7 @@
 import type { Page } from "@playwright/test";
 import { createUser, expect, javaScriptOn, PASSWORD, signIn, test, type AppUnderTest } from "./fixtures";
 import { revocationState, seedConnection, type SeededGrant } from "./access-data";
-import { withAppDb } from "./app-db";
+import { withAppDb } from "../helpers/app-db";
 import { authorizeUrl, pkce, registerClient, seedServer } from "./authorize-data";
 
 // Runs with JavaScript on and off (playwright.config.ts projects). With JavaScript a destructive

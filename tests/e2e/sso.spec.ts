@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { startOidcProvider, type TestOidcProvider } from "../helpers/oidc-provider";
-import { withAppDb } from "./app-db";
+import { seedServer } from "./authorize-data";
 import http from "node:http";
 import { createUser, expect, freePort, startApp, test, uniqueEmail, type AppUnderTest } from "./fixtures";
 
@@ -71,7 +71,7 @@ test("a person invited with `toolgate user invite` signs in through the provider
 test("signed out at Authorize Application, signs in through the provider, lands back and approves", async ({ page }) => {
   const { email, id: userId } = await createUser(app);
   idp.addUser({ email });
-  const serverId = await seedServer(app, userId, "Acme Tools");
+  const serverId = (await seedServer(app.dataDir, userId, "Acme Tools", ["lookup"])).id;
   // The client's local callback listener, as desktop MCP clients run one.
   const port = await freePort();
   const listener = http.createServer((_req, res) => res.end("client got it"));
@@ -141,27 +141,3 @@ test("cancelling at the provider says so on the sign-in page", async ({ page }) 
   await page.waitForURL((u) => u.pathname === "/sign-in");
   await expect(page.getByRole("alert")).toHaveText("Sign-in was cancelled at the identity provider.");
 });
-
-/** An MCP server with one tool owned by `ownerId`, written into the app's database. */
-async function seedServer(app: AppUnderTest, ownerId: string, name: string): Promise<string> {
-  const now = Date.now();
-  const serverId = randomBytes(16).toString("base64url");
-  await withAppDb(app.dataDir, async (db) => {
-    await db.run(
-      "insert into mcp_servers (id, owner_id, name, description, signing_secret_enc, created_at, updated_at) values (?, ?, ?, '', 'unused', ?, ?)",
-      serverId,
-      ownerId,
-      name,
-      now,
-      now,
-    );
-    await db.run(
-      "insert into tools (id, server_id, name, description, input_schema, endpoint_url, created_at, updated_at) values (?, ?, 'lookup', 'Looks things up', '{\"type\":\"object\"}', 'http://127.0.0.1:9/unused', ?, ?)",
-      randomBytes(16).toString("base64url"),
-      serverId,
-      now,
-      now,
-    );
-  });
-  return serverId;
-}

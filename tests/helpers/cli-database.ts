@@ -3,10 +3,7 @@
  * their data folder, in the `postgres` project a fresh PostgreSQL database (TOOLGATE_DATABASE_URL),
  * so every command those tests run is run on both stores. `query` reads it with `?` placeholders.
  */
-import path from "node:path";
-import Database from "better-sqlite3";
-import pg from "pg";
-import { DATABASE_FILE } from "~/context.server";
+import { notePostgresApp, withAppDb } from "./app-db";
 import { onPostgres, takePostgresTestDatabase } from "./postgres-store";
 
 export type CliDatabase = {
@@ -16,31 +13,10 @@ export type CliDatabase = {
 };
 
 export function cliDatabase(dataDir: string): CliDatabase {
+  const env: Record<string, string> = {};
   if (onPostgres) {
-    const url = takePostgresTestDatabase();
-    return {
-      env: { TOOLGATE_DATABASE_URL: url },
-      async query<R>(sql: string, ...params: unknown[]) {
-        const client = new pg.Client({ connectionString: url });
-        await client.connect();
-        try {
-          let n = 0;
-          return (await client.query(sql.replace(/\?/g, () => `$${++n}`), params)).rows as R[];
-        } finally {
-          await client.end();
-        }
-      },
-    };
+    env.TOOLGATE_DATABASE_URL = takePostgresTestDatabase();
+    notePostgresApp(dataDir, env.TOOLGATE_DATABASE_URL);
   }
-  return {
-    env: {},
-    async query<R>(sql: string, ...params: unknown[]) {
-      const db = new Database(path.join(dataDir, DATABASE_FILE), { readonly: true });
-      try {
-        return db.prepare(sql).all(...params) as R[];
-      } finally {
-        db.close();
-      }
-    },
-  };
+  return { env, query: (sql, ...params) => withAppDb(dataDir, (db) => db.all(sql, ...params)) };
 }

@@ -10,6 +10,7 @@ import { openStore } from "~/db/client.server";
 import type { Store } from "~/db/store.server";
 import { createLogger } from "~/utils/log.server";
 import { onPostgres, postgresStoreOn, releasePostgresTestStore, takePostgresTestStore } from "./postgres-store";
+import { postgresPlaceholders } from "./app-db";
 
 /**
  * Tests may reach the SQLite connection (`ctx.store.sqlite`) to seed or inspect rows directly. In
@@ -77,10 +78,8 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
   };
   if (onPostgres) {
     const { store, url } = takePostgresTestStore();
-    const queryPostgres = async (sql: string, params: unknown[]) => {
-      let n = 0;
-      return (await store.pool.query<Record<string, unknown>>(sql.replace(/\?/g, () => `$${++n}`), params)).rows;
-    };
+    const queryPostgres = async (sql: string, params: unknown[]) =>
+      (await store.pool.query<Record<string, unknown>>(postgresPlaceholders(sql), params)).rows;
     Object.defineProperty(store, "sqlite", {
       get() {
         throw new Error("ctx.store.sqlite: this test reads or writes the SQLite connection directly (SQLite-only test code)");
