@@ -1,6 +1,9 @@
 import { defineConfig } from "@playwright/test";
 
 const chromium = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+// The app processes the specs start check that every statement inside a transaction goes through
+// its handle (app/db/transaction-check.server.ts); the workers and the apps inherit this.
+process.env.TOOLGATE_CHECK_TRANSACTIONS ??= "1";
 
 // Every spec runs twice: in Chromium with JavaScript on and with it off. Specs named
 // *.js-only.spec.ts test what exists only with JavaScript (copy buttons, pending states). The

@@ -7,6 +7,9 @@ const shared = {
   globalSetup: ["tests/setup/global-setup.ts", "tests/helpers/postgres-global-setup.ts"],
   setupFiles: ["tests/setup/fail-on-console.ts"],
   pool: "forks" as const,
+  // Every statement inside a transaction must go through its handle: the stores check it here
+  // (app/db/transaction-check.server.ts), and so do the app processes the tests start.
+  env: { TOOLGATE_CHECK_TRANSACTIONS: "1" },
   testTimeout: 30_000,
   hookTimeout: 60_000,
 };
@@ -62,7 +65,7 @@ const projects: TestProjectInlineConfiguration[] = [
       exclude: SQLITE_ONLY,
       globalSetup: [...shared.globalSetup, "tests/setup/postgres-template.ts"],
       setupFiles: [...shared.setupFiles, "tests/setup/postgres-store.ts"],
-      env: { TOOLGATE_TEST_STORE: "postgres" },
+      env: { ...shared.env, TOOLGATE_TEST_STORE: "postgres" },
     },
   },
 ];

@@ -6,7 +6,7 @@ import { openStore } from "./db/client.server";
 import { openPostgresStore } from "./db/postgres-store.server";
 import { postgresSettingsFromEnv } from "./db/postgres.server";
 import type { Db, Store } from "./db/store.server";
-import { createLogger, type Logger } from "./utils/log.server";
+import { createLogger, withFields, type Logger } from "./utils/log.server";
 
 export type Secrets = {
   /** Signs session cookies and derives CSRF tokens. */
@@ -26,7 +26,25 @@ export type AppContext = {
   logger: Logger;
   /** Milliseconds since the epoch; replaced in tests that move time. */
   now: () => number;
+  /** On a request's context (`requestContext`): the process-wide context it was made from. */
+  readonly base?: AppContext;
 };
+
+/**
+ * The context a request is handled with: the process-wide one, with a logger that puts the
+ * request's id on every line. Passed explicitly rather than carried by AsyncLocalStorage, which on
+ * Node 20 makes every promise in the process pay for it (decision 056). State kept per context
+ * (the MCP servers, the pending "last used" writes, session storage) is kept on `baseContext`.
+ */
+export function requestContext(ctx: AppContext, requestId: string): AppContext {
+  const base = baseContext(ctx);
+  return { ...base, logger: withFields(base.logger, { requestId }), base };
+}
+
+/** The process-wide context of a request's context (itself when it is one). */
+export function baseContext(ctx: AppContext): AppContext {
+  return ctx.base ?? ctx;
+}
 
 export const DATABASE_FILE = "toolgate.db";
 

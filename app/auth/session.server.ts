@@ -1,6 +1,6 @@
 import { createCookieSessionStorage, redirect, type AppLoadContext, type Session } from "@remix-run/node";
 import { eq } from "drizzle-orm";
-import type { AppContext } from "~/context.server";
+import { baseContext, type AppContext } from "~/context.server";
 import { hmacSha256Hex, randomToken, safeEqual, sha256Hex } from "~/utils/crypto.server";
 
 export type SessionData = {
@@ -34,10 +34,11 @@ function createStorage(ctx: AppContext) {
 }
 
 export function sessionStorage(ctx: AppContext) {
-  let s = storages.get(ctx);
+  const base = baseContext(ctx);
+  let s = storages.get(base);
   if (!s) {
-    s = createStorage(ctx);
-    storages.set(ctx, s);
+    s = createStorage(base);
+    storages.set(base, s);
   }
   return s;
 }

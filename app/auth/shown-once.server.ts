@@ -5,6 +5,7 @@
  * (docs/decisions/034-secrets-shown-once.md).
  */
 import type { AppContext } from "~/context.server";
+import type { Tx } from "~/db/store.server";
 import { decryptText, encryptText, randomToken, sha256Hex } from "~/utils/crypto.server";
 
 /** How long a secret waits for its page; the redirect follows at once, so minutes are plenty. */
@@ -36,7 +37,7 @@ export async function takeShownOnce(ctx: AppContext, userId: string, purpose: st
   }
 }
 
-/** Removes secrets whose page was never opened. */
-export function deleteExpiredShownOnce(ctx: AppContext): Promise<number> {
-  return ctx.store.hot.deleteExpiredShownOnce(ctx.db, ctx.now());
+/** Removes secrets whose page was never opened (in the cleanup's transaction). */
+export function deleteExpiredShownOnce(ctx: AppContext, tx: Tx): Promise<number> {
+  return ctx.store.hot.deleteExpiredShownOnce(tx, ctx.now());
 }

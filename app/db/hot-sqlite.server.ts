@@ -2,7 +2,7 @@
  * The SQLite implementation of the hot paths' hand-written SQL (app/db/hot.server.ts): statements
  * prepared once per connection, run through the connection's gate so that they never join
  * another request's open transaction. The `db` argument names the transaction a statement belongs
- * to; on SQLite's one connection that is told by the async context, so it is not needed here.
+ * to: a transaction's handle runs it in that transaction, the store's own handle outside every one.
  */
 import type * as H from "./hot.server";
 import { secondsUntilToken } from "./hot.server";
@@ -139,68 +139,69 @@ const RATE_LIMIT_BUCKET = "select milli_tokens as milliTokens, updated_at as upd
 const DELETE_IDLE_RATE_LIMIT_BUCKETS = "delete from rate_limit_buckets where updated_at < ?";
 
 export function sqliteHotSql(c: SqliteConnection): H.HotSql {
-  const get = <R>(sql: string, ...params: unknown[]) => c.run(() => c.statement<unknown[], R>(sql).get(...params));
-  const all = <R>(sql: string, ...params: unknown[]) => c.run(() => c.statement<unknown[], R>(sql).all(...params));
-  const changes = (sql: string, ...params: unknown[]) => c.run(() => c.statement(sql).run(...params).changes);
-  const run = (sql: string, ...params: unknown[]) =>
-    c.run(() => {
+  type Handle = object | undefined;
+  const get = <R>(db: Handle, sql: string, ...params: unknown[]) => c.run(db, () => c.statement<unknown[], R>(sql).get(...params));
+  const all = <R>(db: Handle, sql: string, ...params: unknown[]) => c.run(db, () => c.statement<unknown[], R>(sql).all(...params));
+  const changes = (db: Handle, sql: string, ...params: unknown[]) => c.run(db, () => c.statement(sql).run(...params).changes);
+  const run = (db: Handle, sql: string, ...params: unknown[]) =>
+    c.run(db, () => {
       c.statement(sql).run(...params);
     });
-  const pluck = async <R>(sql: string, ...params: unknown[]) => {
-    const row = await get<Record<string, R>>(sql, ...params);
+  const pluck = async <R>(db: Handle, sql: string, ...params: unknown[]) => {
+    const row = await get<Record<string, R>>(db, sql, ...params);
     return row ? Object.values(row)[0] : undefined;
   };
   return {
-    takeRateLimitToken: async (_db, key, burst, perMinute, now) => {
-      if (await get(TAKE_RATE_LIMIT_TOKEN, { key, burst: burst * 1000, now, perMinute })) return 0;
-      return secondsUntilToken(await get<H.RateLimitBucketRow>(RATE_LIMIT_BUCKET, key), burst, perMinute, now);
+    takeRateLimitToken: async (db, key, burst, perMinute, now) => {
+      if (await get(db, TAKE_RATE_LIMIT_TOKEN, { key, burst: burst * 1000, now, perMinute })) return 0;
+      return secondsUntilToken(await get<H.RateLimitBucketRow>(db, RATE_LIMIT_BUCKET, key), burst, perMinute, now);
     },
-    deleteIdleRateLimitBuckets: (_db, before) => changes(DELETE_IDLE_RATE_LIMIT_BUCKETS, before),
-    claimReplayKey: async (_db, key, expiresAt, now) => (await changes(CLAIM_REPLAY_KEY, key, expiresAt, now)) === 1,
-    deleteExpiredReplayKeys: (_db, now) => changes(DELETE_EXPIRED_REPLAY_KEYS, now),
-    insertShownOnce: (_db, r) => run(INSERT_SHOWN_ONCE, r.refHash, r.userId, r.purpose, r.secretEnc, r.createdAt, r.expiresAt),
-    takeShownOnce: (_db, refHash, userId, purpose) => get(TAKE_SHOWN_ONCE, refHash, userId, purpose),
-    deleteExpiredShownOnce: (_db, now) => changes(DELETE_EXPIRED_SHOWN_ONCE, now),
-    insertAuditEvent: (_db, e) => run(INSERT_AUDIT_EVENT, e.at, e.kind, e.serverId, e.userId, e.clientId, e.grantId, e.actor, e.detail),
-    insertTokens: (_db, a, r) =>
-      c.run(() => {
+    deleteIdleRateLimitBuckets: (db, before) => changes(db, DELETE_IDLE_RATE_LIMIT_BUCKETS, before),
+    claimReplayKey: async (db, key, expiresAt, now) => (await changes(db, CLAIM_REPLAY_KEY, key, expiresAt, now)) === 1,
+    deleteExpiredReplayKeys: (db, now) => changes(db, DELETE_EXPIRED_REPLAY_KEYS, now),
+    insertShownOnce: (db, r) => run(db, INSERT_SHOWN_ONCE, r.refHash, r.userId, r.purpose, r.secretEnc, r.createdAt, r.expiresAt),
+    takeShownOnce: (db, refHash, userId, purpose) => get(db, TAKE_SHOWN_ONCE, refHash, userId, purpose),
+    deleteExpiredShownOnce: (db, now) => changes(db, DELETE_EXPIRED_SHOWN_ONCE, now),
+    insertAuditEvent: (db, e) => run(db, INSERT_AUDIT_EVENT, e.at, e.kind, e.serverId, e.userId, e.clientId, e.grantId, e.actor, e.detail),
+    insertTokens: (db, a, r) =>
+      c.run(db, () => {
         c.statement(INSERT_ACCESS_TOKEN).run(a.tokenHash, a.familyId, a.grantId, a.clientId, a.userId, a.serverId, a.scope, a.createdAt, a.expiresAt, a.dpopJkt);
         if (r) c.statement(INSERT_REFRESH_TOKEN).run(r.tokenHash, r.familyId, r.grantId, r.clientId, r.createdAt, r.expiresAt, r.accessTokenHash, r.dpopJkt);
       }),
-    accessTokenWithServer: (_db, tokenHash) => get(ACCESS_TOKEN_WITH_SERVER, tokenHash),
-    grantById: (_db, grantId) => get(GRANT_BY_ID, grantId),
-    presentedRefreshToken: (_db, tokenHash) => get(PRESENTED_REFRESH_TOKEN, tokenHash),
-    refreshToken: (_db, tokenHash) => get(REFRESH_TOKEN, tokenHash),
-    claimRotation: async (_db, tokenHash, replacedBy, now) => (await changes(CLAIM_ROTATION, now, replacedBy, tokenHash)) === 1,
-    claimSupersession: async (_db, tokenHash, now) => (await changes(CLAIM_SUPERSESSION, now, now, tokenHash)) === 1,
-    revokeAccessToken: (_db, tokenHash, now) => run(REVOKE_ACCESS_TOKEN, now, tokenHash),
-    repointSuccessor: async (_db, tokenHash, successor, replacedBy) => (await changes(REPOINT_SUCCESSOR, replacedBy, tokenHash, successor)) === 1,
-    machineGrant: (_db, clientId) => get(MACHINE_GRANT, clientId),
-    serverAccess: (_db, serverId) => get(SERVER_ACCESS, serverId),
-    serverToolNames: (_db, serverId) => all(SERVER_TOOL_NAMES, serverId),
-    clientById: (_db, clientId) => get(CLIENT_BY_ID, clientId),
-    clientMetadata: (_db, clientId) => pluck(CLIENT_METADATA, clientId),
-    insertRegisteredClient: (_db, r) =>
-      run(INSERT_REGISTERED_CLIENT, r.id, r.secretHash, r.tokenEndpointAuthMethod, r.clientName, r.clientUri, r.logoUri, r.redirectUris, r.metadata, r.createdAt),
-    touchClient: (_db, clientId, now) => run(TOUCH_CLIENT, now, clientId, now - 60_000),
-    mcpServer: (_db, serverId) => get(MCP_SERVER, serverId),
-    grantedTools: (_db, grantId, serverId) => all(GRANTED_TOOLS, grantId, serverId),
-    toolByName: (_db, grantId, serverId, name) => get(TOOL_BY_NAME, grantId, serverId, name),
-    toolInputSchema: (_db, serverId, name) => pluck(TOOL_INPUT_SCHEMA, serverId, name),
-    serverUpstream: (_db, serverId) => get(SERVER_UPSTREAM, serverId),
+    accessTokenWithServer: (db, tokenHash) => get(db, ACCESS_TOKEN_WITH_SERVER, tokenHash),
+    grantById: (db, grantId) => get(db, GRANT_BY_ID, grantId),
+    presentedRefreshToken: (db, tokenHash) => get(db, PRESENTED_REFRESH_TOKEN, tokenHash),
+    refreshToken: (db, tokenHash) => get(db, REFRESH_TOKEN, tokenHash),
+    claimRotation: async (db, tokenHash, replacedBy, now) => (await changes(db, CLAIM_ROTATION, now, replacedBy, tokenHash)) === 1,
+    claimSupersession: async (db, tokenHash, now) => (await changes(db, CLAIM_SUPERSESSION, now, now, tokenHash)) === 1,
+    revokeAccessToken: (db, tokenHash, now) => run(db, REVOKE_ACCESS_TOKEN, now, tokenHash),
+    repointSuccessor: async (db, tokenHash, successor, replacedBy) => (await changes(db, REPOINT_SUCCESSOR, replacedBy, tokenHash, successor)) === 1,
+    machineGrant: (db, clientId) => get(db, MACHINE_GRANT, clientId),
+    serverAccess: (db, serverId) => get(db, SERVER_ACCESS, serverId),
+    serverToolNames: (db, serverId) => all(db, SERVER_TOOL_NAMES, serverId),
+    clientById: (db, clientId) => get(db, CLIENT_BY_ID, clientId),
+    clientMetadata: (db, clientId) => pluck(db, CLIENT_METADATA, clientId),
+    insertRegisteredClient: (db, r) =>
+      run(db, INSERT_REGISTERED_CLIENT, r.id, r.secretHash, r.tokenEndpointAuthMethod, r.clientName, r.clientUri, r.logoUri, r.redirectUris, r.metadata, r.createdAt),
+    touchClient: (db, clientId, now) => run(db, TOUCH_CLIENT, now, clientId, now - 60_000),
+    mcpServer: (db, serverId) => get(db, MCP_SERVER, serverId),
+    grantedTools: (db, grantId, serverId) => all(db, GRANTED_TOOLS, grantId, serverId),
+    toolByName: (db, grantId, serverId, name) => get(db, TOOL_BY_NAME, grantId, serverId, name),
+    toolInputSchema: (db, serverId, name) => pluck(db, TOOL_INPUT_SCHEMA, serverId, name),
+    serverUpstream: (db, serverId) => get(db, SERVER_UPSTREAM, serverId),
     recordGrantUses: (uses) =>
       c.atomically(() => {
         const update = c.statement(RECORD_GRANT_USE);
         for (const [grantId, at] of uses) update.run(at, grantId);
       }),
-    sessionUser: (_db, sessionIdHash, userId, now) => get(SESSION_USER, sessionIdHash, userId, now),
-    pendingRequest: (_db, requestId) => get(PENDING_REQUEST, requestId),
-    clientName: (_db, clientId) => pluck(CLIENT_NAME, clientId),
-    serverName: (_db, serverId) => pluck(SERVER_NAME, serverId),
-    ownedServer: (_db, serverId, ownerId) => get(OWNED_SERVER, serverId, ownerId),
-    ownedServers: (_db, ownerId) => all(OWNED_SERVERS, ownerId),
-    consentTools: (_db, serverId) => all(CONSENT_TOOLS, serverId),
-    serverForMetadata: (_db, serverId) => get(SERVER_FOR_METADATA, serverId),
-    activityClients: (_db, serverId, limit) => all(ACTIVITY_CLIENTS, { serverId, limit }),
+    sessionUser: (db, sessionIdHash, userId, now) => get(db, SESSION_USER, sessionIdHash, userId, now),
+    pendingRequest: (db, requestId) => get(db, PENDING_REQUEST, requestId),
+    clientName: (db, clientId) => pluck(db, CLIENT_NAME, clientId),
+    serverName: (db, serverId) => pluck(db, SERVER_NAME, serverId),
+    ownedServer: (db, serverId, ownerId) => get(db, OWNED_SERVER, serverId, ownerId),
+    ownedServers: (db, ownerId) => all(db, OWNED_SERVERS, ownerId),
+    consentTools: (db, serverId) => all(db, CONSENT_TOOLS, serverId),
+    serverForMetadata: (db, serverId) => get(db, SERVER_FOR_METADATA, serverId),
+    activityClients: (db, serverId, limit) => all(db, ACTIVITY_CLIENTS, { serverId, limit }),
   };
 }

@@ -2,13 +2,12 @@
  * The PostgreSQL store (docs/decisions/054-postgres-store.md): Drizzle's node-postgres driver over
  * the pool that openPostgres made, the same `StoreBase` as the SQLite store.
  *
- * A transaction is one pooled client between BEGIN and COMMIT/ROLLBACK. AsyncLocalStorage carries
- * it through the callback, so a call made inside it (a nested `transaction`, `ctx.store.db`, a
- * `ctx.store.hot` function) runs on that client, as on SQLite statements made inside an open
- * transaction belong to it; everything else runs on the pool. PostgreSQL has concurrent writers,
- * so transactions of different requests run side by side, each on its own connection.
+ * A transaction is one pooled client between BEGIN and COMMIT/ROLLBACK. Its callback gets a handle
+ * over that client (`tx`); what it calls takes the handle (a query, a `ctx.store.hot` function, a
+ * nested `transaction(work, tx)`) and so runs on that client. The store's own handle runs on the
+ * pool (docs/decisions/056). PostgreSQL has concurrent writers, so transactions of different
+ * requests run side by side, each on its own connection.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import {
   DrizzleQueryError,
   createTableRelationsHelpers,
@@ -29,14 +28,18 @@ import {
 } from "./postgres.server";
 import * as pgSchema from "./schema-postgres";
 import type { Db, PostgresStore, Tables, Tx } from "./store.server";
+import { assertOutsideTransaction, inCheckedFrame, TransactionHandleError } from "./transaction-check.server";
 
 /** Something node-postgres queries go to: the pool, or the client of an open transaction. */
 export type Queryable = Pick<pg.Pool, "query">;
 
 /** One open transaction: its client, and the queue its nested savepoints take turns in. */
-type Frame = { client: pg.PoolClient; open: boolean; tail: Promise<unknown> };
+type Frame = { client: pg.PoolClient; open: boolean; tail: Promise<unknown>; isOpen: () => boolean };
 
-const frames = new AsyncLocalStorage<Frame>();
+function newFrame(client: pg.PoolClient): Frame {
+  const frame: Frame = { client, open: true, tail: Promise.resolve(), isOpen: () => frame.open };
+  return frame;
+}
 const noop = () => {};
 
 // As on SQLite (sqlite-store.server.ts, decision 051): Drizzle wraps a failed statement as "Failed
@@ -85,13 +88,14 @@ export function createPostgresStore(handle: PostgresHandle): PostgresStore {
     // extractTablesRelationalConfig is typed loosely; this is what drizzle() builds from the same call.
   } as unknown as RelationalSchemaConfig<ExtractTablesWithRelations<typeof pgSchema>>;
 
-  /** The open transaction's client when called inside one, else the pool. */
-  const current = (): Queryable => {
-    const frame = frames.getStore();
-    return frame?.open ? frame.client : pool;
+  // The store's own handle runs on the pool (the check of the test suite first: never from inside
+  // a transaction's callback).
+  const router: Queryable = {
+    query: ((...args: Parameters<pg.Pool["query"]>) => {
+      assertOutsideTransaction("A statement on the store's own handle");
+      return pool.query(...args);
+    }) as pg.Pool["query"],
   };
-  // `db` sends each query to `current()`: inside a transaction's callback it is that transaction.
-  const router: Queryable = { query: ((...args: Parameters<pg.Pool["query"]>) => current().query(...args)) as pg.Pool["query"] };
 
   // The cast: the domain code is typed on the SQLite instance's Drizzle types (store.server.ts `Db`,
   // `Tables`). It is sound for what domain code may use: both schema instances are built from one
@@ -102,17 +106,22 @@ export function createPostgresStore(handle: PostgresHandle): PostgresStore {
   const db = asDb(drizzle(router as pg.Pool, { schema: pgSchema }));
   const tables = pgSchema as unknown as Tables;
 
-  // Where the hand-written statements given a handle run: a transaction's handle maps to its client.
-  const queryables = new WeakMap<Db, Queryable>();
-  const queryableOf = (handle: Db): Queryable => queryables.get(handle) ?? router;
+  // Where the hand-written statements given a handle run: a transaction's handle maps to its frame.
+  const framesOf = new WeakMap<Db, Frame>();
+  const queryableOf = (handle: Db): Queryable => {
+    const frame = framesOf.get(handle);
+    if (!frame) return router;
+    if (!frame.open) throw new Error("the transaction is no longer open");
+    return frame.client;
+  };
 
-  /** A Drizzle handle over one client, sharing the schema config computed once above. */
-  const handleOn = (client: pg.PoolClient): Tx => {
-    const session = new NodePgSession(client, dialect, schemaConfig, {});
+  /** A Drizzle handle over `frame`'s client, sharing the schema config computed once above. */
+  const handleOn = (frame: Frame): Tx => {
+    const session = new NodePgSession(frame.client, dialect, schemaConfig, {});
     const tx = new NodePgDatabase(dialect, session, schemaConfig) as NodePgDatabase<typeof pgSchema> & { $client: unknown };
-    tx.$client = client;
+    tx.$client = frame.client;
     const handle = asDb(tx);
-    queryables.set(handle, client);
+    framesOf.set(handle, frame);
     return handle;
   };
 
@@ -127,9 +136,9 @@ export function createPostgresStore(handle: PostgresHandle): PostgresStore {
       if (!parent.open) throw new Error("the transaction is no longer open");
       const name = `sp${++savepoints}`;
       await parent.client.query(`savepoint ${name}`);
-      const frame: Frame = { client: parent.client, open: true, tail: Promise.resolve() };
+      const frame = newFrame(parent.client);
       try {
-        const value = await frames.run(frame, () => work(handleOn(parent.client)));
+        const value = await inCheckedFrame(frame, () => work(handleOn(frame)));
         await settled(frame);
         await parent.client.query(`release savepoint ${name}`);
         return value;
@@ -149,11 +158,11 @@ export function createPostgresStore(handle: PostgresHandle): PostgresStore {
   /** One attempt: BEGIN, the callback, COMMIT; ROLLBACK when anything fails. */
   async function attempt<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     const client = await pool.connect();
-    const frame: Frame = { client, open: true, tail: Promise.resolve() };
+    const frame = newFrame(client);
     let broken = false;
     try {
       await client.query("begin");
-      const value = await frames.run(frame, () => work(handleOn(client)));
+      const value = await inCheckedFrame(frame, () => work(handleOn(frame)));
       await settled(frame);
       await client.query("commit");
       return value;
@@ -170,9 +179,13 @@ export function createPostgresStore(handle: PostgresHandle): PostgresStore {
     }
   }
 
-  async function transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    const parent = frames.getStore();
-    if (parent?.open) return inSavepoint(parent, work);
+  async function transaction<T>(work: (tx: Tx) => Promise<T>, parentHandle?: Tx): Promise<T> {
+    if (parentHandle !== undefined) {
+      const parent = framesOf.get(parentHandle);
+      if (!parent) throw new TransactionHandleError("A transaction given the store's own handle as its parent");
+      return inSavepoint(parent, work);
+    }
+    assertOutsideTransaction("A transaction on the store's own handle");
     if (closed) throw new Error("the store is closed");
     openTransactions++;
     try {
@@ -203,7 +216,7 @@ export function createPostgresStore(handle: PostgresHandle): PostgresStore {
     // in one transaction would only make the callers wait for each other.
     groupTransaction: transaction,
     async appliedMigrations() {
-      const result = await current().query<{ created_at: number | string }>(
+      const result = await pool.query<{ created_at: number | string }>(
         "select created_at from drizzle.__drizzle_migrations",
       );
       return result.rows.map((r) => Number(r.created_at));

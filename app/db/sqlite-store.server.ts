@@ -1,24 +1,26 @@
 /**
  * The SQLite store: Drizzle's async driver (sqlite-proxy) over one better-sqlite3 connection, with
- * transactions made safe for async callbacks (docs/decisions/051-async-store.md).
+ * transactions made safe for async callbacks (docs/decisions/051-async-store.md, 056).
  *
  * better-sqlite3 has one connection and one transaction state. With async callbacks, another
  * request's continuation can run between two statements of an open transaction; on a bare
  * connection its statements would join that transaction (and vanish with its rollback). So every
- * statement goes through `gate`: one that does not belong to the open transaction (told by
- * AsyncLocalStorage) waits until that transaction has ended.
+ * statement passes a gate. A transaction's callback gets a handle of its own (`tx`), bound to its
+ * frame: statements made through it run at once while that transaction is open. Statements made
+ * through the store's own handle belong to no transaction and wait until the open one has ended.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import type Database from "better-sqlite3";
-import { DrizzleQueryError } from "drizzle-orm";
-import { drizzle, RemotePreparedQuery } from "drizzle-orm/sqlite-proxy";
+import { DrizzleQueryError, createTableRelationsHelpers, extractTablesRelationalConfig } from "drizzle-orm";
+import { RemotePreparedQuery, SQLiteRemoteSession, SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
+import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
 import * as schema from "./schema";
 import { sqliteHotSql } from "./hot-sqlite.server";
 import type { Db, SqliteStore, Tx } from "./store.server";
+import { assertOutsideTransaction, inCheckedFrame, TransactionHandleError } from "./transaction-check.server";
 
 /** One open transaction (or group) on a connection; nested frames share its root. */
 type Root = { open: boolean };
-type Frame = { root: Root; tail: Promise<unknown>; depth: number };
+type Frame = { root: Root; tail: Promise<unknown>; depth: number; isOpen: () => boolean };
 
 type Group = {
   root: Root;
@@ -27,7 +29,7 @@ type Group = {
   committed: Promise<void>;
 };
 
-const frames = new AsyncLocalStorage<Frame>();
+type Method = "run" | "all" | "values" | "get";
 
 // Drizzle's async drivers wrap a failed statement in "Failed query: <sql> params: <values>"; the
 // synchronous driver let SQLite's own error through. The values can be secrets' hashes or sealed
@@ -48,24 +50,59 @@ const noop = () => {};
 /** Distinct query-builder SQL texts kept prepared; `inArray` lists make the set open-ended. */
 const MAX_PREPARED = 1000;
 
+// What Drizzle builds from the schema, computed once: every transaction's handle shares it.
+const dialect = new SQLiteAsyncDialect();
+const relational = extractTablesRelationalConfig(schema, createTableRelationsHelpers);
+const schemaConfig = { fullSchema: schema, schema: relational.tables, tableNamesMap: relational.tableNamesMap };
+
 export class SqliteConnection {
   /** The open transaction or group, or null. */
   active: Root | null = null;
   private idleWaiters: (() => void)[] = [];
   private readonly raw = new Map<string, Database.Statement>();
   private readonly objects = new Map<string, Database.Statement>();
+  /** The frame each transaction's handle belongs to; the store's own handle has none. */
+  private readonly frames = new WeakMap<object, Frame>();
   group: Group | null = null;
+  /** The store's own handle: its statements belong to no transaction. */
+  readonly db: Db;
 
-  constructor(readonly sqlite: Database.Database) {}
-
-  /** True when a statement made now may run at once: no transaction open, or made inside it. */
-  mayRun(): boolean {
-    return this.active === null || frames.getStore()?.root === this.active;
+  constructor(readonly sqlite: Database.Database) {
+    this.db = this.handle((sql, params, method) => this.execute(null, sql, params, method));
   }
 
-  /** Waits until a statement made in the current async context may run. */
-  async gate(): Promise<void> {
-    while (!this.mayRun()) await this.idle();
+  private handle(callback: (sql: string, params: unknown[], method: Method) => Promise<{ rows: unknown[] }>): Db {
+    const session = new SQLiteRemoteSession(callback, dialect, schemaConfig as never, undefined, {});
+    return new SqliteRemoteDatabase("async", dialect, session, schemaConfig as never) as unknown as Db;
+  }
+
+  /** A new handle for `frame`'s callback: its statements belong to that transaction. */
+  private handleFor(frame: Frame): Tx {
+    const tx = this.handle((sql, params, method) => this.execute(frame, sql, params, method));
+    this.frames.set(tx, frame);
+    return tx;
+  }
+
+  /** The frame of a transaction's handle; null for the store's own handle (or none given). */
+  frameOf(handle: object | undefined): Frame | null {
+    return handle === undefined ? null : (this.frames.get(handle) ?? null);
+  }
+
+  /** True when a statement of `frame` (null: of no transaction) may run now. */
+  private mayRun(frame: Frame | null): boolean {
+    return frame === null ? this.active === null : frame.root === this.active && frame.root.open;
+  }
+
+  /**
+   * Waits until a statement of `frame` may run: one of no transaction waits for the open one to
+   * end; one of a transaction that has ended is refused.
+   */
+  async gate(frame: Frame | null = null): Promise<void> {
+    while (!this.mayRun(frame)) {
+      if (frame !== null) throw new Error("the transaction is no longer open");
+      assertOutsideTransaction("A statement on the store's own handle");
+      await this.idle();
+    }
   }
 
   private idle(): Promise<void> {
@@ -107,9 +144,9 @@ export class SqliteConnection {
     return prepared as Database.Statement<P, R>;
   }
 
-  /** Drizzle's proxy callback: every query-builder statement passes here. */
-  readonly execute = async (sql: string, params: unknown[], method: "run" | "all" | "values" | "get"): Promise<{ rows: unknown[] }> => {
-    if (!this.mayRun()) await this.gate();
+  /** Drizzle's proxy callback: every query-builder statement of `frame`'s handle passes here. */
+  private async execute(frame: Frame | null, sql: string, params: unknown[], method: Method): Promise<{ rows: unknown[] }> {
+    if (!this.mayRun(frame)) await this.gate(frame);
     const prepared = this.rawStatement(sql);
     if (method === "run" || !prepared.reader) {
       prepared.run(...params);
@@ -117,21 +154,22 @@ export class SqliteConnection {
     }
     if (method === "get") return { rows: prepared.get(...params) as unknown[] };
     return { rows: prepared.all(...params) as unknown[] };
-  };
+  }
 
   /**
-   * Runs synchronous `work` (hand-written statements) once statements of this context may run.
-   * When there is no open transaction it runs in one turn, so nothing can interleave with it.
+   * Runs synchronous `work` (hand-written statements) for `handle` (a transaction's, or the
+   * store's own) once its statements may run. Outside a transaction it runs in one turn, so
+   * nothing can interleave with it.
    */
-  async run<T>(work: () => T): Promise<T> {
-    if (!this.mayRun()) await this.gate();
+  async run<T>(handle: object | undefined, work: () => T): Promise<T> {
+    const frame = this.frameOf(handle);
+    if (!this.mayRun(frame)) await this.gate(frame);
     return work();
   }
 
-  /** Runs synchronous `work` as one BEGIN IMMEDIATE transaction (a savepoint inside the caller's). */
+  /** Runs synchronous `work` as one BEGIN IMMEDIATE transaction of its own, outside every other. */
   async atomically<T>(work: () => T): Promise<T> {
-    if (!this.mayRun()) await this.gate();
-    if (this.sqlite.inTransaction) return this.inSyncSavepoint(work);
+    if (!this.mayRun(null)) await this.gate(null);
     this.statement("BEGIN IMMEDIATE").run();
     try {
       const value = work();
@@ -143,31 +181,21 @@ export class SqliteConnection {
     }
   }
 
-  private inSyncSavepoint<T>(work: () => T): T {
-    // Synchronous work runs to its end before anything else: one name is enough.
-    this.statement("SAVEPOINT atomic").run();
-    try {
-      const value = work();
-      this.statement("RELEASE atomic").run();
-      return value;
-    } catch (error) {
-      this.statement("ROLLBACK TO atomic").run();
-      this.statement("RELEASE atomic").run();
-      throw error;
-    }
+  private newFrame(root: Root, tail: Promise<unknown>, depth: number): Frame {
+    return { root, tail, depth, isOpen: () => root.open && this.active === root };
   }
 
   /** Runs `work` in a savepoint of `parent`'s transaction, after the parent's earlier nested calls. */
-  private inSavepoint<T>(parent: Frame, db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
+  private inSavepoint<T>(parent: Frame, work: (tx: Tx) => Promise<T>): Promise<T> {
     const body = async (): Promise<T> => {
       if (!parent.root.open || this.active !== parent.root) throw new Error("the transaction is no longer open");
       // Named by depth: savepoints of one frame run one after another, so a name is reused only
       // once the previous one with it was released, and the statements stay prepared.
-      const frame: Frame = { root: parent.root, tail: Promise.resolve(), depth: parent.depth + 1 };
+      const frame = this.newFrame(parent.root, Promise.resolve(), parent.depth + 1);
       const name = `sp${frame.depth}`;
       this.statement(`SAVEPOINT ${name}`).run();
       try {
-        const value = await frames.run(frame, () => work(db));
+        const value = await inCheckedFrame(frame, () => work(this.handleFor(frame)));
         await settled(frame);
         this.statement(`RELEASE ${name}`).run();
         return value;
@@ -186,9 +214,20 @@ export class SqliteConnection {
     return run;
   }
 
-  async transaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
-    const current = frames.getStore();
-    if (current && current.root === this.active) return this.inSavepoint(current, db, work);
+  /** The open frame of `parent` (a transaction's handle) for a nested call, or null for a new transaction. */
+  private parentFrame(parent: Tx | undefined, what: string): Frame | null {
+    if (parent === undefined) {
+      assertOutsideTransaction(what);
+      return null;
+    }
+    const frame = this.frameOf(parent);
+    if (frame === null) throw new TransactionHandleError(`${what} given the store's own handle as its parent`);
+    return frame;
+  }
+
+  async transaction<T>(work: (tx: Tx) => Promise<T>, parent?: Tx): Promise<T> {
+    const outer = this.parentFrame(parent, "A transaction on the store's own handle");
+    if (outer) return this.inSavepoint(outer, work);
     const root: Root = { open: true };
     await this.acquire(root);
     try {
@@ -197,9 +236,9 @@ export class SqliteConnection {
       this.release(root);
       throw error;
     }
-    const frame: Frame = { root, tail: Promise.resolve(), depth: 0 };
+    const frame = this.newFrame(root, Promise.resolve(), 0);
     try {
-      const value = await frames.run(frame, () => work(db));
+      const value = await inCheckedFrame(frame, () => work(this.handleFor(frame)));
       await settled(frame);
       this.statement("COMMIT").run();
       return value;
@@ -221,12 +260,12 @@ export class SqliteConnection {
    * of one event-loop turn run one after another, each in its savepoint of one BEGIN IMMEDIATE
    * transaction, committed once at the end of the turn; each resolves after that COMMIT.
    */
-  async groupTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
-    const current = frames.getStore();
+  async groupTransaction<T>(work: (tx: Tx) => Promise<T>, parent?: Tx): Promise<T> {
     // Inside the caller's own transaction: a plain savepoint of it.
-    if (current && current.root === this.active) return this.inSavepoint(current, db, work);
+    const outer = this.parentFrame(parent, "A group transaction on the store's own handle");
+    if (outer) return this.inSavepoint(outer, work);
     const group = this.group?.accepting ? this.group : this.openGroup();
-    const value = await this.inSavepoint(group.frame, db, work);
+    const value = await this.inSavepoint(group.frame, work);
     await group.committed;
     return value;
   }
@@ -239,7 +278,7 @@ export class SqliteConnection {
       opened = resolve;
       failed = reject;
     });
-    const frame: Frame = { root, tail: ready, depth: 0 };
+    const frame = this.newFrame(root, ready, 0);
     const group: Group = { root, frame, accepting: true, committed: Promise.resolve() };
     this.group = group;
     group.committed = (async () => {
@@ -310,7 +349,7 @@ export function createSqliteStore(sqlite: Database.Database): SqliteStore {
 
 function buildStore(sqlite: Database.Database): SqliteStore {
   const connection = new SqliteConnection(sqlite);
-  const db: Db = drizzle(connection.execute, { schema });
+  const { db } = connection;
   let closed = false;
   return {
     dialect: "sqlite",
@@ -318,8 +357,8 @@ function buildStore(sqlite: Database.Database): SqliteStore {
     db,
     tables: schema,
     hot: sqliteHotSql(connection),
-    transaction: (work) => connection.transaction(db, work),
-    groupTransaction: (work) => connection.groupTransaction(db, work),
+    transaction: (work, parent) => connection.transaction(work, parent),
+    groupTransaction: (work, parent) => connection.groupTransaction(work, parent),
     async appliedMigrations() {
       await connection.gate();
       const rows = sqlite.prepare("select created_at from __drizzle_migrations").all() as { created_at: number | string }[];

@@ -18,7 +18,11 @@ export type Tables = typeof schema;
  */
 export type Db = SqliteRemoteDatabase<Tables>;
 
-/** Inside `store.transaction`, the same handle: statements made through it belong to the transaction. */
+/**
+ * A transaction's own handle, given to the callback of `store.transaction`: statements made through
+ * it belong to that transaction, and everything the callback calls takes it as an argument. The
+ * store's own handle (`store.db`) belongs to no transaction (docs/decisions/056).
+ */
 export type Tx = Db;
 
 export interface StoreBase {
@@ -28,15 +32,17 @@ export interface StoreBase {
   readonly hot: HotSql;
   /**
    * Runs `work` in a transaction: committed when its promise resolves, rolled back when it
-   * rejects. Transactions on one store run one at a time; a call inside an open one is a savepoint.
+   * rejects. On SQLite transactions run one at a time. Given `parent` (an open transaction's
+   * handle), it is a savepoint of that transaction; nested calls made side by side take turns.
    */
-  transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: Tx) => Promise<T>, parent?: Tx): Promise<T>;
   /**
    * Group commit: `work` runs in a savepoint of a transaction shared with the other group
    * transactions started in the same event-loop turn, and resolves only after that transaction
-   * committed. A `work` that rejects is rolled back alone and rejects at once.
+   * committed. A `work` that rejects is rolled back alone and rejects at once. Given `parent`, a
+   * savepoint of that transaction.
    */
-  groupTransaction<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  groupTransaction<T>(work: (tx: Tx) => Promise<T>, parent?: Tx): Promise<T>;
   /** The folder timestamps of the migrations recorded as applied. */
   appliedMigrations(): Promise<number[]>;
   /** Waits for the open transaction, then closes the connection. */

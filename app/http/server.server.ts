@@ -5,8 +5,7 @@ import type { AddressInfo } from "node:net";
 import { createRequest } from "@remix-run/node-fetch-server";
 import { createRequestHandler, type ServerBuild } from "@remix-run/node";
 import express from "express";
-import type { AppContext } from "~/context.server";
-import { logScope } from "~/utils/log.server";
+import { requestContext, type AppContext } from "~/context.server";
 import { clientAddressOf, isTrusted } from "./client-address.server";
 import { json } from "./headers.server";
 import { nodeProtocolRequest } from "./node-request.server";
@@ -65,7 +64,7 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
     if (page instanceof Response) return page;
     const checked = page.method === "GET" || page.method === "HEAD" ? page : await checkPageForm(page);
     if (checked instanceof Response) return checked;
-    return remix(checked, { ctx, cspNonce: randomBytes(16).toString("base64"), ...info });
+    return remix(checked, { ctx: requestContext(ctx, info.requestId), cspNonce: randomBytes(16).toString("base64"), ...info });
   };
 
   const files = express();
@@ -116,8 +115,7 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
     const pathname = protocolPathname(req.url ?? "/");
     res.on("close", () => {
       active.delete(res);
-      // The query string is never logged: it carries authorization codes and state. The request
-      // id is passed as a field (not through logScope.run, which costs an async context per request).
+      // The query string is never logged: it carries authorization codes and state.
       const fields: Record<string, unknown> = {
         requestId,
         method: req.method,
@@ -131,25 +129,23 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       else if (QUIET_PATHS.has(pathname)) ctx.logger.debug("request", fields);
       else ctx.logger.info("request", fields);
     });
-    logScope.run({ requestId }, () => {
-      if (!("target" in checked)) {
-        return endWith(res, checked.status, { "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store", ...(checked.status === 405 ? { Allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" } : {}) }, checked.message);
-      }
-      // Before protocol handlers and Remix alike, by the route that will answer (decision 028):
-      // 429 with Retry-After, never 400/401 (which send OAuth clients into re-authorization loops).
-      const limitName = limiter ? limitFor(req.method ?? "GET", checked.target, (path) => isProtocolPath(path, options.routes)) : null;
-      const wait = limitName ? limiter!.take(limitName, limitKey(info.clientAddress)) : 0;
-      if (typeof wait === "number") return route(wait, pathname, req, res, info);
-      // Shared buckets (several replicas): one database statement first. If the database cannot
-      // answer, the request goes on unlimited and meets the same database in its handler.
-      wait.then(
-        (seconds) => route(seconds, pathname, req, res, info),
-        (error: unknown) => {
-          ctx.logger.warn("rate limit could not be checked", { error });
-          route(0, pathname, req, res, info);
-        },
-      );
-    });
+    if (!("target" in checked)) {
+      return endWith(res, checked.status, { "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store", ...(checked.status === 405 ? { Allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" } : {}) }, checked.message);
+    }
+    // Before protocol handlers and Remix alike, by the route that will answer (decision 028):
+    // 429 with Retry-After, never 400/401 (which send OAuth clients into re-authorization loops).
+    const limitName = limiter ? limitFor(req.method ?? "GET", checked.target, (path) => isProtocolPath(path, options.routes)) : null;
+    const wait = limitName ? limiter!.take(limitName, limitKey(info.clientAddress)) : 0;
+    if (typeof wait === "number") return route(wait, pathname, req, res, info);
+    // Shared buckets (several replicas): one database statement first. If the database cannot
+    // answer, the request goes on unlimited and meets the same database in its handler.
+    wait.then(
+      (seconds) => route(seconds, pathname, req, res, info),
+      (error: unknown) => {
+        ctx.logger.warn("rate limit could not be checked", { requestId, error });
+        route(0, pathname, req, res, info);
+      },
+    );
   });
 
   function route(wait: number, pathname: string, req: http.IncomingMessage, res: http.ServerResponse, info: RequestInfo): void {
@@ -179,8 +175,9 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       writeAnswer(req, res, draining ? { ...answer, headers: { ...answer.headers, Connection: "close" } } : answer);
     };
     let result: ProtocolAnswer | Promise<ProtocolAnswer>;
+    const handledWith = requestContext(ctx, info.requestId);
     try {
-      result = route.handler(nodeProtocolRequest(req, res, pathname, info), ctx, match);
+      result = route.handler(nodeProtocolRequest(req, res, pathname, info), handledWith, match);
     } catch (error) {
       result = Promise.reject(error);
     }
@@ -188,7 +185,7 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
     result
       .catch((error: unknown) => {
         if (res.headersSent) throw error;
-        return route.crash(error, ctx);
+        return route.crash(error, handledWith);
       })
       .then(write)
       .catch(() => res.destroy());
@@ -200,13 +197,13 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       request = toRequest(req, res);
     } catch (error) {
       // A request the fetch API cannot represent is the client's mistake, never a crash or a 500.
-      ctx.logger.warn("request could not be read", { error: error instanceof Error ? error.message : String(error) });
+      ctx.logger.warn("request could not be read", { requestId: info.requestId, error: error instanceof Error ? error.message : String(error) });
       return endWith(res, 400, { "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store" }, "Bad request.");
     }
     Promise.resolve()
       .then(() => handler(request, ctx, info))
       .catch((error: unknown) => {
-        ctx.logger.error("unhandled error", { error, path: new URL(request.url).pathname });
+        ctx.logger.error("unhandled error", { requestId: info.requestId, error, path: new URL(request.url).pathname });
         return json(
           { error: "server_error", error_description: "The server could not complete the request" },
           { status: 500, noStore: true },

@@ -150,6 +150,7 @@ export async function answerMcp(request: ProtocolRequest, ctx: AppContext, serve
     clientId: token.clientId,
     serverId,
     toolsVersion: token.server.toolsVersion,
+    requestCtx: ctx,
   };
   const authInfo = authInfoFor(caller, token.scope.split(" "), token.expiresAt);
   const served: Served = { ctx, request, headers, caller, authInfo, familyId: token.familyId, server: token.server };

@@ -4,7 +4,7 @@
  * The column is informational (the connected-applications list, idle clean-up), so losing at most
  * one interval on a crash is acceptable.
  */
-import type { AppContext } from "~/context.server";
+import { baseContext, type AppContext } from "~/context.server";
 import { onShutdown } from "~/http/lifecycle.server";
 
 const FLUSH_INTERVAL_MS = 5_000;
@@ -14,7 +14,9 @@ type Pending = { uses: Map<string, number>; timer: NodeJS.Timeout | null };
 const pendingByContext = new WeakMap<AppContext, Pending>();
 
 /** Notes that `grantId` was used now. Cheap: one Map write. */
-export function noteGrantUsed(ctx: AppContext, grantId: string): void {
+export function noteGrantUsed(requestCtx: AppContext, grantId: string): void {
+  // Kept and written by the process-wide context (its logger, the shutdown hook's context).
+  const ctx = baseContext(requestCtx);
   let pending = pendingByContext.get(ctx);
   if (!pending) {
     pending = { uses: new Map(), timer: null };
@@ -32,7 +34,8 @@ export function noteGrantUsed(ctx: AppContext, grantId: string): void {
 }
 
 /** Writes the noted uses to grants.last_used_at. Called by the timer and at shutdown. */
-export async function flushLastUsed(ctx: AppContext): Promise<void> {
+export async function flushLastUsed(requestCtx: AppContext): Promise<void> {
+  const ctx = baseContext(requestCtx);
   const pending = pendingByContext.get(ctx);
   if (!pending || pending.uses.size === 0) return;
   if (pending.timer) {

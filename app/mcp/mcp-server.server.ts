@@ -17,7 +17,7 @@ import {
   type ServerOptions,
   type Tool,
 } from "@modelcontextprotocol/server";
-import type { AppContext } from "~/context.server";
+import { baseContext, type AppContext } from "~/context.server";
 import { recordAudit } from "~/oauth/audit.server";
 import { executeTool, isArgumentRefusal } from "~/servers/tool-execution.server";
 import { DispatchTransport, sdkRequestEntry } from "./dispatch-transport.server";
@@ -32,6 +32,8 @@ export type Caller = {
   serverId: string;
   /** The server's tools_version read for this request (the key of cached tools/list answers). */
   toolsVersion: number;
+  /** The request's context (its logger puts the request id on every line). */
+  requestCtx: AppContext;
 };
 
 export function authInfoFor(caller: Caller, scopes: string[], expiresAtMs: number): AuthInfo {
@@ -88,6 +90,7 @@ export class EraServer extends Server {
   }
 }
 
+/** `ctx` is the process-wide context; each handler works with its request's (`caller.requestCtx`). */
 async function buildServer(ctx: AppContext, row: McpServerRow, era: Era): Promise<Server> {
   const server = new EraServer(
     { name: row.name, version: TOOLGATE_VERSION },
@@ -108,11 +111,12 @@ async function buildServer(ctx: AppContext, row: McpServerRow, era: Era): Promis
   server.setRequestHandler("tools/list", async (_request, context) => {
     const caller = callerOf(context);
     // A frozen array shared by the requests of this grant until the server's tools change.
-    return { tools: (await listGrantedTools(ctx, caller.grantId, caller.serverId, caller.toolsVersion)) as Tool[] };
+    return { tools: (await listGrantedTools(caller.requestCtx, caller.grantId, caller.serverId, caller.toolsVersion)) as Tool[] };
   });
 
   server.setRequestHandler("tools/call", async (request, context): Promise<CallToolResult> => {
     const caller = callerOf(context);
+    const ctx = caller.requestCtx;
     const name = request.params.name;
     const found = await findToolForGrant(ctx, caller.grantId, caller.serverId, name);
     if (found.kind !== "granted") await recordRefusedCall(ctx, caller, name, found.kind);
@@ -205,7 +209,8 @@ async function connected(ctx: AppContext, row: McpServerRow, era: Era): Promise<
  * request, so tool edits need no rebuild. An evicted entry is not closed: requests still in flight
  * on it finish.
  */
-export async function dispatcherFor(ctx: AppContext, row: McpServerRow, era: Era): Promise<DispatchTransport> {
+export async function dispatcherFor(requestCtx: AppContext, row: McpServerRow, era: Era): Promise<DispatchTransport> {
+  const ctx = baseContext(requestCtx);
   let registry = registries.get(ctx);
   if (!registry) {
     registry = new Map();

@@ -47,9 +47,9 @@ export async function runOAuthCleanup(ctx: AppContext): Promise<CleanupReport> {
       // An expired session is refused at read time already; removing the row keeps the table small.
       sessions: (await tx.delete(sessions).where(lt(sessions.expiresAt, now)).returning({ id: sessions.id })).length,
       // A secret whose page was never opened (app/auth/shown-once.server.ts).
-      shownOnceSecrets: await deleteExpiredShownOnce(ctx),
+      shownOnceSecrets: await deleteExpiredShownOnce(ctx, tx),
       // One-time jtis past their expiry: the values they guard are refused as expired already.
-      replayKeys: await deleteExpiredReplayKeys(ctx),
+      replayKeys: await deleteExpiredReplayKeys(ctx, tx),
       // Shared buckets (PostgreSQL) of addresses gone quiet: a missing bucket is a full one.
       rateLimitBuckets: await ctx.store.hot.deleteIdleRateLimitBuckets(tx, now - IDLE_BUCKET_MS),
     };

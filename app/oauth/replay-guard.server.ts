@@ -5,6 +5,7 @@
  * the check and the claim are one atomic write and two replicas can never both win.
  */
 import type { AppContext } from "~/context.server";
+import type { Tx } from "~/db/store.server";
 import { sha256Hex } from "~/utils/crypto.server";
 
 export type ReplayKind = "client_assertion" | "id_jag" | "dpop";
@@ -20,6 +21,6 @@ export function claimOnce(ctx: Pick<AppContext, "store" | "now">, kind: ReplayKi
 }
 
 /** Removes the rows whose values are refused as expired anyway (run by the cleanup job). */
-export function deleteExpiredReplayKeys(ctx: Pick<AppContext, "store" | "now">): Promise<number> {
-  return ctx.store.hot.deleteExpiredReplayKeys(ctx.store.db, ctx.now());
+export function deleteExpiredReplayKeys(ctx: Pick<AppContext, "store" | "now">, tx: Tx): Promise<number> {
+  return ctx.store.hot.deleteExpiredReplayKeys(tx, ctx.now());
 }

@@ -1,10 +1,5 @@
-import { AsyncLocalStorage } from "node:async_hooks";
-
 type Level = "debug" | "info" | "warn" | "error";
 const ORDER: Record<Level | "silent", number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
-
-/** Request-scoped fields (the request id) added to every log line written while handling it. */
-export const logScope = new AsyncLocalStorage<{ requestId: string }>();
 
 export const REDACTED = "[redacted]";
 
@@ -143,24 +138,23 @@ export type Logger = {
 };
 
 /**
- * Structured JSON lines on stdout (warnings and errors on stderr). Every line written while a
- * request is handled carries its `requestId`; fields pass through `scrub` first.
+ * Structured JSON lines on stdout (warnings and errors on stderr); fields pass through `scrub`
+ * first. A request's lines carry its `requestId` through the request's own logger (`withFields`,
+ * made by app/context.server.ts `requestContext`).
  */
 export function createLogger(level: Level | "silent" = "info", write?: (line: string, level: Level) => void): Logger {
   const min = ORDER[level];
   const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;
-    const scope = logScope.getStore();
     let line: string;
     try {
       // Built in place (no spread copies): the access log writes one of these per request.
       const entry: Record<string, unknown> = { time: timestamp(), level: lvl, msg: scrubText(msg) };
-      if (scope) entry.requestId = scope.requestId;
       if (fields) for (const k in fields) entry[k] = isSecretField(k) ? REDACTED : scrub(fields[k], 1);
       line = JSON.stringify(entry);
     } catch {
       // A value that cannot be serialised (a cycle, a BigInt) must not take the request down.
-      line = JSON.stringify({ time: new Date().toISOString(), level: lvl, msg: scrubText(msg), ...(scope ? { requestId: scope.requestId } : {}), unserialisable: true });
+      line = JSON.stringify({ time: new Date().toISOString(), level: lvl, msg: scrubText(msg), ...(fields && typeof fields.requestId === "string" ? { requestId: fields.requestId } : {}), unserialisable: true });
     }
     if (write) write(line, lvl);
     else if (lvl === "error" || lvl === "warn" || infoStream === "stderr") process.stderr.write(line + "\n");
@@ -171,5 +165,19 @@ export function createLogger(level: Level | "silent" = "info", write?: (line: st
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
+  };
+}
+
+/**
+ * A logger that adds `fields` (a request's id) to every line, ahead of the line's own fields, and
+ * writes through `logger`.
+ */
+export function withFields(logger: Logger, fields: Record<string, unknown>): Logger {
+  const add = (own?: Record<string, unknown>) => (own ? { ...fields, ...own } : fields);
+  return {
+    debug: (m, f) => logger.debug(m, add(f)),
+    info: (m, f) => logger.info(m, add(f)),
+    warn: (m, f) => logger.warn(m, add(f)),
+    error: (m, f) => logger.error(m, add(f)),
   };
 }

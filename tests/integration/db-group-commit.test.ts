@@ -86,10 +86,10 @@ describe("groupTransaction", () => {
     expect(committed()).toEqual([4]);
   });
 
-  it("inside a transaction the caller already holds, is a savepoint of it", async () => {
+  it("given the caller's open transaction, is a savepoint of it", async () => {
     await ctx.store.transaction(async (tx) => {
       await insert(tx, 1);
-      await ctx.store.groupTransaction((inner) => insert(inner, 2));
+      await ctx.store.groupTransaction((inner) => insert(inner, 2), tx);
       expect(committed()).toEqual([]);
     });
     expect(committed()).toEqual([1, 2]);

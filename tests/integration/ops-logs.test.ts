@@ -172,6 +172,14 @@ describe("the protocol flow's logs", () => {
     const requests = lines.filter((l) => l.msg === "request");
     expect(requests.length).toBeGreaterThanOrEqual(8);
     for (const line of requests) expect(line.requestId).toMatch(/^[\w-]{8,}$/);
+    // A handler's own lines carry the id of the request they were written for.
+    const pathOf = new Map(requests.map((l) => [l.requestId, l.path]));
+    const toolCalls = lines.filter((l) => l.msg === "tool call");
+    expect(toolCalls).toHaveLength(1);
+    expect(pathOf.get(toolCalls[0]!.requestId)).toBe(`/mcp/${seeded.serverId}`);
+    const oauthErrors = lines.filter((l) => l.msg === "oauth error");
+    expect(oauthErrors.map((l) => pathOf.get(l.requestId))).toEqual(expect.arrayContaining(["/token", `/mcp/${seeded.serverId}`]));
+    for (const l of oauthErrors) expect(pathOf.has(l.requestId)).toBe(true);
   });
 });
 

@@ -17,6 +17,7 @@ import { openPostgresStore } from "~/db/postgres-store.server";
 import { readinessEndpoint } from "~/http/health.server";
 import { createLogger } from "~/utils/log.server";
 import type { PostgresStore } from "~/db/store.server";
+import { TransactionHandleError } from "~/db/transaction-check.server";
 import { createTestDatabase, withAdminClient } from "../helpers/postgres";
 
 describe("PostgreSQL store", () => {
@@ -60,17 +61,23 @@ describe("PostgreSQL store", () => {
     expect(await committed()).toEqual([1]);
   });
 
-  it("runs ctx.store.db and hot-path calls made inside the callback in the transaction", async () => {
+  it("refuses (under the test suite's check) the store's own handle inside a transaction's callback", async () => {
     await reset();
-    await expect(
-      store.transaction(async () => {
-        await store.db.insert(store.tables.replayGuard).values(row(10));
-        expect(await store.hot.claimReplayKey(store.db, "inside", 2_000, 1_000)).toBe(true);
-        throw new Error("roll back");
-      }),
-    ).rejects.toThrow("roll back");
+    // The store's own handle belongs to no transaction: made inside a callback it would run on
+    // another connection, outside the transaction. The check names the mistake at once.
+    for (const misuse of [
+      () => store.db.insert(store.tables.replayGuard).values(row(10)),
+      () => store.hot.claimReplayKey(store.db, "inside", 2_000, 1_000),
+      () => store.transaction(async () => {}),
+    ]) {
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.insert(store.tables.replayGuard).values(row(11));
+          await misuse();
+        }),
+      ).rejects.toThrow(TransactionHandleError);
+    }
     expect(await committed()).toEqual([]);
-    // The claim went with the rollback, so the key is free again.
     expect(await store.hot.claimReplayKey(store.db, "inside", 2_000, 1_000)).toBe(true);
   });
 
@@ -95,12 +102,12 @@ describe("PostgreSQL store", () => {
         store.transaction(async (inner) => {
           await inner.insert(store.tables.replayGuard).values(row(2));
           throw new Error("inner fails");
-        }),
+        }, tx),
       ).rejects.toThrow("inner fails");
       // Side by side nested calls take turns (savepoints nest as a stack).
       await Promise.all([
-        store.transaction((inner) => inner.insert(store.tables.replayGuard).values(row(3))),
-        store.transaction((inner) => inner.insert(store.tables.replayGuard).values(row(4))),
+        store.transaction((inner) => inner.insert(store.tables.replayGuard).values(row(3)), tx),
+        store.transaction((inner) => inner.insert(store.tables.replayGuard).values(row(4)), tx),
       ]);
     });
     expect(await committed()).toEqual([1, 3, 4]);

@@ -9,6 +9,8 @@ import Database from "better-sqlite3";
 import { integer, sqliteTable } from "drizzle-orm/sqlite-core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DATABASE_FILE } from "~/context.server";
+import type { Tx } from "~/db/store.server";
+import { TransactionHandleError } from "~/db/transaction-check.server";
 import { createTestContext, type TestContext } from "../helpers/context";
 
 const probe = sqliteTable("store_probe", { id: integer("id").primaryKey() });
@@ -100,15 +102,46 @@ describe("store.transaction on SQLite", () => {
         ctx.store.transaction(async (inner) => {
           await inner.insert(probe).values({ id: 2 });
           throw new Error("inner fails");
-        }),
+        }, tx),
       ).rejects.toThrow("inner fails");
       await ctx.store.transaction(async (inner) => {
         await inner.insert(probe).values({ id: 3 });
-      });
+      }, tx);
       // Not committed yet: the outer transaction is still open.
       expect(committed()).toEqual([]);
     });
     expect(committed()).toEqual([1, 3]);
+  });
+
+  it("refuses (under the test suite's check) the store's own handle inside a transaction's callback", async () => {
+    // The store's own handle belongs to no transaction: made inside a callback, its statement would
+    // wait for the very transaction it was meant to join. The check names the mistake instead.
+    for (const misuse of [
+      () => ctx.db.insert(probe).values({ id: 9 }),
+      () => ctx.store.hot.claimReplayKey(ctx.db, "inside", ctx.now() + 60_000, ctx.now()),
+      () => ctx.store.transaction(async () => {}),
+      () => ctx.store.groupTransaction(async () => {}),
+    ]) {
+      await expect(
+        ctx.store.transaction(async (tx) => {
+          await tx.insert(probe).values({ id: 1 });
+          await misuse();
+        }),
+      ).rejects.toThrow(TransactionHandleError);
+    }
+    expect(committed()).toEqual([]);
+    expect(sqliteOf(ctx).inTransaction).toBe(false);
+  });
+
+  it("refuses a statement on the handle of a transaction that has ended", async () => {
+    let kept: Tx | undefined;
+    await ctx.store.transaction(async (tx) => {
+      kept = tx;
+      await tx.insert(probe).values({ id: 1 });
+    });
+    await expect(kept!.insert(probe).values({ id: 2 })).rejects.toThrow("the transaction is no longer open");
+    await expect(ctx.store.hot.claimReplayKey(kept!, "late", ctx.now() + 60_000, ctx.now())).rejects.toThrow("no longer open");
+    expect(committed()).toEqual([1]);
   });
 
   it("rolls back everything when the callback throws", async () => {
