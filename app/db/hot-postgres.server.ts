@@ -231,15 +231,18 @@ const SERVER_FOR_METADATA = named(
 // The distinct clients of a server's events by skipping through the (server_id, client_id) index.
 const ACTIVITY_CLIENTS = named(
   "activity_clients",
+  // The walk compares client ids in the index's collation (the database's), so each step is one
+  // seek of audit_events_server_client_idx; a `collate "C"` here would make every step read all of
+  // the server's events. The answer is then the first $2 in byte order, as SQLite's walk gives.
   `with recursive c(id) as (
-     select (select min(client_id collate "C") from audit_events where server_id = $1 and client_id is not null)
+     select (select min(client_id) from audit_events where server_id = $1 and client_id is not null)
      union all
-     select (select min(client_id collate "C") from audit_events where server_id = $1 and client_id collate "C" > c.id)
+     select (select min(client_id) from audit_events where server_id = $1 and client_id > c.id)
        from c where c.id is not null
    )
    select c.id as id, oc.client_name as name, oc.kind as kind, oc.redirect_uris as "redirectUris"
      from c left join oauth_clients oc on oc.id = c.id where c.id is not null
-    order by c.id collate "C" limit $2`, // the join may reorder; SQLite returns the walk's (byte) order
+    order by c.id collate "C" limit $2`,
 );
 
 /**

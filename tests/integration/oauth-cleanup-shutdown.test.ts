@@ -21,7 +21,9 @@ describe("periodic OAuth cleanup and shutdown", () => {
     vi.useFakeTimers();
     const ctx = createTestContext();
     const stop = startOAuthCleanup(ctx, 60_000);
-    ctx.store.sqlite.close();
+    // The connection goes away underneath the job (SQLite's one connection, PostgreSQL's pool).
+    if (ctx.store.dialect === "sqlite") ctx.store.sqlite.close();
+    else await ctx.store.pool.end();
     await vi.advanceTimersByTimeAsync(11_000);
     // The run happened (and, with the connection closed underneath it, failed loudly).
     expect(ctx.logs.some((l) => l.includes("oauth cleanup failed"))).toBe(true);
