@@ -9,7 +9,7 @@
 //   response-only  no Request; a handler's new Response(JSON) written with one res.end
 //   plain-request  new Request(url, { method, headers: req.headers }) only (no body stream)
 //   light-bridge   Request/Response kept, built cheaply (body read first, no signal, one res.end)
-//   app-path       fetch-bridge + what app/http/server.server.ts adds: randomUUID request id,
+//   app-path       fetch-bridge + what app/http/server.server.ts added before decision 056: randomUUID request id,
 //                  isTrusted (a new net.BlockList per call), AsyncLocalStorage scope, a close listener,
 //                  and one JSON access-log line per request written synchronously to a file
 import { AsyncLocalStorage } from "node:async_hooks";
