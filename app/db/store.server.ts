@@ -21,7 +21,9 @@ export type Db = SqliteRemoteDatabase<Tables>;
 /**
  * A transaction's own handle, given to the callback of `store.transaction`: statements made through
  * it belong to that transaction, and everything the callback calls takes it as an argument. The
- * store's own handle (`store.db`) belongs to no transaction (docs/decisions/056).
+ * store's own handle (`store.db`) belongs to no transaction (docs/decisions/056). It has the query
+ * builder only, not Drizzle's relational API (`tx.query.*`, which domain code does not use): the
+ * stores make one per transaction and skip building it.
  */
 export type Tx = Db;
 

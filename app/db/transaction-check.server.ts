@@ -17,10 +17,10 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 
-/** Whether a frame's transaction is still open (each store has its own frame type). */
-type Checked = { readonly isOpen: () => boolean };
+/** Whether the transaction of the callback being run is still open (each store tells it its way). */
+type IsOpen = () => boolean;
 
-const scope = process.env.TOOLGATE_CHECK_TRANSACTIONS === "1" ? new AsyncLocalStorage<Checked>() : null;
+const scope = process.env.TOOLGATE_CHECK_TRANSACTIONS === "1" ? new AsyncLocalStorage<IsOpen>() : null;
 
 export class TransactionHandleError extends Error {
   constructor(what: string) {
@@ -29,12 +29,12 @@ export class TransactionHandleError extends Error {
   }
 }
 
-/** Runs a transaction's callback; under the check, inside its frame. */
-export function inCheckedFrame<T>(frame: Checked, work: () => T): T {
-  return scope ? scope.run(frame, work) : work();
+/** Runs a transaction's callback; under the check, inside a frame that knows whether it is open. */
+export function inCheckedFrame<T>(isOpen: IsOpen, work: () => T): T {
+  return scope ? scope.run(isOpen, work) : work();
 }
 
 /** Under the check, throws when called inside an open transaction's callback. */
 export function assertOutsideTransaction(what: string): void {
-  if (scope?.getStore()?.isOpen()) throw new TransactionHandleError(what);
+  if (scope?.getStore()?.()) throw new TransactionHandleError(what);
 }
