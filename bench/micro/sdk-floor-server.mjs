@@ -3,7 +3,10 @@
 // reached through the app's DispatchTransport (as app/mcp/endpoint.server.ts does), a handler that
 // returns a constant list of 10 tools, JSON.stringify of the answer, one res.end. No bearer check,
 // no database, no logging, no header checks: only what the SDK itself does per request.
-// Usage: node sdk-floor-server.mjs <bare|legacy|modern>
+// `call` is the same for a 2025-era `tools/call` whose handler POSTs the arguments to a no-op tool
+// endpoint (UPSTREAM_PORT) over a keep-alive node:http agent and returns its answer as text: the
+// floor of issue 16's call path, before validation, signing, auditing and logging.
+// Usage: node sdk-floor-server.mjs <bare|legacy|modern|call>
 import http from "node:http";
 import { classifyInboundRequest, Server } from "@modelcontextprotocol/server";
 import { importAppModules } from "../lib/app-modules.mjs";
@@ -35,11 +38,28 @@ async function connected(era) {
   if (era === "legacy") server._negotiatedProtocolVersion = LEGACY_REVISIONS[0];
   else server._negotiatedProtocolVersion = MODERN_REVISION;
   server.setRequestHandler("tools/list", async () => ({ tools: TOOLS }));
+  server.setRequestHandler("tools/call", async (request) => ({ content: [{ type: "text", text: await forward(JSON.stringify(request.params.arguments ?? {})) }] }));
   const transport = new DispatchTransport(era === "modern" ? { era: "modern", revision: MODERN_REVISION } : undefined);
   void server.connect(transport);
   transport.useRequestEntry(sdkRequestEntry(server));
   return transport;
 }
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 64 });
+function forward(body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { agent, hostname: "127.0.0.1", port: Number(process.env.UPSTREAM_PORT), path: "/", method: "POST", headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) } },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
 const transports = { legacy: await connected("legacy"), modern: await connected("modern") };
 const authInfo = { token: "", clientId: "c", scopes: ["mcp:tools"], expiresAt: 4102444800, extra: {} };
 
@@ -64,7 +84,7 @@ const server = http.createServer((req, res) => {
     });
     if (route.kind === "reject") return answer(res, route.httpStatus, JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: route.code, message: route.message } }));
     const request = route.kind === "modern" ? route.message : message;
-    const { answer: answered } = transports[route.kind].dispatch(request, authInfo);
+    const { answer: answered } = transports[route.kind === "modern" ? "modern" : "legacy"].dispatch(request, authInfo);
     answer(res, 200, JSON.stringify((await answered).answer));
   });
 });
