@@ -373,11 +373,28 @@ function outputSchemaOf(responses: unknown): AnyObject | null {
     } catch {
       return null; // too large: the tool is still useful without an output schema
     }
-    if (!isObject(schema) || schema.type !== "object") return null;
+    if (!isObject(schema) || !isObjectTyped(schema)) return null;
     if (JSON.stringify(schema).length > LIMITS.outputSchemaBytes) return null;
-    return schema;
+    // MCP requires `type: "object"` at the top; a composed schema says it through its parts.
+    return schema.type === "object" ? schema : { type: "object", ...schema };
   }
   return null;
+}
+
+/**
+ * Whether every value `schema` accepts is a JSON object: it says `type: "object"`, or one of its
+ * `allOf` parts does (all must hold), or every `oneOf`/`anyOf` alternative does. Real APIs compose
+ * their answers (`allOf: [Base, {…}]`) far more often than they repeat `type` beside the parts.
+ */
+function isObjectTyped(schema: unknown, depth = 0): boolean {
+  if (!isObject(schema) || depth > 8) return false;
+  if (schema.type !== undefined) return schema.type === "object";
+  if (Array.isArray(schema.allOf) && schema.allOf.some((part) => isObjectTyped(part, depth + 1))) return true;
+  for (const key of ["oneOf", "anyOf"]) {
+    const alternatives = schema[key];
+    if (Array.isArray(alternatives) && alternatives.length > 0 && alternatives.every((alt) => isObjectTyped(alt, depth + 1))) return true;
+  }
+  return false;
 }
 
 // OpenAPI-only keywords with no meaning in JSON Schema 2020-12 validation; dropped.

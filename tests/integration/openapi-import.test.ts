@@ -154,6 +154,37 @@ describe("OpenAPI import: operations that cannot become tools are refused by nam
   });
 });
 
+describe("OpenAPI import: composed answers still give an output schema", () => {
+  const base = { type: "object", required: ["id"], properties: { id: { type: "string" } } };
+  const answer = (schema: unknown) => ({ 200: { description: "ok", content: { "application/json": { schema } } } });
+  const doc = {
+    openapi: "3.0.3",
+    info: { title: "Composed", version: "1" },
+    components: { schemas: { Base: base, Order: { allOf: [{ $ref: "#/components/schemas/Base" }, { properties: { status: { type: "string" } } }] } } },
+    paths: {
+      "/all-of": { get: { operationId: "allOf", responses: answer({ $ref: "#/components/schemas/Order" }) } },
+      "/one-of": { get: { operationId: "oneOf", responses: answer({ oneOf: [base, { type: "object", properties: { code: { type: "integer" } } }] }) } },
+      "/mixed": { get: { operationId: "mixed", responses: answer({ anyOf: [base, { type: "string" }] }) } },
+      "/untyped": { get: { operationId: "untyped", responses: answer({ properties: { id: { type: "string" } } }) } },
+    },
+  };
+
+  it("allOf with an object part, or only object alternatives, is an object schema; anything that may not be an object is not", async () => {
+    const parsed = await parseOpenApiDocument(JSON.stringify(doc));
+    const output = Object.fromEntries(parsed.operations.map((o) => [o.toolName, o.tool!.outputSchema]));
+    expect(output.allOf).toMatchObject({ type: "object", allOf: [base, { properties: { status: { type: "string" } } }] });
+    expect(output.oneOf).toMatchObject({ type: "object", oneOf: [base, { type: "object" }] });
+    // A string answer (or, without a type, any value) would not be structured content.
+    expect(output.mixed).toBeUndefined();
+    expect(output.untyped).toBeUndefined();
+    expectValidSchemas(parsed);
+    const validate = new Ajv2020({ strict: false, validateFormats: false }).compile(output.allOf!);
+    expect(validate({ id: "o1", status: "open" })).toBe(true);
+    expect(validate({ status: "open" })).toBe(false);
+    expect(validate(["o1"])).toBe(false);
+  });
+});
+
 describe("OpenAPI import: a document by URL, fetched like a tool endpoint", () => {
   let server: http.Server;
   let base: string;
