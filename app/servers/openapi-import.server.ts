@@ -17,7 +17,7 @@ import { baseUrlSchema, sealedCredentialValues, type ApiCredential } from "./api
 import { ajv } from "./json-schema.server";
 import { LIMITS } from "./limits";
 import { ValidationError } from "./servers.server";
-import { toolDefinitionSchema, type ParamMapping, type ToolDefinition } from "./tool-definition.server";
+import { placeholdersOf, toolDefinitionSchema, type ParamMapping, type ToolDefinition } from "./tool-definition.server";
 import { agentFor } from "./upstream-http.server";
 
 export const OPENAPI_LIMITS = {
@@ -290,6 +290,18 @@ function toolOf(
     if (arg !== wire) mapping.name = wire;
     if (location === "query" && p.explode === false) mapping.explode = false;
     params[arg] = mapping;
+  }
+
+  // A `{name}` in the path that no parameter describes (the specification requires one; real
+  // documents forget it): a required string argument, so a client knows to give it.
+  const described = new Set(Object.entries(params).filter(([, m]) => m.in === "path").map(([arg, m]) => m.name ?? arg));
+  for (const wire of placeholdersOf(path)) {
+    if (described.has(wire)) continue;
+    described.add(wire);
+    const arg = Object.hasOwn(properties, wire) ? `path_${wire}` : wire;
+    properties[arg] = { type: "string", description: `The {${wire}} part of the path (the document does not describe it).` };
+    required.push(arg);
+    params[arg] = arg === wire ? { in: "path" } : { in: "path", name: wire };
   }
 
   // The request body: JSON only.

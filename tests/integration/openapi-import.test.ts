@@ -185,6 +185,30 @@ describe("OpenAPI import: composed answers still give an output schema", () => {
   });
 });
 
+describe("OpenAPI import: a path placeholder no parameter describes", () => {
+  it("becomes a required string argument mapped to the path, beside the described ones", async () => {
+    const parsed = await parseOpenApiDocument(
+      JSON.stringify({
+        swagger: "2.0",
+        info: { title: "Sloppy", version: "1" },
+        host: "api.example.test",
+        paths: {
+          "/shops/{shopId}/things/{thingId}": {
+            get: { operationId: "getThing", parameters: [{ name: "shopId", in: "path", required: true, type: "integer" }], responses: { 200: { description: "ok" } } },
+          },
+        },
+      }),
+    );
+    const tool = parsed.operations[0]!.tool!;
+    expect(tool.inputSchema).toMatchObject({
+      properties: { shopId: { type: "integer" }, thingId: { type: "string", description: expect.stringContaining("{thingId}") } },
+      required: ["shopId", "thingId"],
+    });
+    expect(tool.endpoint.params).toEqual({ shopId: { in: "path" }, thingId: { in: "path" } });
+    expectValidSchemas(parsed);
+  });
+});
+
 describe("OpenAPI import: a document by URL, fetched like a tool endpoint", () => {
   let server: http.Server;
   let base: string;
