@@ -183,7 +183,7 @@ const RESERVED = new Set(["time", "level", "msg"]);
 
 function formatLine(lvl: Level, msg: string, base: Record<string, unknown> | undefined, fields: Record<string, unknown> | undefined): string {
   let line = `{"time":"${timestamp()}","level":"${lvl}","msg":${JSON.stringify(scrubText(msg))}`;
-  if (base) for (const k in base) if (!(fields && k in fields)) line += field(k, base[k]);
+  if (base) for (const k in base) if (!(fields && Object.hasOwn(fields, k))) line += field(k, base[k]);
   if (fields) for (const k in fields) line += field(k, fields[k]);
   return line + "}";
 }

@@ -52,7 +52,7 @@ describe("log lines", () => {
   });
 
   it("withFields puts its fields first; a line's own field of the same name wins", () => {
-    const { logger, last } = capture();
+    const { logger, last, lines } = capture();
     const request = withFields(logger, { requestId: "r1", route: "/mcp" });
     request.info("one", { status: 200 });
     expect(Object.entries(last()).slice(3)).toEqual([["requestId", "r1"], ["route", "/mcp"], ["status", 200]]);
@@ -60,6 +60,10 @@ describe("log lines", () => {
     expect(Object.entries(last()).slice(3)).toEqual([["requestId", "r1"], ["route", "/token"]]);
     withFields(request, { step: 2 }).debug("three");
     expect(Object.entries(last()).slice(3)).toEqual([["requestId", "r1"], ["route", "/mcp"], ["step", 2]]);
+    // Names are data: one that objects inherit, or "__proto__" from parsed JSON, is a field like any other.
+    withFields(logger, { constructor: "c" }).info("four", JSON.parse('{"__proto__":{"polluted":true}}') as Record<string, unknown>);
+    expect(lines.at(-1)!.line).toContain('"constructor":"c","__proto__":{"polluted":true}}');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
   it("a value that cannot be serialised gives a line that says so, with the request id", () => {
