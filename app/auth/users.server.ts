@@ -1,12 +1,13 @@
 import { count, eq } from "drizzle-orm";
 import { z } from "zod";
+import { ifMissing } from "~/utils/zod-messages";
 import type { AppContext } from "~/context.server";
 import { isUniqueViolation } from "~/db/errors.server";
 import type { Tx } from "~/db/store.server";
 import { hashPassword, newId } from "~/utils/crypto.server";
 
 export const emailSchema = z
-  .string({ required_error: "Email is required" })
+  .string(ifMissing("Email is required"))
   .trim()
   .min(1, "Email is required")
   .max(254, "Email must be at most 254 characters")
@@ -14,7 +15,7 @@ export const emailSchema = z
   .transform((e) => e.toLowerCase());
 
 export const passwordSchema = z
-  .string({ required_error: "Password is required" })
+  .string(ifMissing("Password is required"))
   .min(10, "Password must be at least 10 characters")
   .max(256, "Password must be at most 256 characters");
 

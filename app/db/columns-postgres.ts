@@ -5,41 +5,40 @@
  * `bytea` read as a Buffer, a self-numbered id is a bigint identity column.
  */
 import type { Column, ColumnBaseConfig, ColumnDataType, Table } from "drizzle-orm";
-import {
-  bigint,
-  boolean,
-  customType,
-  index,
-  pgTable,
-  primaryKey,
-  text,
-  uniqueIndex,
-  type PgColumn,
-  type PgTableWithColumns,
-} from "drizzle-orm/pg-core";
+import type * as PgCore from "drizzle-orm/pg-core";
+import type { PgColumn, PgTableWithColumns } from "drizzle-orm/pg-core";
 import type { SchemaColumns } from "./columns";
+import { defineSchema } from "./schema-definition";
 
-const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => "bytea" });
-
-const postgresColumnsUntyped = {
-  table: pgTable,
-  text,
-  integer: (name: string) => bigint(name, { mode: "number" }),
-  boolean: (name: string) => boolean(name),
-  blob: (name: string) => bytea(name),
-  autoIncrementId: (name: string) =>
-    bigint(name, { mode: "number" }).primaryKey().generatedByDefaultAsIdentity(),
-  index,
-  uniqueIndex,
-  primaryKey,
-  rowOrder: (id: PgColumn) => [id],
-};
+/**
+ * The helpers over `pgCore` (drizzle-orm/pg-core), which the caller passes: the app loads it only
+ * when it runs on PostgreSQL (docs/decisions/057-start-up-cost.md).
+ */
+function postgresColumnsUntyped(pgCore: typeof PgCore) {
+  const { bigint, boolean, customType, index, pgTable, primaryKey, text, uniqueIndex } = pgCore;
+  const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => "bytea" });
+  return {
+    table: pgTable,
+    text,
+    integer: (name: string) => bigint(name, { mode: "number" }),
+    boolean: (name: string) => boolean(name),
+    blob: (name: string) => bytea(name),
+    autoIncrementId: (name: string) =>
+      bigint(name, { mode: "number" }).primaryKey().generatedByDefaultAsIdentity(),
+    index,
+    uniqueIndex,
+    primaryKey,
+    rowOrder: (id: PgColumn) => [id],
+  };
+}
 
 /**
  * Typed as the SQLite helpers so the one definition type-checks; at run time every builder is
  * PostgreSQL's (tests/integration/postgres-schema.test.ts compares both instances column by column).
  */
-export const postgresColumns = postgresColumnsUntyped as unknown as SchemaColumns;
+export function postgresColumns(pgCore: typeof PgCore): SchemaColumns {
+  return postgresColumnsUntyped(pgCore) as unknown as SchemaColumns;
+}
 
 type PgColumnOf<C extends Column> = PgColumn<
   Omit<C["_"], "dialect" | "brand"> & ColumnBaseConfig<ColumnDataType, string>
@@ -52,3 +51,12 @@ export type PgTableOf<T extends Table> = PgTableWithColumns<{
   dialect: "pg";
   columns: { [K in keyof T["_"]["columns"]]: PgColumnOf<T["_"]["columns"][K]> };
 }>;
+
+type Tables = ReturnType<typeof defineSchema>;
+/** The schema's PostgreSQL tables, typed with the same row types as the SQLite tables. */
+export type PgTables = { [K in keyof Tables]: PgTableOf<Tables[K]> };
+
+/** The schema's PostgreSQL instance, built over `pgCore`. */
+export function postgresSchema(pgCore: typeof PgCore): PgTables {
+  return defineSchema(postgresColumns(pgCore)) as unknown as PgTables;
+}

@@ -17,7 +17,7 @@ import Database from "better-sqlite3";
 import { getTableColumns, getTableName, sql, type Table } from "drizzle-orm";
 import { drizzle as drizzleSqlite } from "drizzle-orm/better-sqlite3";
 import { readMigrationFiles } from "drizzle-orm/migrator";
-import { getTableConfig, type PgTable } from "drizzle-orm/pg-core";
+import type { PgTable } from "drizzle-orm/pg-core";
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import { DATABASE_FILE } from "~/context.server";
 import { findMigrationsFolder } from "./client.server";
@@ -31,7 +31,8 @@ import {
   type PostgresTarget,
 } from "./postgres.server";
 import * as sqliteSchema from "./schema";
-import * as pgSchema from "./schema-postgres";
+import type { PgTables } from "./columns-postgres";
+import type { PostgresModules } from "./postgres-modules.server";
 
 /** The copy cannot be made as asked (wrong source version, non-empty target...): nothing was written. */
 export class CopyRefusedError extends Error {
@@ -86,7 +87,7 @@ const DEFAULT_PAGE_ROWS = 500;
 /** Client logos are at most 256 KiB: 16 per page keeps a page of them to a few MiB. */
 const BLOB_PAGE_ROWS = 16;
 
-type TableName = keyof typeof pgSchema;
+type TableName = keyof PgTables;
 type Row = Record<string, unknown>;
 
 /**
@@ -116,7 +117,7 @@ export async function copySqliteToPostgres(options: CopyOptions): Promise<CopyRe
     const handle = await openTarget(options, target, pgMigrations);
     try {
       await checkTargetVersion(handle.db, pgMigrations);
-      const tables = await copyInOneTransaction(source, handle.db, options);
+      const tables = await copyInOneTransaction(source, handle.db, handle.modules, options);
       const totalRows = tables.reduce((sum, t) => sum + t.rows, 0);
       return {
         source: file,
@@ -220,8 +221,9 @@ async function checkTargetVersion(db: PgDb, migrationsFolder: string): Promise<v
 
 type TablePair = { key: TableName; name: string; sqlite: SQLiteTable; pg: PgTable };
 
-/** Every table of the schema, parents before children (foreign keys). */
-export function tablesInDependencyOrder(): TablePair[] {
+/** Every table of the schema, parents before children (foreign keys); `modules` of the PostgreSQL handle. */
+export function tablesInDependencyOrder(modules: PostgresModules): TablePair[] {
+  const { schema: pgSchema, pgCore } = modules;
   const pairs = new Map<string, TablePair>();
   for (const key of Object.keys(pgSchema) as TableName[]) {
     const pg = pgSchema[key] as unknown as PgTable;
@@ -235,7 +237,7 @@ export function tablesInDependencyOrder(): TablePair[] {
     if (state.get(name) === "visiting") throw new Error(`foreign keys form a cycle: ${[...chain, name].join(" -> ")}`);
     state.set(name, "visiting");
     const pair = pairs.get(name)!;
-    for (const fk of getTableConfig(pair.pg).foreignKeys) {
+    for (const fk of pgCore.getTableConfig(pair.pg).foreignKeys) {
       const parent = getTableName(fk.reference().foreignTable);
       if (parent !== name) visit(parent, [...chain, name]);
     }
@@ -251,9 +253,10 @@ const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 async function copyInOneTransaction(
   source: Database.Database,
   target: PgDb,
+  modules: PostgresModules,
   options: CopyOptions,
 ): Promise<{ table: string; rows: number }[]> {
-  const tables = tablesInDependencyOrder();
+  const tables = tablesInDependencyOrder(modules);
   const sqliteDb = drizzleSqlite(source);
   const pageRows = options.pageRows ?? DEFAULT_PAGE_ROWS;
 

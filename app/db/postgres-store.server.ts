@@ -8,11 +8,10 @@
  * pool (docs/decisions/056). PostgreSQL has concurrent writers, so transactions of different
  * requests run side by side, each on its own connection.
  */
-import { DrizzleQueryError } from "drizzle-orm";
-import { drizzle, NodePgDatabase, NodePgPreparedQuery, NodePgSession } from "drizzle-orm/node-postgres";
-import { PgDialect } from "drizzle-orm/pg-core";
+import type { NodePgDatabase } from "drizzle-orm/node-postgres";
 import type pg from "pg";
 import { postgresHotSql } from "./hot-postgres.server";
+import type { PgTables } from "./columns-postgres";
 import {
   isRetryableTransactionError,
   openPostgres,
@@ -20,7 +19,6 @@ import {
   type PostgresHandle,
   type PostgresSettings,
 } from "./postgres.server";
-import * as pgSchema from "./schema-postgres";
 import type { Db, PostgresStore, Tables, Tx } from "./store.server";
 import { assertOutsideTransaction, inCheckedFrame, TransactionHandleError } from "./transaction-check.server";
 
@@ -30,20 +28,6 @@ export type Queryable = Pick<pg.Pool, "query">;
 /** One open transaction: its client, and the queue its nested savepoints take turns in. */
 type Frame = { client: pg.PoolClient; open: boolean; tail: Promise<unknown> };
 const noop = () => {};
-
-// As on SQLite (sqlite-store.server.ts, decision 051): Drizzle wraps a failed statement as "Failed
-// query: <sql> params: <values>", and the values can be secrets' hashes or sealed secrets, which must
-// not reach logs or answers. The store lets PostgreSQL's own error (SQLSTATE, constraint) through.
-type QueryWithCache = (this: unknown, ...args: unknown[]) => Promise<unknown>;
-const preparedQuery = NodePgPreparedQuery.prototype as unknown as { queryWithCache: QueryWithCache };
-const wrappedQuery = preparedQuery.queryWithCache;
-preparedQuery.queryWithCache = async function (this: unknown, ...args: unknown[]) {
-  try {
-    return await wrappedQuery.apply(this, args);
-  } catch (error) {
-    throw error instanceof DrizzleQueryError && error.cause instanceof Error ? error.cause : error;
-  }
-};
 
 /** Attempts of a transaction PostgreSQL aborted for a concurrent one (serialization failure, deadlock). */
 export const MAX_TRANSACTION_ATTEMPTS = 5;
@@ -68,7 +52,8 @@ async function settled(frame: Frame): Promise<void> {
  */
 export function createPostgresStore(handle: PostgresHandle): PostgresStore {
   const { pool } = handle;
-  const dialect = new PgDialect();
+  const { nodePg, pgCore, schema: pgSchema } = handle.modules;
+  const dialect = new pgCore.PgDialect();
 
   // The store's own handle runs on the pool (the check of the test suite first: never from inside
   // a transaction's callback).
@@ -85,7 +70,7 @@ export function createPostgresStore(handle: PostgresHandle): PostgresStore {
   // the integration suite run on both dialects) keeps domain code to query-builder calls both
   // drivers implement alike (awaited arrays, .returning(), onConflictDo*).
   const asDb = (handle: unknown) => handle as Db;
-  const db = asDb(drizzle(router as pg.Pool, { schema: pgSchema }));
+  const db = asDb(nodePg.drizzle(router as pg.Pool, { schema: pgSchema }));
   const tables = pgSchema as unknown as Tables;
 
   // Where the hand-written statements given a handle run: a transaction's handle maps to its frame.
@@ -102,8 +87,8 @@ export function createPostgresStore(handle: PostgresHandle): PostgresStore {
    * relational query builders (store.server.ts `Tx`), which cost ~15 µs to build per handle.
    */
   const handleOn = (frame: Frame): Tx => {
-    const session = new NodePgSession(frame.client, dialect, undefined, {});
-    const tx = new NodePgDatabase(dialect, session, undefined) as NodePgDatabase<typeof pgSchema> & { $client: unknown };
+    const session = new nodePg.NodePgSession(frame.client, dialect, undefined, {});
+    const tx = new nodePg.NodePgDatabase(dialect, session, undefined) as NodePgDatabase<PgTables> & { $client: unknown };
     tx.$client = frame.client;
     const handle = asDb(tx);
     framesOf.set(handle, frame);

@@ -7,12 +7,12 @@ import os from "node:os";
 import path from "node:path";
 import type { ConnectionOptions } from "node:tls";
 import { fileURLToPath } from "node:url";
-import { drizzle, type NodePgDatabase } from "drizzle-orm/node-postgres";
-import { migrate } from "drizzle-orm/node-postgres/migrator";
-import pg from "pg";
-import * as schema from "./schema-postgres";
+import type { NodePgDatabase } from "drizzle-orm/node-postgres";
+import type pg from "pg";
+import type { PgTables } from "./columns-postgres";
+import { loadPostgresModules, type PostgresModules } from "./postgres-modules.server";
 
-export type PgSchema = typeof schema;
+export type PgSchema = PgTables;
 export type PgDb = NodePgDatabase<PgSchema> & { $client: pg.Pool };
 /** The transaction handle `db.transaction(async (tx) => …)` passes. */
 export type PgTx = Parameters<Parameters<PgDb["transaction"]>[0]>[0];
@@ -178,10 +178,6 @@ function positiveInteger(env: Record<string, string | undefined>, name: string, 
   return n;
 }
 
-// int8 (bigint, count(*), sum()) as JS numbers: every such value here is an epoch-millisecond time
-// or a count, far below 2^53. Drizzle's node-postgres driver falls back to pg's global parsers.
-pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
-
 /** Errors that waiting cannot cure: reported at once rather than after the retry period. */
 const PERMANENT_SQLSTATES = new Set([
   "28P01", // invalid_password
@@ -223,6 +219,8 @@ export type PostgresHandle = {
   db: PgDb;
   pool: pg.Pool;
   target: PostgresTarget;
+  /** The driver and Drizzle modules the handle was made with (app/db/postgres-modules.server.ts). */
+  modules: PostgresModules;
   close(): Promise<void>;
 };
 
@@ -233,8 +231,9 @@ export type PostgresHandle = {
  */
 export async function openPostgres(options: OpenPostgresOptions): Promise<PostgresHandle> {
   const target = parseDatabaseUrl(options.url);
-  const ssl = await waitForDatabase(target, (options.connectTimeoutS ?? DEFAULT_CONNECT_TIMEOUT_S) * 1000);
-  const pool = new pg.Pool({
+  const modules = await loadPostgresModules();
+  const ssl = await waitForDatabase(modules.pg, target, (options.connectTimeoutS ?? DEFAULT_CONNECT_TIMEOUT_S) * 1000);
+  const pool = new modules.pg.Pool({
     ...clientConfig(target, ssl),
     max: options.poolSize ?? DEFAULT_POOL_SIZE,
     idleTimeoutMillis: 30_000,
@@ -250,8 +249,8 @@ export async function openPostgres(options: OpenPostgresOptions): Promise<Postgr
     await pool.end().catch(() => {});
     throw error;
   }
-  const db = drizzle(pool, { schema }) as PgDb;
-  return { db, pool, target, close: () => pool.end() };
+  const db = modules.nodePg.drizzle(pool, { schema: modules.schema }) as PgDb;
+  return { db, pool, target, modules, close: () => pool.end() };
 }
 
 function clientConfig(
@@ -275,6 +274,7 @@ function clientConfig(
 const UNVERIFIED_TLS: ConnectionOptions = { rejectUnauthorized: false };
 
 async function tryConnect(
+  pg: PostgresModules["pg"],
   target: PostgresTarget,
   ssl: PostgresTarget["ssl"],
   timeoutMs: number,
@@ -294,38 +294,38 @@ async function tryConnect(
  * to a plain connection when the server has no TLS; `allow` tries a plain connection and then TLS
  * when the server requires it. Returns the TLS setting that worked.
  */
-async function negotiate(target: PostgresTarget, timeoutMs: number): Promise<PostgresTarget["ssl"]> {
+async function negotiate(pg: PostgresModules["pg"], target: PostgresTarget, timeoutMs: number): Promise<PostgresTarget["ssl"]> {
   if (target.sslmode === "prefer") {
     try {
-      await tryConnect(target, UNVERIFIED_TLS, timeoutMs);
+      await tryConnect(pg, target, UNVERIFIED_TLS, timeoutMs);
       return UNVERIFIED_TLS;
     } catch (error) {
       if (!/does not support SSL/i.test((error as Error).message ?? "")) throw error;
     }
-    await tryConnect(target, false, timeoutMs);
+    await tryConnect(pg, target, false, timeoutMs);
     return false;
   }
   if (target.sslmode === "allow") {
     try {
-      await tryConnect(target, false, timeoutMs);
+      await tryConnect(pg, target, false, timeoutMs);
       return false;
     } catch (error) {
       const e = error as { code?: string; message?: string };
       if (!(e.code === "28000" && /no encryption/i.test(e.message ?? ""))) throw error;
     }
-    await tryConnect(target, UNVERIFIED_TLS, timeoutMs);
+    await tryConnect(pg, target, UNVERIFIED_TLS, timeoutMs);
     return UNVERIFIED_TLS;
   }
-  await tryConnect(target, target.ssl, timeoutMs);
+  await tryConnect(pg, target, target.ssl, timeoutMs);
   return target.ssl;
 }
 
-async function waitForDatabase(target: PostgresTarget, timeoutMs: number): Promise<PostgresTarget["ssl"]> {
+async function waitForDatabase(pg: PostgresModules["pg"], target: PostgresTarget, timeoutMs: number): Promise<PostgresTarget["ssl"]> {
   const deadline = Date.now() + timeoutMs;
   let delay = 100;
   for (;;) {
     try {
-      return await negotiate(target, deadline - Date.now());
+      return await negotiate(pg, target, deadline - Date.now());
     } catch (error) {
       const where = `PostgreSQL at ${target.host}:${target.port} (database "${target.database}", user "${target.user}")`;
       const reason = reasonOf(error, target.password);
@@ -401,7 +401,8 @@ export async function migratePostgres(
   let broken = false;
   try {
     try {
-      await migrate(drizzle(client), { migrationsFolder });
+      const { migrator, nodePg } = await loadPostgresModules();
+      await migrator.migrate(nodePg.drizzle(client), { migrationsFolder });
     } catch (error) {
       const cause = (error as { cause?: unknown }).cause ?? error;
       throw new DatabaseStartError(

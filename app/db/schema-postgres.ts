@@ -2,14 +2,13 @@
  * The schema's PostgreSQL instance: the tables of app/db/schema-definition.ts built with
  * PostgreSQL's column helpers, typed with the same row types as the SQLite tables.
  * drizzle.config.postgres.ts generates drizzle-postgres/ from this file: it must export tables only.
+ * The app itself never imports it: it builds the same instance when it first uses PostgreSQL
+ * (app/db/postgres-modules.server.ts), so a SQLite installation never loads pg-core.
  */
-import { postgresColumns, type PgTableOf } from "./columns-postgres";
-import { defineSchema } from "./schema-definition";
+import * as pgCore from "drizzle-orm/pg-core";
+import { postgresSchema } from "./columns-postgres";
 
-type Tables = ReturnType<typeof defineSchema>;
-type PgTables = { [K in keyof Tables]: PgTableOf<Tables[K]> };
-
-const schema = defineSchema(postgresColumns) as unknown as PgTables;
+const schema = postgresSchema(pgCore);
 
 export const {
   users,

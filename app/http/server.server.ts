@@ -4,7 +4,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { createRequest } from "@remix-run/node-fetch-server";
 import { createRequestHandler, type ServerBuild } from "@remix-run/node";
-import express from "express";
+import serveStatic from "serve-static";
 import { requestContext, type AppContext } from "~/context.server";
 import { clientAddressOf, isTrusted } from "./client-address.server";
 import { json } from "./headers.server";
@@ -67,15 +67,7 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
     return remix(checked, { ctx: requestContext(ctx, info.requestId), cspNonce: randomBytes(16).toString("base64"), ...info });
   };
 
-  const files = express();
-  files.disable("x-powered-by");
-  if (options.publicDir) {
-    files.use(
-      "/build",
-      express.static(path.join(options.publicDir, "build"), { immutable: true, maxAge: "1y", index: false }),
-    );
-    files.use(express.static(options.publicDir, { maxAge: "1h", index: false }));
-  }
+  const files = staticFiles(options.publicDir);
 
   // Keyed by the client address below (X-Forwarded-For only from trusted proxies), so one client
   // cannot spend another's budget by forging the header.
@@ -153,10 +145,10 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
     const protocol = matchProtocolRoute(pathname, options.routes);
     if (protocol) return serveProtocol(protocol.route, protocol.match, pathname, req, res, info);
     // Only a path that can name a file of public/ (under /build/, or a last segment with a dot,
-    // like /favicon.ico) goes through express.static, which costs a stat() per request; pages
+    // like /favicon.ico) goes through serve-static, which costs a stat() per request; pages
     // go straight to Remix.
     if (!mayBeStaticFile(pathname)) return respond(pages, req, res, info);
-    files(req as express.Request, res as express.Response, () => respond(pages, req, res, info));
+    files(req, res, () => respond(pages, req, res, info));
   }
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
@@ -343,4 +335,27 @@ async function shutdown(ctx: AppContext, running: RunningServer, graceMs: number
     ctx.logger.error("closing the database failed", { error });
   }
   ctx.logger.info("stopped");
+}
+
+type Next = () => void;
+
+/**
+ * The files of public/: the client build under /build/ (content-hashed names, so cached for a year
+ * as immutable) and the rest for an hour. A request for no such file, or for a folder (no listings,
+ * no redirects), goes on to `next`: the pages.
+ */
+function staticFiles(publicDir: string | undefined): (req: http.IncomingMessage, res: http.ServerResponse, next: Next) => void {
+  if (!publicDir) return (_req, _res, next) => next();
+  const build = serveStatic(path.join(publicDir, "build"), { immutable: true, maxAge: "1y", index: false, redirect: false });
+  const rest = serveStatic(publicDir, { maxAge: "1h", index: false, redirect: false });
+  return (req, res, next) => {
+    const url = req.url ?? "/";
+    if (!url.startsWith("/build/")) return rest(req, res, () => next());
+    // Served relative to public/build, as a mount would; the URL is restored for the pages.
+    req.url = url.slice("/build".length);
+    build(req, res, () => {
+      req.url = url;
+      next();
+    });
+  };
 }

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { findUnsafeCharacter } from "~/utils/display-text";
+import { stableMessage } from "~/utils/zod-messages";
 import { OAuthError } from "./errors.server";
 import { checkRedirectUriForRegistration } from "./redirect-uri.server";
 import { DEFAULT_SCOPE, SUPPORTED_SCOPES } from "./metadata.server";
@@ -109,11 +110,22 @@ const AUTH_METHODS = new Set<string>(["none", "client_secret_basic", "client_sec
 const invalidMetadata = (description: string) => new OAuthError("invalid_client_metadata", description);
 
 /** Field name and problem of the first zod issue, phrased for error_description. */
-function describeIssue(error: z.ZodError): string {
+function describeIssue(error: z.ZodError, input: unknown): string {
   const issue = error.issues[0]!;
   const field = issue.path.filter((p) => typeof p === "string").join(".") || "body";
-  if (issue.code === "invalid_type" && issue.received === "undefined") return `${field} is required`;
+  if (isMissing(issue, input)) return `${field} is required`;
   return `${field}: ${issue.message}`;
+}
+
+/** Whether the issue is a member that is absent from `input` (zod 4 issues do not carry the value). */
+function isMissing(issue: z.core.$ZodIssue, input: unknown): boolean {
+  if (issue.code !== "invalid_type") return false;
+  let value = input;
+  for (const key of issue.path) {
+    if (value === null || typeof value !== "object" || !Object.hasOwn(value, key)) return true;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value === undefined;
 }
 
 /**
@@ -125,15 +137,15 @@ export function parseClientMetadata(input: unknown, defaultAuthMethod: TokenEndp
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     throw invalidMetadata("The client metadata must be a JSON object");
   }
-  const parsed = clientMetadataSchema.safeParse(input);
+  const parsed = clientMetadataSchema.safeParse(input, { error: stableMessage });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     if (issue.path[0] === "redirect_uris") {
-      throw new OAuthError("invalid_redirect_uri", issue.code === "invalid_type" && issue.received === "undefined"
+      throw new OAuthError("invalid_redirect_uri", isMissing(issue, input)
         ? "redirect_uris is required"
         : `redirect_uris: ${issue.message}`);
     }
-    throw invalidMetadata(describeIssue(parsed.error));
+    throw invalidMetadata(describeIssue(parsed.error, input));
   }
   const m = parsed.data;
 

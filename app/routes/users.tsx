@@ -22,7 +22,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
 const addUserSchema = z.object({
   email: emailSchema,
   password: passwordSchema,
-  role: z.enum(["member", "owner"], { errorMap: () => ({ message: "Choose member or owner." }) }),
+  role: z.enum(["member", "owner"], { error: "Choose member or owner." }),
 });
 
 export async function action({ request, context }: ActionFunctionArgs) {

@@ -6,6 +6,7 @@
  */
 import { and, eq } from "drizzle-orm";
 import { z } from "zod";
+import { ifMissing } from "~/utils/zod-messages";
 import type { AppContext } from "~/context.server";
 import { encryptText } from "~/utils/crypto.server";
 import { LIMITS } from "./limits";
@@ -24,7 +25,7 @@ const KEY_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
 const FORBIDDEN_KEY_HEADERS = /^(host|content-length|content-type|transfer-encoding|connection|keep-alive|upgrade|te|trailer|expect|x-toolgate-.*)$/i;
 
 const secretSchema = z
-  .string({ required_error: "Enter the secret." })
+  .string(ifMissing("Enter the secret."))
   .min(1, "Enter the secret.")
   .max(LIMITS.headerValue, `Use at most ${LIMITS.headerValue} characters.`)
   // Sent in a header or a query: printable ASCII only, no line breaks (no header injection).
@@ -36,9 +37,9 @@ export const apiCredentialSchema = z.discriminatedUnion(
   [
     z.object({
       type: z.literal("api-key"),
-      in: z.enum(["header", "query"], { errorMap: () => ({ message: "Send the API key in a header or in the query." }) }),
+      in: z.enum(["header", "query"], { error: "Send the API key in a header or in the query." }),
       name: z
-        .string({ required_error: "Enter the header or query parameter name." })
+        .string(ifMissing("Enter the header or query parameter name."))
         .trim()
         .regex(KEY_NAME, "Use a header or parameter name of letters, digits and - _ . (up to 100).")
         .refine((n) => !FORBIDDEN_KEY_HEADERS.test(n), "That header is set by Toolgate itself."),
@@ -48,14 +49,14 @@ export const apiCredentialSchema = z.discriminatedUnion(
     z.object({
       type: z.literal("basic"),
       username: z
-        .string({ required_error: "Enter the user name." })
+        .string(ifMissing("Enter the user name."))
         .min(1, "Enter the user name.")
         .max(200, "Use at most 200 characters.")
         .regex(/^[\x20-\x39\x3b-\x7e]+$/, "The user name may only contain printable ASCII characters other than a colon."),
       secret: secretSchema,
     }),
   ],
-  { errorMap: () => ({ message: "Choose api-key, bearer or basic." }) },
+  { error: "Choose api-key, bearer or basic." },
 );
 
 /** A base URL: http(s), no credentials, query or fragment; kept without a trailing slash. */
@@ -69,19 +70,19 @@ export const baseUrlSchema = z
     try {
       url = new URL(value);
     } catch {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: "Enter a full URL starting with http:// or https://." });
+      ctx.addIssue({ code: "custom", message: "Enter a full URL starting with http:// or https://." });
       return z.NEVER;
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: "The base URL must start with http:// or https://." });
+      ctx.addIssue({ code: "custom", message: "The base URL must start with http:// or https://." });
       return z.NEVER;
     }
     if (url.username || url.password) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: "Put credentials in the API credentials, not in the URL." });
+      ctx.addIssue({ code: "custom", message: "Put credentials in the API credentials, not in the URL." });
       return z.NEVER;
     }
     if (url.search || url.hash || value.includes("?") || value.includes("#")) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: "The base URL may not have a query or a fragment." });
+      ctx.addIssue({ code: "custom", message: "The base URL may not have a query or a fragment." });
       return z.NEVER;
     }
     return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;

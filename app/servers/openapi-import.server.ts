@@ -5,11 +5,9 @@
  * compares them with the server's tools by name (added, changed, unchanged, removed), and applying
  * it is one transaction: tools keep their id, and so their grants, across re-imports.
  */
-import { dereference, upgrade, validate } from "@scalar/openapi-parser";
 import { and, eq, lt } from "drizzle-orm";
 import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
-import { parse as parseYaml } from "yaml";
 import type { AppContext } from "~/context.server";
 import type { tools } from "~/db/schema";
 import { newId } from "~/utils/crypto.server";
@@ -70,8 +68,19 @@ const isObject = (v: unknown): v is AnyObject => typeof v === "object" && v !== 
 
 // ---- reading the document ----------------------------------------------------------------------
 
+/**
+ * The OpenAPI parser and the YAML reader, loaded on the first import rather than at start: they are
+ * about a third of the modules the server would otherwise load before its first answer, and most
+ * processes never import a document (docs/decisions/057-start-up-cost.md).
+ */
+let parsers: Promise<{ openapi: typeof import("@scalar/openapi-parser"); yaml: typeof import("yaml") }> | undefined;
+function loadParsers() {
+  parsers ??= Promise.all([import("@scalar/openapi-parser"), import("yaml")]).then(([openapi, yaml]) => ({ openapi, yaml }));
+  return parsers;
+}
+
 /** Parses JSON or YAML text into a value, with YAML's alias expansion bounded (no billion laughs). */
-function parseText(text: string): unknown {
+function parseText(text: string, parseYaml: typeof import("yaml").parse): unknown {
   const trimmed = text.trimStart();
   if (trimmed.startsWith("{") || trimmed.startsWith("[")) {
     try {
@@ -112,7 +121,8 @@ export async function parseOpenApiDocument(text: string, options: { sourceUrl?: 
   if (Buffer.byteLength(text) > OPENAPI_LIMITS.documentBytes) {
     throw new OpenApiImportError(`The document is larger than ${OPENAPI_LIMITS.documentBytes / 1024 / 1024} MiB, the most Toolgate imports.`);
   }
-  const raw = parseText(text);
+  const { openapi, yaml } = await loadParsers();
+  const raw = parseText(text, yaml.parse);
   if (!isObject(raw)) throw new OpenApiImportError("This is not an OpenAPI document: it is not a JSON or YAML object.");
   const specVersion = typeof raw.openapi === "string" ? raw.openapi : raw.swagger === "2.0" ? "2.0" : null;
   if (!specVersion) {
@@ -130,7 +140,7 @@ export async function parseOpenApiDocument(text: string, options: { sourceUrl?: 
     throw new OpenApiImportError(`The document has ${count} operations; at most ${OPENAPI_LIMITS.operations} can be imported from one document.`);
   }
 
-  const checked = await validate(raw);
+  const checked = await openapi.validate(raw);
   if (!checked.valid) {
     const detail = (checked.errors ?? [])
       .slice(0, 3)
@@ -138,8 +148,8 @@ export async function parseOpenApiDocument(text: string, options: { sourceUrl?: 
       .join("; ");
     throw new OpenApiImportError(`The document is not valid OpenAPI ${specVersion}: ${detail.slice(0, 600) || "it does not match the specification"}.`);
   }
-  const upgraded = upgrade(raw).specification as AnyObject;
-  const result = dereference(upgraded);
+  const upgraded = openapi.upgrade(raw).specification as AnyObject;
+  const result = openapi.dereference(upgraded);
   if (result.errors?.length || !isObject(result.schema)) {
     const first = result.errors?.[0]?.message ?? "it could not be resolved";
     throw new OpenApiImportError(`The document has a $ref that cannot be resolved: ${first.slice(0, 300)}.`);

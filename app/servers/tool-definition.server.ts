@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ifMissing, ifWrongType } from "~/utils/zod-messages";
 import { schemaProblem } from "./json-schema.server";
 import { ANNOTATION_HINTS, ENDPOINT_METHODS, LIMITS, PARAM_LOCATIONS } from "./limits";
 
@@ -32,7 +33,7 @@ const RESERVED_HEADERS = new Set([
 ]);
 
 export const serverNameSchema = z
-  .string({ required_error: "Enter a name." })
+  .string(ifMissing("Enter a name."))
   .trim()
   .min(1, "Enter a name.")
   .max(LIMITS.serverName, `Use at most ${LIMITS.serverName} characters.`);
@@ -44,7 +45,7 @@ export const serverDescriptionSchema = z
   .default("");
 
 export const toolNameSchema = z
-  .string({ required_error: "Enter a tool name." })
+  .string(ifMissing("Enter a tool name."))
   .trim()
   .min(1, "Enter a tool name.")
   .max(LIMITS.toolName, `Use at most ${LIMITS.toolName} characters.`)
@@ -58,18 +59,18 @@ export const toolDescriptionSchema = z
 
 /** A JSON Schema object with `"type": "object"` that Ajv compiles (MCP: inputSchema MUST be an object schema). */
 export const inputSchemaSchema = z
-  .record(z.unknown(), { invalid_type_error: "The input schema must be a JSON object." })
+  .record(z.string(), z.unknown(), ifWrongType("The input schema must be a JSON object."))
   .superRefine((schema, ctx) => {
     if (schema.type !== "object") {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'The input schema must have "type": "object".' });
+      ctx.addIssue({ code: "custom", message: 'The input schema must have "type": "object".' });
       return;
     }
     if (JSON.stringify(schema).length > LIMITS.inputSchemaBytes) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The input schema is larger than ${LIMITS.inputSchemaBytes / 1024} KiB.` });
+      ctx.addIssue({ code: "custom", message: `The input schema is larger than ${LIMITS.inputSchemaBytes / 1024} KiB.` });
       return;
     }
     const problem = schemaProblem(schema);
-    if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The input schema is not valid JSON Schema: ${problem}` });
+    if (problem) ctx.addIssue({ code: "custom", message: `The input schema is not valid JSON Schema: ${problem}` });
   });
 
 /** `{name}` placeholders of a URL template (RFC 6570 level 1 simple expansion). */
@@ -87,13 +88,13 @@ export function placeholdersOf(template: string): string[] {
  * by the definition, never by an argument.
  */
 export const endpointUrlSchema = z
-  .string({ required_error: "Enter the endpoint URL." })
+  .string(ifMissing("Enter the endpoint URL."))
   .trim()
   .min(1, "Enter the endpoint URL.")
   .max(LIMITS.url, `Use at most ${LIMITS.url} characters.`)
   .superRefine((value, ctx) => {
     const problem = endpointUrlProblem(value);
-    if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
   });
 
 function endpointUrlProblem(value: string): string | null {
@@ -126,29 +127,29 @@ export const endpointMethodSchema = z
   .string()
   .trim()
   .transform((m) => m.toUpperCase())
-  .pipe(z.enum(ENDPOINT_METHODS, { errorMap: () => ({ message: `Choose one of ${ENDPOINT_METHODS.join(", ")}.` }) }));
+  .pipe(z.enum(ENDPOINT_METHODS, { error: `Choose one of ${ENDPOINT_METHODS.join(", ")}.` }));
 
 export const endpointHeadersSchema = z
-  .record(z.string({ invalid_type_error: "Header values must be strings." }))
+  .record(z.string(), z.string(ifWrongType("Header values must be strings.")))
   .superRefine((headers, ctx) => {
     const entries = Object.entries(headers);
     if (entries.length > LIMITS.headers) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `Use at most ${LIMITS.headers} headers.` });
+      ctx.addIssue({ code: "custom", message: `Use at most ${LIMITS.headers} headers.` });
     }
     const seen = new Set<string>();
     for (const [name, value] of entries) {
       const lower = name.toLowerCase();
       if (!HEADER_NAME.test(name) || name.length > LIMITS.headerName) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${name.slice(0, 40)}" is not a valid header name.` });
+        ctx.addIssue({ code: "custom", message: `"${name.slice(0, 40)}" is not a valid header name.` });
       } else if (RESERVED_HEADERS.has(lower) || lower.startsWith("x-toolgate-")) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The header ${name} is set by Toolgate and cannot be changed.` });
+        ctx.addIssue({ code: "custom", message: `The header ${name} is set by Toolgate and cannot be changed.` });
       } else if (seen.has(lower)) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The header ${name} appears twice.` });
+        ctx.addIssue({ code: "custom", message: `The header ${name} appears twice.` });
       } else if (value.length > LIMITS.headerValue) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The value of ${name} is longer than ${LIMITS.headerValue} characters.` });
+        ctx.addIssue({ code: "custom", message: `The value of ${name} is longer than ${LIMITS.headerValue} characters.` });
       } else if (/[^\t\x20-\x7e]/.test(value)) {
         // RFC 9110 §5.5: field values are visible ASCII, spaces and tabs (no line breaks: no header injection).
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The value of ${name} may only contain printable ASCII characters.` });
+        ctx.addIssue({ code: "custom", message: `The value of ${name} may only contain printable ASCII characters.` });
       }
       seen.add(lower);
     }
@@ -157,10 +158,10 @@ export const endpointHeadersSchema = z
 /** Where one argument goes: `in` and, when it differs from the argument's name, the wire `name`. */
 export const paramMappingSchema = z
   .object({
-    in: z.enum(PARAM_LOCATIONS, { errorMap: () => ({ message: `"in" must be one of ${PARAM_LOCATIONS.join(", ")}.` }) }),
+    in: z.enum(PARAM_LOCATIONS, { error: `"in" must be one of ${PARAM_LOCATIONS.join(", ")}.` }),
     name: z.string().min(1).max(LIMITS.headerName).optional(),
     // OpenAPI 3 "style" for query arrays: form (the default) only; explode defaults to true.
-    style: z.literal("form", { errorMap: () => ({ message: 'Only "style": "form" is supported for query arguments.' }) }).optional(),
+    style: z.literal("form", { error: 'Only "style": "form" is supported for query arguments.' }).optional(),
     explode: z.boolean().optional(),
   })
   .strict();
@@ -168,7 +169,7 @@ export const paramMappingSchema = z
 export type ParamMapping = z.output<typeof paramMappingSchema>;
 
 export const endpointParamsSchema = z
-  .record(paramMappingSchema)
+  .record(z.string(), paramMappingSchema)
   .refine((params) => Object.keys(params).length <= LIMITS.params, `Map at most ${LIMITS.params} arguments.`)
   .superRefine((params, ctx) => {
     let bodies = 0;
@@ -177,16 +178,16 @@ export const endpointParamsSchema = z
       if (mapping.in === "header") {
         const name = mapping.name ?? arg;
         const lower = name.toLowerCase();
-        if (!HEADER_NAME.test(name)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${name.slice(0, 40)}" is not a valid header name.` });
+        if (!HEADER_NAME.test(name)) ctx.addIssue({ code: "custom", message: `"${name.slice(0, 40)}" is not a valid header name.` });
         else if (RESERVED_HEADERS.has(lower) || lower.startsWith("x-toolgate-") || lower === "authorization") {
-          ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The header ${name} is set by Toolgate and cannot take an argument.` });
+          ctx.addIssue({ code: "custom", message: `The header ${name} is set by Toolgate and cannot take an argument.` });
         }
       }
     }
-    if (bodies > 1) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'At most one argument can be the whole JSON body ("in": "body").' });
+    if (bodies > 1) ctx.addIssue({ code: "custom", message: 'At most one argument can be the whole JSON body ("in": "body").' });
   });
 
-const hint = z.boolean({ invalid_type_error: "Annotation hints are true or false." }).optional();
+const hint = z.boolean(ifWrongType("Annotation hints are true or false.")).optional();
 
 /** MCP tool annotations (MCP 2025-11-25, Tools, "Tool annotations"): hints shown to clients and on the consent page. */
 export const annotationsSchema = z
@@ -203,18 +204,18 @@ export type ToolAnnotations = z.output<typeof annotationsSchema>;
 
 /** An output schema: an object schema Ajv compiles (MCP: outputSchema MUST be an object schema). */
 export const outputSchemaSchema = z
-  .record(z.unknown(), { invalid_type_error: "The output schema must be a JSON object." })
+  .record(z.string(), z.unknown(), ifWrongType("The output schema must be a JSON object."))
   .superRefine((schema, ctx) => {
     if (schema.type !== "object") {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'The output schema must have "type": "object".' });
+      ctx.addIssue({ code: "custom", message: 'The output schema must have "type": "object".' });
       return;
     }
     if (JSON.stringify(schema).length > LIMITS.outputSchemaBytes) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The output schema is larger than ${LIMITS.outputSchemaBytes / 1024} KiB.` });
+      ctx.addIssue({ code: "custom", message: `The output schema is larger than ${LIMITS.outputSchemaBytes / 1024} KiB.` });
       return;
     }
     const problem = schemaProblem(schema);
-    if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `The output schema is not valid JSON Schema: ${problem}` });
+    if (problem) ctx.addIssue({ code: "custom", message: `The output schema is not valid JSON Schema: ${problem}` });
   });
 
 export const toolDefinitionSchema = z
@@ -239,16 +240,16 @@ export const toolDefinitionSchema = z
     for (const name of placeholders) {
       const mapped = params[name];
       if (!pathNames.has(name) && mapped && mapped.in !== "path") {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["endpoint", "params"], message: `The argument ${name} is in the URL but mapped to the ${mapped.in}.` });
+        ctx.addIssue({ code: "custom", path: ["endpoint", "params"], message: `The argument ${name} is in the URL but mapped to the ${mapped.in}.` });
       }
     }
     for (const name of pathNames.keys()) {
       if (!placeholders.includes(name)) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["endpoint", "params"], message: `The URL has no {${name}} placeholder for the path argument ${pathNames.get(name)}.` });
+        ctx.addIssue({ code: "custom", path: ["endpoint", "params"], message: `The URL has no {${name}} placeholder for the path argument ${pathNames.get(name)}.` });
       }
     }
     if ((tool.endpoint.method === "GET" || tool.endpoint.method === "HEAD") && Object.values(params).some((m) => m.in === "body")) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["endpoint", "params"], message: `A ${tool.endpoint.method} request has no body; map the argument to the query instead.` });
+      ctx.addIssue({ code: "custom", path: ["endpoint", "params"], message: `A ${tool.endpoint.method} request has no body; map the argument to the query instead.` });
     }
   });
 
@@ -263,7 +264,7 @@ export const toolDefinitionListSchema = z
     const seen = new Set<string>();
     list.forEach((tool, i) => {
       if (seen.has(tool.name)) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [i, "name"], message: `A tool named ${tool.name} already exists on this server.` });
+        ctx.addIssue({ code: "custom", path: [i, "name"], message: `A tool named ${tool.name} already exists on this server.` });
       }
       seen.add(tool.name);
     });

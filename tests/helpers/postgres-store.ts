@@ -3,9 +3,12 @@
  * database per test context, copied from the run's migrated template (tests/setup/postgres-template.ts).
  */
 import crypto from "node:crypto";
-import { drizzle } from "drizzle-orm/node-postgres";
+import * as nodePg from "drizzle-orm/node-postgres";
+import * as migrator from "drizzle-orm/node-postgres/migrator";
+import * as pgCore from "drizzle-orm/pg-core";
 import pg from "pg";
 import { inject } from "vitest";
+import { preparePostgresModules } from "~/db/postgres-modules.server";
 import { createPostgresStore } from "~/db/postgres-store.server";
 import { parseDatabaseUrl, type PgDb } from "~/db/postgres.server";
 import * as pgSchema from "~/db/schema-postgres";
@@ -47,12 +50,15 @@ export function takePostgresTestDatabase(): string {
   return withDatabase(postgresAdminUrl(), name);
 }
 
+// The modules the app loads on first use, here imported by the helper (its stores are made synchronously).
+const modules = preparePostgresModules({ pg, nodePg, migrator, pgCore, schema: pgSchema });
+
 /** A store with its own pool on an existing, migrated database (synchronous: no connection yet). */
 export function postgresStoreOn(url: string): PostgresStore {
   const pool = new pg.Pool({ connectionString: url, max: 5 });
   pool.on("error", () => {});
-  const db = drizzle(pool, { schema: pgSchema }) as PgDb;
-  return createPostgresStore({ db, pool, target: parseDatabaseUrl(url), close: () => pool.end() });
+  const db = nodePg.drizzle(pool, { schema: pgSchema }) as PgDb;
+  return createPostgresStore({ db, pool, target: parseDatabaseUrl(url), modules, close: () => pool.end() });
 }
 
 /** Closes a test store without waiting (cleanup() is synchronous); the file's afterAll waits. */

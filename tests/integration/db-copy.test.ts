@@ -12,11 +12,15 @@ import pg from "pg";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openDatabase, type Db } from "~/db/client.server";
 import { copySqliteToPostgres, CopyFailedError, CopyRefusedError, tablesInDependencyOrder } from "~/db/copy.server";
+import { loadPostgresModules } from "~/db/postgres-modules.server";
 import { openPostgres } from "~/db/postgres.server";
 import * as s from "~/db/schema";
 import { sha256Hex } from "~/utils/crypto.server";
 import { runCli } from "../helpers/built-app";
 import { createTestDatabase, postgresAdminUrl, withAdminClient, withDatabase } from "../helpers/postgres";
+
+// The PostgreSQL modules as the copy loads them (the schema's PostgreSQL instance, pg-core).
+const pgModules = await loadPostgresModules();
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 // The fixture (0.1.0) has only the first migration applied; every later one is missing.
@@ -122,7 +126,7 @@ function sqliteRows(file: string): Map<string, Row[]> {
   const sqlite = new Database(file, { readonly: true });
   const db = drizzleSqlite(sqlite);
   const out = new Map<string, Row[]>();
-  for (const t of tablesInDependencyOrder()) {
+  for (const t of tablesInDependencyOrder(pgModules)) {
     out.set(t.name, db.select().from(t.sqlite).orderBy(...orderOf(t.sqlite, false)).all() as Row[]);
   }
   sqlite.close();
@@ -135,7 +139,7 @@ async function postgresRows(url: string): Promise<Map<string, Row[]>> {
   pools.push(pool);
   const db = drizzlePg(pool);
   const out = new Map<string, Row[]>();
-  for (const t of tablesInDependencyOrder()) {
+  for (const t of tablesInDependencyOrder(pgModules)) {
     out.set(t.name, (await db.select().from(t.pg).orderBy(...orderOf(t.pg, true))) as Row[]);
   }
   return out;

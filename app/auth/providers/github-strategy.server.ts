@@ -1,8 +1,9 @@
-import { CodeChallengeMethod, OAuth2Client, type OAuth2Tokens } from "arctic";
+import type { OAuth2Tokens } from "arctic";
 import type { Strategy } from "remix-auth/strategy";
 import { z } from "zod";
 import type { AppContext } from "~/context.server";
 import type { AuthUser } from "../auth.server";
+import { loadArctic } from "./arctic.server";
 import { ProviderSignInError } from "./errors.server";
 import type { Flow } from "./flow-cookie.server";
 import { fetchJson, ProviderStrategy, type ProviderProfile, type ProviderVerifyParams } from "./strategy.server";
@@ -48,8 +49,10 @@ export class GitHubStrategy extends ProviderStrategy {
     this.endpoints = options.endpoints ?? GITHUB_ENDPOINTS;
   }
 
-  private client() {
-    return new OAuth2Client(this.options.clientId, this.options.clientSecret, this.redirectUri);
+  /** arctic's generic client, and its PKCE method names. */
+  private async client() {
+    const { OAuth2Client, CodeChallengeMethod } = await loadArctic();
+    return { client: new OAuth2Client(this.options.clientId, this.options.clientSecret, this.redirectUri), CodeChallengeMethod };
   }
 
   /** read:org only when organisations are checked: private memberships are invisible without it. */
@@ -58,7 +61,8 @@ export class GitHubStrategy extends ProviderStrategy {
   }
 
   async createAuthorizationURL(flow: Flow): Promise<URL> {
-    return this.client().createAuthorizationURLWithPKCE(
+    const { client, CodeChallengeMethod } = await this.client();
+    return client.createAuthorizationURLWithPKCE(
       this.endpoints.authorization,
       flow.state,
       CodeChallengeMethod.S256,
@@ -68,7 +72,8 @@ export class GitHubStrategy extends ProviderStrategy {
   }
 
   protected async fetchProfile(code: string, flow: Flow): Promise<ProviderProfile> {
-    const tokens = await this.client().validateAuthorizationCode(this.endpoints.token, code, flow.codeVerifier);
+    const { client } = await this.client();
+    const tokens = await client.validateAuthorizationCode(this.endpoints.token, code, flow.codeVerifier);
     const accessToken = accessTokenOf(tokens);
     const user = parse(userSchema, await fetchJson(`${this.endpoints.api}/user`, accessToken, API_HEADERS), "/user");
     const emails = parse(emailsSchema, await fetchJson(`${this.endpoints.api}/user/emails`, accessToken, API_HEADERS), "/user/emails");

@@ -1,8 +1,8 @@
-import { Google } from "arctic";
 import type { Strategy } from "remix-auth/strategy";
 import type { AppContext } from "~/context.server";
 import type { AuthUser } from "../auth.server";
 import { isVerified, verifyIdToken } from "../oidc-id-token.server";
+import { loadArctic } from "./arctic.server";
 import { ProviderSignInError } from "./errors.server";
 import type { Flow } from "./flow-cookie.server";
 import { idTokenOf } from "./oidc-strategy.server";
@@ -17,7 +17,6 @@ export class GoogleStrategy extends ProviderStrategy {
   override name = "google";
   readonly displayName = "Google";
   protected readonly usesNonce = true;
-  private readonly google: Google;
 
   constructor(
     ctx: AppContext,
@@ -25,17 +24,22 @@ export class GoogleStrategy extends ProviderStrategy {
     verify: Strategy.VerifyFunction<AuthUser, ProviderVerifyParams>,
   ) {
     super(ctx, verify);
-    this.google = new Google(options.clientId, options.clientSecret, this.redirectUri);
+  }
+
+  /** arctic's Google client. */
+  private async google() {
+    const { Google } = await loadArctic();
+    return new Google(this.options.clientId, this.options.clientSecret, this.redirectUri);
   }
 
   async createAuthorizationURL(flow: Flow): Promise<URL> {
-    const url = this.google.createAuthorizationURL(flow.state, flow.codeVerifier, ["openid", "email", "profile"]);
+    const url = (await this.google()).createAuthorizationURL(flow.state, flow.codeVerifier, ["openid", "email", "profile"]);
     url.searchParams.set("nonce", flow.nonce!);
     return url;
   }
 
   protected async fetchProfile(code: string, flow: Flow): Promise<ProviderProfile> {
-    const tokens = await this.google.validateAuthorizationCode(code, flow.codeVerifier);
+    const tokens = await (await this.google()).validateAuthorizationCode(code, flow.codeVerifier);
     const claims = await verifyIdToken(idTokenOf(tokens), {
       issuer: GOOGLE_ISSUERS,
       clientId: this.options.clientId,

@@ -1,9 +1,10 @@
-import { CodeChallengeMethod, OAuth2Client, type OAuth2Tokens } from "arctic";
+import type { OAuth2Tokens } from "arctic";
 import type { Strategy } from "remix-auth/strategy";
 import type { AppContext } from "~/context.server";
 import type { AuthUser } from "../auth.server";
 import { discover } from "../oidc-discovery.server";
 import { isVerified, verifyIdToken } from "../oidc-id-token.server";
+import { loadArctic } from "./arctic.server";
 import { ProviderSignInError } from "./errors.server";
 import type { Flow } from "./flow-cookie.server";
 import { fetchJson, ProviderStrategy, type ProviderProfile, type ProviderVerifyParams } from "./strategy.server";
@@ -28,13 +29,16 @@ export class OidcStrategy extends ProviderStrategy {
     this.displayName = options.name;
   }
 
-  private client() {
-    return new OAuth2Client(this.options.clientId, this.options.clientSecret, this.redirectUri);
+  /** arctic's generic client, and its PKCE method names. */
+  private async client() {
+    const { OAuth2Client, CodeChallengeMethod } = await loadArctic();
+    return { client: new OAuth2Client(this.options.clientId, this.options.clientSecret, this.redirectUri), CodeChallengeMethod };
   }
 
   async createAuthorizationURL(flow: Flow): Promise<URL> {
     const doc = await discover(this.options.issuer);
-    const url = this.client().createAuthorizationURLWithPKCE(
+    const { client, CodeChallengeMethod } = await this.client();
+    const url = client.createAuthorizationURLWithPKCE(
       doc.authorization_endpoint,
       flow.state,
       CodeChallengeMethod.S256,
@@ -51,7 +55,8 @@ export class OidcStrategy extends ProviderStrategy {
     // sent the browser to (mix-up attack defence).
     const iss = callbackUrl.searchParams.get("iss");
     if (iss !== null && iss !== doc.issuer) throw new ProviderSignInError("token", `callback iss ${iss} is not ${doc.issuer}`);
-    const tokens = await this.client().validateAuthorizationCode(doc.token_endpoint, code, flow.codeVerifier);
+    const { client } = await this.client();
+    const tokens = await client.validateAuthorizationCode(doc.token_endpoint, code, flow.codeVerifier);
     const claims = await verifyIdToken(idTokenOf(tokens), {
       issuer: doc.issuer,
       clientId: this.options.clientId,

@@ -1,17 +1,10 @@
 import { redirect } from "@remix-run/node";
-import {
-  ArcticFetchError,
-  generateCodeVerifier,
-  generateState,
-  OAuth2RequestError,
-  UnexpectedErrorResponseBodyError,
-  UnexpectedResponseError,
-} from "arctic";
 import { Strategy } from "remix-auth/strategy";
 import type { AppContext } from "~/context.server";
 import { safeEqual } from "~/utils/crypto.server";
 import type { AuthUser } from "../auth.server";
 import { safeReturnTo } from "../session.server";
+import { loadArctic, loadedArctic } from "./arctic.server";
 import { ProviderSignInError } from "./errors.server";
 import { FLOW_TTL_SECONDS, parseFlow, serializeFlow, type Flow } from "./flow-cookie.server";
 
@@ -63,6 +56,7 @@ export abstract class ProviderStrategy extends Strategy<AuthUser, ProviderVerify
    * only this browser can finish it (RFC 9700 §2.1.1, §4.7.1), then a redirect to the provider.
    */
   async authorizationRedirect(returnTo: string): Promise<Response> {
+    const { generateCodeVerifier, generateState } = await loadArctic();
     const flow: Flow = {
       provider: this.name,
       state: generateState(),
@@ -102,14 +96,16 @@ export abstract class ProviderStrategy extends Strategy<AuthUser, ProviderVerify
 /** arctic's errors, as the sign-in page's categories. Anything unknown stays a 500. */
 export function asProviderError(error: unknown): unknown {
   if (error instanceof ProviderSignInError) return error;
+  const arctic = loadedArctic();
+  if (!arctic) return error;
   // RFC 6749 §5.2: invalid_grant is a used, expired or stolen code, or a wrong PKCE verifier.
-  if (error instanceof OAuth2RequestError) {
+  if (error instanceof arctic.OAuth2RequestError) {
     return new ProviderSignInError(error.code === "invalid_grant" ? "token" : "provider", `token endpoint: ${error.code}`, { cause: error });
   }
   if (
-    error instanceof ArcticFetchError ||
-    error instanceof UnexpectedResponseError ||
-    error instanceof UnexpectedErrorResponseBodyError
+    error instanceof arctic.ArcticFetchError ||
+    error instanceof arctic.UnexpectedResponseError ||
+    error instanceof arctic.UnexpectedErrorResponseBodyError
   ) {
     return new ProviderSignInError("provider", `token endpoint: ${error.message}`, { cause: error });
   }

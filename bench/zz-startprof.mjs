@@ -1,0 +1,10 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { startApp } from "./lib/app.mjs";
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "zzsp-"));
+let app = await startApp({ dataDir, port: 18100 }); await app.stop();
+fs.rmSync("/tmp/sprof", { recursive: true, force: true });
+app = await startApp({ dataDir, port: 18101, nodeArgs: ["--cpu-prof", "--cpu-prof-dir", "/tmp/sprof"] });
+console.log("startup", app.startupMs.toFixed(0));
+await app.stop();
