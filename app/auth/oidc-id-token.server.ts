@@ -1,10 +1,11 @@
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from "jose";
+import type { JWTPayload } from "jose";
+import { loadJose, type Jose } from "~/utils/jose.server";
 import { ProviderSignInError } from "./providers/errors.server";
 
 /** One key set per jwks_uri: jose caches the keys and refetches (with a cooldown) on an unknown kid. */
-const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+const keySets = new Map<string, ReturnType<Jose["createRemoteJWKSet"]>>();
 
-function keySet(jwksUri: string) {
+function keySet({ createRemoteJWKSet }: Jose, jwksUri: string) {
   let set = keySets.get(jwksUri);
   if (!set) {
     set = createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: 10_000 });
@@ -42,9 +43,11 @@ export async function verifyIdToken(
   },
 ): Promise<IdTokenClaims> {
   const algorithms = (options.algorithms ?? ["RS256"]).filter((a) => ASYMMETRIC.includes(a));
+  const jose = await loadJose();
+  const { errors, jwtVerify } = jose;
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(idToken, keySet(options.jwksUri), {
+    ({ payload } = await jwtVerify(idToken, keySet(jose, options.jwksUri), {
       issuer: options.issuer,
       audience: options.clientId,
       algorithms: algorithms.length ? algorithms : ["RS256"],

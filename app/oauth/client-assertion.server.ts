@@ -4,15 +4,8 @@
  * jwks_uri fetched under the metadata-document fetch rules).
  * docs/decisions/047-machine-clients-and-client-credentials.md lists the checks and why.
  */
-import {
-  createLocalJWKSet,
-  decodeJwt,
-  decodeProtectedHeader,
-  errors,
-  jwtVerify,
-  type JSONWebKeySet,
-  type JWTPayload,
-} from "jose";
+import type { JSONWebKeySet, JWTPayload } from "jose";
+import { loadJose, type Jose } from "~/utils/jose.server";
 import { z } from "zod";
 import type { AppContext } from "~/context.server";
 import { OAuthError } from "./errors.server";
@@ -54,8 +47,9 @@ export function clientKeysOf(metadataJson: string): ClientKeys | null {
 }
 
 /** The client id an assertion names (iss), read unverified only to find whose keys to check it with. */
-export function assertionClientId(assertion: string): string | null {
+export async function assertionClientId(assertion: string): Promise<string | null> {
   if (assertion.length > MAX_ASSERTION_LENGTH) return null;
+  const { decodeJwt } = await loadJose();
   try {
     const claims = decodeJwt(assertion);
     return typeof claims.sub === "string" ? claims.sub : typeof claims.iss === "string" ? claims.iss : null;
@@ -121,6 +115,8 @@ async function checkAssertion(
 ): Promise<void> {
   const fail = (message: string) => new AssertionCheckError(message);
   if (assertion.length > MAX_ASSERTION_LENGTH) throw fail("size is too large");
+  const jose = await loadJose();
+  const { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify } = jose;
   let alg: unknown;
   try {
     alg = decodeProtectedHeader(assertion).alg;
@@ -158,7 +154,7 @@ async function checkAssertion(
     }
   } catch (error) {
     if (error instanceof AssertionCheckError) throw error;
-    throw fail(describeJoseError(error));
+    throw fail(describeJoseError(jose, error));
   }
   const now = ctx.now() / 1000;
   // RFC 7523 §3 (4) lets the server bound how far ahead exp may lie: it bounds the replay memory.
@@ -174,7 +170,7 @@ async function checkAssertion(
 }
 
 /** What jose's refusal means, in the words of the check that failed. */
-export function describeJoseError(error: unknown): string {
+export function describeJoseError({ errors }: Jose, error: unknown): string {
   if (error instanceof errors.JWTClaimValidationFailed) {
     if (error.reason === "missing") return `${error.claim} claim is missing`;
     if (error.claim === "exp") return "exp has passed (expired)";

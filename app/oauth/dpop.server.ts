@@ -13,7 +13,8 @@
  * and the next one.
  */
 import { createHash, createHmac } from "node:crypto";
-import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, jwtVerify, type JWK } from "jose";
+import type { JWK } from "jose";
+import { loadJose } from "~/utils/jose.server";
 import type { AppContext } from "~/context.server";
 import { safeEqual } from "~/utils/crypto.server";
 import { OAuthError } from "./errors.server";
@@ -105,6 +106,7 @@ function withoutQuery(value: unknown): string | null {
  */
 export async function verifyDpopProof(ctx: AppContext, input: DpopProofInput): Promise<VerifiedDpopProof> {
   const invalid = (description: string) => new DpopProofError("invalid_dpop_proof", description);
+  const { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, jwtVerify } = await loadJose();
   const proof = input.proof;
   // §4.3 (1): exactly one DPoP header; (2) a single well-formed JWT.
   if (!proof) throw invalid("The DPoP header is missing");

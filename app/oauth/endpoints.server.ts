@@ -145,7 +145,7 @@ export const tokenEndpoint = endpoint({
     const grantType = requireParam(params, "grant_type");
     const grant = Object.hasOwn(TOKEN_GRANTS, grantType) ? TOKEN_GRANTS[grantType as keyof typeof TOKEN_GRANTS] : undefined;
     if (!grant) throw new OAuthError("unsupported_grant_type", `The grant type ${grantType.slice(0, 100)} is not supported`);
-    const client = await authenticateClient(ctx, parseClientCredentials(request, params));
+    const client = await authenticateClient(ctx, await parseClientCredentials(request, params));
     // RFC 9449 §5: a DPoP proof binds what this request issues to the proof's key.
     const dpopJkt = await tokenRequestDpop(ctx, { get: (name) => request.header(name) });
     const tokens = await grant(ctx, client, params, dpopJkt);
@@ -158,7 +158,7 @@ export const revocationEndpoint = endpoint({
   POST: async (request, ctx) => {
     const params = await parseFormBody(request);
     const token = requireParam(params, "token");
-    const client = await authenticateClient(ctx, parseClientCredentials(request, params));
+    const client = await authenticateClient(ctx, await parseClientCredentials(request, params));
     await touchClient(ctx, client.id);
     const result = await revokeToken(ctx, client, token, params.get("token_type_hint"));
     if (result === "not_owned") ctx.logger.warn("revocation of another client's token ignored", { clientId: client.id });

@@ -8,7 +8,8 @@
  * Every refusal is invalid_grant with a description naming the check that failed.
  */
 import { and, eq, isNull } from "drizzle-orm";
-import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
+import type { JWTPayload } from "jose";
+import { loadJose, type Jose } from "~/utils/jose.server";
 import type { AppContext } from "~/context.server";
 import { discover } from "~/auth/oidc-discovery.server";
 import { findUserByEmail } from "~/auth/users.server";
@@ -37,7 +38,7 @@ const invalidGrant = (description: string) => new OAuthError("invalid_grant", de
 // (it refetches on an unknown kid, at most every 30 s, and after 10 minutes).
 // A discovery that failed is not retried for 30 s, so assertions naming an unreachable issuer do not
 // each cost a request to it.
-const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+const keySets = new Map<string, ReturnType<Jose["createRemoteJWKSet"]>>();
 const failedDiscovery = new Map<string, number>();
 const DISCOVERY_RETRY_MS = 30_000;
 
@@ -52,7 +53,7 @@ async function issuerKeys(ctx: AppContext, issuer: string) {
       failedDiscovery.set(issuer, ctx.now() + DISCOVERY_RETRY_MS);
       throw error;
     }
-    keys = createRemoteJWKSet(new URL(doc.jwks_uri), { timeoutDuration: 5000 });
+    keys = (await loadJose()).createRemoteJWKSet(new URL(doc.jwks_uri), { timeoutDuration: 5000 });
     keySets.set(issuer, keys);
   }
   return keys;
@@ -91,6 +92,8 @@ async function findPerson(ctx: AppContext, issuer: string, claims: JWTPayload): 
 
 async function verifyIdJag(ctx: AppContext, assertion: string): Promise<{ issuer: string; claims: JWTPayload }> {
   if (assertion.length > 16 * 1024) throw invalidGrant("The assertion is too large");
+  const jose = await loadJose();
+  const { decodeJwt, decodeProtectedHeader, errors, jwtVerify } = jose;
   let header;
   let unverified;
   try {
@@ -128,7 +131,7 @@ async function verifyIdJag(ctx: AppContext, assertion: string): Promise<{ issuer
       currentDate: new Date(ctx.now()),
     }));
   } catch (error) {
-    if (error instanceof errors.JOSEError) throw invalidGrant(`The assertion's ${describeJoseError(error)}`);
+    if (error instanceof errors.JOSEError) throw invalidGrant(`The assertion's ${describeJoseError(jose, error)}`);
     throw error;
   }
   const now = ctx.now() / 1000;

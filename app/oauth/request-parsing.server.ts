@@ -69,7 +69,7 @@ export function requireParam(params: FormParams, name: string): string {
  * Where the client put its credentials (RFC 6749 §2.3.1): HTTP Basic, or client_id/client_secret
  * in the body, never both (RFC 6749 §2.3: "MUST NOT use more than one authentication method").
  */
-export function parseClientCredentials(request: ProtocolRequest, params: FormParams): ClientCredentials {
+export async function parseClientCredentials(request: ProtocolRequest, params: FormParams): Promise<ClientCredentials> {
   const header = request.header("authorization");
   const bodyId = params.get("client_id");
   const bodySecret = params.get("client_secret");
@@ -85,7 +85,7 @@ export function parseClientCredentials(request: ProtocolRequest, params: FormPar
       throw new OAuthError("invalid_request", "Client credentials must be sent in one place only: a client assertion, or a secret");
     }
     // RFC 7523 §3: client_id may be omitted; the assertion's sub names the client.
-    const clientId = bodyId ?? assertionClientId(assertion);
+    const clientId = bodyId ?? (await assertionClientId(assertion));
     if (!clientId) throw new OAuthError("invalid_client", "Client authentication failed: the client assertion names no client", 401);
     return { clientId, method: "private_key_jwt", secret: null, assertion };
   }
