@@ -9,8 +9,9 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { freePort, runCli, type CliResult } from "./built-app";
+import { runCli, type CliResult } from "./built-app";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
@@ -38,33 +39,71 @@ export type ReplicaSet = {
   stop(): Promise<void>;
 };
 
+/** The balancer's listening server, made first so that PUBLIC_URL is known before the replicas start. */
+export type Balancer = { server: http.Server; url: string };
+
+/**
+ * A server listening on a port the kernel chose, for the balancer. Reserved by listening, not
+ * picked and freed: a freed port can be taken meanwhile, by an outgoing connection's local port
+ * among others (three replicas open dozens of PostgreSQL connections while they start).
+ */
+export async function listenBalancer(): Promise<Balancer> {
+  const server = http.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", resolve);
+  });
+  return { server, url: `http://localhost:${(server.address() as AddressInfo).port}` };
+}
+
 export type ReplicaOptions = {
   count: number;
   databaseUrl: string;
-  /** The balancer's port (so a test can know PUBLIC_URL before the replicas start); free one if unset. */
-  port?: number;
+  /** The balancer (listenBalancer), when the test needs PUBLIC_URL before the replicas start. */
+  balancer?: Balancer;
   env?: Record<string, string>;
 };
 
-async function waitHealthy(port: number, child: ChildProcess, output: () => string): Promise<void> {
+/**
+ * Waits for the replica's "listening" log line (it listens on PORT=0, a port the kernel chose, for
+ * the same reason as the balancer), then for /readyz; returns the replica's address.
+ */
+async function waitHealthy(child: ChildProcess, output: () => string): Promise<string> {
   const deadline = Date.now() + 30_000;
+  let url: string | undefined;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`toolgate exited early:\n${output()}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-      if (res.ok) return;
-    } catch {
-      // not listening yet
+    url ??= listeningUrl(output());
+    if (url) {
+      try {
+        const res = await fetch(`${url}/readyz`);
+        if (res.ok) return url;
+      } catch {
+        // not answering yet
+      }
     }
     if (Date.now() > deadline) throw new Error(`toolgate did not become ready:\n${output()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
+/** The address in the server's "listening" log line, once it has been written. */
+function listeningUrl(output: string): string | undefined {
+  for (const line of output.split("\n")) {
+    if (!line.includes('"listening"')) continue;
+    try {
+      const entry = JSON.parse(line) as { msg?: string; url?: string };
+      if (entry.msg === "listening" && entry.url) return entry.url;
+    } catch {
+      // a line still being written
+    }
+  }
+  return undefined;
+}
+
 /** Starts `count` replicas (all at once, so their migrations race as in a real rollout) and the balancer. */
 export async function startReplicas(options: ReplicaOptions): Promise<ReplicaSet> {
-  const lbPort = options.port ?? (await freePort());
-  const url = `http://localhost:${lbPort}`;
+  const { server: balancer, url } = options.balancer ?? (await listenBalancer());
   const secrets = JSON.stringify({ sessionSecret: randomBytes(32).toString("base64url"), dataKey: randomBytes(32).toString("base64url") }, null, 2);
   const baseEnv = {
     ...process.env,
@@ -80,18 +119,17 @@ export async function startReplicas(options: ReplicaOptions): Promise<ReplicaSet
 
   const replicas = await Promise.all(
     Array.from({ length: options.count }, async (_, index): Promise<Replica> => {
-      const port = await freePort();
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `toolgate-replica-${index}-`));
       fs.writeFileSync(path.join(dataDir, "secrets.json"), secrets + "\n", { mode: 0o600 });
       let output = "";
       const child = spawn(process.execPath, [path.join(ROOT, "bin/toolgate.js"), "serve"], {
-        env: { ...baseEnv, PORT: String(port), TOOLGATE_DATA_DIR: dataDir },
+        env: { ...baseEnv, PORT: "0", TOOLGATE_DATA_DIR: dataDir },
         stdio: ["ignore", "pipe", "pipe"],
       });
       child.stdout!.on("data", (d) => (output += d));
       child.stderr!.on("data", (d) => (output += d));
-      await waitHealthy(port, child, () => output);
-      return { index, url: `http://127.0.0.1:${port}`, dataDir, process: child, output: () => output, alive: () => child.exitCode === null && child.signalCode === null };
+      const replicaUrl = await waitHealthy(child, () => output);
+      return { index, url: replicaUrl, dataDir, process: child, output: () => output, alive: () => child.exitCode === null && child.signalCode === null };
     }),
   );
 
@@ -102,7 +140,7 @@ export async function startReplicas(options: ReplicaOptions): Promise<ReplicaSet
   // Round robin per request. A replica that refuses the connection (it is gone) is skipped and
   // the request goes to the next one, as nginx's proxy_next_upstream error does: nothing of the
   // request reached it. An error after the request was sent is a 502, never a retry.
-  const balancer = http.createServer(async (req, res) => {
+  balancer.on("request", async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
@@ -143,7 +181,6 @@ export async function startReplicas(options: ReplicaOptions): Promise<ReplicaSet
     }
     if (!res.headersSent) res.writeHead(503, { "Content-Type": "text/plain" }).end("No replica answered");
   });
-  await new Promise<void>((resolve) => balancer.listen(lbPort, "127.0.0.1", resolve));
 
   const stopReplica = async (replica: Replica, signal: NodeJS.Signals) => {
     if (!replica.alive()) return;

@@ -10,19 +10,17 @@ import { deleteTool } from "~/servers/servers.server";
 import { listToolsForServer } from "~/servers/tool-execution.server";
 import { verifyAccessToken } from "~/oauth/tokens.server";
 import { createTestContext, type TestContext } from "../helpers/context";
-import { freePort } from "../helpers/built-app";
 import { grantAccess, seedServer, startToolEndpoint } from "../helpers/mcp";
 import { createTestDatabase } from "../helpers/postgres";
-import { startReplicas, type ReplicaSet } from "../helpers/replicas";
+import { listenBalancer, startReplicas, type ReplicaSet } from "../helpers/replicas";
 import { issueCode, makeClient, postForm, REDIRECT } from "./oauth-fixtures";
 
 type World = { ctx: TestContext; set: ReplicaSet; serverId: string; userId: string };
 
 /** A test context on a fresh PostgreSQL database and `count` replicas serving it; PUBLIC_URL is the balancer. */
 async function startWorld(count: number, env: Record<string, string> = {}): Promise<World & { endpoint: Awaited<ReturnType<typeof startToolEndpoint>> }> {
-  const port = await freePort();
-  const publicUrl = `http://localhost:${port}`;
-  const ctx = createTestContext({ PUBLIC_URL: publicUrl });
+  const balancer = await listenBalancer();
+  const ctx = createTestContext({ PUBLIC_URL: balancer.url });
   // The replicas run on the real clock; rows made here must not look expired to them.
   ctx.setNow(Date.now());
   const endpoint = await startToolEndpoint();
@@ -30,7 +28,7 @@ async function startWorld(count: number, env: Record<string, string> = {}): Prom
     { name: "lookup", path: "/lookup" },
     { name: "update", path: "/update" },
   ]);
-  const set = await startReplicas({ count, port, databaseUrl: ctx.databaseEnv.TOOLGATE_DATABASE_URL!, env: { TOOLGATE_RATE_LIMIT: "off", ...env } });
+  const set = await startReplicas({ count, balancer, databaseUrl: ctx.databaseEnv.TOOLGATE_DATABASE_URL!, env: { TOOLGATE_RATE_LIMIT: "off", ...env } });
   return { ctx, set, serverId, userId, endpoint };
 }
 
