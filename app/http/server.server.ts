@@ -209,9 +209,11 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       .catch(() => res.destroy());
   }
 
+  const listenPort = options.port ?? ctx.config.port;
+  const listenHost = options.host ?? ctx.config.host;
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? ctx.config.port, options.host ?? ctx.config.host, () => resolve());
+    server.once("error", (error) => reject(listenError(error, listenHost, listenPort)));
+    server.listen(listenPort, listenHost, () => resolve());
   });
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -335,6 +337,21 @@ async function shutdown(ctx: AppContext, running: RunningServer, graceMs: number
     ctx.logger.error("closing the database failed", { error });
   }
   ctx.logger.info("stopped");
+}
+
+/** Why the server could not listen, in words that say which setting to change (the code kept at the end). */
+function listenError(error: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `Cannot listen on ${host}:${port}`;
+  switch (error.code) {
+    case "EADDRINUSE":
+      return new Error(`${where}: the port is already in use by another program (or another Toolgate). Set PORT to a free port. (EADDRINUSE)`);
+    case "EACCES":
+      return new Error(`${where}: permission denied; ports below 1024 need privileges. Set PORT to 1024 or above. (EACCES)`);
+    case "EADDRNOTAVAIL":
+      return new Error(`${where}: this machine has no such address. Set HOST to one of its addresses, such as 127.0.0.1 or 0.0.0.0. (EADDRNOTAVAIL)`);
+    default:
+      return error;
+  }
 }
 
 type Next = () => void;

@@ -22,8 +22,25 @@ export type AppUnderTest = {
   output(): string;
 };
 
-/** Starts `toolgate serve` (the built app) on a free port with a fresh data folder. */
+/**
+ * Starts `toolgate serve` (the built app) on a free port with a fresh data folder. The port is
+ * picked and freed before the start (PUBLIC_URL must name it), so it can be taken meanwhile: a start
+ * that fails with EADDRINUSE is tried again on another port, and the app is taken as started only
+ * once its own "listening" line is out (never another process answering on that port).
+ */
 export async function startApp(extraEnv: Record<string, string> = {}): Promise<AppUnderTest & { stop(): Promise<void> }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startAppOnce(extraEnv);
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || attempt >= 3) throw error;
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function startAppOnce(extraEnv: Record<string, string>): Promise<AppUnderTest & { stop(): Promise<void> }> {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-e2e-"));
   const url = `http://localhost:${port}`;
@@ -49,12 +66,18 @@ export async function startApp(extraEnv: Record<string, string> = {}): Promise<A
   child.stderr!.on("data", (d) => (output += d));
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`toolgate exited early:\n${output}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
-      if (res.ok) break;
-    } catch {
-      // not listening yet
+    if (child.exitCode !== null) {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (output.includes("EADDRINUSE")) throw new PortTakenError(`port ${port} was taken`);
+      throw new Error(`toolgate exited early:\n${output}`);
+    }
+    if (output.includes('"msg":"listening"')) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+        if (res.ok) break;
+      } catch {
+        // not answering yet
+      }
     }
     if (Date.now() > deadline) throw new Error(`toolgate did not start:\n${output}`);
     await new Promise((r) => setTimeout(r, 50));

@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -247,6 +248,25 @@ describe("toolgate CLI tells the truth", { timeout: 120_000 }, () => {
     expect(() => JSON.parse(res.stdout)).not.toThrow();
     expect(res.stdout.trim().split("\n")).toHaveLength(1);
     expect(res.stderr).toContain('"msg":"server created"');
+  });
+
+  it("serve on a port that is taken, or on an address the machine lacks, says which setting to change", async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const port = (holder.address() as net.AddressInfo).port;
+    try {
+      const taken = await runCli(["serve"], { ...base, PORT: String(port), HOST: "127.0.0.1" });
+      expect(taken.code).toBe(1);
+      expect(taken.stderr).toContain(`Cannot listen on 127.0.0.1:${port}: the port is already in use`);
+      expect(taken.stderr).toContain("Set PORT to a free port");
+      expect(taken.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
+    // 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never an address of this machine.
+    const absent = await runCli(["serve"], { ...base, PORT: "0", HOST: "192.0.2.1" });
+    expect(absent.code).toBe(1);
+    expect(absent.stderr).toContain("Cannot listen on 192.0.2.1:0: this machine has no such address. Set HOST");
   });
 
   it("prints the MCP URL the running server gives clients, and warns when this shell says otherwise", async () => {
