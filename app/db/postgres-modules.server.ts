@@ -5,12 +5,12 @@
  * default) never loads them, which saves about a sixth of the start-up time and 11 MiB of memory
  * (docs/decisions/057-start-up-cost.md). Nothing outside app/db/ imports them at run time.
  */
-import { DrizzleQueryError } from "drizzle-orm";
 import type * as NodePg from "drizzle-orm/node-postgres";
 import type * as Migrator from "drizzle-orm/node-postgres/migrator";
 import type * as PgCore from "drizzle-orm/pg-core";
 import type Pg from "pg";
 import { postgresSchema, type PgTables } from "./columns-postgres";
+import { throwDriverErrors } from "./errors.server";
 
 export type PostgresModules = {
   pg: typeof Pg;
@@ -42,23 +42,13 @@ const prepared = new WeakSet<object>();
  * - int8 (bigint, count(*), sum()) read as JS numbers: every such value here is an
  *   epoch-millisecond time or a count, far below 2^53. Drizzle's node-postgres driver falls back to
  *   pg's global parsers.
- * - As on SQLite (sqlite-store.server.ts, decision 051): Drizzle wraps a failed statement as "Failed
- *   query: <sql> params: <values>", and the values can be secrets' hashes or sealed secrets, which
- *   must not reach logs or answers. The store lets PostgreSQL's own error (SQLSTATE, constraint) through.
+ * - As on SQLite: a failed statement throws PostgreSQL's own error (SQLSTATE, constraint), not
+ *   Drizzle's "Failed query" wrapper with its values (errors.server.ts `throwDriverErrors`).
  */
 export function preparePostgresModules(modules: PostgresModules): PostgresModules {
   if (prepared.has(modules.nodePg.NodePgPreparedQuery)) return modules;
   prepared.add(modules.nodePg.NodePgPreparedQuery);
   modules.pg.types.setTypeParser(modules.pg.types.builtins.INT8, (value: string) => Number(value));
-  type QueryWithCache = (this: unknown, ...args: unknown[]) => Promise<unknown>;
-  const preparedQuery = modules.nodePg.NodePgPreparedQuery.prototype as unknown as { queryWithCache: QueryWithCache };
-  const wrappedQuery = preparedQuery.queryWithCache;
-  preparedQuery.queryWithCache = async function (this: unknown, ...args: unknown[]) {
-    try {
-      return await wrappedQuery.apply(this, args);
-    } catch (error) {
-      throw error instanceof DrizzleQueryError && error.cause instanceof Error ? error.cause : error;
-    }
-  };
+  throwDriverErrors(modules.nodePg.NodePgPreparedQuery.prototype);
   return modules;
 }

@@ -10,9 +10,10 @@
  * through the store's own handle belong to no transaction and wait until the open one has ended.
  */
 import type Database from "better-sqlite3";
-import { DrizzleQueryError, createTableRelationsHelpers, extractTablesRelationalConfig } from "drizzle-orm";
+import { createTableRelationsHelpers, extractTablesRelationalConfig } from "drizzle-orm";
 import { RemotePreparedQuery, SQLiteRemoteSession, SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
+import { throwDriverErrors } from "./errors.server";
 import * as schema from "./schema";
 import { sqliteHotSql } from "./hot-sqlite.server";
 import type { Db, SqliteStore, Tx } from "./store.server";
@@ -31,20 +32,9 @@ type Group = {
 
 type Method = "run" | "all" | "values" | "get";
 
-// Drizzle's async drivers wrap a failed statement in "Failed query: <sql> params: <values>"; the
-// synchronous driver let SQLite's own error through. The values can be secrets' hashes or sealed
-// secrets, which must not reach logs or answers, and callers recognise SQLite's messages
-// (constraint failures), so the store keeps SQLite's error.
-type QueryWithCache = (this: unknown, ...args: unknown[]) => Promise<unknown>;
-const prototype = RemotePreparedQuery.prototype as unknown as { queryWithCache: QueryWithCache };
-const wrapped = prototype.queryWithCache;
-prototype.queryWithCache = async function (this: unknown, ...args: unknown[]) {
-  try {
-    return await wrapped.apply(this, args);
-  } catch (error) {
-    throw error instanceof DrizzleQueryError && error.cause instanceof Error ? error.cause : error;
-  }
-};
+// Drizzle's async drivers wrap a failed statement; the synchronous driver let SQLite's own error
+// through, and the store keeps it so (errors.server.ts).
+throwDriverErrors(RemotePreparedQuery.prototype);
 const noop = () => {};
 
 /** Distinct query-builder SQL texts kept prepared; `inArray` lists make the set open-ended. */
