@@ -33,6 +33,7 @@ const envSchema = z.object({
   TOOLGATE_TRUSTED_PROXIES: z.string().default(""),
   TOOLGATE_PASSWORD_SIGNIN: bool(true),
   TOOLGATE_RATE_LIMIT: z.enum(["on", "off"]).default("on"),
+  TOOLGATE_ALLOW_NEWER_SCHEMA: bool(false),
   TOOLGATE_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   TOOLGATE_GITHUB_CLIENT_ID: z.string().trim().min(1).optional(),
   TOOLGATE_GITHUB_CLIENT_SECRET: z.string().min(1).optional(),
@@ -108,6 +109,11 @@ export type Config = {
   passwordSignIn: boolean;
   /** Per-address rate limits on sign-in, /register, /token, /revoke and /authorize (off for benchmarks). */
   rateLimit: boolean;
+  /**
+   * Start on a database migrated by a newer version of Toolgate (refused otherwise, decision 017):
+   * only to roll back a rolling upgrade whose migrations merely add (docs/self-hosting.md).
+   */
+  allowNewerSchema: boolean;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** Sign-in through identity providers; a provider is present only when fully configured. */
   identityProviders: {
@@ -158,6 +164,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     trustedProxies: e.TOOLGATE_TRUSTED_PROXIES.split(",").map((s) => s.trim()).filter(Boolean),
     passwordSignIn: e.TOOLGATE_PASSWORD_SIGNIN,
     rateLimit: e.TOOLGATE_RATE_LIMIT === "on",
+    allowNewerSchema: e.TOOLGATE_ALLOW_NEWER_SCHEMA,
     logLevel: e.TOOLGATE_LOG_LEVEL,
     identityProviders: {
       github: pair("GITHUB", e.TOOLGATE_GITHUB_CLIENT_ID, e.TOOLGATE_GITHUB_CLIENT_SECRET, (clientId, clientSecret) => ({

@@ -77,7 +77,7 @@ export function loadSecrets(config: Config): Secrets {
  * openAppContext for the choice of database).
  */
 export function createAppContext(config: Config, overrides: Partial<AppContext> = {}): AppContext {
-  const store = overrides.store ?? openStore(path.join(config.dataDir, DATABASE_FILE));
+  const store = overrides.store ?? openStore(path.join(config.dataDir, DATABASE_FILE), { allowNewerSchema: config.allowNewerSchema });
   return {
     config,
     secrets: overrides.secrets ?? loadSecrets(config),
@@ -100,7 +100,7 @@ export async function openAppContext(
 ): Promise<AppContext> {
   const settings = overrides.store ? null : postgresSettingsFromEnv(env);
   if (!settings) return createAppContext(config, overrides);
-  const store = await openPostgresStore(settings);
+  const store = await openPostgresStore({ ...settings, allowNewerSchema: config.allowNewerSchema });
   try {
     return createAppContext(config, { ...overrides, store });
   } catch (error) {

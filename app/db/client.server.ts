@@ -5,6 +5,7 @@ import Database from "better-sqlite3";
 import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
 import { migrate } from "drizzle-orm/better-sqlite3/migrator";
 import * as schema from "./schema";
+import { refuseNewerSchema, shippedMigrationTimes } from "./schema-version.server";
 import { createSqliteStore } from "./sqlite-store.server";
 import type { SqliteStore } from "./store.server";
 
@@ -19,11 +20,14 @@ export type OpenOptions = {
   /** Extra options for better-sqlite3 (the single executable passes `nativeBinding`). */
   nativeBinding?: string;
   readonly?: boolean;
+  /** Start even when a newer Toolgate migrated the file (TOOLGATE_ALLOW_NEWER_SCHEMA). */
+  allowNewerSchema?: boolean;
 };
 
 /**
  * Opens (creating if needed) the SQLite file, sets the pragmas every connection needs and applies
- * pending migrations. Migrations only go forward; drizzle runs them inside one transaction.
+ * pending migrations. Migrations only go forward; drizzle runs them inside one transaction. A file
+ * migrated by a newer Toolgate is refused (DatabaseStartError) unless `allowNewerSchema`.
  */
 export function openDatabase(file: string, options: OpenOptions = {}): Db {
   if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -41,8 +45,24 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma("busy_timeout = 5000");
   const db = drizzle(sqlite, { schema }) as Db;
-  if (!options.readonly) migrate(db, { migrationsFolder: options.migrationsFolder ?? findMigrationsFolder() });
+  const migrationsFolder = options.migrationsFolder ?? findMigrationsFolder();
+  try {
+    if (!options.allowNewerSchema) refuseNewerSchema(`The database ${file}`, appliedMigrationTimes(sqlite), shippedMigrationTimes(migrationsFolder));
+    if (!options.readonly) migrate(db, { migrationsFolder });
+  } catch (error) {
+    sqlite.close();
+    throw error;
+  }
   return db;
+}
+
+/** The `created_at` of every migration drizzle recorded in the file (none in a new file). */
+function appliedMigrationTimes(sqlite: Database.Database): number[] {
+  const recorded = sqlite.prepare("select 1 from sqlite_master where type = 'table' and name = '__drizzle_migrations'").get();
+  if (!recorded) return [];
+  return (sqlite.prepare("select created_at as createdAt from __drizzle_migrations").all() as { createdAt: number | string }[]).map((r) =>
+    Number(r.createdAt),
+  );
 }
 
 /** Opens the SQLite file as openDatabase does and returns the store on it. */

@@ -1,6 +1,14 @@
 import { DrizzleQueryError } from "drizzle-orm";
 
 /**
+ * The database cannot be used as configured (a bad setting, a database that cannot be reached, a
+ * failed migration, a schema newer than this version): the message is for the operator as is.
+ */
+export class DatabaseStartError extends Error {
+  override name = "DatabaseStartError";
+}
+
+/**
  * The database's own error behind one from the query builder (Drizzle wraps the driver's error as
  * the `cause` of a "Failed query" error), so callers can recognise a constraint failure.
  */

@@ -205,6 +205,6 @@ export function createPostgresStore(handle: PostgresHandle): PostgresStore {
 }
 
 /** Connects (retrying, then DatabaseStartError), migrates under the advisory lock, returns the store. */
-export async function openPostgresStore(settings: PostgresSettings & { migrate?: boolean }): Promise<PostgresStore> {
+export async function openPostgresStore(settings: PostgresSettings & { migrate?: boolean; allowNewerSchema?: boolean }): Promise<PostgresStore> {
   return createPostgresStore(await openPostgres(settings));
 }

@@ -11,6 +11,8 @@ import type { NodePgDatabase } from "drizzle-orm/node-postgres";
 import type pg from "pg";
 import type { PgTables } from "./columns-postgres";
 import { loadPostgresModules, type PostgresModules } from "./postgres-modules.server";
+import { DatabaseStartError } from "./errors.server";
+import { refuseNewerSchema, shippedMigrationTimes } from "./schema-version.server";
 
 export type PgSchema = PgTables;
 export type PgDb = NodePgDatabase<PgSchema> & { $client: pg.Pool };
@@ -29,10 +31,7 @@ export const DEFAULT_CONNECT_TIMEOUT_S = 10;
 /** Key of the advisory lock that serializes migrations across replicas ("toolgate" in ASCII). */
 export const MIGRATION_LOCK_KEY = 0x746f6f6c67617465n;
 
-/** A bad setting or a database that cannot be reached: the message is for the operator as is. */
-export class DatabaseStartError extends Error {
-  override name = "DatabaseStartError";
-}
+export { DatabaseStartError };
 
 export type SslMode = "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full";
 
@@ -213,6 +212,8 @@ export type OpenPostgresOptions = {
   migrate?: boolean;
   /** Folder holding drizzle-kit's PostgreSQL migrations; found next to the package when omitted. */
   migrationsFolder?: string;
+  /** Start even when a newer Toolgate migrated the database (TOOLGATE_ALLOW_NEWER_SCHEMA). */
+  allowNewerSchema?: boolean;
 };
 
 export type PostgresHandle = {
@@ -243,7 +244,7 @@ export async function openPostgres(options: OpenPostgresOptions): Promise<Postgr
   pool.on("error", () => {});
   try {
     if (options.migrate ?? true) {
-      await migratePostgres(pool, options.migrationsFolder ?? findPostgresMigrationsFolder(), target);
+      await migratePostgres(pool, options.migrationsFolder ?? findPostgresMigrationsFolder(), target, options.allowNewerSchema);
     }
   } catch (error) {
     await pool.end().catch(() => {});
@@ -374,16 +375,25 @@ export async function pingPostgres(pool: pg.Pool, timeoutMs = 2_000): Promise<bo
   }
 }
 
+/** The `created_at` of every migration drizzle recorded (none before the first migration). */
+async function appliedPostgresMigrations(client: pg.PoolClient): Promise<string[]> {
+  const { rows } = await client.query<{ present: boolean }>("select to_regclass('drizzle.__drizzle_migrations') is not null as present");
+  if (!rows[0]?.present) return [];
+  return (await client.query<{ created_at: string }>("select created_at from drizzle.__drizzle_migrations")).rows.map((r) => r.created_at);
+}
+
 /**
  * Applies pending migrations while holding a session-level advisory lock on a dedicated
  * connection: replicas starting together take turns, and each one after the first finds nothing
  * left to do. Drizzle's migrator runs all pending migrations in one transaction, so a failing one
  * leaves the database at the previous version. The lock goes with the connection if the process dies.
+ * A database a newer Toolgate migrated is refused first (decision 017) unless `allowNewerSchema`.
  */
 export async function migratePostgres(
   pool: pg.Pool,
   migrationsFolder: string,
   target?: PostgresTarget,
+  allowNewerSchema = false,
 ): Promise<void> {
   if (!fs.existsSync(path.join(migrationsFolder, "meta", "_journal.json"))) {
     throw new Error(`No PostgreSQL migrations in ${migrationsFolder} (meta/_journal.json is missing)`);
@@ -401,9 +411,16 @@ export async function migratePostgres(
   let broken = false;
   try {
     try {
+      if (!allowNewerSchema) {
+        const applied = await appliedPostgresMigrations(client).catch((error: unknown) => {
+          throw new DatabaseStartError(`${DATABASE_URL_VARIABLE}: could not read the schema version: ${reasonOf(error, target?.password)}`);
+        });
+        refuseNewerSchema(`The database of ${DATABASE_URL_VARIABLE}`, applied, shippedMigrationTimes(migrationsFolder));
+      }
       const { migrator, nodePg } = await loadPostgresModules();
       await migrator.migrate(nodePg.drizzle(client), { migrationsFolder });
     } catch (error) {
+      if (error instanceof DatabaseStartError) throw error;
       const cause = (error as { cause?: unknown }).cause ?? error;
       throw new DatabaseStartError(
         `${DATABASE_URL_VARIABLE}: a migration failed, the database stays at its previous version: ` +
