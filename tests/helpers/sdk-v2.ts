@@ -5,10 +5,10 @@
  */
 import { afterEach, beforeEach } from "vitest";
 import { Client, StreamableHTTPClientTransport, type OAuthClientProvider } from "@modelcontextprotocol/client";
-import { startHttpServer, type RunningServer } from "~/http/server.server";
+import type { RunningServer } from "~/http/server.server";
 import { mcpResourceUrl } from "~/oauth/metadata.server";
-import { freePort } from "./built-app";
-import { createTestContext, type TestContext } from "./context";
+import { startServerWithIssuer } from "./http";
+import type { TestContext } from "./context";
 import { echoSchema, seedServer, startToolEndpoint } from "./mcp";
 
 export type V2World = {
@@ -24,11 +24,8 @@ export type V2World = {
 export function useV2World(env: Record<string, string> | (() => Record<string, string>), use: (world: V2World) => void): void {
   let world: V2World | undefined;
   beforeEach(async () => {
-    const port = await freePort();
-    const issuer = `http://127.0.0.1:${port}`;
-    const ctx = createTestContext({ PUBLIC_URL: issuer, ...(typeof env === "function" ? env() : env) });
+    const { ctx, server, issuer } = await startServerWithIssuer(typeof env === "function" ? env() : env);
     ctx.now = () => Date.now();
-    const server = await startHttpServer({ ctx, port, host: "127.0.0.1" });
     const endpoint = await startToolEndpoint();
     const seeded = await seedServer(ctx, endpoint.url, [
       { name: "echo", description: "Echoes its text", inputSchema: echoSchema, path: "/echo" },

@@ -11,7 +11,8 @@ import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, expect, it } from "vitest";
-import { freePort, PASSWORD, runCli } from "../e2e/fixtures";
+import { PASSWORD, runCli } from "../e2e/fixtures";
+import { serveBuiltApp } from "../helpers/built-app";
 import { startToolEndpoint } from "../helpers/mcp";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -27,6 +28,7 @@ afterAll(async () => {
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** Starts the app again on its port (its own, freed by the kill) and data folder. */
 async function serve(env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess> {
   const proc = spawn(process.execPath, [path.join(ROOT, "bin/toolgate.js"), "serve"], { env, stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
@@ -47,19 +49,22 @@ async function serve(env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess
 it("survives SIGKILL under load: integrity ok, no token lost, no half-written grant", { timeout: 90_000 }, async () => {
   endpoint = await startToolEndpoint();
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-crash-"));
-  const port = await freePort();
-  const base = `http://localhost:${port}`;
-  const env = {
-    ...process.env,
-    NODE_ENV: "production",
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    PUBLIC_URL: base,
-    TOOLGATE_DATA_DIR: dataDir,
-    TOOLGATE_LOG_LEVEL: "warn",
-    TOOLGATE_RATE_LIMIT: "off",
-  } as NodeJS.ProcessEnv;
-  child = await serve(env, port);
+  const served = await serveBuiltApp(
+    (port) =>
+      ({
+        ...process.env,
+        NODE_ENV: "production",
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        PUBLIC_URL: `http://localhost:${port}`,
+        TOOLGATE_DATA_DIR: dataDir,
+        TOOLGATE_LOG_LEVEL: "warn",
+        TOOLGATE_RATE_LIMIT: "off",
+      }) as NodeJS.ProcessEnv,
+  );
+  child = served.child;
+  const { env, port } = served;
+  const base = env.PUBLIC_URL!;
 
   const owner = "crash-owner@example.test";
   expect((await runCli(["user", "add", "--email", owner, "--password-stdin", "--owner"], env, PASSWORD + "\n")).code).toBe(0);

@@ -13,20 +13,17 @@ import {
   refreshAuthorization,
   registerClient,
 } from "@modelcontextprotocol/sdk/client/auth.js";
-import { startHttpServer, type RunningServer } from "~/http/server.server";
+import type { RunningServer } from "~/http/server.server";
 import { verifyAccessToken } from "~/oauth/tokens.server";
-import { freePort } from "../helpers/built-app";
-import { createTestContext, type TestContext } from "../helpers/context";
+import type { TestContext } from "../helpers/context";
+import { startServerWithIssuer } from "../helpers/http";
 import { issueCode, makeUserAndServer } from "./oauth-fixtures";
 
 let ctx: TestContext;
 let server: RunningServer;
 
 beforeEach(async () => {
-  const port = await freePort();
-  // The issuer must be the URL clients reach, so PUBLIC_URL is this server's own address.
-  ctx = createTestContext({ PUBLIC_URL: `http://127.0.0.1:${port}` });
-  server = await startHttpServer({ ctx, port, host: "127.0.0.1" });
+  ({ ctx, server } = await startServerWithIssuer());
 });
 afterEach(async () => {
   await server.close(100);

@@ -2,15 +2,14 @@
  * `toolgate backup --to FILE` and the restore procedure in the README ("Backups and restore"),
  * run with the real CLI against a real running server whose database is being written.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { freePort, runCli } from "../helpers/built-app";
+import { runCli, serveBuiltApp } from "../helpers/built-app";
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
 const PASSWORD = "correct horse battery staple";
 
 type App = { env: NodeJS.ProcessEnv; base: string; child: ChildProcess; output: () => string };
@@ -25,31 +24,21 @@ function tempDir(prefix: string) {
   return dir;
 }
 
+/** The environment of the app on `dataDir`; serve() adds its port (PORT and PUBLIC_URL). */
 async function envFor(dataDir: string) {
-  const port = await freePort();
   return {
     PATH: process.env.PATH,
     NODE_ENV: "production",
-    PORT: String(port),
     HOST: "127.0.0.1",
-    PUBLIC_URL: `http://localhost:${port}`,
     TOOLGATE_DATA_DIR: dataDir,
     TOOLGATE_LOG_LEVEL: "warn",
   } as NodeJS.ProcessEnv;
 }
 
 async function serve(env: NodeJS.ProcessEnv): Promise<App> {
-  let output = "";
-  const child = spawn(process.execPath, [path.join(ROOT, "bin/toolgate.js"), "serve"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
-  const app = { env, base: env.PUBLIC_URL!, child, output: () => output };
+  const served = await serveBuiltApp((port) => ({ ...env, PORT: String(port), PUBLIC_URL: `http://localhost:${port}` }));
+  const app = { env: served.env, base: served.env.PUBLIC_URL!, child: served.child, output: served.output };
   cleanups.push(() => stop(app));
-  const deadline = Date.now() + 20_000;
-  while (!(await fetch(`http://127.0.0.1:${env.PORT}/readyz`).then((r) => r.ok, () => false))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the app did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
   return app;
 }
 

@@ -3,16 +3,17 @@
  * and no token, code, secret, password, CSRF token or cookie appears anywhere in them. Also: the
  * client address behind a trusted proxy, and PUBLIC_URL (never the Host header) in absolute URLs.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startHttpServer, type RunningServer } from "~/http/server.server";
+import type { RunningServer } from "~/http/server.server";
 import { createLogger, scrub, scrubText } from "~/utils/log.server";
-import { freePort, runCli } from "../helpers/built-app";
-import { createTestContext, type TestContext } from "../helpers/context";
+import { runCli, serveBuiltApp } from "../helpers/built-app";
+import type { TestContext } from "../helpers/context";
+import { startServerWithIssuer } from "../helpers/http";
 import { connectClient, seedServer, startToolEndpoint } from "../helpers/mcp";
 import { issueCode, pkcePair, postForm } from "./oauth-fixtures";
 
@@ -85,9 +86,7 @@ describe("the protocol flow's logs", () => {
   });
 
   it("register → token → tools/call → refresh → revoke, and failures, leave no secret in the logs", async () => {
-    const port = await freePort();
-    ctx = createTestContext({ PUBLIC_URL: `http://127.0.0.1:${port}` });
-    server = await startHttpServer({ ctx, port, host: "127.0.0.1" });
+    ({ ctx, server } = await startServerWithIssuer());
     endpoint = await startToolEndpoint();
     const seeded = await seedServer(ctx, endpoint.url, [{ name: "echo", path: "/echo" }]);
     const base = ctx.config.publicUrl;
@@ -185,34 +184,30 @@ describe("the protocol flow's logs", () => {
 
 describe("the served app's output (pages, CLI)", () => {
   let child: ChildProcess;
-  let output = "";
+  let output: () => string = () => "";
   let dataDir: string;
   let base: string;
   let env: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
     if (!fs.existsSync(path.join(ROOT, "build/index.js"))) throw new Error("run `npm run build` first");
-    const port = await freePort();
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "toolgate-logs-"));
-    base = `http://localhost:${port}`;
-    env = {
-      PATH: process.env.PATH,
-      NODE_ENV: "production",
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      PUBLIC_URL: base,
-      TOOLGATE_DATA_DIR: dataDir,
-      TOOLGATE_LOG_LEVEL: "debug",
-      TOOLGATE_TRUSTED_PROXIES: "loopback",
-    };
-    child = spawn(process.execPath, [path.join(ROOT, "bin/toolgate.js"), "serve"], { env, stdio: ["ignore", "pipe", "pipe"] });
-    child.stdout!.on("data", (d) => (output += d));
-    child.stderr!.on("data", (d) => (output += d));
-    const deadline = Date.now() + 20_000;
-    while (!(await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false))) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the app did not start:\n${output}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const served = await serveBuiltApp(
+      (port) => ({
+        PATH: process.env.PATH,
+        NODE_ENV: "production",
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        PUBLIC_URL: `http://localhost:${port}`,
+        TOOLGATE_DATA_DIR: dataDir,
+        TOOLGATE_LOG_LEVEL: "debug",
+        TOOLGATE_TRUSTED_PROXIES: "loopback",
+      }),
+      "/healthz",
+    );
+    ({ child, env } = served);
+    base = env.PUBLIC_URL!;
+    output = served.output;
   });
   afterAll(async () => {
     if (child && child.exitCode === null) {
@@ -276,7 +271,7 @@ describe("the served app's output (pages, CLI)", () => {
     expect(backup.code, backup.stderr).toBe(0);
 
     const secrets = JSON.parse(fs.readFileSync(path.join(dataDir, "secrets.json"), "utf8")) as Record<string, string>;
-    const all = output + added.stderr + backup.stderr;
+    const all = output() + added.stderr + backup.stderr;
     parseLines(all);
     const named: Record<string, string> = {
       ownerPassword,
@@ -291,7 +286,7 @@ describe("the served app's output (pages, CLI)", () => {
     expect(csrfSeen.length).toBeGreaterThan(0);
     expectNoSecrets(all, named);
     // Every line written while a request was handled carries its id.
-    const pageLines = parseLines(output).filter((l) => l.msg === "request");
+    const pageLines = parseLines(output()).filter((l) => l.msg === "request");
     expect(pageLines.length).toBeGreaterThan(5);
     for (const l of pageLines) expect(l.requestId).toBeTruthy();
   });
@@ -306,7 +301,7 @@ describe("the served app's output (pages, CLI)", () => {
     expect(page.status).toBe(302);
     expect(page.headers.get("location") ?? "").not.toContain("evil.example");
     await new Promise((r) => setTimeout(r, 50));
-    const line = parseLines(output).find((l) => l.requestId === "proxy-req-42" && l.msg === "request");
+    const line = parseLines(output()).find((l) => l.requestId === "proxy-req-42" && l.msg === "request");
     expect(line).toMatchObject({ client: "203.0.113.7", path: "/.well-known/oauth-authorization-server", status: 200 });
   });
 });
