@@ -185,8 +185,10 @@ const TOOL_BY_NAME = named(
         t.endpoint_headers_enc as "endpointHeadersEnc", t.endpoint_params as "endpointParams",
         t.annotations, t.output_schema as "outputSchema", t.imported_from as "importedFrom", t.created_at as "createdAt",
         t.updated_at as "updatedAt",
-        exists(select 1 from grant_tools gt where gt.grant_id = $1 and gt.tool_id = t.id)::int as granted
-   from tools t
+        exists(select 1 from grant_tools gt where gt.grant_id = $1 and gt.tool_id = t.id)::int as granted,
+        s.signing_secret_enc as "upstreamSigningSecretEnc", s.base_url as "upstreamBaseUrl", s.api_auth as "upstreamApiAuth",
+        s.api_secret_enc as "upstreamApiSecretEnc"
+   from tools t join mcp_servers s on s.id = t.server_id
   where t.server_id = $2 and t.name = $3`,
 );
 const TOOL_INPUT_SCHEMA = named("tool_input_schema", `select input_schema as "inputSchema" from tools where server_id = $1 and name = $2`);
@@ -304,7 +306,7 @@ export function postgresHotSql(queryableOf: (db: Db) => Queryable, pool: Queryab
     touchClient: (db, clientId, now) => run(db, TOUCH_CLIENT, now, clientId, now - 60_000),
     mcpServer: (db, serverId) => get<H.McpServerRow>(db, MCP_SERVER, serverId),
     grantedTools: (db, grantId, serverId) => all<H.ListedToolRow>(db, GRANTED_TOOLS, grantId, serverId),
-    toolByName: (db, grantId, serverId, name) => get<H.ToolRow & { granted: number }>(db, TOOL_BY_NAME, grantId, serverId, name),
+    toolByName: (db, grantId, serverId, name) => get<H.ToolByNameRow>(db, TOOL_BY_NAME, grantId, serverId, name),
     toolInputSchema: (db, serverId, name) => pluck<string>(db, TOOL_INPUT_SCHEMA, serverId, name),
     serverUpstream: (db, serverId) => get<H.ServerUpstreamRow>(db, SERVER_UPSTREAM, serverId),
     // One statement, so it is atomic without a transaction of its own.

@@ -92,8 +92,10 @@ const TOOL_BY_NAME = `select t.id, t.server_id as serverId, t.name, t.descriptio
         t.endpoint_headers_enc as endpointHeadersEnc, t.endpoint_params as endpointParams,
         t.annotations, t.output_schema as outputSchema, t.imported_from as importedFrom, t.created_at as createdAt,
         t.updated_at as updatedAt,
-        exists(select 1 from grant_tools gt where gt.grant_id = ? and gt.tool_id = t.id) as granted
-   from tools t
+        exists(select 1 from grant_tools gt where gt.grant_id = ? and gt.tool_id = t.id) as granted,
+        s.signing_secret_enc as upstreamSigningSecretEnc, s.base_url as upstreamBaseUrl, s.api_auth as upstreamApiAuth,
+        s.api_secret_enc as upstreamApiSecretEnc
+   from tools t join mcp_servers s on s.id = t.server_id
   where t.server_id = ? and t.name = ?`;
 const TOOL_INPUT_SCHEMA = "select input_schema as inputSchema from tools where server_id = ? and name = ?";
 const SERVER_UPSTREAM = `select signing_secret_enc as signingSecretEnc, base_url as baseUrl, api_auth as apiAuth,

@@ -113,6 +113,17 @@ export type ConsentToolRow = { id: string; name: string; description: string; an
 export type ServerForMetadataRow = { id: string; name: string; dpopRequired: number };
 export type ActivityClientRow = { id: string; name: string | null; kind: "registered" | "metadata_document" | null; redirectUris: string | null };
 export type ServerUpstreamRow = { signingSecretEnc: string; baseUrl: string | null; apiAuth: string | null; apiSecretEnc: string | null };
+/**
+ * A tool by name with whether the grant covers it and its server's upstream columns (prefixed
+ * `upstream`): a tools/call reads both in one statement.
+ */
+export type ToolByNameRow = ToolRow & {
+  granted: number;
+  upstreamSigningSecretEnc: string;
+  upstreamBaseUrl: string | null;
+  upstreamApiAuth: string | null;
+  upstreamApiSecretEnc: string | null;
+};
 
 export type RateLimitBucketRow = { milliTokens: number; updatedAt: number };
 
@@ -177,7 +188,7 @@ export interface HotSql {
   // MCP endpoint.
   mcpServer(db: Db, serverId: string): Promise<McpServerRow | undefined>;
   grantedTools(db: Db, grantId: string, serverId: string): Promise<ListedToolRow[]>;
-  toolByName(db: Db, grantId: string, serverId: string, name: string): Promise<(ToolRow & { granted: number }) | undefined>;
+  toolByName(db: Db, grantId: string, serverId: string, name: string): Promise<ToolByNameRow | undefined>;
   toolInputSchema(db: Db, serverId: string, name: string): Promise<string | undefined>;
   serverUpstream(db: Db, serverId: string): Promise<ServerUpstreamRow | undefined>;
   /** Writes batched grant uses (max of the stored and the noted time), in one transaction. */

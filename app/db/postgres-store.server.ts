@@ -185,6 +185,7 @@ export function createPostgresStore(handle: PostgresHandle): PostgresStore {
     // PostgreSQL has concurrent writers and commits each connection on its own: grouping commits
     // in one transaction would only make the callers wait for each other.
     groupTransaction: transaction,
+    commitWrite: (write) => write(db),
     async appliedMigrations() {
       const result = await pool.query<{ created_at: number | string }>(
         "select created_at from drizzle.__drizzle_migrations",

@@ -347,6 +347,7 @@ function buildStore(sqlite: Database.Database): SqliteStore {
     hot: sqliteHotSql(connection),
     transaction: (work, parent) => connection.transaction(work, parent),
     groupTransaction: (work, parent) => connection.groupTransaction(work, parent),
+    commitWrite: (write) => connection.groupTransaction(write),
     async appliedMigrations() {
       await connection.gate();
       const rows = sqlite.prepare("select created_at from __drizzle_migrations").all() as { created_at: number | string }[];

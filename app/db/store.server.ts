@@ -45,6 +45,13 @@ export interface StoreBase {
    * savepoint of that transaction.
    */
   groupTransaction<T>(work: (tx: Tx) => Promise<T>, parent?: Tx): Promise<T>;
+  /**
+   * Runs `write`, one statement that needs no transaction around it (a single INSERT is atomic by
+   * itself), and resolves once it is committed: on SQLite it joins the group commit (one commit
+   * for the writes of an event-loop turn); on PostgreSQL it runs on the pool in autocommit, one
+   * round trip instead of BEGIN, the statement and COMMIT. Not inside a transaction.
+   */
+  commitWrite<T>(write: (db: Db) => Promise<T>): Promise<T>;
   /** The folder timestamps of the migrations recorded as applied. */
   appliedMigrations(): Promise<number[]>;
   /** Waits for the open transaction, then closes the connection. */

@@ -4,6 +4,7 @@
  */
 import type { Tool } from "@modelcontextprotocol/server";
 import type { AppContext } from "~/context.server";
+import type { ServerUpstreamRow } from "~/db/hot.server";
 import { toMcpTool, type ToolRow } from "~/servers/tool-execution.server";
 
 export type McpServerRow = { id: string; name: string; description: string; updatedAt: number; toolsVersion: number };
@@ -43,7 +44,7 @@ export async function listGrantedTools(ctx: AppContext, grantId: string, serverI
 }
 
 export type ToolLookup =
-  | { kind: "granted"; tool: ToolRow }
+  | { kind: "granted"; tool: ToolRow; upstream: ServerUpstreamRow }
   | { kind: "not_granted" }
   | { kind: "unknown" };
 
@@ -52,8 +53,12 @@ export async function findToolForGrant(ctx: AppContext, grantId: string, serverI
   const row = await ctx.store.hot.toolByName(ctx.db, grantId, serverId, name);
   if (!row) return { kind: "unknown" };
   if (!row.granted) return { kind: "not_granted" };
-  const { granted: _granted, ...tool } = row;
-  return { kind: "granted", tool };
+  const { granted: _granted, upstreamSigningSecretEnc, upstreamBaseUrl, upstreamApiAuth, upstreamApiSecretEnc, ...tool } = row;
+  return {
+    kind: "granted",
+    tool,
+    upstream: { signingSecretEnc: upstreamSigningSecretEnc, baseUrl: upstreamBaseUrl, apiAuth: upstreamApiAuth, apiSecretEnc: upstreamApiSecretEnc },
+  };
 }
 
 /** A tool's input schema by name on this server (the Mcp-Param header check), or undefined. */

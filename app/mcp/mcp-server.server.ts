@@ -128,7 +128,7 @@ async function buildServer(ctx: AppContext, row: McpServerRow, era: Era): Promis
       );
     }
     const started = performance.now();
-    const result = await executeTool(ctx, found.tool, request.params.arguments ?? {}, { signal: context.mcpReq.signal });
+    const result = await executeTool(ctx, found.tool, request.params.arguments ?? {}, { signal: context.mcpReq.signal, upstream: found.upstream });
     const outcome = isArgumentRefusal(result) ? "invalid_arguments" : result.isError ? "error" : "ok";
     await recordToolCall(ctx, caller, name, outcome, Math.round(performance.now() - started));
     return result;
@@ -166,13 +166,14 @@ async function recordRefusedCall(ctx: AppContext, caller: Caller, name: string, 
 }
 
 /**
- * Every call's record is committed before its answer is sent; the calls answered in the same turn
- * share one commit (group commit, docs/decisions/024), which on SQLite is most of an insert's cost.
+ * Every call's record is committed before its answer is sent. One INSERT (`commitWrite`): on SQLite
+ * the calls answered in the same turn share one commit (group commit, docs/decisions/024), which is
+ * most of an insert's cost; on PostgreSQL it is one autocommit statement.
  */
 async function auditToolCall(ctx: AppContext, caller: Caller, detail: Record<string, unknown>) {
   try {
-    await ctx.store.groupTransaction((tx) =>
-      recordAudit(ctx, tx, {
+    await ctx.store.commitWrite((db) =>
+      recordAudit(ctx, db, {
         kind: "tool.called",
         serverId: caller.serverId,
         userId: caller.userId,

@@ -1,6 +1,7 @@
 import { asc, eq } from "drizzle-orm";
 import { isCallToolResult, type CallToolResult, type Tool } from "@modelcontextprotocol/server";
 import type { AppContext } from "~/context.server";
+import type { ServerUpstreamRow } from "~/db/hot.server";
 import type { tools } from "~/db/schema";
 import type { ValidateFunction } from "ajv/dist/2020.js";
 import { decryptText, hmacSha256Hex } from "~/utils/crypto.server";
@@ -48,8 +49,8 @@ export function toMcpTool(tool: Pick<ToolRow, "name" | "description" | "inputSch
   return out;
 }
 
-// The server's signing secret and upstream API, read per call: a rotated secret, a new base URL or a
-// replaced credential takes effect on the very next call.
+// The server's signing secret and upstream API, read per call (with the tool, by tools/call): a
+// rotated secret, a new base URL or a replaced credential takes effect on the very next call.
 /**
  * Decrypted secrets (signing secrets, endpoint headers, API credentials) by owner, kept with the
  * sealed value they came from: AES-GCM decryption costs more than the rest of the lookup, and a
@@ -145,7 +146,11 @@ export async function executeTool(
   ctx: AppContext,
   tool: ToolRow,
   args: unknown,
-  options: { signal?: AbortSignal } = {},
+  options: {
+    signal?: AbortSignal;
+    /** The server's upstream columns when the caller read them with the tool (tools/call does); read here otherwise. */
+    upstream?: ServerUpstreamRow;
+  } = {},
 ): Promise<CallToolResult> {
   const started = ctx.now();
   const log = (outcome: string, fields: Record<string, unknown> = {}) =>
@@ -181,7 +186,7 @@ export async function executeTool(
       return refusal;
     }
 
-    const server = await ctx.store.hot.serverUpstream(ctx.db, tool.serverId);
+    const server = options.upstream ?? (await ctx.store.hot.serverUpstream(ctx.db, tool.serverId));
     if (!server) return toolError(`The tool ${tool.name} no longer exists.`);
     const secret = unsealed(ctx, `s:${tool.serverId}`, server.signingSecretEnc);
     const parsed = parsedTool(ctx, tool);
