@@ -5,12 +5,27 @@
  * older code would then run on a schema it does not know (columns it never fills, constraints it
  * does not expect). Both stores check first and refuse to start.
  */
-import { readMigrationFiles } from "drizzle-orm/migrator";
+import fs from "node:fs";
+import path from "node:path";
 import { DatabaseStartError } from "./errors.server";
 
-/** The migrations shipped in a drizzle-kit folder: drizzle records each by its folder timestamp. */
+const shipped = new Map<string, number[]>();
+
+/**
+ * The migrations shipped in a drizzle-kit folder, as drizzle records them (`created_at` is the
+ * journal entry's `when`), read once per folder from its journal: the SQL files themselves are
+ * read by the migrator only.
+ */
 export function shippedMigrationTimes(migrationsFolder: string): number[] {
-  return readMigrationFiles({ migrationsFolder }).map((m) => m.folderMillis);
+  let times = shipped.get(migrationsFolder);
+  if (!times) {
+    const journal = JSON.parse(
+      fs.readFileSync(path.join(migrationsFolder, "meta", "_journal.json"), "utf8"),
+    ) as { entries: { when: number }[] };
+    times = journal.entries.map((entry) => entry.when);
+    shipped.set(migrationsFolder, times);
+  }
+  return times;
 }
 
 /**

@@ -1,23 +1,21 @@
-import { readMigrationFiles } from "drizzle-orm/migrator";
 import type { AppContext } from "~/context.server";
 import { findMigrationsFolder } from "~/db/client.server";
 import { findPostgresMigrationsFolder } from "~/db/postgres.server";
+import { shippedMigrationTimes } from "~/db/schema-version.server";
 import type { Store } from "~/db/store.server";
 import { isDraining } from "./lifecycle.server";
 import { jsonAnswer, NO_STORE, type ProtocolAnswer, type ProtocolHandler } from "./protocol.server";
 
-type Migration = { folderMillis: number; hash: string };
-const expected = new Map<Store["dialect"], Migration[]>();
+const folders = new Map<Store["dialect"], string>();
 
-/** The migrations shipped with this version for the store's dialect (drizzle/ or drizzle-postgres/), read once. */
-function shippedMigrations(dialect: Store["dialect"]): Migration[] {
-  let migrations = expected.get(dialect);
-  if (!migrations) {
-    const migrationsFolder = dialect === "postgres" ? findPostgresMigrationsFolder() : findMigrationsFolder();
-    migrations = readMigrationFiles({ migrationsFolder }).map((m) => ({ folderMillis: m.folderMillis, hash: m.hash }));
-    expected.set(dialect, migrations);
+/** The migrations shipped with this version for the store's dialect (drizzle/ or drizzle-postgres/). */
+function shippedMigrations(dialect: Store["dialect"]): number[] {
+  let folder = folders.get(dialect);
+  if (!folder) {
+    folder = dialect === "postgres" ? findPostgresMigrationsFolder() : findMigrationsFolder();
+    folders.set(dialect, folder);
   }
-  return migrations;
+  return shippedMigrationTimes(folder);
 }
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
@@ -41,7 +39,7 @@ export async function readiness(ctx: AppContext): Promise<Readiness> {
     ctx.logger.warn("readiness check: database unavailable", { error });
     return { ready: false, reason: "database unavailable" };
   }
-  const missing = shippedMigrations(ctx.store.dialect).filter((m) => !applied.has(m.folderMillis));
+  const missing = shippedMigrations(ctx.store.dialect).filter((at) => !applied.has(at));
   if (missing.length > 0) return { ready: false, reason: `${missing.length} migration(s) not applied` };
   return { ready: true };
 }
