@@ -142,8 +142,8 @@ const DELETE_IDLE_RATE_LIMIT_BUCKETS = "delete from rate_limit_buckets where upd
 
 export function sqliteHotSql(c: SqliteConnection): H.HotSql {
   type Handle = object | undefined;
-  const get = <R>(db: Handle, sql: string, ...params: unknown[]) => c.run(db, () => c.statement<unknown[], R>(sql).get(...params));
-  const all = <R>(db: Handle, sql: string, ...params: unknown[]) => c.run(db, () => c.statement<unknown[], R>(sql).all(...params));
+  const get = <R>(db: Handle, sql: string, ...params: unknown[]) => c.run(db, () => c.reader<R>(sql).get(...params));
+  const all = <R>(db: Handle, sql: string, ...params: unknown[]) => c.run(db, () => c.reader<R>(sql).all(...params));
   const changes = (db: Handle, sql: string, ...params: unknown[]) => c.run(db, () => c.statement(sql).run(...params).changes);
   const run = (db: Handle, sql: string, ...params: unknown[]) =>
     c.run(db, () => {

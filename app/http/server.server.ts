@@ -15,7 +15,7 @@ import { checkPageForm } from "./page-form.server";
 import type { ProtocolAnswer, RequestInfo } from "./protocol.server";
 import { checkRequestTarget, protocolPathname } from "./request-target.server";
 import { isProtocolPath, matchProtocolRoute, type ProtocolRoute } from "./routes.server";
-import { endWith, writeAnswer, writeFetchResponse } from "./writer.server";
+import { endWith, writeAnswer, writeFetchResponse, type BaseHeaders } from "./writer.server";
 
 /** A Remix page (or anything else that is not a protocol endpoint): fetch Request in, Response out. */
 type PageHandler = (request: Request, ctx: AppContext, info: RequestInfo) => Response | Promise<Response>;
@@ -90,14 +90,19 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       clientAddress: clientAddressOf(peer, req.headers["x-forwarded-for"] as string | undefined, ctx.config.trustedProxies),
       requestId,
     };
-    res.setHeader("X-Request-Id", requestId);
-    // Every answer (protocol JSON, static files, empty bodies) is nosniff and, under https, tells
-    // browsers to stay on https; pages set both again with the rest of their headers.
-    res.setHeader("X-Content-Type-Options", "nosniff");
-    if (hsts) res.setHeader("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
-    // A request that arrives on a kept-alive connection while draining is still answered, and the
-    // connection is closed right after it.
-    if (draining) res.setHeader("Connection", "close");
+    // Every answer (protocol JSON, static files, empty bodies) carries its request id, is nosniff
+    // and, under https, tells browsers to stay on https; pages set the last two again with the rest
+    // of their headers. A request that arrives on a kept-alive connection while draining is still
+    // answered, and the connection is closed right after it. Protocol answers write these with
+    // their own headers (writer.server.ts); anything else gets them set on `res` first.
+    const base: BaseHeaders = [
+      "X-Request-Id",
+      requestId,
+      "X-Content-Type-Options",
+      "nosniff",
+      ...(hsts ? ["Strict-Transport-Security", "max-age=31536000; includeSubDomains"] : []),
+      ...(draining ? ["Connection", "close"] : []),
+    ];
     active.add(res);
     const started = performance.now();
     // Every route below reads the target in origin form; anything else would make the fetch
@@ -122,28 +127,31 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
       else ctx.logger.info("request", fields);
     });
     if (!("target" in checked)) {
-      return endWith(res, checked.status, { "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store", ...(checked.status === 405 ? { Allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" } : {}) }, checked.message);
+      const headers = { "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store", ...(checked.status === 405 ? { Allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" } : {}) };
+      return endWith(res, checked.status, headers, checked.message, false, base);
     }
     // Before protocol handlers and Remix alike, by the route that will answer (decision 028):
     // 429 with Retry-After, never 400/401 (which send OAuth clients into re-authorization loops).
     const limitName = limiter ? limitFor(req.method ?? "GET", checked.target, (path) => isProtocolPath(path, options.routes)) : null;
     const wait = limitName ? limiter!.take(limitName, limitKey(info.clientAddress)) : 0;
-    if (typeof wait === "number") return route(wait, pathname, req, res, info);
+    if (typeof wait === "number") return route(wait, pathname, req, res, info, base);
     // Shared buckets (several replicas): one database statement first. If the database cannot
     // answer, the request goes on unlimited and meets the same database in its handler.
     wait.then(
-      (seconds) => route(seconds, pathname, req, res, info),
+      (seconds) => route(seconds, pathname, req, res, info, base),
       (error: unknown) => {
         ctx.logger.warn("rate limit could not be checked", { requestId, error });
-        route(0, pathname, req, res, info);
+        route(0, pathname, req, res, info, base);
       },
     );
   });
 
-  function route(wait: number, pathname: string, req: http.IncomingMessage, res: http.ServerResponse, info: RequestInfo): void {
+  function route(wait: number, pathname: string, req: http.IncomingMessage, res: http.ServerResponse, info: RequestInfo, base: BaseHeaders): void {
+    const protocol = wait > 0 ? null : matchProtocolRoute(pathname, options.routes);
+    if (protocol) return serveProtocol(protocol.route, protocol.match, pathname, req, res, info, base);
+    // Pages, static files and the rate-limit answer write through Node's own header store.
+    for (let i = 0; i < base.length; i += 2) res.setHeader(base[i]!, base[i + 1]!);
     if (wait > 0) return respond(() => rateLimitedResponse(wait), req, res, info);
-    const protocol = matchProtocolRoute(pathname, options.routes);
-    if (protocol) return serveProtocol(protocol.route, protocol.match, pathname, req, res, info);
     // Only a path that can name a file of public/ (under /build/, or a last segment with a dot,
     // like /favicon.ico) goes through serve-static, which costs a stat() per request; pages
     // go straight to Remix.
@@ -161,11 +169,10 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
     req: http.IncomingMessage,
     res: http.ServerResponse,
     info: RequestInfo,
+    base: BaseHeaders,
   ): void {
-    const write = (answer: ProtocolAnswer) => {
-      // Answers may be shared constants: a draining server adds its header to a copy.
-      writeAnswer(req, res, draining ? { ...answer, headers: { ...answer.headers, Connection: "close" } } : answer);
-    };
+    // A server that started draining after the request arrived closes the connection after it.
+    const write = (answer: ProtocolAnswer) => writeAnswer(req, res, answer, draining && !base.includes("Connection") ? [...base, "Connection", "close"] : base);
     let result: ProtocolAnswer | Promise<ProtocolAnswer>;
     const handledWith = requestContext(ctx, info.requestId);
     try {
