@@ -38,7 +38,16 @@ export type AppContext = {
  */
 export function requestContext(ctx: AppContext, requestId: string): AppContext {
   const base = baseContext(ctx);
-  return { ...base, logger: withFields(base.logger, { requestId }), base };
+  let logger: Logger | undefined;
+  return {
+    ...base,
+    base,
+    // Made on first use: most protocol requests log nothing but their access line, which the
+    // server writes with the process-wide logger (a logger per request was ~1 KB of garbage each).
+    get logger() {
+      return (logger ??= withFields(base.logger, { requestId }));
+    },
+  };
 }
 
 /** The process-wide context of a request's context (itself when it is one). */
