@@ -55,7 +55,7 @@ export class SqliteConnection {
   active: Root | null = null;
   private idleWaiters: (() => void)[] = [];
   private readonly raw = new Map<string, Database.Statement>();
-  private readonly objects = new Map<string, Database.Statement>();
+  private readonly statements = new Map<string, Database.Statement>();
   private readonly readers = new Map<string, RowReader<unknown>>();
   /** The frame each transaction's handle belongs to; the store's own handle has none. */
   private readonly frames = new WeakMap<object, Frame>();
@@ -160,10 +160,10 @@ export class SqliteConnection {
 
   /** A statement (the hand-written hot-path SQL); prepared once per SQL text. */
   statement<P extends unknown[] = unknown[], R = unknown>(sql: string): Database.Statement<P, R> {
-    let prepared = this.objects.get(sql);
+    let prepared = this.statements.get(sql);
     if (!prepared) {
       prepared = this.sqlite.prepare(sql);
-      this.objects.set(sql, prepared);
+      this.statements.set(sql, prepared);
     }
     return prepared as Database.Statement<P, R>;
   }

@@ -74,6 +74,9 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
   const limiter = ctx.config.rateLimit ? new RateLimiter(DEFAULT_LIMITS, () => ctx.now(), sharedBucketsOf(ctx)) : undefined;
 
   const hsts = publicUrl.protocol === "https:";
+  // The base headers of every answer after its request id (see the request handler below).
+  const everyAnswerHeaders = ["X-Content-Type-Options", "nosniff", ...(hsts ? ["Strict-Transport-Security", "max-age=31536000; includeSubDomains"] : [])];
+  const drainingHeaders = [...everyAnswerHeaders, "Connection", "close"];
 
   let draining = false;
   const active = new Set<http.ServerResponse>();
@@ -95,14 +98,7 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
     // of their headers. A request that arrives on a kept-alive connection while draining is still
     // answered, and the connection is closed right after it. Protocol answers write these with
     // their own headers (writer.server.ts); anything else gets them set on `res` first.
-    const base: BaseHeaders = [
-      "X-Request-Id",
-      requestId,
-      "X-Content-Type-Options",
-      "nosniff",
-      ...(hsts ? ["Strict-Transport-Security", "max-age=31536000; includeSubDomains"] : []),
-      ...(draining ? ["Connection", "close"] : []),
-    ];
+    const base: BaseHeaders = ["X-Request-Id", requestId, ...(draining ? drainingHeaders : everyAnswerHeaders)];
     active.add(res);
     const started = performance.now();
     // Every route below reads the target in origin form; anything else would make the fetch
@@ -171,8 +167,9 @@ export async function startHttpServer(options: StartOptions): Promise<RunningSer
     info: RequestInfo,
     base: BaseHeaders,
   ): void {
-    // A server that started draining after the request arrived closes the connection after it.
-    const write = (answer: ProtocolAnswer) => writeAnswer(req, res, answer, draining && !base.includes("Connection") ? [...base, "Connection", "close"] : base);
+    // A server that starts draining while this request is in flight sets Connection: close on
+    // its response (close() below), which Node merges with these.
+    const write = (answer: ProtocolAnswer) => writeAnswer(req, res, answer, base);
     let result: ProtocolAnswer | Promise<ProtocolAnswer>;
     const handledWith = requestContext(ctx, info.requestId);
     try {
